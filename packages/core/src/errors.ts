@@ -1,0 +1,128 @@
+import type { AggregateId } from './id.js';
+import type { Event } from './event.js';
+
+/** Base class of every error Timebox raises on purpose. `code` is stable across releases. */
+export class TimeboxError extends Error {
+  /** A stable, machine-readable name for the failure. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/**
+ * The aggregate's log did not end where the caller expected. `newEvents` holds the events stored
+ * from `expectedSequence` on (empty when the caller is ahead of the log), so a caller can catch up
+ * without another read.
+ */
+export class VersionConflictError extends TimeboxError {
+  constructor(
+    readonly aggregateId: AggregateId,
+    readonly expectedSequence: number,
+    readonly actualSequence: number,
+    readonly newEvents: readonly Event[],
+  ) {
+    super(
+      'VERSION_CONFLICT',
+      `version conflict on ${JSON.stringify(aggregateId)}: expected next sequence ${expectedSequence}, but it is ${actualSequence}`,
+    );
+  }
+}
+
+/** An exec kept losing to concurrent writers and gave up after `maxRetries` retries. */
+export class MaxRetriesExceededError extends TimeboxError {
+  constructor(
+    readonly aggregateId: AggregateId,
+    readonly retries: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'MAX_RETRIES_EXCEEDED',
+      `exec on ${JSON.stringify(aggregateId)} still conflicted after ${retries} retries (raise Config.maxRetries, or reduce contention on this aggregate)`,
+      options,
+    );
+  }
+}
+
+/** The store (or the backend under it) has been closed. */
+export class StoreClosedError extends TimeboxError {
+  constructor(operation: string) {
+    super('STORE_CLOSED', `cannot ${operation}: the store is closed`);
+  }
+}
+
+/** The backend has no archive support. */
+export class ArchivingDisabledError extends TimeboxError {
+  constructor(backend: string) {
+    super('ARCHIVING_DISABLED', `the ${backend} backend does not support archiving`);
+  }
+}
+
+/** `consumeArchive` was called without a handler function. */
+export class ArchiveHandlerMissingError extends TimeboxError {
+  constructor() {
+    super('ARCHIVE_HANDLER_MISSING', 'consumeArchive needs a handler function, got none');
+  }
+}
+
+/** A configuration value broke a rule; the message names the field and the rule. */
+export class ConfigError extends TimeboxError {
+  constructor(
+    readonly field: string,
+    rule: string,
+    received: unknown,
+  ) {
+    super('INVALID_CONFIG', `invalid config: ${field} ${rule} (got ${describe(received)})`);
+  }
+}
+
+/** An aggregate ID was not a non-empty array of strings. */
+export class InvalidAggregateIdError extends TimeboxError {
+  constructor(problem: string, received: unknown) {
+    super('INVALID_AGGREGATE_ID', `invalid aggregate ID: ${problem} (got ${describe(received)})`);
+  }
+}
+
+/** An event was malformed: not an object, an empty or non-string type, or a bad timestamp. */
+export class InvalidEventError extends TimeboxError {
+  constructor(index: number, problem: string) {
+    super('INVALID_EVENT', `invalid event at index ${index}: ${problem}`);
+  }
+}
+
+/** A payload or snapshot value that JSON cannot carry faithfully. */
+export class InvalidPayloadError extends TimeboxError {
+  constructor(what: string, problem: string, options?: ErrorOptions) {
+    super('INVALID_PAYLOAD', `${what} cannot be stored as JSON: ${problem}`, options);
+  }
+}
+
+/** A sequence number that is negative, fractional, unsafe, or out of range. */
+export class InvalidSequenceError extends TimeboxError {
+  constructor(name: string, problem: string, received: unknown) {
+    super('INVALID_SEQUENCE', `invalid ${name}: ${problem} (got ${describe(received)})`);
+  }
+}
+
+/** Any other argument of the wrong shape (a label name that is not a string, say). */
+export class InvalidArgumentError extends TimeboxError {
+  constructor(name: string, problem: string, received: unknown) {
+    super('INVALID_ARGUMENT', `invalid ${name}: ${problem} (got ${describe(received)})`);
+  }
+}
+
+/** A short, safe description of a received value for error messages. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  return 'an object';
+}
