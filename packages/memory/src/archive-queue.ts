@@ -1,0 +1,90 @@
+import type { ArchiveRecordData } from '@timebox/core';
+
+interface QueuedRecord {
+  readonly record: ArchiveRecordData;
+  /** Epoch ms until which a consumer holds the record; 0 when free. */
+  leasedUntil: number;
+  /** Bumped on every lease, so a consumer whose lease lapsed cannot release another's. */
+  lease: number;
+}
+
+/**
+ * Archive records waiting for consumers. A consumer leases one record at a time; the record is
+ * removed only when its handler resolves, released at once when the handler throws, and offered
+ * to others when a lease lapses (the holder hung or died).
+ */
+export class ArchiveQueue {
+  readonly #records: QueuedRecord[] = [];
+  readonly #waiters = new Set<() => void>();
+  #nextId = 0;
+
+  constructor(readonly leaseMs: number) {}
+
+  push(record: Omit<ArchiveRecordData, 'streamId'>): void {
+    this.#records.push({ record: { ...record, streamId: `${Date.now()}-${this.#nextId++}` }, leasedUntil: 0, lease: 0 });
+    this.#wake();
+  }
+
+  get size(): number {
+    return this.#records.length;
+  }
+
+  async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    const taken = await this.#take(signal);
+    const lease = taken.lease;
+    try {
+      await handler(taken.record);
+    } catch (error) {
+      if (taken.lease === lease) {
+        taken.leasedUntil = 0;
+        this.#wake();
+      }
+      throw error;
+    }
+    const at = this.#records.indexOf(taken);
+    if (at >= 0) this.#records.splice(at, 1);
+  }
+
+  async #take(signal: AbortSignal | undefined): Promise<QueuedRecord> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const now = Date.now();
+      let soonest = Infinity;
+      for (const queued of this.#records) {
+        if (queued.leasedUntil <= now) {
+          queued.leasedUntil = now + this.leaseMs;
+          queued.lease++;
+          return queued;
+        }
+        soonest = Math.min(soonest, queued.leasedUntil);
+      }
+      await this.#wait(signal, soonest === Infinity ? undefined : soonest - now);
+    }
+  }
+
+  /** Resolves on a new or released record, after `timeoutMs`, or rejects when `signal` aborts. */
+  #wait(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const cleanup = () => {
+        this.#waiters.delete(finish);
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const finish = () => {
+        cleanup();
+        resolve();
+      };
+      const onAbort = () => {
+        cleanup();
+        reject(signal?.reason);
+      };
+      const timer = timeoutMs === undefined ? undefined : setTimeout(finish, Math.max(1, timeoutMs));
+      this.#waiters.add(finish);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #wake(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+}

@@ -1,0 +1,183 @@
+import {
+  encodeAggregateId,
+  hasIdPrefix,
+  InvalidSequenceError,
+  type AggregateId,
+  type AppendRequest,
+  type AppendResult,
+  type EventRecord,
+  type IndexUpdate,
+  type SnapshotRecord,
+} from '@timebox/core';
+import { ArchiveQueue } from './archive-queue.js';
+
+interface AggregateData {
+  readonly id: AggregateId;
+  /** Stored events, oldest first; `events[0]` has sequence `firstSequence`. */
+  events: EventRecord[];
+  firstSequence: number;
+  /** The sequence the next appended event takes (survives trimming). */
+  nextSequence: number;
+  snapshot: { data: string; sequence: number } | undefined;
+  status: string;
+  labels: Map<string, string>;
+}
+
+/**
+ * The data of one in-memory store. Several `MemoryBackend`s may share one database, as several
+ * processes share one server. Every method runs synchronously, so each is atomic.
+ */
+export class MemoryDatabase {
+  readonly #aggregates = new Map<string, AggregateData>();
+  /** status → (aggregate key → time it entered the status). */
+  readonly #statuses = new Map<string, Map<string, number>>();
+  /** label → value → aggregate keys. */
+  readonly #labels = new Map<string, Map<string, Set<string>>>();
+  readonly archive: ArchiveQueue;
+
+  /** @param archiveLeaseMs - how long a consumer may hold an archive record before it is redelivered */
+  constructor(archiveLeaseMs = 30_000) {
+    this.archive = new ArchiveQueue(archiveLeaseMs);
+  }
+
+  append({ id, expectedSequence, events, index }: AppendRequest): AppendResult {
+    const key = encodeAggregateId(id);
+    const existing = this.#aggregates.get(key);
+    const actualSequence = existing?.nextSequence ?? 0;
+    if (actualSequence !== expectedSequence) {
+      return { ok: false, actualSequence, newEvents: existing ? eventsFrom(existing, expectedSequence) : [] };
+    }
+    if (events.length === 0) return { ok: true };
+    const aggregate = existing ?? this.#create(key, id);
+    for (const event of events) aggregate.events.push(Object.freeze({ ...event }));
+    aggregate.nextSequence += events.length;
+    if (index !== undefined) this.#applyIndex(key, aggregate, index);
+    return { ok: true };
+  }
+
+  loadEvents(id: AggregateId, fromSequence: number): EventRecord[] {
+    const aggregate = this.#aggregates.get(encodeAggregateId(id));
+    return aggregate ? eventsFrom(aggregate, fromSequence) : [];
+  }
+
+  loadSnapshot(id: AggregateId): SnapshotRecord {
+    const aggregate = this.#aggregates.get(encodeAggregateId(id));
+    if (aggregate === undefined) return { sequence: 0, events: [] };
+    const sequence = aggregate.snapshot?.sequence ?? 0;
+    return { data: aggregate.snapshot?.data, sequence, events: eventsFrom(aggregate, sequence) };
+  }
+
+  saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): void {
+    const key = encodeAggregateId(id);
+    const existing = this.#aggregates.get(key);
+    const nextSequence = existing?.nextSequence ?? 0;
+    if (sequence > nextSequence) {
+      throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${nextSequence}`, sequence);
+    }
+    if (existing?.snapshot !== undefined && existing.snapshot.sequence >= sequence) return;
+    const aggregate = existing ?? this.#create(key, id);
+    aggregate.snapshot = { data, sequence };
+    if (trim && sequence > aggregate.firstSequence) {
+      aggregate.events = aggregate.events.slice(sequence - aggregate.firstSequence);
+      aggregate.firstSequence = sequence;
+    }
+  }
+
+  listAggregates(prefix: AggregateId): AggregateId[] {
+    const ids: AggregateId[] = [];
+    for (const [key, aggregate] of this.#aggregates) if (hasIdPrefix(key, prefix)) ids.push([...aggregate.id]);
+    return ids;
+  }
+
+  getAggregateStatus(id: AggregateId): string {
+    return this.#aggregates.get(encodeAggregateId(id))?.status ?? '';
+  }
+
+  listAggregatesByStatus(status: string): { id: AggregateId; timestamp: number }[] {
+    const members = this.#statuses.get(status);
+    if (members === undefined) return [];
+    const entries = [...members].map(([key, timestamp]) => ({ id: [...(this.#aggregates.get(key) as AggregateData).id], timestamp }));
+    return entries.sort((a, b) => a.timestamp - b.timestamp);
+  }
+
+  listAggregatesByLabel(label: string, value: string): AggregateId[] {
+    const keys = this.#labels.get(label)?.get(value);
+    return keys ? [...keys].map((key) => [...(this.#aggregates.get(key) as AggregateData).id]) : [];
+  }
+
+  listLabelValues(label: string): string[] {
+    const values = this.#labels.get(label);
+    return values ? [...values.keys()].sort(compareCodeUnits) : [];
+  }
+
+  /** Moves the aggregate into the archive queue and removes it and its index entries. */
+  archiveAggregate(id: AggregateId): void {
+    const key = encodeAggregateId(id);
+    const aggregate = this.#aggregates.get(key);
+    if (aggregate === undefined) return;
+    this.#applyIndex(key, aggregate, { status: '', statusTime: 0, labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])) });
+    this.#aggregates.delete(key);
+    this.archive.push({
+      aggregateId: [...aggregate.id],
+      snapshotData: aggregate.snapshot?.data,
+      snapshotSequence: aggregate.snapshot?.sequence ?? 0,
+      events: aggregate.events.slice(),
+    });
+  }
+
+  #create(key: string, id: AggregateId): AggregateData {
+    const aggregate: AggregateData = {
+      id: [...id],
+      events: [],
+      firstSequence: 0,
+      nextSequence: 0,
+      snapshot: undefined,
+      status: '',
+      labels: new Map(),
+    };
+    this.#aggregates.set(key, aggregate);
+    return aggregate;
+  }
+
+  #applyIndex(key: string, aggregate: AggregateData, index: IndexUpdate): void {
+    if (index.status !== undefined && index.status !== aggregate.status) {
+      this.#statuses.get(aggregate.status)?.delete(key);
+      if (this.#statuses.get(aggregate.status)?.size === 0) this.#statuses.delete(aggregate.status);
+      aggregate.status = index.status;
+      if (index.status !== '') {
+        let members = this.#statuses.get(index.status);
+        if (members === undefined) this.#statuses.set(index.status, (members = new Map()));
+        members.set(key, index.statusTime);
+      }
+    }
+    for (const [label, value] of Object.entries(index.labels)) {
+      const previous = aggregate.labels.get(label);
+      if (previous === value) continue;
+      if (previous !== undefined) {
+        const values = this.#labels.get(label) as Map<string, Set<string>>;
+        const holders = values.get(previous) as Set<string>;
+        holders.delete(key);
+        if (holders.size === 0) values.delete(previous);
+        if (values.size === 0) this.#labels.delete(label);
+      }
+      if (value === '') {
+        aggregate.labels.delete(label);
+        continue;
+      }
+      aggregate.labels.set(label, value);
+      let values = this.#labels.get(label);
+      if (values === undefined) this.#labels.set(label, (values = new Map()));
+      let holders = values.get(value);
+      if (holders === undefined) values.set(value, (holders = new Set()));
+      holders.add(key);
+    }
+  }
+}
+
+function eventsFrom(aggregate: AggregateData, fromSequence: number): EventRecord[] {
+  return aggregate.events.slice(Math.max(0, fromSequence - aggregate.firstSequence));
+}
+
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
