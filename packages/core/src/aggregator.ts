@@ -50,7 +50,7 @@ export class Aggregator<S, M extends EventMap> {
    * Throws `InvalidEventError` or `InvalidPayloadError` for an event that cannot be stored.
    */
   raise<K extends EventType<M>>(type: K, data: M[K]): void {
-    const event = buildEvent(this.id, this.nextSequence, type, data, Date.now(), this.#raised.length);
+    const event = buildEvent(this.id, this.nextSequence, type, data, new Date(), this.#raised.length);
     this.#state = this.applyEvent(this.#state, event);
     this.#raised.push(event);
   }

@@ -2,7 +2,7 @@ import { InvalidPayloadError } from './errors.js';
 
 /**
  * Serializes a value to JSON text, refusing what JSON would lose or mangle: BigInt, functions,
- * symbols, non-finite numbers, cycles, and `undefined` at the top level. `undefined` object
+ * symbols, non-finite numbers, Maps and Sets, cycles, and `undefined` at the top level. `undefined` object
  * properties are dropped, as JSON always does (optional fields stay optional).
  */
 export function toJson(value: unknown, what: string): string {
@@ -38,6 +38,11 @@ function rejectUnsupported(this: unknown, key: string, value: unknown): unknown 
       throw new UnsupportedValue(`${where(key)} is a symbol`);
     case 'number':
       if (!Number.isFinite(value)) throw new UnsupportedValue(`${where(key)} is ${value}`);
+      return value;
+    case 'object':
+      // Maps and Sets have no JSON form: JSON.stringify would silently store `{}`.
+      if (value instanceof Map) throw new UnsupportedValue(`${where(key)} is a Map (convert it to an object or array)`);
+      if (value instanceof Set) throw new UnsupportedValue(`${where(key)} is a Set (convert it to an array)`);
       return value;
     default:
       return value;

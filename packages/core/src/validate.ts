@@ -34,7 +34,7 @@ export function prepareEvents<M extends EventMap>(
     const input: unknown = events[i];
     if (input === null || typeof input !== 'object') throw new InvalidEventError(i, 'expected an object with type and data');
     const { type, data, timestamp } = input as { type?: unknown; data?: unknown; timestamp?: unknown };
-    prepared[i] = buildEvent(id, firstSequence + i, type, data, timestamp ?? now, i);
+    prepared[i] = buildEvent(id, firstSequence + i, type, data, timestamp ?? new Date(now), i);
   }
   return prepared;
 }
@@ -50,10 +50,8 @@ export function buildEvent(
 ): Event {
   if (typeof type !== 'string') throw new InvalidEventError(index, `type must be a string, got ${typeof type}`);
   if (type === '') throw new InvalidEventError(index, 'type must not be empty');
-  let time: number;
-  if (typeof timestamp === 'number') time = timestamp;
-  else if (timestamp instanceof Date) time = timestamp.getTime();
-  else throw new InvalidEventError(index, 'timestamp must be a Date');
+  if (!(timestamp instanceof Date)) throw new InvalidEventError(index, 'timestamp must be a Date');
+  const time = timestamp.getTime();
   if (!Number.isFinite(time)) throw new InvalidEventError(index, 'timestamp is an invalid Date');
   const data = toJson(payload, `the payload of event ${index} (${JSON.stringify(type)})`);
   // The payload cache is left empty: caching the caller's object would let later mutations leak in.
