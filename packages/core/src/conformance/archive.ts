@@ -1,0 +1,223 @@
+import { describe, expect, it } from 'vitest';
+import { ArchiveHandlerMissingError, ArchivingDisabledError } from '../errors.js';
+import type { Index } from '../indexer.js';
+import type { ArchiveHandler, ArchiveRecord, Store } from '../store.js';
+import type { Harness } from './harness.js';
+import { makeEvents, sleep, T0 } from './util.js';
+
+type ArchiveEvents = { Set: Index; Counted: { n: number } };
+
+/** Consumes one record, failing the test if none arrives within `ms`. */
+async function consumeOne(store: Store<ArchiveEvents>, handler: ArchiveHandler, ms = 5000): Promise<void> {
+  await store.consumeArchive(handler, { signal: AbortSignal.timeout(ms) });
+}
+
+/** True when no record arrives within `ms` (the call rejects with the abort reason, handler unused). */
+async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<boolean> {
+  let called = false;
+  const error = await store
+    .consumeArchive(
+      () => {
+        called = true;
+      },
+      { signal: AbortSignal.timeout(ms) },
+    )
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  return !called && error instanceof DOMException && error.name === 'TimeoutError';
+}
+
+export function archiveSuite(h: Harness): void {
+  if (!h.target.capabilities.archive) {
+    describe('archiving (not supported)', () => {
+      it('rejects archive and consumeArchive with ArchivingDisabledError', async () => {
+        const store = await h.store();
+        await expect(store.archive(['a'])).rejects.toBeInstanceOf(ArchivingDisabledError);
+        await expect(store.consumeArchive(async () => undefined)).rejects.toBeInstanceOf(ArchivingDisabledError);
+      });
+    });
+    return;
+  }
+
+  describe('archiving', () => {
+    const indexer = (events: readonly { type: string; payload: unknown }[]) => events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
+
+    it('moves snapshot and events into the archive and clears live records and index', async () => {
+      const store = await h.store<ArchiveEvents>({ indexer });
+      await store.appendEvents(['order', 'a:1'], 0, [
+        { type: 'Set', data: { status: 'open', labels: { region: 'west' } }, timestamp: new Date(T0) },
+        ...makeEvents(2, 1).map((event) => ({ ...event, type: 'Counted' as const })),
+      ]);
+      await store.putSnapshot(['order', 'a:1'], { upTo: 2 }, 2);
+      await store.appendEvents(['keep'], 0, [{ type: 'Set', data: { status: 'open', labels: { region: 'west' } }, timestamp: new Date(T0) }]);
+
+      await store.archive(['order', 'a:1']);
+
+      await expect(store.getEvents(['order', 'a:1'])).resolves.toEqual([]);
+      expect((await store.getSnapshot(['order', 'a:1'])).value).toBeUndefined();
+      await expect(store.listAggregates()).resolves.toEqual([['keep']]);
+      await expect(store.getAggregateStatus(['order', 'a:1'])).resolves.toBe('');
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([{ id: ['keep'], timestamp: new Date(T0) }]);
+      await expect(store.listAggregatesByLabel('region', 'west')).resolves.toEqual([['keep']]);
+
+      let received: ArchiveRecord | undefined;
+      await consumeOne(store, (record) => {
+        received = record;
+      });
+      expect(received).toBeDefined();
+      expect(typeof received!.streamId).toBe('string');
+      expect(received!.aggregateId).toEqual(['order', 'a:1']);
+      expect(JSON.parse(received!.snapshotData!)).toEqual({ upTo: 2 });
+      expect(received!.snapshotSequence).toBe(2);
+      expect(received!.events.map((event) => event.sequence)).toEqual([0, 1, 2]);
+      expect(received!.events.map((event) => event.type)).toEqual(['Set', 'Counted', 'Counted']);
+      expect(received!.events[1]!.payload).toEqual({ n: 1 });
+      expect(received!.events[0]!.aggregateId).toEqual(['order', 'a:1']);
+      expect(await nothingWithin(store, 100)).toBe(true);
+    });
+
+    it('starts an archived aggregate afresh at sequence 0', async () => {
+      const store = await h.store<ArchiveEvents>();
+      await store.appendEvents(['again'], 0, makeEvents(3).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.archive(['again']);
+      await store.appendEvents(['again'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      expect((await store.getEvents(['again'])).map((event) => event.sequence)).toEqual([0]);
+    });
+
+    it('archiving an unknown aggregate succeeds and archives nothing', async () => {
+      const store = await h.store<ArchiveEvents>();
+      await expect(store.archive(['ghost'])).resolves.toBeUndefined();
+      expect(await nothingWithin(store, 150)).toBe(true);
+    });
+
+    it('redelivers a record whose handler threw', async () => {
+      const store = await h.store<ArchiveEvents>();
+      await store.appendEvents(['r'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.archive(['r']);
+      const failure = new Error('handler failed');
+      await expect(
+        consumeOne(store, () => {
+          throw failure;
+        }),
+      ).rejects.toBe(failure);
+      const seen: string[][] = [];
+      await consumeOne(store, (record) => {
+        seen.push([...record.aggregateId]);
+      });
+      expect(seen).toEqual([['r']]);
+      expect(await nothingWithin(store, 100)).toBe(true);
+    });
+
+    it('an aborted signal rejects with its reason and calls nothing', async () => {
+      const store = await h.store<ArchiveEvents>();
+      await store.appendEvents(['r'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.archive(['r']);
+      const reason = new Error('stop now');
+      let called = false;
+      await expect(
+        store.consumeArchive(
+          () => {
+            called = true;
+          },
+          { signal: AbortSignal.abort(reason) },
+        ),
+      ).rejects.toBe(reason);
+      expect(called).toBe(false);
+      let delivered = 0;
+      await consumeOne(store, () => {
+        delivered++;
+      });
+      expect(delivered).toBe(1);
+    });
+
+    it('aborting stops a consumer that is waiting', async () => {
+      const store = await h.store<ArchiveEvents>();
+      const controller = new AbortController();
+      const reason = new Error('shutting down');
+      const waiting = store.consumeArchive(() => undefined, { signal: controller.signal });
+      await sleep(50);
+      controller.abort(reason);
+      await expect(waiting).rejects.toBe(reason);
+    });
+
+    it('wakes a waiting consumer when a record arrives', async () => {
+      const [consumerStore, writerStore] = await h.stores<ArchiveEvents>(2);
+      const received: string[][] = [];
+      const waiting = consumeOne(consumerStore!, (record) => {
+        received.push([...record.aggregateId]);
+      });
+      await sleep(50);
+      await writerStore!.appendEvents(['late'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await writerStore!.archive(['late']);
+      await waiting;
+      expect(received).toEqual([['late']]);
+    });
+
+    it('rejects a missing handler with ArchiveHandlerMissingError', async () => {
+      const store = await h.store<ArchiveEvents>();
+      await expect(store.consumeArchive(undefined as unknown as ArchiveHandler)).rejects.toBeInstanceOf(ArchiveHandlerMissingError);
+      await expect(store.consumeArchive('handler' as unknown as ArchiveHandler)).rejects.toBeInstanceOf(ArchiveHandlerMissingError);
+    });
+
+    it('gives each record to one consumer at a time', async () => {
+      const stores = await h.stores<ArchiveEvents>(4);
+      const writer = stores[0]!;
+      const count = 12;
+      for (let i = 0; i < count; i++) {
+        await writer.appendEvents(['job', String(i)], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+        await writer.archive(['job', String(i)]);
+      }
+      const holding = new Set<string>();
+      const handled: string[] = [];
+      let overlap = false;
+      const consumer = async (store: Store<ArchiveEvents>) => {
+        for (;;) {
+          if (handled.length >= count) return;
+          const done = await store
+            .consumeArchive(
+              async (record) => {
+                const key = record.aggregateId.join('/');
+                if (holding.has(key)) overlap = true;
+                holding.add(key);
+                await sleep(5);
+                holding.delete(key);
+                handled.push(key);
+              },
+              { signal: AbortSignal.timeout(400) },
+            )
+            .then(
+              () => false,
+              () => true,
+            );
+          if (done) return;
+        }
+      };
+      await Promise.all(stores.map((store) => consumer(store)));
+      expect(overlap).toBe(false);
+      expect([...handled].sort()).toEqual(Array.from({ length: count }, (_, i) => `job/${i}`).sort());
+    });
+
+    const redeliveryMs = h.target.capabilities.archiveRedeliveryMs;
+    it.skipIf(redeliveryMs === undefined)('redelivers a record held by a consumer that died', async () => {
+      const [first, second] = await h.stores<ArchiveEvents>(2);
+      await first!.appendEvents(['stuck'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await first!.archive(['stuck']);
+      let taken!: () => void;
+      const tookIt = new Promise<void>((resolve) => (taken = resolve));
+      // The first consumer takes the record and never finishes, as if its process died.
+      void first!.consumeArchive(() => {
+        taken();
+        return new Promise<void>(() => undefined);
+      }).catch(() => undefined);
+      await tookIt;
+      expect(await nothingWithin(second!, Math.max(20, redeliveryMs! / 4))).toBe(true);
+      const received: string[][] = [];
+      await consumeOne(second!, (record) => {
+        received.push([...record.aggregateId]);
+      }, redeliveryMs! * 4 + 2000);
+      expect(received).toEqual([['stuck']]);
+    });
+  });
+}

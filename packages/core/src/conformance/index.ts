@@ -1,0 +1,50 @@
+/**
+ * The backend conformance suite. Call `describeConformance` from a vitest test file to run every
+ * case of the Timebox backend contract against your backend; every project backend runs it too.
+ *
+ * @packageDocumentation
+ */
+import { describe } from 'vitest';
+import { appendSuite } from './append.js';
+import { archiveSuite } from './archive.js';
+import { badInputSuite } from './bad-input.js';
+import { concurrencySuite } from './concurrency.js';
+import { executorSuite } from './executor.js';
+import { Harness, type ConformanceTarget } from './harness.js';
+import { indexingSuite } from './indexing.js';
+import { lifecycleSuite } from './lifecycle.js';
+import { listingSuite } from './listing.js';
+import { snapshotSuite } from './snapshots.js';
+
+export type { ConformanceCapabilities, ConformanceNamespace, ConformanceTarget } from './harness.js';
+export { TRICKY_IDS } from './listing.js';
+
+/**
+ * Registers the whole conformance suite for a backend, as vitest `describe` blocks.
+ *
+ * @example
+ * ```ts
+ * describeConformance({
+ *   name: 'my-backend',
+ *   capabilities: { archive: true },
+ *   namespace: async () => {
+ *     const prefix = `test-${crypto.randomUUID()}`;
+ *     return { connect: () => new MyBackend({ prefix }), dispose: () => dropPrefix(prefix) };
+ *   },
+ * });
+ * ```
+ */
+export function describeConformance(target: ConformanceTarget): void {
+  describe(`Timebox conformance: ${target.name}`, { timeout: target.timeoutMs ?? 20_000 }, () => {
+    const harness = new Harness(target);
+    lifecycleSuite(harness);
+    appendSuite(harness);
+    listingSuite(harness);
+    indexingSuite(harness);
+    snapshotSuite(harness);
+    archiveSuite(harness);
+    concurrencySuite(harness);
+    executorSuite(harness);
+    badInputSuite(harness);
+  });
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import type { Index, Indexer } from '../indexer.js';
+import type { Harness } from './harness.js';
+import { sortIds, T0 } from './util.js';
+
+type IndexEvents = { Set: Index; Other: { note: string } };
+
+/** An indexer that reads each `Set` event's payload as its index. */
+const payloadIndexer: Indexer<IndexEvents> = (events) => events.map((event) => (event.type === 'Set' ? event.payload : undefined));
+
+function set(index: Index, at = 0): { type: 'Set'; data: Index; timestamp: Date } {
+  return { type: 'Set', data: index, timestamp: new Date(T0 + at) };
+}
+
+export function indexingSuite(h: Harness): void {
+  describe('indexing', () => {
+    it('records the status with the time of the batch’s last event', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['o', '1'], 0, [set({ status: 'open' }, 1000), { type: 'Other', data: { note: 'x' }, timestamp: new Date(T0 + 2000) }]);
+      await expect(store.getAggregateStatus(['o', '1'])).resolves.toBe('open');
+      const entries = await store.listAggregatesByStatus('open');
+      expect(entries).toEqual([{ id: ['o', '1'], timestamp: new Date(T0 + 2000) }]);
+    });
+
+    it('lists a status oldest entry first and keeps the entry time when re-asserted', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['b'], 0, [set({ status: 'open' }, 5000)]);
+      await store.appendEvents(['a'], 0, [set({ status: 'open' }, 1000)]);
+      await store.appendEvents(['c'], 0, [set({ status: 'open' }, 9000)]);
+      await store.appendEvents(['a'], 1, [set({ status: 'open' }, 20000)]);
+      const entries = await store.listAggregatesByStatus('open');
+      expect(entries.map((entry) => entry.id)).toEqual([['a'], ['b'], ['c']]);
+      expect(entries.map((entry) => entry.timestamp.getTime())).toEqual([T0 + 1000, T0 + 5000, T0 + 9000]);
+    });
+
+    it('moves an aggregate between statuses and clears it with ""', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['o'], 0, [set({ status: 'open' }, 1)]);
+      await store.appendEvents(['o'], 1, [set({ status: 'shipped' }, 2)]);
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([]);
+      await expect(store.listAggregatesByStatus('shipped')).resolves.toEqual([{ id: ['o'], timestamp: new Date(T0 + 2) }]);
+      await store.appendEvents(['o'], 2, [set({ status: '' }, 3)]);
+      await expect(store.getAggregateStatus(['o'])).resolves.toBe('');
+      await expect(store.listAggregatesByStatus('shipped')).resolves.toEqual([]);
+      await store.appendEvents(['o'], 3, [set({ status: 'open' }, 4)]);
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([{ id: ['o'], timestamp: new Date(T0 + 4) }]);
+    });
+
+    it('folds a batch: the last status wins and labels merge', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['f'], 0, [
+        set({ status: 'open', labels: { color: 'red', size: 'L' } }, 1),
+        set({ status: 'paid', labels: { color: 'blue' } }, 2),
+        set({ labels: { shape: 'round' } }, 3),
+      ]);
+      await expect(store.getAggregateStatus(['f'])).resolves.toBe('paid');
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([]);
+      await expect(store.listAggregatesByStatus('paid')).resolves.toEqual([{ id: ['f'], timestamp: new Date(T0 + 3) }]);
+      await expect(store.listAggregatesByLabel('color', 'blue')).resolves.toEqual([['f']]);
+      await expect(store.listAggregatesByLabel('color', 'red')).resolves.toEqual([]);
+      await expect(store.listAggregatesByLabel('size', 'L')).resolves.toEqual([['f']]);
+      await expect(store.listAggregatesByLabel('shape', 'round')).resolves.toEqual([['f']]);
+    });
+
+    it('changes and removes labels, and lists distinct values sorted', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['1'], 0, [set({ labels: { region: 'west' } })]);
+      await store.appendEvents(['2'], 0, [set({ labels: { region: 'east' } })]);
+      await store.appendEvents(['3'], 0, [set({ labels: { region: 'west' } })]);
+      await store.appendEvents(['4'], 0, [set({ labels: { region: 'East' } })]);
+      await expect(store.listLabelValues('region')).resolves.toEqual(['East', 'east', 'west']);
+      expect(sortIds(await store.listAggregatesByLabel('region', 'west'))).toEqual([['1'], ['3']]);
+
+      await store.appendEvents(['3'], 1, [set({ labels: { region: 'north' } })]);
+      expect(sortIds(await store.listAggregatesByLabel('region', 'west'))).toEqual([['1']]);
+      await expect(store.listAggregatesByLabel('region', 'north')).resolves.toEqual([['3']]);
+
+      await store.appendEvents(['1'], 1, [set({ labels: { region: '' } })]);
+      await store.appendEvents(['2'], 1, [set({ labels: { region: '' } })]);
+      await store.appendEvents(['4'], 1, [set({ labels: { region: '' } })]);
+      await expect(store.listAggregatesByLabel('region', 'west')).resolves.toEqual([]);
+      await expect(store.listAggregatesByLabel('region', '')).resolves.toEqual([]);
+      await expect(store.listLabelValues('region')).resolves.toEqual(['north']);
+      await expect(store.listLabelValues('nothing')).resolves.toEqual([]);
+    });
+
+    it('stores label names and values holding separators exactly', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      const name = "we:ird{label}\\%'\"";
+      const value = 'val:ue{}\\%\x1f 🙂';
+      await store.appendEvents(['w', 'x:y'], 0, [set({ status: 'st:at{us}', labels: { [name]: value, plain: 'a:b' } })]);
+      await expect(store.listLabelValues(name)).resolves.toEqual([value]);
+      await expect(store.listAggregatesByLabel(name, value)).resolves.toEqual([['w', 'x:y']]);
+      await expect(store.listAggregatesByLabel('plain', 'a:b')).resolves.toEqual([['w', 'x:y']]);
+      await expect(store.listAggregatesByLabel('plain', 'a')).resolves.toEqual([]);
+      await expect(store.getAggregateStatus(['w', 'x:y'])).resolves.toBe('st:at{us}');
+      await expect(store.listAggregatesByStatus('st:at{us}')).resolves.toHaveLength(1);
+    });
+
+    it('runs the indexer once per non-empty batch, never for an empty one', async () => {
+      const calls: number[] = [];
+      const store = await h.store<IndexEvents>({
+        indexer: (events) => {
+          calls.push(events.length);
+          return [];
+        },
+      });
+      await store.appendEvents(['i'], 0, []);
+      await store.appendEvents(['i'], 0, [set({}), set({})]);
+      await store.appendEvents(['i'], 2, [set({})]);
+      expect(calls).toEqual([2, 1]);
+    });
+
+    it('leaves the index untouched when the append conflicts', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      await store.appendEvents(['c'], 0, [set({ status: 'open', labels: { k: 'v1' } }, 1)]);
+      await expect(store.appendEvents(['c'], 0, [set({ status: 'closed', labels: { k: 'v2' } }, 2)])).rejects.toThrow();
+      await expect(store.getAggregateStatus(['c'])).resolves.toBe('open');
+      await expect(store.listAggregatesByStatus('closed')).resolves.toEqual([]);
+      await expect(store.listLabelValues('k')).resolves.toEqual(['v1']);
+    });
+
+    it('answers empty without an indexer', async () => {
+      const store = await h.store<IndexEvents>();
+      await store.appendEvents(['n'], 0, [set({ status: 'open', labels: { k: 'v' } })]);
+      await expect(store.getAggregateStatus(['n'])).resolves.toBe('');
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([]);
+      await expect(store.listAggregatesByLabel('k', 'v')).resolves.toEqual([]);
+      await expect(store.listLabelValues('k')).resolves.toEqual([]);
+    });
+
+    for (const trimEvents of [false, true]) {
+      it(`keeps the index through snapshots ${trimEvents ? 'with' : 'without'} trimming`, async () => {
+        const store = await h.store<IndexEvents>({ indexer: payloadIndexer, trimEvents });
+        await store.appendEvents(['s'], 0, [set({ status: 'open', labels: { k: 'v' } }, 1)]);
+        await store.appendEvents(['s'], 1, [set({ labels: { other: 'w' } }, 2)]);
+        await store.putSnapshot(['s'], { snap: true }, 2);
+        await expect(store.getEvents(['s'])).resolves.toHaveLength(trimEvents ? 0 : 2);
+        await expect(store.getAggregateStatus(['s'])).resolves.toBe('open');
+        await expect(store.listAggregatesByStatus('open')).resolves.toEqual([{ id: ['s'], timestamp: new Date(T0 + 1) }]);
+        await expect(store.listAggregatesByLabel('k', 'v')).resolves.toEqual([['s']]);
+        await store.appendEvents(['s'], 2, [set({ status: 'done', labels: { k: '' } }, 3)]);
+        await expect(store.listAggregatesByStatus('done')).resolves.toEqual([{ id: ['s'], timestamp: new Date(T0 + 3) }]);
+        await expect(store.listLabelValues('k')).resolves.toEqual([]);
+        await expect(store.listLabelValues('other')).resolves.toEqual(['w']);
+      });
+    }
+  });
+}
