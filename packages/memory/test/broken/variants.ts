@@ -1,0 +1,157 @@
+/**
+ * Deliberately broken memory backends. Each gets one thing wrong that a real adapter might; the
+ * conformance suite must fail every one of them (see broken.test.ts).
+ */
+import type {
+  AggregateId,
+  AppendRequest,
+  AppendResult,
+  ArchiveRecordData,
+  Backend,
+  EventRecord,
+  SnapshotRecord,
+} from '@timebox/core';
+import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
+
+/** Passes every call to a real memory backend; variants override the call they break. */
+class DelegatingBackend implements Backend {
+  readonly name: string = 'broken-memory';
+  readonly capabilities = { archive: true };
+
+  constructor(protected readonly inner: MemoryBackend) {}
+
+  ready(): Promise<void> {
+    return this.inner.ready();
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  append(request: AppendRequest): Promise<AppendResult> {
+    return this.inner.append(request);
+  }
+  loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+    return this.inner.loadEvents(id, fromSequence);
+  }
+  loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    return this.inner.loadSnapshot(id);
+  }
+  saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    return this.inner.saveSnapshot(id, data, sequence, trim);
+  }
+  listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    return this.inner.listAggregates(prefix);
+  }
+  getAggregateStatus(id: AggregateId): Promise<string> {
+    return this.inner.getAggregateStatus(id);
+  }
+  listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    return this.inner.listAggregatesByStatus(status);
+  }
+  listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    return this.inner.listAggregatesByLabel(label, value);
+  }
+  listLabelValues(label: string): Promise<string[]> {
+    return this.inner.listLabelValues(label);
+  }
+  archive(id: AggregateId): Promise<void> {
+    return this.inner.archive(id);
+  }
+  consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    return this.inner.consumeArchive(handler, signal);
+  }
+}
+
+/** Appends wherever the log ends, whatever the caller expected: last writer wins. */
+class SkipsSequenceCheck extends DelegatingBackend {
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    const result = await this.inner.append(request);
+    if (result.ok) return result;
+    const at = result.actualSequence;
+    const events = request.events.map((event, i) => ({ ...event, sequence: at + i }));
+    return this.inner.append({ ...request, expectedSequence: at, events });
+  }
+}
+
+/** Keeps every event when a snapshot is saved, even with trimEvents. */
+class IgnoresTrim extends DelegatingBackend {
+  override saveSnapshot(id: AggregateId, data: string, sequence: number): Promise<void> {
+    return this.inner.saveSnapshot(id, data, sequence, false);
+  }
+}
+
+/** Returns events newest first. */
+class ReturnsEventsOutOfOrder extends DelegatingBackend {
+  override async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+    return (await this.inner.loadEvents(id, fromSequence)).reverse();
+  }
+  override async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    const snapshot = await this.inner.loadSnapshot(id);
+    return { ...snapshot, events: snapshot.events.reverse() };
+  }
+}
+
+/** Joins ID parts with ":" and no escaping, so ["a:b","c"] and ["a","b:c"] are one aggregate. */
+class JoinsIdsWithoutEscaping extends DelegatingBackend {
+  #join = (id: AggregateId): AggregateId => [id.join(':')];
+  override append(request: AppendRequest): Promise<AppendResult> {
+    return this.inner.append({ ...request, id: this.#join(request.id) });
+  }
+  override loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+    return this.inner.loadEvents(this.#join(id), fromSequence);
+  }
+  override loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    return this.inner.loadSnapshot(this.#join(id));
+  }
+  override saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    return this.inner.saveSnapshot(this.#join(id), data, sequence, trim);
+  }
+  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    const joinedPrefix = prefix.join(':');
+    const all = await this.inner.listAggregates([]);
+    return all.map((id) => (id[0] as string).split(':')).filter((parts) => parts.join(':').startsWith(joinedPrefix));
+  }
+  override getAggregateStatus(id: AggregateId): Promise<string> {
+    return this.inner.getAggregateStatus(this.#join(id));
+  }
+  override archive(id: AggregateId): Promise<void> {
+    return this.inner.archive(this.#join(id));
+  }
+}
+
+/** Treats a label set to "" as a value to store rather than a removal. */
+class KeepsEmptyLabels extends DelegatingBackend {
+  override append(request: AppendRequest): Promise<AppendResult> {
+    if (request.index === undefined) return this.inner.append(request);
+    const labels = Object.fromEntries(Object.entries(request.index.labels).filter(([, value]) => value !== ''));
+    return this.inner.append({ ...request, index: { ...request.index, labels } });
+  }
+}
+
+/** Acknowledges an archive record as soon as it is taken, before the handler has run. */
+class AcksBeforeHandler extends DelegatingBackend {
+  override async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    let taken: ArchiveRecordData | undefined;
+    await this.inner.consumeArchive(async (record) => {
+      taken = record;
+    }, signal);
+    await handler(taken as ArchiveRecordData);
+  }
+}
+
+/** Each broken variant, and a test of the suite that it must fail. */
+export const BROKEN_VARIANTS = {
+  'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
+  'ignores-trim': { make: (inner: MemoryBackend) => new IgnoresTrim(inner), mustFail: 'with trimEvents deletes covered events' },
+  'events-out-of-order': { make: (inner: MemoryBackend) => new ReturnsEventsOutOfOrder(inner), mustFail: 'continues sequences across appends' },
+  'unescaped-ids': { make: (inner: MemoryBackend) => new JoinsIdsWithoutEscaping(inner), mustFail: 'keeps IDs that differ only in how their parts split' },
+  'keeps-empty-labels': { make: (inner: MemoryBackend) => new KeepsEmptyLabels(inner), mustFail: 'changes and removes labels' },
+  'acks-before-handler': { make: (inner: MemoryBackend) => new AcksBeforeHandler(inner), mustFail: 'redelivers a record whose handler threw' },
+} as const;
+
+export type BrokenVariant = keyof typeof BROKEN_VARIANTS;
+
+/** A conformance namespace whose connections are the broken variant over one shared database. */
+export function brokenNamespace(variant: BrokenVariant, leaseMs: number) {
+  const database = new MemoryDatabase(leaseMs);
+  return { connect: () => BROKEN_VARIANTS[variant].make(new MemoryBackend({ database })) };
+}
