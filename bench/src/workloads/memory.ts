@@ -1,0 +1,145 @@
+import { createExecutor, type AggregateId, type Backend, type Command, type EventRecord, type Executor } from '@timebox/core';
+import { createMemoryStore, MemoryBackend } from '@timebox/memory';
+import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
+
+/** The counter aggregate every exec workload drives. */
+type CounterEvents = { Incremented: { by: number } };
+interface Counter {
+  readonly count: number;
+}
+
+/** The command under test: read nothing, raise one small event. */
+const increment: Command<Counter, CounterEvents> = (_state, aggregator) => {
+  aggregator.raise('Incremented', { by: 1 });
+};
+
+const INCREMENTED_DATA = JSON.stringify({ by: 1 });
+
+export interface MemorySizes {
+  /** Sequential execs on the one hot aggregate. */
+  readonly hotOps: number;
+  /** Execs spread round-robin over `aggregates`. */
+  readonly spreadOps: number;
+  readonly aggregates: number;
+  /** Operations in flight at once in the spread workloads. */
+  readonly concurrency: number;
+}
+
+export const FULL_SIZES: MemorySizes = { hotOps: 20_000, spreadOps: 50_000, aggregates: 10_000, concurrency: 64 };
+export const QUICK_SIZES: MemorySizes = { hotOps: 5_000, spreadOps: 20_000, aggregates: 10_000, concurrency: 64 };
+
+/** The exec workloads on the memory backend, each paired with raw `MemoryBackend.append`. */
+export function memoryComparisons(sizes: MemorySizes): Comparison[] {
+  if (sizes.aggregates <= sizes.concurrency) {
+    // The baseline computes each append's sequence from the operation index, which is only
+    // right when no two operations in flight touch the same aggregate.
+    throw new RangeError(`aggregates (${sizes.aggregates}) must exceed concurrency (${sizes.concurrency})`);
+  }
+  const hotId: AggregateId = Object.freeze(['counter', 'hot']);
+  const spreadIds: AggregateId[] = Array.from({ length: sizes.aggregates }, (_, n) => Object.freeze(['counter', String(n)]));
+  return [
+    {
+      key: 'hot-aggregate',
+      title: 'one hot aggregate, sequential',
+      params: { ops: sizes.hotOps, aggregates: 1, concurrency: 1 },
+      subject: execWorkload(sizes.hotOps, [hotId], 1),
+      baseline: appendWorkload(sizes.hotOps, [hotId], 1),
+    },
+    {
+      key: 'many-aggregates',
+      title: `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${sizes.concurrency} in flight`,
+      params: { ops: sizes.spreadOps, aggregates: sizes.aggregates, concurrency: sizes.concurrency },
+      subject: execWorkload(sizes.spreadOps, spreadIds, sizes.concurrency),
+      baseline: appendWorkload(sizes.spreadOps, spreadIds, sizes.concurrency),
+    },
+  ];
+}
+
+/** How many operations of `ops`, dealt round-robin, land on aggregate `n` of `count`. */
+function opsOn(n: number, ops: number, count: number): number {
+  return Math.floor(ops / count) + (n < ops % count ? 1 : 0);
+}
+
+/** Checks that every aggregate holds exactly its share of events, numbered without gaps. */
+async function verifyLogs(backend: Backend, ids: readonly AggregateId[], ops: number): Promise<void> {
+  for (let n = 0; n < ids.length; n++) {
+    const events = await backend.loadEvents(ids[n] as AggregateId, 0);
+    const expected = opsOn(n, ops, ids.length);
+    if (events.length !== expected || events.some((event, i) => event.sequence !== i)) {
+      throw new Error(`aggregate ${n}: expected ${expected} events numbered 0…${expected - 1}, found ${events.length}`);
+    }
+  }
+}
+
+/**
+ * `executor.exec(id, increment)` `ops` times, op i on aggregate i mod ids.length, `concurrency`
+ * at a time. The executor's cache holds every aggregate, so this measures the exec path
+ * (lock, command, validation, JSON, append, telemetry), not cold loads.
+ */
+function execWorkload(ops: number, ids: readonly AggregateId[], concurrency: number): Workload {
+  return {
+    label: 'exec',
+    ops,
+    async prepare(): Promise<Trial> {
+      const store = createMemoryStore<CounterEvents>();
+      await store.ready();
+      const executor: Executor<Counter, CounterEvents> = createExecutor(store, {
+        initialState: () => ({ count: 0 }),
+        appliers: { Incremented: (state, data) => ({ count: state.count + data.by }) },
+        cacheSize: Math.max(ids.length, 1),
+      });
+      let hotCount = 0;
+      return {
+        async run() {
+          if (concurrency === 1 && ids.length === 1) {
+            const id = ids[0] as AggregateId;
+            for (let i = 0; i < ops; i++) hotCount = (await executor.exec(id, increment)).count;
+          } else {
+            await runPool(ops, concurrency, (i) => executor.exec(ids[i % ids.length] as AggregateId, increment));
+          }
+        },
+        async verify() {
+          if (ids.length === 1 && concurrency === 1 && hotCount !== ops) {
+            throw new Error(`exec returned count ${hotCount}, expected ${ops}`);
+          }
+          await verifyLogs(store.backend, ids, ops);
+        },
+        close: () => store.close(),
+      };
+    },
+  };
+}
+
+/**
+ * The minimum work the memory backend does for the same pattern: one `MemoryBackend.append` of
+ * one ready-made event record per operation, at the aggregate's next sequence. No store, no
+ * validation, no JSON encoding, no executor.
+ */
+function appendWorkload(ops: number, ids: readonly AggregateId[], concurrency: number): Workload {
+  return {
+    label: 'backend.append',
+    ops,
+    async prepare(): Promise<Trial> {
+      const backend = new MemoryBackend();
+      await backend.ready();
+      const count = ids.length;
+      const appendOne = async (i: number): Promise<void> => {
+        const sequence = Math.floor(i / count);
+        const event: EventRecord = { type: 'Incremented', sequence, timestamp: Date.now(), data: INCREMENTED_DATA };
+        const result = await backend.append({ id: ids[i % count] as AggregateId, expectedSequence: sequence, events: [event] });
+        if (!result.ok) throw new Error(`baseline append ${i} conflicted at sequence ${sequence}`);
+      };
+      return {
+        async run() {
+          if (concurrency === 1) {
+            for (let i = 0; i < ops; i++) await appendOne(i);
+          } else {
+            await runPool(ops, concurrency, appendOne);
+          }
+        },
+        verify: () => verifyLogs(backend, ids, ops),
+        close: () => backend.close(),
+      };
+    },
+  };
+}
