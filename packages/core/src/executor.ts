@@ -65,7 +65,10 @@ export class Executor<S, M extends EventMap> {
   readonly #codec: SnapshotCodec<S>;
   readonly #logger: ExecutorLogger;
 
-  constructor(store: Store<M>, options: ExecutorOptions<S, M>) {
+  /**
+   * @param store - a store typed by the same event map, or an untyped one (`Store<EventMap>`)
+   */
+  constructor(store: Store<M> | Store<EventMap>, options: ExecutorOptions<S, M>) {
     if (options === null || typeof options !== 'object') throw new ConfigError('executor options', 'must be an object', options);
     if (typeof options.initialState !== 'function') {
       throw new ConfigError('initialState', 'must be a function returning the empty state', options.initialState);
@@ -78,7 +81,7 @@ export class Executor<S, M extends EventMap> {
     }
     const cacheSize = options.cacheSize ?? store.config.cacheSize;
     requirePositiveInteger('cacheSize', cacheSize);
-    this.store = store;
+    this.store = store as Store<M>;
     this.#options = options;
     this.#cache = new LRUCache({ max: cacheSize });
     this.#codec = options.snapshotCodec ?? (jsonCodec as SnapshotCodec<S>);
@@ -243,6 +246,6 @@ export class Executor<S, M extends EventMap> {
 }
 
 /** Creates an executor over a store. */
-export function createExecutor<S, M extends EventMap>(store: Store<M>, options: ExecutorOptions<S, M>): Executor<S, M> {
+export function createExecutor<S, M extends EventMap>(store: Store<M> | Store<EventMap>, options: ExecutorOptions<S, M>): Executor<S, M> {
   return new Executor(store, options);
 }
