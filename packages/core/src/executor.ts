@@ -99,7 +99,7 @@ export class Executor<S, M extends EventMap> {
     if (typeof command !== 'function') throw new InvalidArgumentError('command', 'must be a function', command);
     const ownId = Object.freeze([...id]);
     const key = encodeAggregateId(ownId);
-    const outcome = await withSpan('exec', { [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }, (span) =>
+    const outcome = await withSpan('exec', () => ({ [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }), (span) =>
       this.#locks.run(key, async () => {
         let projection = await this.#projection(ownId, key);
         let retries = 0;

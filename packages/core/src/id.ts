@@ -30,11 +30,13 @@ export function assertIdPrefix(prefix: unknown): asserts prefix is AggregateId {
 // Characters that an encoded part never contains literally: the separator, the escape itself,
 // and the braces Redis reads as a hash tag.
 const RESERVED = /[%:{}]/g;
+const HAS_RESERVED = /[%:{}]/;
 const ESCAPES: Record<string, string> = { '%': '%25', ':': '%3A', '{': '%7B', '}': '%7D' };
 
 /** Encodes one part so that it holds no `%`, `:`, `{` or `}`. */
 export function encodeIdPart(part: string): string {
-  return part.replace(RESERVED, (c) => ESCAPES[c] as string);
+  // Most parts need no escaping; testing first avoids building a new string on the hot path.
+  return HAS_RESERVED.test(part) ? part.replace(RESERVED, (c) => ESCAPES[c] as string) : part;
 }
 
 /**

@@ -107,12 +107,12 @@ export class Store<M extends EventMap = EventMap> {
    * Used by the executor so raised events are serialized once.
    */
   async appendPrepared(id: AggregateId, expectedSequence: number, events: readonly Event[]): Promise<void> {
-    const attributes = {
+    const attributes = () => ({
       [Attr.aggregateId]: encodeAggregateId(id),
       [Attr.eventCount]: events.length,
       [Attr.expectedSequence]: expectedSequence,
       [Attr.backend]: this.backend.name,
-    };
+    });
     await withSpan('append', attributes, async () => {
       const index =
         this.config.indexer !== undefined && events.length > 0
@@ -134,7 +134,7 @@ export class Store<M extends EventMap = EventMap> {
     assertAggregateId(id);
     assertSequence('fromSequence', fromSequence);
     const ownId = Object.freeze([...id]);
-    return withSpan('load', { [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }, async (span) => {
+    return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
       const events = this.#toEvents(ownId, await this.backend.loadEvents(ownId, fromSequence));
       span.setAttribute(Attr.eventCount, events.length);
       return events as EventOf<M>[];
@@ -151,7 +151,7 @@ export class Store<M extends EventMap = EventMap> {
     this.#assertOpen('load a snapshot');
     assertAggregateId(id);
     const ownId = Object.freeze([...id]);
-    return withSpan('load', { [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }, async (span) => {
+    return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
       const record = await this.backend.loadSnapshot(ownId);
       const events = this.#toEvents(ownId, record.events);
       span.setAttribute(Attr.eventCount, events.length);
@@ -181,7 +181,7 @@ export class Store<M extends EventMap = EventMap> {
   /** @internal Stores already-encoded snapshot JSON. */
   async putSnapshotData(id: AggregateId, data: string, sequence: number): Promise<void> {
     this.#assertOpen('save a snapshot');
-    const attributes = { [Attr.aggregateId]: encodeAggregateId(id), [Attr.backend]: this.backend.name };
+    const attributes = () => ({ [Attr.aggregateId]: encodeAggregateId(id), [Attr.backend]: this.backend.name });
     await withSpan('snapshot', attributes, () => this.backend.saveSnapshot(id, data, sequence, this.config.trimEvents));
   }
 

@@ -51,10 +51,12 @@ export function countRetry(attributes: Attributes): void {
 
 /**
  * Runs `fn` inside an active span named `timebox.<name>`; records the outcome and any error.
- * `fn` may set more attributes on the span it receives.
+ * `attributes` is only called when the span records (an SDK is registered and sampled it), so
+ * building them costs nothing otherwise. `fn` may set more attributes on the span it receives.
  */
-export function withSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
-  return tracer().startActiveSpan(`timebox.${name}`, { attributes }, async (span) => {
+export function withSpan<T>(name: string, attributes: () => Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
+  return tracer().startActiveSpan(`timebox.${name}`, async (span) => {
+    if (span.isRecording()) span.setAttributes(attributes());
     try {
       const result = await fn(span);
       span.setAttribute(Attr.outcome, 'ok');
