@@ -78,6 +78,35 @@ export function concurrencySuite(h: Harness): void {
       expect([...perWriter.values()]).toEqual(Array(processes).fill(perProcess));
     });
 
+    it('executors converge while others snapshot, trim and reload', async () => {
+      const processes = 3;
+      const perProcess = 20;
+      const stores = await h.stores<CounterEvents>(processes, { maxRetries: 1000, trimEvents: true, snapshotRatio: 0 });
+      const executors = stores.map((store) =>
+        createExecutor<{ total: number }, CounterEvents>(store, {
+          initialState: () => ({ total: 0 }),
+          appliers: { Incremented: (state, data) => ({ total: state.total + data.by }) },
+        }),
+      );
+      await Promise.all(
+        executors.map(async (executor, writer) => {
+          for (let i = 0; i < perProcess; i++) {
+            await executor.exec(['trimmed'], (_state, aggregator) => aggregator.raise('Incremented', { by: 1, writer }));
+            if (i % 5 === writer) await executor.saveSnapshot(['trimmed']);
+            // A cold reload goes through the snapshot plus the events that survived trimming.
+            if (i % 7 === writer) executor.evict(['trimmed']);
+          }
+        }),
+      );
+      const total = processes * perProcess;
+      for (const executor of executors) expect(await executor.get(['trimmed'])).toEqual({ total });
+      const snapshot = await stores[0]!.getSnapshot<{ total: number }>(['trimmed']);
+      expect(snapshot.value).toBeDefined();
+      expectGapFree(snapshot.events, snapshot.nextSequence);
+      expect(snapshot.nextSequence + snapshot.events.length).toBe(total);
+      expect(snapshot.value!.total).toBe(snapshot.nextSequence);
+    });
+
     it('concurrent appends to different aggregates all succeed', async () => {
       const store = await h.store();
       await Promise.all(Array.from({ length: writers }, (_, i) => store.appendEvents(['many', String(i)], 0, makeEvents(3))));

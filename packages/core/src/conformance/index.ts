@@ -13,6 +13,7 @@ import { executorSuite } from './executor.js';
 import { Harness, type ConformanceTarget } from './harness.js';
 import { indexingSuite } from './indexing.js';
 import { lifecycleSuite } from './lifecycle.js';
+import { modelSuite } from './model.js';
 import { listingSuite } from './listing.js';
 import { snapshotSuite } from './snapshots.js';
 
@@ -43,6 +44,7 @@ export function describeConformance(target: ConformanceTarget): void {
     indexingSuite(harness);
     snapshotSuite(harness);
     archiveSuite(harness);
+    modelSuite(harness);
     concurrencySuite(harness);
     executorSuite(harness);
     badInputSuite(harness);
