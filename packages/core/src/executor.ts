@@ -101,12 +101,31 @@ export class Executor<S, M extends EventMap> {
     const key = encodeAggregateId(ownId);
     const outcome = await withSpan('exec', () => ({ [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }), (span) =>
       this.#locks.run(key, async () => {
-        let projection = await this.#projection(ownId, key);
+        const cached = this.#cache.get(key);
+        let projection = cached ?? (await this.#load(ownId, key));
+        // A cached projection may lag behind other processes. An append would reveal that by a
+        // conflict, but a command that throws or raises nothing would decide on stale state, so
+        // in those cases the projection is caught up once and the command run again.
+        let mayBeStale = cached !== undefined;
         let retries = 0;
         for (;;) {
           const aggregator = new Aggregator<S, M>(ownId, projection.state, projection.nextSequence, this.#applyEvent);
-          await command(aggregator.state, aggregator);
+          let rejection: { error: unknown } | undefined;
+          try {
+            await command(aggregator.state, aggregator);
+          } catch (error) {
+            rejection = { error };
+          }
           const events = aggregator.raised as readonly Event[];
+          if (mayBeStale && (rejection !== undefined || events.length === 0)) {
+            mayBeStale = false;
+            const current = await this.#fresh(ownId, key);
+            if (current !== projection) {
+              projection = current;
+              continue;
+            }
+          }
+          if (rejection !== undefined) throw rejection.error;
           try {
             if (events.length > 0) await this.store.appendPrepared(ownId, projection.nextSequence, events);
           } catch (error) {
@@ -119,6 +138,7 @@ export class Executor<S, M extends EventMap> {
             countRetry({ [Attr.backend]: this.store.backend.name });
             span.addEvent('timebox.retry', { [Attr.retryCount]: retries, [Attr.expectedSequence]: error.expectedSequence });
             projection = await this.#catchUp(ownId, key, projection, error);
+            mayBeStale = false;
             continue;
           }
           projection = { state: aggregator.state, nextSequence: projection.nextSequence + events.length };
@@ -169,10 +189,6 @@ export class Executor<S, M extends EventMap> {
       | undefined;
     return applier === undefined ? state : applier(state, event.payload, event);
   };
-
-  async #projection(id: AggregateId, key: string): Promise<Projection<S>> {
-    return this.#cache.get(key) ?? (await this.#load(id, key));
-  }
 
   /** The cached projection caught up with the store, or a fresh load. */
   async #fresh(id: AggregateId, key: string): Promise<Projection<S>> {

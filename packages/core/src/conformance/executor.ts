@@ -73,6 +73,31 @@ export function executorSuite(h: Harness): void {
       expectGapFree(await first!.getEvents(['shared']));
     });
 
+    it('decides on the current state when a command throws or raises nothing', async () => {
+      const [first, second] = await h.stores<CartEvents>(2);
+      const mine = cartExecutor(first!);
+      const theirs = cartExecutor(second!);
+      await mine.exec(['fresh'], (_s, aggregator) => aggregator.raise('Added', { sku: 'a', qty: 1 }));
+      // Another process adds an item; `mine` still caches the cart without it.
+      await theirs.exec(['fresh'], (_s, aggregator) => aggregator.raise('Added', { sku: 'b', qty: 1 }));
+      const seen: number[] = [];
+      const state = await mine.exec(['fresh'], (current, aggregator) => {
+        seen.push(current.version);
+        if (current.items.b === undefined) throw new Error('item b is missing');
+        aggregator.raise('Removed', { sku: 'b' });
+      });
+      expect(seen).toEqual([1, 2]);
+      expect(state.items).toEqual({ a: 1 });
+
+      await theirs.exec(['fresh'], (_s, aggregator) => aggregator.raise('Added', { sku: 'c', qty: 1 }));
+      const readOnly = await mine.exec(['fresh'], () => undefined);
+      expect(readOnly.items).toEqual({ a: 1, c: 1 });
+      await expect(mine.exec(['fresh'], () => {
+        throw new Error('rejected on the current state');
+      })).rejects.toThrow('rejected on the current state');
+      expect(await first!.getEvents(['fresh'])).toHaveLength(4);
+    });
+
     it('gives up with MaxRetriesExceededError when another writer always wins', async () => {
       const [first, second] = await h.stores<CartEvents>(2, { maxRetries: 2 });
       const executor = cartExecutor(first!);
