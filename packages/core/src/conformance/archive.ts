@@ -3,7 +3,7 @@ import { ArchiveHandlerMissingError, ArchivingDisabledError } from '../errors.js
 import type { Index } from '../indexer.js';
 import type { ArchiveHandler, ArchiveRecord, Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { makeEvents, sleep, T0 } from './util.js';
+import { makeEvents, payloadIndexer, sleep, T0 } from './util.js';
 
 type ArchiveEvents = { Set: Index; Counted: { n: number } };
 
@@ -42,10 +42,8 @@ export function archiveSuite(h: Harness): void {
   }
 
   describe('archiving', () => {
-    const indexer = (events: readonly { type: string; payload: unknown }[]) => events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
-
     it('moves snapshot and events into the archive and clears live records and index', async () => {
-      const store = await h.store<ArchiveEvents>({ indexer });
+      const store = await h.store<ArchiveEvents>({ indexer: payloadIndexer });
       await store.appendEvents(['order', 'a:1'], 0, [
         { type: 'Set', data: { status: 'open', labels: { region: 'west' } }, timestamp: new Date(T0) },
         ...makeEvents(2, 1).map((event) => ({ ...event, type: 'Counted' as const })),

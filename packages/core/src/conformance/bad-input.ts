@@ -13,10 +13,9 @@ import {
 import type { NewEvent } from '../event.js';
 import { createExecutor } from '../executor.js';
 import type { AggregateId } from '../id.js';
-import type { Index } from '../indexer.js';
 import { createStore, type Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { fingerprint, makeEvents } from './util.js';
+import { fingerprint, makeEvents, payloadIndexer } from './util.js';
 
 type Loose = any; // eslint-disable-line @typescript-eslint/no-explicit-any -- bad input on purpose
 
@@ -71,11 +70,9 @@ const BAD_EVENTS: [string, unknown, new (...args: never[]) => TimeboxError][] = 
   ...BAD_PAYLOADS.map(([name, data]): [string, unknown, new (...args: never[]) => TimeboxError] => [`a payload that is ${name}`, { type: 'A', data }, InvalidPayloadError]),
 ];
 
-const indexer = (events: readonly { type: string; payload: unknown }[]) => events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
-
 /** A store with some data, and a way to show it is unchanged. */
 async function seeded(h: Harness): Promise<{ store: Store; unchanged: () => Promise<void> }> {
-  const store = await h.store({ indexer, trimEvents: true });
+  const store = await h.store({ indexer: payloadIndexer, trimEvents: true });
   const ids: AggregateId[] = [['seed', '1'], ['seed', '2']];
   await store.appendEvents(ids[0]!, 0, [{ type: 'Set', data: { status: 'open', labels: { tier: 'gold' } } }, ...makeEvents(2)]);
   await store.appendEvents(ids[1]!, 0, makeEvents(3));
@@ -237,7 +234,7 @@ export function badInputSuite(h: Harness): void {
     });
 
     it('treats IDs, labels and values as data, never as patterns or code', async () => {
-      const store = await h.store({ indexer });
+      const store = await h.store({ indexer: payloadIndexer });
       const hostile = ["'; DROP TABLE timebox_events; --", '*', '$$ || 1 $$', 'redis.call("FLUSHALL")', '..\\..\\x', '%s%n', '{shard}'];
       for (const [i, text] of hostile.entries()) {
         await store.appendEvents([text, text], 0, [{ type: 'Set', data: { status: text, labels: { [text]: text } } }]);

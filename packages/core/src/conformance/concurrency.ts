@@ -1,10 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { VersionConflictError } from '../errors.js';
 import { createExecutor } from '../executor.js';
+import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
 import { expectGapFree, makeEvents } from './util.js';
 
 type CounterEvents = { Incremented: { by: number; writer: number } };
+
+function counterExecutor(store: Store<CounterEvents>) {
+  return createExecutor<{ total: number }, CounterEvents>(store, {
+    initialState: () => ({ total: 0 }),
+    appliers: { Incremented: (state, data) => ({ total: state.total + data.by }) },
+  });
+}
 
 export function concurrencySuite(h: Harness): void {
   const writers = h.target.writers ?? 50;
@@ -47,12 +55,7 @@ export function concurrencySuite(h: Harness): void {
       const processes = 4;
       const perProcess = 25;
       const stores = await h.stores<CounterEvents>(processes, { maxRetries: 1000 });
-      const executors = stores.map((store) =>
-        createExecutor<{ total: number }, CounterEvents>(store, {
-          initialState: () => ({ total: 0 }),
-          appliers: { Incremented: (state, data) => ({ total: state.total + data.by }) },
-        }),
-      );
+      const executors = stores.map(counterExecutor);
       await Promise.all(
         executors.map(async (executor, writer) => {
           const running = [];
@@ -82,12 +85,7 @@ export function concurrencySuite(h: Harness): void {
       const processes = 3;
       const perProcess = 20;
       const stores = await h.stores<CounterEvents>(processes, { maxRetries: 1000, trimEvents: true, snapshotRatio: 0 });
-      const executors = stores.map((store) =>
-        createExecutor<{ total: number }, CounterEvents>(store, {
-          initialState: () => ({ total: 0 }),
-          appliers: { Incremented: (state, data) => ({ total: state.total + data.by }) },
-        }),
-      );
+      const executors = stores.map(counterExecutor);
       await Promise.all(
         executors.map(async (executor, writer) => {
           for (let i = 0; i < perProcess; i++) {

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Index, Indexer } from '../indexer.js';
+import type { Index } from '../indexer.js';
 import type { Harness } from './harness.js';
-import { sortIds, T0 } from './util.js';
+import { payloadIndexer, sortIds, T0 } from './util.js';
 
 type IndexEvents = { Set: Index; Other: { note: string } };
-
-/** An indexer that reads each `Set` event's payload as its index. */
-const payloadIndexer: Indexer<IndexEvents> = (events) => events.map((event) => (event.type === 'Set' ? event.payload : undefined));
 
 function set(index: Index, at = 0): { type: 'Set'; data: Index; timestamp: Date } {
   return { type: 'Set', data: index, timestamp: new Date(T0 + at) };

@@ -4,7 +4,7 @@ import type { AggregateId } from '../id.js';
 import type { Index } from '../indexer.js';
 import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { sortIds, T0 } from './util.js';
+import { payloadIndexer, sortIds, T0 } from './util.js';
 
 type ModelEvents = { Set: Index; Note: { text: string } };
 
@@ -175,11 +175,10 @@ async function runRandomOperations(store: Store<ModelEvents>, trim: boolean, see
 
 export function modelSuite(h: Harness): void {
   describe('random operations against a reference model', () => {
-    const indexer = (events: readonly { type: string; payload: unknown }[]) => events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
     for (const trimEvents of [false, true]) {
       for (const seed of [1, 2, 3]) {
         it(`matches the model ${trimEvents ? 'with' : 'without'} trimming (seed ${seed})`, async () => {
-          const store = await h.store<ModelEvents>({ indexer, trimEvents });
+          const store = await h.store<ModelEvents>({ indexer: payloadIndexer, trimEvents });
           await runRandomOperations(store, trimEvents, seed * 7919 + (trimEvents ? 1 : 0), 150);
         });
       }

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { Event } from '../event.js';
+import type { Index } from '../indexer.js';
 import type { AggregateId } from '../id.js';
 import type { Store } from '../store.js';
 
@@ -57,4 +58,9 @@ export async function fingerprint(store: Store, ids: readonly AggregateId[], lab
 /** Resolves after `ms` milliseconds. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** An indexer for tests: each `Set` event's payload is its index; other events say nothing. */
+export function payloadIndexer(events: readonly { type: string; payload: unknown }[]): (Index | undefined)[] {
+  return events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
 }
