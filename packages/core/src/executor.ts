@@ -3,7 +3,7 @@ import { Aggregator, type Appliers, type SuccessAction } from './aggregator.js';
 import { requirePositiveInteger } from './config.js';
 import { ConfigError, InvalidArgumentError, MaxRetriesExceededError, VersionConflictError } from './errors.js';
 import type { Event, EventMap, EventOf } from './event.js';
-import { assertAggregateId, encodeAggregateId, type AggregateId } from './id.js';
+import { assertAggregateId, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { KeyedLock } from './keyed-lock.js';
 import { toJson } from './payload.js';
 import type { Store } from './store.js';
@@ -95,9 +95,8 @@ export class Executor<S, M extends EventMap> {
    * throws stores nothing and rejects with its error. Resolves with the final state.
    */
   async exec(id: AggregateId, command: Command<S, M>): Promise<S> {
-    assertAggregateId(id);
+    const ownId = ownAggregateId(id);
     if (typeof command !== 'function') throw new InvalidArgumentError('command', 'must be a function', command);
-    const ownId = Object.freeze([...id]);
     const key = encodeAggregateId(ownId);
     const outcome = await withSpan('exec', () => ({ [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }), (span) =>
       this.#locks.run(key, async () => {
@@ -155,16 +154,14 @@ export class Executor<S, M extends EventMap> {
 
   /** The aggregate's current state, caught up with anything other writers appended. */
   async get(id: AggregateId): Promise<S> {
-    assertAggregateId(id);
-    const ownId = Object.freeze([...id]);
+    const ownId = ownAggregateId(id);
     const key = encodeAggregateId(ownId);
     return this.#locks.run(key, async () => (await this.#fresh(ownId, key)).state);
   }
 
   /** Stores a snapshot of the aggregate's current state now. */
   async saveSnapshot(id: AggregateId): Promise<void> {
-    assertAggregateId(id);
-    const ownId = Object.freeze([...id]);
+    const ownId = ownAggregateId(id);
     const key = encodeAggregateId(ownId);
     await this.#locks.run(key, async () => {
       const projection = await this.#fresh(ownId, key);

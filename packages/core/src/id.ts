@@ -17,6 +17,15 @@ export function assertAggregateId(id: unknown): asserts id is AggregateId {
   }
 }
 
+/**
+ * Validates `id` and returns the store's own frozen copy, so later changes to the caller's array
+ * cannot reach stored data or an event's `aggregateId`.
+ */
+export function ownAggregateId(id: unknown): AggregateId {
+  assertAggregateId(id);
+  return Object.freeze([...id]);
+}
+
 /** Throws `InvalidAggregateIdError` unless `prefix` is an array of strings (empty allowed). */
 export function assertIdPrefix(prefix: unknown): asserts prefix is AggregateId {
   if (!Array.isArray(prefix)) throw new InvalidAggregateIdError('a prefix must be an array of string parts', prefix);

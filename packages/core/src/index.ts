@@ -1,5 +1,5 @@
 export type { AggregateId } from './id.js';
-export { assertAggregateId, decodeAggregateId, encodeAggregateId, encodeIdPart, hasIdPrefix, sameAggregateId } from './id.js';
+export { assertAggregateId, decodeAggregateId, encodeAggregateId, encodeIdPart, hasIdPrefix, ownAggregateId, sameAggregateId } from './id.js';
 export { Event, type EventMap, type EventOf, type EventRecord, type EventType, type NewEvent } from './event.js';
 export { DEFAULT_CONFIG, requirePositiveInteger, resolveConfig, type Config, type ResolvedConfig } from './config.js';
 export { foldIndexes, type Index, type Indexer, type IndexUpdate, type StatusEntry } from './indexer.js';

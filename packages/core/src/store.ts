@@ -8,7 +8,7 @@ import {
   VersionConflictError,
 } from './errors.js';
 import { Event, type EventMap, type EventOf, type EventRecord, type NewEvent } from './event.js';
-import { assertAggregateId, assertIdPrefix, encodeAggregateId, type AggregateId } from './id.js';
+import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { foldIndexes, type StatusEntry } from './indexer.js';
 import { toJson } from './payload.js';
 import { Attr, countConflict, withSpan } from './telemetry.js';
@@ -94,9 +94,8 @@ export class Store<M extends EventMap = EventMap> {
    */
   async appendEvents(id: AggregateId, expectedSequence: number, events: readonly NewEvent<M>[]): Promise<EventOf<M>[]> {
     this.#assertOpen('append events');
-    assertAggregateId(id);
+    const ownId = ownAggregateId(id);
     assertSequence('expectedSequence', expectedSequence);
-    const ownId = Object.freeze([...id]);
     const prepared = prepareEvents(ownId, expectedSequence, events);
     await this.appendPrepared(ownId, expectedSequence, prepared);
     return prepared as EventOf<M>[];
@@ -131,9 +130,8 @@ export class Store<M extends EventMap = EventMap> {
   /** The stored events from `fromSequence` on, in order; `[]` for an unknown aggregate. */
   async getEvents(id: AggregateId, fromSequence = 0): Promise<EventOf<M>[]> {
     this.#assertOpen('load events');
-    assertAggregateId(id);
+    const ownId = ownAggregateId(id);
     assertSequence('fromSequence', fromSequence);
-    const ownId = Object.freeze([...id]);
     return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
       const events = this.#toEvents(ownId, await this.backend.loadEvents(ownId, fromSequence));
       span.setAttribute(Attr.eventCount, events.length);
@@ -149,8 +147,7 @@ export class Store<M extends EventMap = EventMap> {
   /** @internal `getSnapshot` with the executor's own snapshot decoder. */
   async loadSnapshotWith<T>(id: AggregateId, decode: (data: string) => T): Promise<Snapshot<T>> {
     this.#assertOpen('load a snapshot');
-    assertAggregateId(id);
-    const ownId = Object.freeze([...id]);
+    const ownId = ownAggregateId(id);
     return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
       const record = await this.backend.loadSnapshot(ownId);
       const events = this.#toEvents(ownId, record.events);
@@ -173,9 +170,9 @@ export class Store<M extends EventMap = EventMap> {
    */
   async putSnapshot(id: AggregateId, value: unknown, sequence: number): Promise<void> {
     this.#assertOpen('save a snapshot');
-    assertAggregateId(id);
+    const ownId = ownAggregateId(id);
     assertSequence('sequence', sequence);
-    await this.putSnapshotData(Object.freeze([...id]), toJson(value, 'the snapshot value'), sequence);
+    await this.putSnapshotData(ownId, toJson(value, 'the snapshot value'), sequence);
   }
 
   /** @internal Stores already-encoded snapshot JSON. */
@@ -195,8 +192,7 @@ export class Store<M extends EventMap = EventMap> {
   /** The aggregate's current status, `""` when none. */
   async getAggregateStatus(id: AggregateId): Promise<string> {
     this.#assertOpen('read a status');
-    assertAggregateId(id);
-    return this.backend.getAggregateStatus(Object.freeze([...id]));
+    return this.backend.getAggregateStatus(ownAggregateId(id));
   }
 
   /** Aggregates currently in `status` with the time each entered it, oldest first. */
@@ -231,8 +227,7 @@ export class Store<M extends EventMap = EventMap> {
     if (!this.backend.capabilities.archive || this.backend.archive === undefined) {
       throw new ArchivingDisabledError(this.backend.name);
     }
-    assertAggregateId(id);
-    await this.backend.archive(Object.freeze([...id]));
+    await this.backend.archive(ownAggregateId(id));
   }
 
   /**
