@@ -1,6 +1,7 @@
 import { createExecutor, type AggregateId, type Backend, type Command, type EventRecord, type Executor } from '@timebox/core';
 import { createMemoryStore, MemoryBackend } from '@timebox/memory';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
+import type { BackendBench } from '../suite.js';
 
 /** The counter aggregate every exec workload drives. */
 type CounterEvents = { Incremented: { by: number } };
@@ -143,3 +144,11 @@ function appendWorkload(ops: number, ids: readonly AggregateId[], concurrency: n
     },
   };
 }
+
+/** The memory backend's benchmarks: nothing to connect to. */
+export const memoryBench: BackendBench = {
+  name: 'memory',
+  async open({ quick }) {
+    return { comparisons: memoryComparisons(quick ? QUICK_SIZES : FULL_SIZES), close: async () => undefined };
+  },
+};
