@@ -4,9 +4,11 @@ import { runComparisons } from './harness.js';
 import { describeMachine, renderTable, writeJson, type BackendReport } from './report.js';
 import { SuiteUnavailableError, type BackendBench } from './suite.js';
 import { memoryBench } from './workloads/memory.js';
+import { postgresBench } from './workloads/postgres.js';
+import { redisBench } from './workloads/redis.js';
 
 /** Every backend the suite knows, in the order they run. */
-const BENCHES: readonly BackendBench[] = [memoryBench];
+const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, postgresBench];
 const NAMES = BENCHES.map((bench) => bench.name);
 
 const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]]
