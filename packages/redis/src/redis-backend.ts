@@ -1,0 +1,200 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import {
+  decodeAggregateId,
+  encodeAggregateId,
+  hasIdPrefix,
+  InvalidSequenceError,
+  type AggregateId,
+  type AppendRequest,
+  type AppendResult,
+  type ArchiveRecordData,
+  type Backend,
+  type BackendCapabilities,
+  type EventRecord,
+  type SnapshotRecord,
+} from '@timebox/core';
+import { Redis, type Cluster } from 'ioredis';
+import { AppendBatcher } from './append-batcher.js';
+import { ArchiveConsumer } from './archive-consumer.js';
+import { decodeEvents, encodeEvent } from './event-codec.js';
+import { guarded, RedisBackendError } from './errors.js';
+import { KeySpace } from './key-space.js';
+import { resolveRedisOptions, type RedisBackendOptions } from './options.js';
+import { Scripts } from './scripts.js';
+
+/**
+ * The Redis (and Valkey) backend. Every write is one Lua script run by EVALSHA: atomic, one round
+ * trip. Works on a single server and, with `shard`, on a Redis Cluster. Supports archiving on a
+ * Redis Stream read through a consumer group.
+ */
+export class RedisBackend implements Backend {
+  readonly name = 'redis';
+  readonly capabilities: BackendCapabilities = { archive: true };
+  /** The key names of this store. */
+  readonly keys: KeySpace;
+  /** The ioredis client in use (the caller's when one was given). */
+  readonly client: Redis | Cluster;
+  /** Whether the backend opened `client` and so closes it. */
+  readonly ownsClient: boolean;
+  readonly #scripts: Scripts;
+  readonly #archive: ArchiveConsumer;
+  readonly #appends: AppendBatcher;
+  /** The owned connection's latest error, for readiness messages. */
+  #lastError: Error | undefined;
+  // A listener also stops ioredis printing every connection error to the console.
+  readonly #onError = (error: Error) => {
+    this.#lastError = error;
+  };
+
+  /** Validates `options` (throwing `ConfigError` naming the field) and prepares a connection. */
+  constructor(options: RedisBackendOptions = {}) {
+    const resolved = resolveRedisOptions(options);
+    const { connection } = resolved;
+    this.keys = new KeySpace(resolved.prefix, resolved.shard);
+    if (connection.kind === 'client') {
+      this.client = connection.client;
+      this.ownsClient = false;
+    } else {
+      this.client = connection.kind === 'url' ? new Redis(connection.url, connection.redisOptions) : new Redis(connection.redisOptions);
+      this.ownsClient = true;
+      this.client.on('error', this.#onError);
+    }
+    this.#scripts = new Scripts(this.client);
+    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids);
+    this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
+      stream: this.keys.archive,
+      group: resolved.archiveGroup,
+      consumer: resolved.archiveConsumer ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+      claimIdleMs: resolved.archiveClaimIdleMs,
+      blockMs: resolved.archiveBlockMs,
+    });
+  }
+
+  /** Connects if needed and checks the server answers (and accepted the credentials). */
+  async ready(): Promise<void> {
+    try {
+      await this.client.ping();
+    } catch (error) {
+      // A refused AUTH shows up as the connection's last error, not always as the PING's.
+      const last = this.#lastError;
+      throw new RedisBackendError('connect', last && /WRONGPASS|NOAUTH|AUTH/i.test(last.message) ? last : error);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#archive.close();
+    if (!this.ownsClient) return;
+    if (this.client.status === 'ready') {
+      await this.client.quit().catch(() => this.client.disconnect());
+    } else {
+      this.client.disconnect();
+    }
+  }
+
+  async append({ id, expectedSequence, events, index }: AppendRequest): Promise<AppendResult> {
+    const encodedId = encodeAggregateId(id);
+    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId)];
+    const args: (string | number)[] = [expectedSequence, 0];
+    if (index !== undefined) {
+      if (index.status !== undefined) {
+        args.push('1', index.status, index.statusTime);
+        if (index.status !== '') keys.push(this.keys.status(index.status));
+      } else {
+        args.push('0', '', 0);
+      }
+      const labels = Object.entries(index.labels);
+      args.push(labels.length);
+      for (const [label, value] of labels) {
+        args.push(label, value);
+        keys.push(this.keys.labelValues(label));
+        if (value !== '') keys.push(this.keys.labelHolders(label, value));
+      }
+      args[1] = args.length - 2;
+    }
+    for (const event of events) args.push(encodeEvent(event));
+    const reply = await guarded('append events', () => this.#appends.append({ keys, args }));
+    if (reply === 0) return { ok: true };
+    const [actualSequence, firstSequence, stored] = reply;
+    return { ok: false, actualSequence, newEvents: decodeEvents(stored, firstSequence) };
+  }
+
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+    const encodedId = encodeAggregateId(id);
+    const [first, stored] = await guarded('load events', () =>
+      this.#scripts.loadEvents(this.keys.meta(encodedId), this.keys.events(encodedId), fromSequence),
+    );
+    return decodeEvents(stored, first);
+  }
+
+  async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    const encodedId = encodeAggregateId(id);
+    const [data, sequence, first, stored] = await guarded('load a snapshot', () =>
+      this.#scripts.loadSnapshot(this.keys.meta(encodedId), this.keys.events(encodedId)),
+    );
+    return { data: data ?? undefined, sequence, events: decodeEvents(stored, first) };
+  }
+
+  async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    const encodedId = encodeAggregateId(id);
+    const reply = await guarded('save a snapshot', () =>
+      this.#scripts.saveSnapshot(
+        [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids],
+        [encodedId, data, sequence, trim ? '1' : '0'],
+      ),
+    );
+    if (reply[0] === 2) {
+      throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${reply[1]}`, sequence);
+    }
+  }
+
+  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    let members: string[];
+    if (prefix.length === 0) {
+      members = await guarded('list aggregates', () => this.client.zrange(this.keys.ids, 0, -1));
+    } else {
+      // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
+      // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
+      const encoded = encodeAggregateId(prefix);
+      members = await guarded('list aggregates', () => this.client.zrangebylex(this.keys.ids, `[${encoded}`, `(${encoded};`));
+      members = members.filter((member) => hasIdPrefix(member, prefix));
+    }
+    return members.map(decodeAggregateId);
+  }
+
+  async getAggregateStatus(id: AggregateId): Promise<string> {
+    const status = await guarded('read a status', () => this.client.hget(this.keys.meta(encodeAggregateId(id)), 'st'));
+    return status ?? '';
+  }
+
+  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    if (status === '') return [];
+    const flat = await guarded('list aggregates by status', () => this.client.zrange(this.keys.status(status), 0, -1, 'WITHSCORES'));
+    const entries: { id: AggregateId; timestamp: number }[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      entries.push({ id: decodeAggregateId(flat[i] as string), timestamp: Number(flat[i + 1]) });
+    }
+    return entries;
+  }
+
+  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    if (value === '') return [];
+    const members = await guarded('list aggregates by label', () => this.client.smembers(this.keys.labelHolders(label, value)));
+    return members.map(decodeAggregateId);
+  }
+
+  async listLabelValues(label: string): Promise<string[]> {
+    const values = await guarded('list label values', () => this.client.smembers(this.keys.labelValues(label)));
+    return values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  async archive(id: AggregateId): Promise<void> {
+    const encodedId = encodeAggregateId(id);
+    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.archive] as const;
+    await guarded('archive', () => this.#scripts.archive(keys, this.keys.base, encodedId));
+  }
+
+  async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    await this.#archive.consume(handler, signal);
+  }
+}

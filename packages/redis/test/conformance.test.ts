@@ -1,0 +1,23 @@
+import { describeConformance } from '@timebox/core/conformance';
+import { Redis } from 'ioredis';
+import { afterAll, inject } from 'vitest';
+import { namespaceOver } from './namespaces.js';
+
+const CLAIM_IDLE_MS = 200;
+const url = inject('redisUrl');
+const admin = new Redis(url);
+afterAll(() => admin.quit());
+
+describeConformance({
+  name: 'redis',
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS },
+  // Each connect() opens its own connection, as another process would.
+  namespace: () => namespaceOver(admin, { url, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
+});
+
+// The same suite with ioredis auto-pipelining, which changes how commands reach the socket.
+describeConformance({
+  name: 'redis (auto-pipelining)',
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS },
+  namespace: () => namespaceOver(admin, { url, autoPipelining: true, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
+});
