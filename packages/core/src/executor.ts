@@ -191,8 +191,15 @@ export class Executor<S, M extends EventMap> {
   async #fresh(id: AggregateId, key: string): Promise<Projection<S>> {
     const cached = this.#cache.get(key);
     if (cached === undefined) return this.#load(id, key);
-    const events = await this.store.getEvents(id, cached.nextSequence);
-    const caughtUp = this.#applyContiguous(cached, events);
+    // Read from the last event the projection already holds: if it is still stored, nothing
+    // before our position was trimmed and what follows continues the projection. If it is gone,
+    // a snapshot with trimming (ours, or another process's, whatever its config) may have
+    // removed every event from our position on, so an empty answer would not prove the cache
+    // current: reload from the snapshot instead.
+    const known = cached.nextSequence - 1;
+    const events = await this.store.getEvents(id, Math.max(known, 0));
+    if (known < 0 ? events.length === 0 : events[0]?.sequence !== known) return this.#load(id, key);
+    const caughtUp = this.#applyContiguous(cached, known < 0 ? events : events.slice(1));
     if (caughtUp === undefined) return this.#load(id, key);
     if (caughtUp !== cached) this.#cache.set(key, caughtUp);
     return caughtUp;

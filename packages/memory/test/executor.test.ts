@@ -445,6 +445,41 @@ describe('Executor on the memory backend', () => {
     expect(await fastExec.get(ID)).toEqual(state);
   });
 
+  it('get() sees events another process appended and then trimmed away, whatever its own config', async () => {
+    const database = new MemoryDatabase();
+    const reader = open({}, database); // does not trim itself
+    const writer = open({ trimEvents: true }, database);
+    const readerExec = createExecutor(reader.store, options());
+    const writerExec = createExecutor(writer.store, options());
+    await readerExec.exec(ID, (_s, a) => a.raise('Added', { n: 1 }));
+    expect(await readerExec.get(ID)).toMatchObject({ total: 1, count: 1 });
+
+    await writerExec.exec(ID, (_s, a) => a.raise('Added', { n: 2 }));
+    await writerExec.saveSnapshot(ID);
+    expect(await writer.store.getEvents(ID)).toEqual([]);
+
+    // Every event from the reader's cached position on is gone: only the snapshot tells.
+    expect(await readerExec.get(ID)).toEqual({ total: 3, count: 2, notes: [] });
+    // A command that raises nothing is re-run on the caught-up state, not answered from the cache.
+    const seen: number[] = [];
+    await readerExec.exec(ID, (state) => {
+      seen.push(state.total);
+    });
+    expect(seen.at(-1)).toBe(3);
+  });
+
+  it('get() of a cached empty aggregate sees a snapshot another process left with no events', async () => {
+    const database = new MemoryDatabase();
+    const reader = open({}, database);
+    const writer = open({ trimEvents: true }, database);
+    const readerExec = createExecutor(reader.store, options());
+    const writerExec = createExecutor(writer.store, options());
+    expect(await readerExec.get(ID)).toEqual({ total: 0, count: 0, notes: [] });
+    await writerExec.exec(ID, (_s, a) => a.raise('Added', { n: 5 }));
+    await writerExec.saveSnapshot(ID);
+    expect(await readerExec.get(ID)).toEqual({ total: 5, count: 1, notes: [] });
+  });
+
   it('converges when the winner trimmed only part of its events', async () => {
     const database = new MemoryDatabase();
     const slow = open({}, database);
