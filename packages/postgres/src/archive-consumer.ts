@@ -1,0 +1,175 @@
+import { createHash } from 'node:crypto';
+import type { Sql } from 'postgres';
+import { StoreClosedError, type ArchiveRecordData, type EventRecord } from '@timebox/core';
+import { ARCHIVE_CHANNEL } from './schema.js';
+import { guard } from './errors.js';
+import { aggregateIdFromKey, fromStoredText } from './text-codec.js';
+
+interface TakenRow {
+  id: string;
+  lease: string;
+  aggregate: string;
+  snapshot_sequence: number;
+  snapshot_data: string | null;
+  sequences: number[];
+  types: string[];
+  times: number[];
+  datas: string[];
+}
+
+// Notifications can be missed (a dropped listen connection, say); a waiting consumer checks the
+// table again after this long even without one. It is a safety net, not the wake-up mechanism.
+const SAFETY_RECHECK_MS = 15_000;
+
+/**
+ * Consumes one store's archive records: leases a row with `FOR UPDATE SKIP LOCKED` and a lease
+ * expiry (server clock), runs the handler, deletes the row only after the handler resolved, and
+ * releases it at once when the handler throws. Waits on LISTEN/NOTIFY and on the soonest lease
+ * expiry, never in a polling loop.
+ */
+export class ArchiveConsumer {
+  readonly #sql: Sql;
+  readonly #prefix: string;
+  readonly #prefixHash: string;
+  readonly #leaseMs: number;
+  readonly #wakers = new Set<() => void>();
+  /** Bumped on every notification, so a notification that lands during a take is not lost. */
+  #generation = 0;
+  #listening: Promise<{ unlisten: () => Promise<void> }> | undefined;
+  #closed = false;
+
+  constructor(sql: Sql, prefix: string, leaseMs: number) {
+    this.#sql = sql;
+    this.#prefix = prefix;
+    this.#prefixHash = createHash('md5').update(prefix).digest('hex');
+    this.#leaseMs = leaseMs;
+  }
+
+  async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    await this.#listen();
+    let row: TakenRow;
+    for (;;) {
+      signal?.throwIfAborted();
+      this.#assertOpen();
+      const generation = this.#generation;
+      const taken = await guard('take an archive record', () => this.#take());
+      if (taken !== undefined) {
+        if (signal?.aborted) {
+          await guard('release an archive record', () => this.#release(taken));
+          signal.throwIfAborted();
+        }
+        row = taken;
+        break;
+      }
+      if (generation !== this.#generation) continue;
+      const untilExpiry = await guard('read archive leases', () => this.#msUntilSoonestExpiry());
+      if (generation !== this.#generation) continue;
+      await this.#wait(signal, Math.min(untilExpiry ?? SAFETY_RECHECK_MS, SAFETY_RECHECK_MS));
+    }
+    try {
+      await handler(toRecord(row));
+    } catch (error) {
+      await guard('release an archive record', () => this.#release(row)).catch(() => undefined);
+      throw error;
+    }
+    await guard('acknowledge an archive record', () => this.#sql`DELETE FROM timebox_archive WHERE id = ${row.id} AND lease = ${row.lease}`);
+  }
+
+  /** Stops listening and rejects waiting consumers with `StoreClosedError`. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake();
+    const listening = this.#listening;
+    this.#listening = undefined;
+    if (listening) await listening.then((l) => l.unlisten()).catch(() => undefined);
+  }
+
+  #listen(): Promise<unknown> {
+    this.#listening ??= this.#sql.listen(
+      ARCHIVE_CHANNEL,
+      (payload) => {
+        if (payload === this.#prefixHash) this.#wake();
+      },
+      // Also called after the listen connection reconnected: anything may have been missed.
+      () => this.#wake(),
+    );
+    return guard('listen for archive records', () => this.#listening as Promise<unknown>).catch((error: unknown) => {
+      this.#listening = undefined;
+      throw error;
+    });
+  }
+
+  async #take(): Promise<TakenRow | undefined> {
+    const rows = await this.#sql<TakenRow[]>`
+      WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
+      UPDATE timebox_archive a
+         SET leased_until = (SELECT ms FROM now) + ${this.#leaseMs}, lease = a.lease + 1
+       WHERE a.id = (SELECT c.id FROM timebox_archive c
+                      WHERE c.prefix = ${this.#prefix} AND c.leased_until <= (SELECT ms FROM now)
+                      ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED)
+      RETURNING a.id::text AS id, a.lease::text AS lease, a.aggregate,
+                a.snapshot_sequence::float8 AS snapshot_sequence, a.snapshot_data,
+                a.sequences::float8[] AS sequences, a.types, a.times::float8[] AS times, a.datas`;
+    return rows[0];
+  }
+
+  async #msUntilSoonestExpiry(): Promise<number | undefined> {
+    const rows = await this.#sql<{ wait: number | null }[]>`
+      SELECT (min(leased_until) - (extract(epoch FROM clock_timestamp()) * 1000)::bigint)::float8 AS wait
+        FROM timebox_archive WHERE prefix = ${this.#prefix}`;
+    const wait = rows[0]?.wait;
+    return wait === null || wait === undefined ? undefined : Math.max(1, wait);
+  }
+
+  async #release(row: TakenRow): Promise<void> {
+    // Only the current holder may release; announce it so waiting consumers take it at once.
+    await this.#sql`
+      WITH released AS (
+        UPDATE timebox_archive SET leased_until = 0 WHERE id = ${row.id} AND lease = ${row.lease} RETURNING 1)
+      SELECT pg_notify(${ARCHIVE_CHANNEL}, ${this.#prefixHash}) FROM released`;
+  }
+
+  #wait(signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        this.#wakers.delete(done);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        if (signal?.aborted) reject(signal.reason);
+        else if (this.#closed) reject(new StoreClosedError('consume the archive'));
+        else resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#wakers.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+      // An abort or close that came while the last query ran fires no event: settle now.
+      if (signal?.aborted || this.#closed) done();
+    });
+  }
+
+  #wake(): void {
+    this.#generation++;
+    for (const waker of [...this.#wakers]) waker();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StoreClosedError('consume the archive');
+  }
+}
+
+function toRecord(row: TakenRow): ArchiveRecordData {
+  const events: EventRecord[] = row.sequences.map((sequence, i) => ({
+    type: fromStoredText(row.types[i] as string),
+    sequence,
+    timestamp: row.times[i] as number,
+    data: row.datas[i] as string,
+  }));
+  return {
+    streamId: row.id,
+    aggregateId: aggregateIdFromKey(row.aggregate),
+    snapshotData: row.snapshot_data ?? undefined,
+    snapshotSequence: row.snapshot_sequence,
+    events,
+  };
+}

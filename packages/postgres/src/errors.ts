@@ -1,0 +1,45 @@
+import { TimeboxError } from '@timebox/core';
+
+// postgres.js codes for a connection that went away, and SQLSTATE classes 08 (connection
+// exception) and 57P0x (the server shut the session down, e.g. pg_terminate_backend).
+const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+
+/** True when `error` says the connection was lost or refused, rather than a statement failing. */
+export function isConnectionLoss(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return CONNECTION_CODES.has(code) || code.startsWith('08') || code.startsWith('57P0');
+}
+
+/**
+ * A PostgreSQL call failed. `cause` holds the driver's error. When `connectionLost` is true the
+ * connection broke during the call: a read can simply be retried, but a write may or may not
+ * have committed (the server rolls back an unfinished transaction, yet the reply to a finished
+ * one can be lost), so read the aggregate back before retrying a write.
+ */
+export class PostgresBackendError extends TimeboxError {
+  readonly connectionLost: boolean;
+
+  constructor(operation: string, cause: unknown) {
+    const connectionLost = isConnectionLoss(cause);
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    super(
+      connectionLost ? 'POSTGRES_CONNECTION_LOST' : 'POSTGRES_ERROR',
+      connectionLost
+        ? `postgres: ${operation} failed because the connection was lost (${reason}); a write may or may not have committed`
+        : `postgres: ${operation} failed: ${reason}`,
+      { cause },
+    );
+    this.connectionLost = connectionLost;
+  }
+}
+
+/** Runs a driver call, wrapping a driver failure in `PostgresBackendError`; Timebox errors pass. */
+export async function guard<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof TimeboxError) throw error;
+    throw new PostgresBackendError(operation, error);
+  }
+}

@@ -1,0 +1,92 @@
+import postgres, { type Options, type PostgresType, type Sql } from 'postgres';
+import { ConfigError, requirePositiveInteger } from '@timebox/core';
+import { toStoredText } from './text-codec.js';
+
+/** postgres.js options passed through unchanged (TLS, timeouts, connection parameters, …). */
+export type PostgresDriverOptions = Omit<Options<Record<string, PostgresType>>, 'max'>;
+
+/** Options of `PostgresBackend` and `createPostgresStore`. */
+export interface PostgresBackendOptions {
+  /**
+   * The store's namespace: every row the store writes carries it, so stores with different
+   * prefixes share the tables without seeing each other. Required, non-empty; any text.
+   */
+  readonly prefix: string;
+  /** Connection URL. Default `postgres://localhost:5432/postgres`. Not allowed with `sql`. */
+  readonly url?: string;
+  /** The most connections the backend's pool opens. Default 10; must be > 0. Not allowed with `sql`. */
+  readonly maxConns?: number;
+  /**
+   * Further postgres.js options, passed through (for example `ssl`, `connect_timeout`,
+   * `connection: { application_name }`). Not allowed with `sql`.
+   */
+  readonly postgres?: PostgresDriverOptions;
+  /**
+   * An existing postgres.js instance to run on instead of opening a pool. The backend then
+   * neither sizes nor ends it: `close()` leaves it open for its owner.
+   */
+  readonly sql?: Sql<Record<string, unknown>>;
+  /**
+   * How long (ms) a consumer may hold an archive record before the record is offered to another
+   * consumer (the holder is presumed dead). Default 30000; must be > 0.
+   */
+  readonly archiveLeaseMs?: number;
+}
+
+export const DEFAULT_URL = 'postgres://localhost:5432/postgres';
+export const DEFAULT_MAX_CONNS = 10;
+export const DEFAULT_ARCHIVE_LEASE_MS = 30_000;
+/** The `application_name` the backend's own pool reports unless `postgres.connection` sets one. */
+export const DEFAULT_APPLICATION_NAME = 'timebox';
+
+// Defaults for a pool the backend opens; `options.postgres` overrides them.
+const OWN_POOL_DEFAULTS = {
+  onnotice: () => undefined,
+  // postgres.js 3.4 can leave pipelined queries unsettled forever when the server ends the
+  // connection under them (pg_terminate_backend, a failover); one query per connection at a
+  // time makes every call settle, and costs little since the pool spreads calls anyway.
+  // (An option the driver reads but its type declarations omit.)
+  max_pipeline: 1,
+  // The driver's default reconnect delay grows to 20 s after repeated failures; cap it at 2 s so
+  // a pool comes back soon after a failover or a burst of terminated sessions.
+  backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2) * (0.5 + Math.random() / 2),
+};
+
+export interface ResolvedOptions {
+  /** The prefix as stored (see `toStoredText`). */
+  readonly storedPrefix: string;
+  readonly archiveLeaseMs: number;
+  /** The driver instance and whether the backend owns (and so ends) it. */
+  readonly sql: Sql;
+  readonly ownsSql: boolean;
+}
+
+/** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
+export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
+  const { prefix, url, maxConns, sql, archiveLeaseMs = DEFAULT_ARCHIVE_LEASE_MS } = options;
+  if (typeof prefix !== 'string' || prefix.length === 0) throw new ConfigError('prefix', 'must be a non-empty string', prefix);
+  requirePositiveInteger('archiveLeaseMs', archiveLeaseMs);
+  if (url !== undefined && (typeof url !== 'string' || url.length === 0)) throw new ConfigError('url', 'must be a non-empty string', url);
+  if (maxConns !== undefined) requirePositiveInteger('maxConns', maxConns);
+  const driverOptions = options.postgres;
+  if (driverOptions !== undefined && (driverOptions === null || typeof driverOptions !== 'object')) {
+    throw new ConfigError('postgres', 'must be an object of postgres.js options', driverOptions);
+  }
+  if (sql !== undefined) {
+    if (typeof sql !== 'function' || typeof (sql as { unsafe?: unknown }).unsafe !== 'function') {
+      throw new ConfigError('sql', 'must be a postgres.js instance (the function postgres() returns)', sql);
+    }
+    for (const [field, value] of [['url', url], ['maxConns', maxConns], ['postgres', driverOptions]] as const) {
+      if (value !== undefined) throw new ConfigError(field, 'cannot be combined with sql (configure that instance instead)', value);
+    }
+    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, sql: sql as unknown as Sql, ownsSql: false };
+  }
+  const owned = postgres(url ?? DEFAULT_URL, {
+    ...OWN_POOL_DEFAULTS,
+    ...driverOptions,
+    connection: { application_name: DEFAULT_APPLICATION_NAME, ...driverOptions?.connection },
+    max: maxConns ?? DEFAULT_MAX_CONNS,
+  });
+  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, sql: owned as unknown as Sql, ownsSql: true };
+}

@@ -1,0 +1,260 @@
+import type { Sql } from 'postgres';
+import { TimeboxError } from '@timebox/core';
+
+/** The schema version this release creates and expects. */
+export const SCHEMA_VERSION = 1;
+
+/** The channel on which archive moves are announced; the payload is md5(prefix). */
+export const ARCHIVE_CHANNEL = 'timebox_archive';
+
+// Every process opening a store takes this transaction-scoped advisory lock before touching the
+// schema, so concurrent opens never race on CREATE (which is not safe to run concurrently even
+// with IF NOT EXISTS). The number is arbitrary but fixed across releases.
+const SCHEMA_LOCK_KEY = '7310582740362958801';
+
+/**
+ * Version 1. Every table is keyed by the store prefix first, so stores share tables safely and
+ * every query is an index range scan within one prefix. Key and label columns use the "C"
+ * collation, so comparisons are byte-wise: the prefix range of `listAggregates` and the order of
+ * label values then follow UTF-8 byte order instead of the server's locale.
+ */
+const MIGRATION_1 = /* sql */ `
+CREATE TABLE IF NOT EXISTS timebox_index (
+  prefix        text COLLATE "C" NOT NULL,
+  aggregate     text COLLATE "C" NOT NULL,
+  next_sequence bigint NOT NULL DEFAULT 0,
+  status        text COLLATE "C" NOT NULL DEFAULT '',
+  status_time   bigint,
+  PRIMARY KEY (prefix, aggregate)
+) WITH (fillfactor = 80); -- every append updates its head row: leave room for HOT updates
+CREATE INDEX IF NOT EXISTS timebox_index_by_status
+  ON timebox_index (prefix, status, status_time, aggregate) WHERE status <> '';
+
+CREATE TABLE IF NOT EXISTS timebox_labels (
+  prefix    text COLLATE "C" NOT NULL,
+  aggregate text COLLATE "C" NOT NULL,
+  label     text COLLATE "C" NOT NULL,
+  value     text COLLATE "C" NOT NULL,
+  PRIMARY KEY (prefix, aggregate, label)
+);
+CREATE INDEX IF NOT EXISTS timebox_labels_by_value ON timebox_labels (prefix, label, value, aggregate);
+
+CREATE TABLE IF NOT EXISTS timebox_events (
+  prefix    text COLLATE "C" NOT NULL,
+  aggregate text COLLATE "C" NOT NULL,
+  sequence  bigint NOT NULL,
+  type      text NOT NULL,
+  time_ms   bigint NOT NULL,
+  data      text NOT NULL,
+  PRIMARY KEY (prefix, aggregate, sequence)
+);
+
+CREATE TABLE IF NOT EXISTS timebox_snapshot (
+  prefix    text COLLATE "C" NOT NULL,
+  aggregate text COLLATE "C" NOT NULL,
+  sequence  bigint NOT NULL,
+  data      text NOT NULL,
+  PRIMARY KEY (prefix, aggregate)
+);
+
+CREATE TABLE IF NOT EXISTS timebox_archive (
+  id                bigserial PRIMARY KEY,
+  prefix            text COLLATE "C" NOT NULL,
+  aggregate         text COLLATE "C" NOT NULL,
+  snapshot_sequence bigint NOT NULL,
+  snapshot_data     text,
+  sequences         bigint[] NOT NULL,
+  types             text[] NOT NULL,
+  times             bigint[] NOT NULL,
+  datas             text[] NOT NULL,
+  leased_until      bigint NOT NULL DEFAULT 0,
+  lease             bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS timebox_archive_queue ON timebox_archive (prefix, id);
+
+-- Appends a batch if the aggregate's next sequence is p_expected, and applies the folded index
+-- change, in one call. Returns the next sequence found (equal to p_expected on success) and, on
+-- a conflict, the events stored from p_expected on.
+CREATE OR REPLACE FUNCTION timebox_append(
+  p_prefix text, p_aggregate text, p_expected bigint,
+  p_types text[], p_times bigint[], p_data text[],
+  p_status text, p_status_time bigint, p_label_names text[], p_label_values text[])
+RETURNS TABLE (actual double precision, sequences double precision[], types text[], times double precision[], datas text[])
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_count integer := coalesce(array_length(p_types, 1), 0);
+  v_next bigint;
+  v_sequences double precision[];
+  v_types text[];
+  v_times double precision[];
+  v_datas text[];
+BEGIN
+  LOOP
+    IF v_count > 0 THEN
+      -- The head row is the aggregate's lock. The sequence check is part of the UPDATE, so a
+      -- writer queued behind another re-checks the committed row (no lost update), and the
+      -- common case takes one statement. Re-asserting the current status keeps its entry time.
+      UPDATE timebox_index i
+         SET next_sequence = p_expected + v_count,
+             status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
+             status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
+                                WHEN p_status = '' THEN NULL ELSE p_status_time END
+       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
+      IF NOT FOUND AND p_expected = 0 THEN
+        INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
+        VALUES (p_prefix, p_aggregate, v_count, coalesce(p_status, ''),
+                CASE WHEN coalesce(p_status, '') = '' THEN NULL ELSE p_status_time END)
+        ON CONFLICT DO NOTHING;
+      END IF;
+      IF FOUND THEN
+        INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
+        SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.type, u.time_ms, u.data
+          FROM unnest(p_types, p_times, p_data) WITH ORDINALITY AS u(type, time_ms, data, ord);
+        IF coalesce(array_length(p_label_names, 1), 0) > 0 THEN
+          DELETE FROM timebox_labels l
+           USING unnest(p_label_names, p_label_values) AS u(label, value)
+           WHERE u.value = '' AND l.prefix = p_prefix AND l.aggregate = p_aggregate AND l.label = u.label;
+          INSERT INTO timebox_labels AS l (prefix, aggregate, label, value)
+          SELECT p_prefix, p_aggregate, u.label, u.value
+            FROM unnest(p_label_names, p_label_values) AS u(label, value)
+           WHERE u.value <> ''
+          ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
+        END IF;
+        RETURN QUERY SELECT p_expected::double precision, NULL::double precision[], NULL::text[], NULL::double precision[], NULL::text[];
+        RETURN;
+      END IF;
+    END IF;
+
+    -- An empty batch, or a conflict: the head and the events since p_expected, read together.
+    SELECT coalesce((SELECT i.next_sequence FROM timebox_index i
+                      WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate), 0),
+           array_agg(e.sequence::double precision ORDER BY e.sequence),
+           array_agg(e.type ORDER BY e.sequence),
+           array_agg(e.time_ms::double precision ORDER BY e.sequence),
+           array_agg(e.data ORDER BY e.sequence)
+      INTO v_next, v_sequences, v_types, v_times, v_datas
+      FROM timebox_events e
+     WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence >= p_expected;
+    IF v_next <> p_expected THEN
+      RETURN QUERY SELECT v_next::double precision, v_sequences, v_types, v_times, v_datas;
+      RETURN;
+    END IF;
+    IF v_count = 0 THEN
+      RETURN QUERY SELECT p_expected::double precision, NULL::double precision[], NULL::text[], NULL::double precision[], NULL::text[];
+      RETURN;
+    END IF;
+    -- The head moved back to p_expected between the two statements (archived and re-created
+    -- by others): try again.
+  END LOOP;
+END
+$fn$;
+
+-- Stores a snapshot if newer than the stored one (trimming covered events when asked), unless
+-- p_sequence is beyond the aggregate's next sequence. Returns that next sequence, so the caller
+-- can tell a rejected call (p_sequence greater than it) from a stored or ignored one.
+CREATE OR REPLACE FUNCTION timebox_save_snapshot(
+  p_prefix text, p_aggregate text, p_sequence bigint, p_data text, p_trim boolean)
+RETURNS double precision
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_next bigint;
+BEGIN
+  LOOP
+    SELECT i.next_sequence INTO v_next FROM timebox_index i
+     WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate FOR UPDATE;
+    EXIT WHEN FOUND;
+    IF p_sequence > 0 THEN
+      RETURN 0;
+    END IF;
+    INSERT INTO timebox_index (prefix, aggregate) VALUES (p_prefix, p_aggregate) ON CONFLICT DO NOTHING;
+  END LOOP;
+  IF p_sequence > v_next THEN
+    RETURN v_next;
+  END IF;
+  INSERT INTO timebox_snapshot AS s (prefix, aggregate, sequence, data)
+  VALUES (p_prefix, p_aggregate, p_sequence, p_data)
+  ON CONFLICT (prefix, aggregate) DO UPDATE SET sequence = EXCLUDED.sequence, data = EXCLUDED.data
+   WHERE s.sequence < EXCLUDED.sequence;
+  IF FOUND AND p_trim THEN
+    DELETE FROM timebox_events e
+     WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence < p_sequence;
+  END IF;
+  RETURN v_next;
+END
+$fn$;
+
+-- Moves an aggregate's snapshot and events into one archive row and deletes its live rows,
+-- index and labels; announces the new row on the archive channel when the transaction commits.
+CREATE OR REPLACE FUNCTION timebox_archive_aggregate(p_prefix text, p_aggregate text)
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+BEGIN
+  PERFORM 1 FROM timebox_index i WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  INSERT INTO timebox_archive (prefix, aggregate, snapshot_sequence, snapshot_data, sequences, types, times, datas)
+  SELECT p_prefix, p_aggregate, coalesce(s.sequence, 0), s.data,
+         coalesce(e.sequences, '{}'), coalesce(e.types, '{}'), coalesce(e.times, '{}'), coalesce(e.datas, '{}')
+    FROM (SELECT array_agg(ev.sequence ORDER BY ev.sequence) AS sequences,
+                 array_agg(ev.type ORDER BY ev.sequence) AS types,
+                 array_agg(ev.time_ms ORDER BY ev.sequence) AS times,
+                 array_agg(ev.data ORDER BY ev.sequence) AS datas
+            FROM timebox_events ev
+           WHERE ev.prefix = p_prefix AND ev.aggregate = p_aggregate) e
+    LEFT JOIN timebox_snapshot s ON s.prefix = p_prefix AND s.aggregate = p_aggregate;
+  DELETE FROM timebox_events e WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate;
+  DELETE FROM timebox_snapshot s WHERE s.prefix = p_prefix AND s.aggregate = p_aggregate;
+  DELETE FROM timebox_labels l WHERE l.prefix = p_prefix AND l.aggregate = p_aggregate;
+  DELETE FROM timebox_index i WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate;
+  PERFORM pg_notify('${ARCHIVE_CHANNEL}', md5(p_prefix));
+END
+$fn$;
+`;
+
+/** Migrations by the version they produce; each runs in the schema transaction. */
+const MIGRATIONS: readonly string[] = [MIGRATION_1];
+
+/** The database holds a schema newer than this release understands. */
+export class SchemaVersionError extends TimeboxError {
+  constructor(
+    readonly found: number,
+    readonly supported: number,
+  ) {
+    super(
+      'POSTGRES_SCHEMA_TOO_NEW',
+      `the timebox tables are at schema version ${found}, but this @timebox/postgres release supports up to ${supported}: upgrade the package`,
+    );
+  }
+}
+
+/**
+ * Creates or migrates the schema, idempotently. Concurrent callers (in one process or many)
+ * serialize on an advisory lock, and each migration commits together with the version it
+ * produces, so a crash half-way leaves the previous version intact.
+ */
+export async function ensureSchema(sql: Sql): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx.unsafe(`SET LOCAL client_min_messages = warning`);
+    await tx.unsafe(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY})`);
+    await tx.unsafe(
+      `CREATE TABLE IF NOT EXISTS timebox_schema_version (
+         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+         version integer NOT NULL)`,
+    );
+    const rows = await tx<{ version: number }[]>`SELECT version FROM timebox_schema_version`;
+    const current = rows[0]?.version ?? 0;
+    if (current > SCHEMA_VERSION) throw new SchemaVersionError(current, SCHEMA_VERSION);
+    for (let version = current + 1; version <= SCHEMA_VERSION; version++) {
+      // Constant DDL written above, no caller input: the simple protocol runs it as one script.
+      await tx.unsafe(MIGRATIONS[version - 1] as string);
+    }
+    if (current < SCHEMA_VERSION) {
+      await tx`INSERT INTO timebox_schema_version (singleton, version) VALUES (true, ${SCHEMA_VERSION})
+               ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`;
+    }
+  });
+}

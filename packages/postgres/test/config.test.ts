@@ -1,0 +1,100 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { ConfigError, StoreClosedError } from '@timebox/core';
+import { createPostgresStore, PostgresBackend, type PostgresBackendOptions } from '../src/index.js';
+import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
+
+const admin = adminSql();
+afterAll(() => admin.end());
+
+function configErrorOf(options: unknown): ConfigError {
+  try {
+    new PostgresBackend(options as PostgresBackendOptions);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error(`accepted ${JSON.stringify(options)}`);
+}
+
+describe('config', () => {
+  it('rejects invalid options with ConfigError naming the field', () => {
+    const cases: [unknown, string][] = [
+      [undefined, 'options'],
+      [{}, 'prefix'],
+      [{ prefix: '' }, 'prefix'],
+      [{ prefix: 7 }, 'prefix'],
+      [{ prefix: 'p', maxConns: 0 }, 'maxConns'],
+      [{ prefix: 'p', maxConns: -1 }, 'maxConns'],
+      [{ prefix: 'p', maxConns: 1.5 }, 'maxConns'],
+      [{ prefix: 'p', maxConns: '4' }, 'maxConns'],
+      [{ prefix: 'p', archiveLeaseMs: 0 }, 'archiveLeaseMs'],
+      [{ prefix: 'p', archiveLeaseMs: Infinity }, 'archiveLeaseMs'],
+      [{ prefix: 'p', url: '' }, 'url'],
+      [{ prefix: 'p', url: 42 }, 'url'],
+      [{ prefix: 'p', postgres: 'ssl' }, 'postgres'],
+      [{ prefix: 'p', sql: {} }, 'sql'],
+      [{ prefix: 'p', sql: postgres(), url: 'postgres://x/y' }, 'url'],
+      [{ prefix: 'p', sql: postgres(), maxConns: 3 }, 'maxConns'],
+      [{ prefix: 'p', sql: postgres(), postgres: { ssl: true } }, 'postgres'],
+    ];
+    for (const [options, field] of cases) {
+      const error = configErrorOf(options);
+      expect(error.field, JSON.stringify(options)).toBe(field);
+      expect(error.message).toContain(field);
+    }
+  });
+
+  it('validates the store config too', () => {
+    expect(() => createPostgresStore({ maxRetries: 0 }, { prefix: 'p', url: serverUrl() })).toThrow(ConfigError);
+  });
+
+  it('runs on an existing postgres.js instance and leaves it open on close', async () => {
+    const prefix = randomPrefix('own-sql');
+    const sql = postgres(serverUrl(), { max: 2, onnotice: () => undefined });
+    try {
+      const store = createPostgresStore({}, { sql, prefix });
+      await store.appendEvents(['mine'], 0, [{ type: 'A', data: { ok: true } }]);
+      await store.close();
+      await expect(store.getEvents(['mine'])).rejects.toBeInstanceOf(StoreClosedError);
+      // The caller's pool still works, and sees what the store wrote.
+      const rows = await sql`SELECT count(*)::int AS n FROM timebox_events WHERE prefix = ${prefix}`;
+      expect(rows[0]!.n).toBe(1);
+    } finally {
+      await deletePrefix(admin, prefix);
+      await sql.end();
+    }
+  });
+
+  it('ends the pool it opened on close, and close is idempotent', async () => {
+    const prefix = randomPrefix('own-pool');
+    const applicationName = `timebox-close-${prefix.slice(-12)}`;
+    const store = createPostgresStore({}, { url: serverUrl(), prefix, postgres: { connection: { application_name: applicationName } } });
+    await store.appendEvents(['x'], 0, [{ type: 'A', data: {} }]);
+    const count = async () =>
+      (await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = ${applicationName}`)[0]!.n;
+    expect(await count()).toBeGreaterThan(0);
+    await Promise.all([store.close(), store.close()]);
+    await store.close();
+    // The server drops the session a moment after the client's Terminate message.
+    const deadline = Date.now() + 10_000;
+    while ((await count()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(await count()).toBe(0);
+    await deletePrefix(admin, prefix);
+  });
+
+  it('rejects every call after close with StoreClosedError, waiting consumers included', async () => {
+    const prefix = randomPrefix('closed');
+    const backend = new PostgresBackend({ url: serverUrl(), prefix, maxConns: 2 });
+    await backend.ready();
+    const waiting = backend.consumeArchive(async () => undefined, undefined).then(
+      () => 'resolved',
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await backend.close();
+    expect(await waiting).toBeInstanceOf(StoreClosedError);
+    await expect(backend.ready()).rejects.toBeInstanceOf(StoreClosedError);
+    await expect(backend.loadEvents(['a'], 0)).rejects.toBeInstanceOf(StoreClosedError);
+  });
+});

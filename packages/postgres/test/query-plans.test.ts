@@ -1,0 +1,78 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresBackend } from '../src/index.js';
+import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
+
+const admin = adminSql();
+afterAll(() => admin.end());
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  'Relation Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+describe('query plans', () => {
+  it('serves listing, status, label and load queries from indexes, not table scans', async () => {
+    const prefix = randomPrefix('plans');
+    const captured: { query: string; parameters: unknown[] }[] = [];
+    const backend = new PostgresBackend({
+      url: serverUrl(),
+      prefix,
+      maxConns: 1,
+      // postgres.js reports every statement it sends; the test explains exactly those.
+      postgres: { debug: (_connection, query, parameters) => captured.push({ query, parameters }) },
+    });
+    try {
+      await backend.ready();
+      // Enough rows in this prefix, among other prefixes' rows, for the planner to prefer indexes.
+      await admin`
+        INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
+        SELECT ${prefix}, 'order:' || g, 3, 'status-' || (g % 50), g FROM generate_series(1, 20000) g`;
+      await admin`
+        INSERT INTO timebox_labels (prefix, aggregate, label, value)
+        SELECT ${prefix}, 'order:' || g, 'region', 'region-' || (g % 40) FROM generate_series(1, 20000) g`;
+      await admin`
+        INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
+        SELECT ${prefix}, 'order:' || (g / 3), g % 3, 'T', g, '{}' FROM generate_series(3, 60002) g`;
+      await admin`
+        INSERT INTO timebox_snapshot (prefix, aggregate, sequence, data)
+        SELECT ${prefix}, 'order:' || g, 1, '{}' FROM generate_series(1, 20000) g`;
+      // As autovacuum would in steady state: statistics, and a visibility map for index-only scans.
+      await admin`VACUUM (ANALYZE) timebox_index, timebox_labels, timebox_events, timebox_snapshot`;
+
+      const calls: [string, () => Promise<unknown>, string[]][] = [
+        ['listAggregates(prefix)', () => backend.listAggregates(['order', '12']), ['timebox_index_pkey']],
+        ['listAggregatesByStatus', () => backend.listAggregatesByStatus('status-7'), ['timebox_index_by_status']],
+        ['listAggregatesByLabel', () => backend.listAggregatesByLabel('region', 'region-3'), ['timebox_labels_by_value']],
+        ['listLabelValues', () => backend.listLabelValues('region'), ['timebox_labels_by_value']],
+        ['getAggregateStatus', () => backend.getAggregateStatus(['order', '9']), ['timebox_index_pkey']],
+        ['loadEvents', () => backend.loadEvents(['order', '5'], 0), ['timebox_events_pkey']],
+        ['loadSnapshot', () => backend.loadSnapshot(['order', '7']), ['timebox_events_pkey', 'timebox_snapshot_pkey']],
+      ];
+      for (const [name, call, indexes] of calls) {
+        captured.length = 0;
+        await call();
+        expect(captured, name).toHaveLength(1);
+        const { query, parameters } = captured[0]!;
+        const [row] = await admin.unsafe(`EXPLAIN (FORMAT JSON) ${query}`, parameters as never[]);
+        const plan = (row!['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan;
+        const all = nodes(plan);
+        expect(all.filter((node) => node['Node Type'] === 'Seq Scan').map((node) => node['Relation Name']), name).toEqual([]);
+        const used = new Set(all.map((node) => node['Index Name']).filter((index) => index !== undefined));
+        for (const index of indexes) expect([...used], name).toContain(index);
+        // Ordered answers come straight from the index order, without sorting.
+        if (name === 'listAggregatesByStatus' || name === 'listLabelValues' || name === 'loadEvents') {
+          expect(all.map((node) => node['Node Type']), name).not.toContain('Sort');
+        }
+      }
+    } finally {
+      await backend.close();
+      await deletePrefix(admin, prefix);
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import postgres from 'postgres';
+import { PostgresBackend, SCHEMA_VERSION, SchemaVersionError } from '../src/index.js';
+import { adminSql, serverUrl } from './helpers.js';
+import { startThrowawayCluster } from './server.js';
+
+const admin = adminSql();
+afterAll(() => admin.end());
+
+/** A new, empty database on the test server, dropped after `use`. */
+async function withFreshDatabase(use: (url: string) => Promise<void>): Promise<void> {
+  const name = `timebox_schema_${randomUUID().replace(/-/g, '')}`;
+  await admin`CREATE DATABASE ${admin(name)}`;
+  try {
+    const url = new URL(serverUrl());
+    url.pathname = `/${name}`;
+    await use(url.toString());
+  } finally {
+    await admin`DROP DATABASE ${admin(name)} WITH (FORCE)`;
+  }
+}
+
+const TABLES = ['timebox_archive', 'timebox_events', 'timebox_index', 'timebox_labels', 'timebox_schema_version', 'timebox_snapshot'];
+
+describe('schema', () => {
+  it('is created once when many processes open a fresh database at the same time', async () => {
+    await withFreshDatabase(async (url) => {
+      const backends = Array.from({ length: 8 }, (_, i) => new PostgresBackend({ url, prefix: `p${i}`, maxConns: 1 }));
+      try {
+        await Promise.all(backends.map((backend) => backend.ready()));
+        const check = postgres(url, { max: 1 });
+        try {
+          const tables = await check<{ name: string }[]>`
+            SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
+          expect(tables.map((t) => t.name)).toEqual(TABLES);
+          const versions = await check<{ version: number }[]>`SELECT version FROM timebox_schema_version`;
+          expect(versions).toEqual([{ version: SCHEMA_VERSION }]);
+          // Every opened backend works over the one schema.
+          await Promise.all(
+            backends.map((backend) =>
+              backend.append({ id: ['a'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 1, data: '{}' }] }),
+            ),
+          );
+          const rows = await check<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_events`;
+          expect(rows[0]!.n).toBe(8);
+        } finally {
+          await check.end();
+        }
+      } finally {
+        await Promise.all(backends.map((backend) => backend.close()));
+      }
+    });
+  });
+
+  it('opens an existing schema again without changing it', async () => {
+    await withFreshDatabase(async (url) => {
+      const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      await first.ready();
+      await first.append({ id: ['kept'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 5, data: '1' }] });
+      await first.close();
+      const second = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      await second.ready();
+      await expect(second.loadEvents(['kept'], 0)).resolves.toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1' }]);
+      await second.close();
+    });
+  });
+
+  it('refuses a schema newer than this release', async () => {
+    await withFreshDatabase(async (url) => {
+      const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      await first.ready();
+      await first.close();
+      const check = postgres(url, { max: 1 });
+      await check`UPDATE timebox_schema_version SET version = ${SCHEMA_VERSION + 1}`;
+      await check.end();
+      const later = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      const error = await later.ready().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(SchemaVersionError);
+      expect((error as Error).message).toMatch(/schema version 2.*supports up to 1/);
+      await later.close();
+    });
+  });
+});
+
+describe('test server setup', () => {
+  it('starts a throwaway cluster with initdb and postgres, serves a store, and removes it', async () => {
+    const server = await startThrowawayCluster();
+    try {
+      expect(server.source).toBe('throwaway cluster');
+      const backend = new PostgresBackend({ url: server.url, prefix: 'throwaway', maxConns: 1 });
+      await backend.append({ id: ['t'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 7, data: '"x"' }] });
+      await expect(backend.loadEvents(['t'], 0)).resolves.toEqual([{ type: 'T', sequence: 0, timestamp: 7, data: '"x"' }]);
+      await backend.close();
+    } finally {
+      await server.stop();
+    }
+    const probe = postgres(server.url, { max: 1, connect_timeout: 2 });
+    await expect(probe`SELECT 1`).rejects.toThrow();
+    await probe.end();
+  }, 60_000);
+});
