@@ -1,14 +1,21 @@
 import type { Config, EventMap, Store } from '@timebox/core';
 import { createMemoryStore } from '@timebox/memory';
+import { createPostgresStore } from '@timebox/postgres';
+import { createRedisStore } from '@timebox/redis';
 
 /** Opens a store over one backend, given the store config. */
 type StoreOpener = <M extends EventMap>(config: Config<M>) => Store<M>;
 
-// The backends an example can run on, by the name TIMEBOX_BACKEND takes.
-// Only `memory` exists today; `redis`, `postgres` and `raft` will be added here as their
-// packages are built, each reading its connection settings from its own environment variables.
+/** The store namespace the examples use on a shared server; `TIMEBOX_PREFIX` overrides it. */
+const examplePrefix = (): string => process.env.TIMEBOX_PREFIX ?? 'timebox-example';
+
+// The backends an example can run on, by the name TIMEBOX_BACKEND takes. Server backends read
+// their address from the same variables as the tests (`TIMEBOX_REDIS_URL`,
+// `TIMEBOX_POSTGRES_URL`), else use the server on the default local port.
 const OPENERS: Record<string, StoreOpener> = {
   memory: (config) => createMemoryStore(config),
+  redis: (config) => createRedisStore(config, { url: process.env.TIMEBOX_REDIS_URL, prefix: examplePrefix() }),
+  postgres: (config) => createPostgresStore(config, { url: process.env.TIMEBOX_POSTGRES_URL, prefix: examplePrefix() }),
 };
 
 /** The backend names `TIMEBOX_BACKEND` accepts. */
@@ -25,6 +32,11 @@ export async function openStore<M extends EventMap>(config: Config<M>, backend =
     throw new Error(`unknown TIMEBOX_BACKEND ${JSON.stringify(backend)}: supported values are ${SUPPORTED_BACKENDS.join(', ')}`);
   }
   const store = open(config);
-  await store.ready();
+  try {
+    await store.ready();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
   return store;
 }
