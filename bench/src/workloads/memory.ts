@@ -1,20 +1,9 @@
-import { createExecutor, type AggregateId, type Backend, type Command, type EventRecord, type Executor } from '@timebox/core';
+import type { AggregateId, EventRecord } from '@timebox/core';
 import { createMemoryStore, MemoryBackend } from '@timebox/memory';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import type { BackendBench } from '../suite.js';
+import { createCounterExecutor, increment, INCREMENTED_DATA, verifyLogs, type CounterEvents } from './counter.js';
 
-/** The counter aggregate every exec workload drives. */
-type CounterEvents = { Incremented: { by: number } };
-interface Counter {
-  readonly count: number;
-}
-
-/** The command under test: read nothing, raise one small event. */
-const increment: Command<Counter, CounterEvents> = (_state, aggregator) => {
-  aggregator.raise('Incremented', { by: 1 });
-};
-
-const INCREMENTED_DATA = JSON.stringify({ by: 1 });
 
 export interface MemorySizes {
   /** Sequential execs on the one hot aggregate. */
@@ -56,21 +45,6 @@ export function memoryComparisons(sizes: MemorySizes): Comparison[] {
   ];
 }
 
-/** How many operations of `ops`, dealt round-robin, land on aggregate `n` of `count`. */
-function opsOn(n: number, ops: number, count: number): number {
-  return Math.floor(ops / count) + (n < ops % count ? 1 : 0);
-}
-
-/** Checks that every aggregate holds exactly its share of events, numbered without gaps. */
-async function verifyLogs(backend: Backend, ids: readonly AggregateId[], ops: number): Promise<void> {
-  for (let n = 0; n < ids.length; n++) {
-    const events = await backend.loadEvents(ids[n] as AggregateId, 0);
-    const expected = opsOn(n, ops, ids.length);
-    if (events.length !== expected || events.some((event, i) => event.sequence !== i)) {
-      throw new Error(`aggregate ${n}: expected ${expected} events numbered 0…${expected - 1}, found ${events.length}`);
-    }
-  }
-}
 
 /**
  * `executor.exec(id, increment)` `ops` times, op i on aggregate i mod ids.length, `concurrency`
@@ -84,11 +58,7 @@ function execWorkload(ops: number, ids: readonly AggregateId[], concurrency: num
     async prepare(): Promise<Trial> {
       const store = createMemoryStore<CounterEvents>();
       await store.ready();
-      const executor: Executor<Counter, CounterEvents> = createExecutor(store, {
-        initialState: () => ({ count: 0 }),
-        appliers: { Incremented: (state, data) => ({ count: state.count + data.by }) },
-        cacheSize: Math.max(ids.length, 1),
-      });
+      const executor = createCounterExecutor(store, ids.length);
       let hotCount = 0;
       return {
         async run() {

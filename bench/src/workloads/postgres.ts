@@ -1,22 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { getPostgreSQLEventStore, type PostgresEventStore } from '@event-driven-io/emmett-postgresql';
-import { createExecutor, type AggregateId, type Command, type Executor, type Store } from '@timebox/core';
+import type { AggregateId, Store } from '@timebox/core';
 import { createPostgresStore } from '@timebox/postgres';
+import pg from 'pg';
 import postgres, { type Sql } from 'postgres';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import { SuiteUnavailableError, type BackendBench } from '../suite.js';
-
-/** The counter aggregate every workload drives. */
-type CounterEvents = { Incremented: { by: number } };
-interface Counter {
-  readonly count: number;
-}
-
-const increment: Command<Counter, CounterEvents> = (_state, aggregator) => {
-  aggregator.raise('Incremented', { by: 1 });
-};
-
-const INCREMENTED_DATA = JSON.stringify({ by: 1 });
+import { counterIds, createCounterExecutor, increment, INCREMENTED_DATA, opsOn, type CounterEvents } from './counter.js';
 
 /**
  * Connections per pool, the same for the subject and every baseline. 10 is the default of all
@@ -61,11 +51,6 @@ export function postgresComparisons(url: string, admin: Sql, emmett: PostgresEve
   ];
 }
 
-/** How many operations of `ops`, dealt round-robin, land on aggregate `n` of `count`. */
-function opsOn(n: number, ops: number, count: number): number {
-  return Math.floor(ops / count) + (n < ops % count ? 1 : 0);
-}
-
 /** Throws unless `counts` (key → rows) gives every aggregate exactly its share. */
 function checkShares(what: string, counts: Map<string, number>, keys: readonly string[], ops: number): void {
   for (let n = 0; n < keys.length; n++) {
@@ -97,10 +82,6 @@ async function verifyTimebox(admin: Sql, prefix: string, ids: readonly Aggregate
 async function deleteTimebox(admin: Sql, prefix: string): Promise<void> {
   await admin`DELETE FROM timebox_events WHERE prefix = ${prefix}`;
   await admin`DELETE FROM timebox_index WHERE prefix = ${prefix}`;
-}
-
-function counterIds(count: number): AggregateId[] {
-  return Array.from({ length: count }, (_, n) => Object.freeze(['counter', String(n)]));
 }
 
 /** `store.appendEvents(id, sequence, [one event])`, op i on aggregate i mod aggregates. */
@@ -137,11 +118,7 @@ function execWorkload(url: string, admin: Sql, { ops, aggregates, concurrency }:
     ops,
     async prepare(): Promise<Trial> {
       const { store, prefix } = await openStore(url);
-      const executor: Executor<Counter, CounterEvents> = createExecutor(store, {
-        initialState: () => ({ count: 0 }),
-        appliers: { Incremented: (state, data) => ({ count: state.count + data.by }) },
-        cacheSize: aggregates,
-      });
+      const executor = createCounterExecutor(store, aggregates);
       await runPool(aggregates, concurrency, (n) => executor.get(ids[n] as AggregateId));
       return {
         run: () => runPool(ops, concurrency, (i) => executor.exec(ids[i % aggregates] as AggregateId, increment)),
@@ -242,9 +219,15 @@ export const postgresBench: BackendBench = {
     const dbUrl = benchUrl.toString();
     progress(`database ${database} on ${url}`);
     const admin = postgres(dbUrl, { max: 2, onnotice: () => undefined });
-    const emmett = getPostgreSQLEventStore(dbUrl);
+    // Emmett gets a pg pool we own: its own pooling keeps a pool per connection string with a
+    // usage count that `close()` does not bring to zero, so the pool would outlive the run and
+    // crash the process with an unhandled error when the database is dropped.
+    const emmettPool = new pg.Pool({ connectionString: dbUrl, max: POOL_SIZE });
+    emmettPool.on('error', () => undefined); // idle clients of a dropped database
+    const emmett = getPostgreSQLEventStore(dbUrl, { connectionOptions: { pool: emmettPool } });
     const close = async () => {
       await emmett.close().catch(() => undefined);
+      await emmettPool.end().catch(() => undefined);
       await admin.end().catch(() => undefined);
       await server`DROP DATABASE IF EXISTS ${server(database)} WITH (FORCE)`;
       await server.end();

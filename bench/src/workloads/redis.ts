@@ -1,19 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createExecutor, type AggregateId, type Backend, type Command, type Executor } from '@timebox/core';
+import type { AggregateId } from '@timebox/core';
 import { createRedisStore, deleteStoreKeys } from '@timebox/redis';
 import { Redis } from 'ioredis';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import { SuiteUnavailableError, type BackendBench } from '../suite.js';
-
-/** The counter aggregate every workload drives. */
-type CounterEvents = { Incremented: { by: number } };
-interface Counter {
-  readonly count: number;
-}
-
-const increment: Command<Counter, CounterEvents> = (_state, aggregator) => {
-  aggregator.raise('Incremented', { by: 1 });
-};
+import { createCounterExecutor, increment, verifyLogs, type CounterEvents } from './counter.js';
 
 /** The baseline's script: the least a server-side script call can do. */
 const TRIVIAL_SCRIPT = 'return 1';
@@ -81,22 +72,6 @@ export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes): 
   ];
 }
 
-/** How many operations of `ops`, dealt round-robin, land on aggregate `n` of `count`. */
-function opsOn(n: number, ops: number, count: number): number {
-  return Math.floor(ops / count) + (n < ops % count ? 1 : 0);
-}
-
-/** Checks that every aggregate holds exactly its share of events, numbered without gaps. */
-async function verifyLogs(backend: Backend, ids: readonly AggregateId[], ops: number): Promise<void> {
-  await runPool(ids.length, 32, async (n) => {
-    const events = await backend.loadEvents(ids[n] as AggregateId, 0);
-    const expected = opsOn(n, ops, ids.length);
-    if (events.length !== expected || events.some((event, i) => event.sequence !== i)) {
-      throw new Error(`aggregate ${n}: expected ${expected} events numbered 0…${expected - 1}, found ${events.length}`);
-    }
-  });
-}
-
 /** A store on a fresh prefix, connected; its keys are deleted on close. */
 async function openStore(url: string, admin: Redis, autoPipelining: boolean) {
   const prefix = `bench-${randomUUID()}`;
@@ -122,7 +97,7 @@ function appendWorkload(url: string, admin: Redis, ops: number, ids: readonly Ag
       const appendOne = (i: number) => store.appendEvents(ids[i % count] as AggregateId, Math.floor(i / count), [{ type: 'Incremented', data: { by: 1 } }]);
       return {
         run: () => runPool(ops, concurrency, appendOne),
-        verify: () => verifyLogs(store.backend, ids, ops),
+        verify: () => verifyLogs(store.backend, ids, ops, 32),
         close,
       };
     },
@@ -136,11 +111,7 @@ function execWorkload(url: string, admin: Redis, ops: number, ids: readonly Aggr
     ops,
     async prepare(): Promise<Trial> {
       const { store, close } = await openStore(url, admin, false);
-      const executor: Executor<Counter, CounterEvents> = createExecutor(store, {
-        initialState: () => ({ count: 0 }),
-        appliers: { Incremented: (state, data) => ({ count: state.count + data.by }) },
-        cacheSize: Math.max(ids.length, 1),
-      });
+      const executor = createCounterExecutor(store, ids.length);
       let hotCount = 0;
       return {
         async run() {
@@ -153,7 +124,7 @@ function execWorkload(url: string, admin: Redis, ops: number, ids: readonly Aggr
         },
         async verify() {
           if (ids.length === 1 && concurrency === 1 && hotCount !== ops) throw new Error(`exec returned count ${hotCount}, expected ${ops}`);
-          await verifyLogs(store.backend, ids, ops);
+          await verifyLogs(store.backend, ids, ops, 32);
         },
         close,
       };
