@@ -2,7 +2,9 @@ import { TimeboxError } from '@timebox/core';
 
 // postgres.js codes for a connection that went away, and SQLSTATE classes 08 (connection
 // exception) and 57P0x (the server shut the session down, e.g. pg_terminate_backend).
-const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
+// Of those, the ones that mean no connection was ever made, so the call was never sent.
+const UNREACHABLE_CODES = new Set(['CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH']);
 
 /** True when `error` says the connection was lost or refused, rather than a statement failing. */
 export function isConnectionLoss(error: unknown): boolean {
@@ -12,8 +14,11 @@ export function isConnectionLoss(error: unknown): boolean {
 }
 
 /**
- * A PostgreSQL call failed. `cause` holds the driver's error. When `connectionLost` is true the
- * connection broke during the call: a read can simply be retried, but a write may or may not
+ * A PostgreSQL call failed. `cause` holds the driver's error. `code` is `POSTGRES_UNREACHABLE`
+ * when no connection could be made (refused, unknown host, connect timeout: nothing was sent),
+ * `POSTGRES_CONNECTION_LOST` when the connection broke during the call, `POSTGRES_ERROR`
+ * otherwise. `connectionLost` is true for both connection cases. When the connection broke
+ * during the call a read can simply be retried, but a write may or may not
  * have committed (the server rolls back an unfinished transaction, yet the reply to a finished
  * one can be lost), so read the aggregate back before retrying a write.
  */
@@ -22,12 +27,15 @@ export class PostgresBackendError extends TimeboxError {
 
   constructor(operation: string, cause: unknown) {
     const connectionLost = isConnectionLoss(cause);
+    const unreachable = UNREACHABLE_CODES.has(String((cause as { code?: unknown } | null)?.code));
     const reason = cause instanceof Error ? cause.message : String(cause);
     super(
-      connectionLost ? 'POSTGRES_CONNECTION_LOST' : 'POSTGRES_ERROR',
-      connectionLost
-        ? `postgres: ${operation} failed because the connection was lost (${reason}); a write may or may not have committed`
-        : `postgres: ${operation} failed: ${reason}`,
+      unreachable ? 'POSTGRES_UNREACHABLE' : connectionLost ? 'POSTGRES_CONNECTION_LOST' : 'POSTGRES_ERROR',
+      unreachable
+        ? `postgres: ${operation} failed: the server cannot be reached (${reason}); nothing was sent`
+        : connectionLost
+          ? `postgres: ${operation} failed because the connection was lost (${reason}); a write may or may not have committed`
+          : `postgres: ${operation} failed: ${reason}`,
       { cause },
     );
     this.connectionLost = connectionLost;

@@ -145,7 +145,8 @@ describe('faults', () => {
     );
     expect(error).toBeInstanceOf(PostgresBackendError);
     expect((error as PostgresBackendError).connectionLost).toBe(true);
-    expect((error as Error).message).toMatch(/postgres: create the schema failed because the connection was lost/);
+    expect((error as PostgresBackendError).code).toBe('POSTGRES_UNREACHABLE');
+    expect((error as Error).message).toMatch(/postgres: create the schema failed: the server cannot be reached \(.*ECONNREFUSED.*\); nothing was sent/);
     await store.close();
   });
 });

@@ -76,9 +76,11 @@ export class RedisBackend implements Backend {
     try {
       await this.client.ping();
     } catch (error) {
-      // A refused AUTH shows up as the connection's last error, not always as the PING's.
+      // A refused AUTH, or the address that refused us, shows up as the connection's last error;
+      // the PING itself often only says that ioredis gave up ("max retries per request").
       const last = this.#lastError;
-      throw new RedisBackendError('connect', last && /WRONGPASS|NOAUTH|AUTH/i.test(last.message) ? last : error);
+      const pingSaysLittle = error instanceof Error && /max retries per request|Connection is closed/i.test(error.message);
+      throw new RedisBackendError('connect', last && (/WRONGPASS|NOAUTH|AUTH/i.test(last.message) || pingSaysLittle) ? last : error);
     }
   }
 

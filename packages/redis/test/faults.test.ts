@@ -1,7 +1,7 @@
 import { createExecutor, type AggregateId } from '@timebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore, RedisBackendError } from '../src/index.js';
-import { ThrowawayServer, waitFor } from './server.js';
+import { freePort, ThrowawayServer, waitFor } from './server.js';
 
 type TickEvents = { Tick: { marker: string } };
 
@@ -90,5 +90,23 @@ describe('faults: the server dies in the middle of a stream of execs and comes b
     }
     await reader.close();
     await store.close();
+  });
+});
+
+describe('faults: no server at the address', () => {
+  it('ready() rejects with REDIS_UNAVAILABLE and a message naming the refused address', async () => {
+    const port = await freePort();
+    const store = createRedisStore({}, { url: `redis://127.0.0.1:${port}`, prefix: 'nobody-home' });
+    try {
+      const error = await store.ready().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RedisBackendError);
+      expect((error as RedisBackendError).code).toBe('REDIS_UNAVAILABLE');
+      expect((error as Error).message).toContain(`ECONNREFUSED 127.0.0.1:${port}`);
+    } finally {
+      await store.close();
+    }
   });
 });
