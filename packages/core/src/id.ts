@@ -1,4 +1,5 @@
 import { InvalidAggregateIdError } from './errors.js';
+import { hasLoneSurrogate, LONE_SURROGATE_PROBLEM } from './text.js';
 
 /**
  * Identifies an aggregate: a non-empty, ordered list of string parts, such as `["order", "123"]`.
@@ -6,15 +7,11 @@ import { InvalidAggregateIdError } from './errors.js';
  */
 export type AggregateId = readonly string[];
 
-/** Throws `InvalidAggregateIdError` unless `id` is a non-empty array of strings. */
+/** Throws `InvalidAggregateIdError` unless `id` is a non-empty array of well-formed strings. */
 export function assertAggregateId(id: unknown): asserts id is AggregateId {
   if (!Array.isArray(id)) throw new InvalidAggregateIdError('expected an array of string parts', id);
   if (id.length === 0) throw new InvalidAggregateIdError('it needs at least one part', id);
-  for (let i = 0; i < id.length; i++) {
-    if (typeof id[i] !== 'string') {
-      throw new InvalidAggregateIdError(`part ${i} is not a string`, id[i]);
-    }
-  }
+  assertParts(id, 'part');
 }
 
 /**
@@ -26,13 +23,17 @@ export function ownAggregateId(id: unknown): AggregateId {
   return Object.freeze([...id]);
 }
 
-/** Throws `InvalidAggregateIdError` unless `prefix` is an array of strings (empty allowed). */
+/** Throws `InvalidAggregateIdError` unless `prefix` is an array of well-formed strings (empty allowed). */
 export function assertIdPrefix(prefix: unknown): asserts prefix is AggregateId {
   if (!Array.isArray(prefix)) throw new InvalidAggregateIdError('a prefix must be an array of string parts', prefix);
-  for (let i = 0; i < prefix.length; i++) {
-    if (typeof prefix[i] !== 'string') {
-      throw new InvalidAggregateIdError(`prefix part ${i} is not a string`, prefix[i]);
-    }
+  assertParts(prefix, 'prefix part');
+}
+
+function assertParts(parts: readonly unknown[], what: string): void {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    if (typeof part !== 'string') throw new InvalidAggregateIdError(`${what} ${i} is not a string`, part);
+    if (hasLoneSurrogate(part)) throw new InvalidAggregateIdError(`${what} ${i} ${LONE_SURROGATE_PROBLEM}`, part);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { AggregateId } from './id.js';
 import type { Event, EventMap, EventOf } from './event.js';
 import { InvalidArgumentError } from './errors.js';
+import { hasLoneSurrogate, LONE_SURROGATE_PROBLEM } from './text.js';
 
 /** What one event says about its aggregate's indexed metadata. */
 export interface Index {
@@ -48,14 +49,17 @@ export function foldIndexes(indexes: readonly (Index | undefined)[], events: rea
       if (typeof index.status !== 'string') {
         throw new InvalidArgumentError('index status', 'must be a string', index.status);
       }
+      if (hasLoneSurrogate(index.status)) throw new InvalidArgumentError('index status', LONE_SURROGATE_PROBLEM, index.status);
       status = index.status;
     }
     if (index.labels !== undefined) {
       for (const [name, value] of Object.entries(index.labels)) {
         if (name === '') throw new InvalidArgumentError('index label name', 'must not be empty', name);
+        if (hasLoneSurrogate(name)) throw new InvalidArgumentError('index label name', LONE_SURROGATE_PROBLEM, name);
         if (typeof value !== 'string') {
           throw new InvalidArgumentError(`index label ${JSON.stringify(name)}`, 'must be a string', value);
         }
+        if (hasLoneSurrogate(value)) throw new InvalidArgumentError(`index label ${JSON.stringify(name)}`, LONE_SURROGATE_PROBLEM, value);
         (labels ??= {})[name] = value;
       }
     }

@@ -2,6 +2,7 @@ import { InvalidArgumentError, InvalidEventError, InvalidSequenceError } from '.
 import { Event, type EventMap, type NewEvent } from './event.js';
 import type { AggregateId } from './id.js';
 import { toJson } from './payload.js';
+import { hasLoneSurrogate, LONE_SURROGATE_PROBLEM } from './text.js';
 
 /** Throws `InvalidSequenceError` unless `value` is a safe integer ≥ 0. */
 export function assertSequence(name: string, value: unknown): asserts value is number {
@@ -16,6 +17,7 @@ export function assertSequence(name: string, value: unknown): asserts value is n
 export function assertString(name: string, value: unknown, nonEmpty = false): asserts value is string {
   if (typeof value !== 'string') throw new InvalidArgumentError(name, 'must be a string', value);
   if (nonEmpty && value === '') throw new InvalidArgumentError(name, 'must not be empty', value);
+  if (hasLoneSurrogate(value)) throw new InvalidArgumentError(name, LONE_SURROGATE_PROBLEM, value);
 }
 
 /**
@@ -50,6 +52,7 @@ export function buildEvent(
 ): Event {
   if (typeof type !== 'string') throw new InvalidEventError(index, `type must be a string, got ${typeof type}`);
   if (type === '') throw new InvalidEventError(index, 'type must not be empty');
+  if (hasLoneSurrogate(type)) throw new InvalidEventError(index, `type ${LONE_SURROGATE_PROBLEM}`);
   if (!(timestamp instanceof Date)) throw new InvalidEventError(index, 'timestamp must be a Date');
   const time = timestamp.getTime();
   if (!Number.isFinite(time)) throw new InvalidEventError(index, 'timestamp is an invalid Date');

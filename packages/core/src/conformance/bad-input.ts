@@ -13,6 +13,7 @@ import {
 import type { NewEvent } from '../event.js';
 import { createExecutor } from '../executor.js';
 import type { AggregateId } from '../id.js';
+import type { Index } from '../indexer.js';
 import { createStore, type Store } from '../store.js';
 import type { Harness } from './harness.js';
 import { fingerprint, makeEvents, payloadIndexer } from './util.js';
@@ -30,6 +31,8 @@ const BAD_IDS: [string, unknown][] = [
   ['a null part', ['order', null]],
   ['an undefined part', [undefined]],
   ['an object part', [{}]],
+  ['a lone high surrogate in a part', ['order', 'a\uD800b']],
+  ['a lone low surrogate in a part', ['\uDC00']],
 ];
 
 const BAD_SEQUENCES: [string, unknown][] = [
@@ -65,6 +68,7 @@ const BAD_EVENTS: [string, unknown, new (...args: never[]) => TimeboxError][] = 
   ['an empty type', { type: '', data: {} }, InvalidEventError],
   ['a missing type', { data: {} }, InvalidEventError],
   ['a numeric type', { type: 7, data: {} }, InvalidEventError],
+  ['a type with a lone surrogate', { type: 'Created\uD83D', data: {} }, InvalidEventError],
   ['an invalid Date', { type: 'A', data: {}, timestamp: new Date('nope') }, InvalidEventError],
   ['a string timestamp', { type: 'A', data: {}, timestamp: '2024-01-01' }, InvalidEventError],
   ...BAD_PAYLOADS.map(([name, data]): [string, unknown, new (...args: never[]) => TimeboxError] => [`a payload that is ${name}`, { type: 'A', data }, InvalidPayloadError]),
@@ -115,7 +119,7 @@ export function badInputSuite(h: Harness): void {
 
     it('rejects bad listing prefixes', async () => {
       const { store, unchanged } = await seeded(h);
-      for (const prefix of ['seed', 42, null, [1], ['seed', undefined]]) {
+      for (const prefix of ['seed', 42, null, [1], ['seed', undefined], ['seed', '\uDFFF']]) {
         await expect(store.listAggregates(prefix as Loose), String(prefix)).rejects.toBeInstanceOf(InvalidAggregateIdError);
       }
       await unchanged();
@@ -187,6 +191,8 @@ export function badInputSuite(h: Harness): void {
       await expect(store.listAggregatesByLabel('tier', null as Loose)).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(store.listLabelValues('')).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(store.listLabelValues({} as Loose)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(store.listAggregatesByLabel('tier', 'gold\uD800')).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(store.listAggregatesByStatus('\uDC00open')).rejects.toBeInstanceOf(InvalidArgumentError);
       await unchanged();
     });
 
@@ -196,6 +202,17 @@ export function badInputSuite(h: Harness): void {
       await expect(store.appendEvents(['i'], 0, makeEvents(1))).rejects.toBeInstanceOf(InvalidArgumentError);
       const labelled = await h.store({ indexer: () => [{ labels: { tier: 5 } }] as Loose }, namespace);
       await expect(labelled.appendEvents(['i'], 0, makeEvents(1))).rejects.toBeInstanceOf(InvalidArgumentError);
+      // Text a UTF-8 store would silently change is refused, whichever index field holds it.
+      const surrogateIndexes: Index[] = [{ status: 'open\uD800' }, { labels: { 'tier\uDC00': 'gold' } }, { labels: { tier: '\uD83Dgold' } }];
+      for (const bad of surrogateIndexes) {
+        const surrogate = await h.store({ indexer: () => [bad] }, namespace);
+        const error = await surrogate.appendEvents(['i'], 0, makeEvents(1)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error, JSON.stringify(bad)).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).message).toMatch(/lone UTF-16 surrogate/);
+      }
       await expect(store.getEvents(['i'])).resolves.toEqual([]);
       await expect(store.listAggregates()).resolves.toEqual([]);
     });
