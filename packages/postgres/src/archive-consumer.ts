@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { StoreClosedError, type ArchiveRecordData, type EventRecord } from '@timebox/core';
+import { StoreClosedError, type ArchiveRecordData } from '@timebox/core';
 import { ARCHIVE_CHANNEL } from './schema.js';
 import { guard } from './errors.js';
-import { aggregateIdFromKey, fromStoredText } from './text-codec.js';
+import { parseEventList } from './event-list.js';
+import { aggregateIdFromKey } from './text-codec.js';
 
 interface TakenRow {
   id: string;
@@ -11,10 +12,8 @@ interface TakenRow {
   aggregate: string;
   snapshot_sequence: number;
   snapshot_data: string | null;
-  sequences: number[];
-  types: string[];
-  times: number[];
-  datas: string[];
+  /** JSON text, see `parseEventList`. */
+  events: string;
 }
 
 // Notifications can be missed (a dropped listen connection, say); a waiting consumer checks the
@@ -110,7 +109,7 @@ export class ArchiveConsumer {
                       ORDER BY c.id LIMIT 1 FOR UPDATE SKIP LOCKED)
       RETURNING a.id::text AS id, a.lease::text AS lease, a.aggregate,
                 a.snapshot_sequence::float8 AS snapshot_sequence, a.snapshot_data,
-                a.sequences::float8[] AS sequences, a.types, a.times::float8[] AS times, a.datas`;
+                a.events::text AS events`;
     return rows[0];
   }
 
@@ -159,17 +158,11 @@ export class ArchiveConsumer {
 }
 
 function toRecord(row: TakenRow): ArchiveRecordData {
-  const events: EventRecord[] = row.sequences.map((sequence, i) => ({
-    type: fromStoredText(row.types[i] as string),
-    sequence,
-    timestamp: row.times[i] as number,
-    data: row.datas[i] as string,
-  }));
   return {
     streamId: row.id,
     aggregateId: aggregateIdFromKey(row.aggregate),
     snapshotData: row.snapshot_data ?? undefined,
     snapshotSequence: row.snapshot_sequence,
-    events,
+    events: parseEventList(row.events),
   };
 }

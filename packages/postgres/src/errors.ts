@@ -4,6 +4,10 @@ import { TimeboxError } from '@timebox/core';
 // exception) and 57P0x (the server shut the session down, e.g. pg_terminate_backend).
 const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
 // Of those, the ones that mean no connection was ever made, so the call was never sent.
+// Our own code for a statement that always returns a row and came back with none: seen once under
+// pg_terminate_backend storms, it can only mean the reply was cut off, so it counts as a loss.
+const NO_RESULT_ROW = 'TIMEBOX_NO_RESULT_ROW';
+CONNECTION_CODES.add(NO_RESULT_ROW);
 const UNREACHABLE_CODES = new Set(['CONNECT_TIMEOUT', 'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH']);
 
 /** True when `error` says the connection was lost or refused, rather than a statement failing. */
@@ -50,4 +54,15 @@ export async function guard<T>(operation: string, call: () => Promise<T>): Promi
     if (error instanceof TimeboxError) throw error;
     throw new PostgresBackendError(operation, error);
   }
+}
+
+/**
+ * The one row a statement always returns. When the driver hands back none (a reply cut off by a
+ * lost connection), throws a `PostgresBackendError` with `connectionLost`: the outcome is unknown.
+ */
+export function onlyRow<T>(operation: string, rows: readonly T[] & { readonly command?: string }): T {
+  const row = rows[0];
+  if (row !== undefined) return row;
+  const cause = Object.assign(new Error(`the server sent no result row (command ${String(rows.command)})`), { code: NO_RESULT_ROW });
+  throw new PostgresBackendError(operation, cause);
 }

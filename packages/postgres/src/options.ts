@@ -2,8 +2,11 @@ import postgres, { type Options, type PostgresType, type Sql } from 'postgres';
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
 import { toStoredText } from './text-codec.js';
 
-/** postgres.js options passed through unchanged (TLS, timeouts, connection parameters, …). */
-export type PostgresDriverOptions = Omit<Options<Record<string, PostgresType>>, 'max'>;
+/**
+ * postgres.js options passed through unchanged (TLS, timeouts, connection parameters, …), except
+ * `max` (use `maxConns`) and `fetch_types` (always off: see the README's failure behaviour).
+ */
+export type PostgresDriverOptions = Omit<Options<Record<string, PostgresType>>, 'max' | 'fetch_types'>;
 
 /** Options of `PostgresBackend` and `createPostgresStore`. */
 export interface PostgresBackendOptions {
@@ -38,6 +41,14 @@ export const DEFAULT_MAX_CONNS = 10;
 export const DEFAULT_ARCHIVE_LEASE_MS = 30_000;
 /** The `application_name` the backend's own pool reports unless `postgres.connection` sets one. */
 export const DEFAULT_APPLICATION_NAME = 'timebox';
+
+// Set on every pool the backend opens, whatever `options.postgres` says. With `fetch_types` on
+// (the driver's default), postgres.js 3.4 runs a catalog query as the first statement of every
+// new connection and drops its promise: if the server ends the connection during that query
+// (pg_terminate_backend, a failover, statement_timeout) the rejection is unhandled and Node
+// exits (porsager/postgres#1192, #1205, #1223). The backend sends and reads no SQL arrays (batches
+// and event lists travel as JSON), so it needs no array types.
+const OWN_POOL_FIXED = { fetch_types: false } as const;
 
 // Defaults for a pool the backend opens; `options.postgres` overrides them.
 const OWN_POOL_DEFAULTS = {
@@ -87,6 +98,7 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     ...driverOptions,
     connection: { application_name: DEFAULT_APPLICATION_NAME, ...driverOptions?.connection },
     max: maxConns ?? DEFAULT_MAX_CONNS,
+    ...OWN_POOL_FIXED,
   });
   return { storedPrefix: toStoredText(prefix), archiveLeaseMs, sql: owned as unknown as Sql, ownsSql: true };
 }

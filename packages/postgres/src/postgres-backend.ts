@@ -12,17 +12,16 @@ import {
   type SnapshotRecord,
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
-import { guard } from './errors.js';
+import { guard, onlyRow } from './errors.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { ensureSchema } from './schema.js';
+import { parseEventList } from './event-list.js';
 import { aggregateIdFromKey, aggregateKey, compareCodeUnits, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
 
 interface AppendRow {
   actual: number;
-  sequences: number[] | null;
-  types: string[] | null;
-  times: number[] | null;
-  datas: string[] | null;
+  /** On a conflict, the events from the expected sequence on (see `parseEventList`). */
+  events: string | null;
 }
 
 interface EventRow {
@@ -76,33 +75,20 @@ export class PostgresBackend implements Backend {
 
   async append({ id, expectedSequence, events, index }: AppendRequest): Promise<AppendResult> {
     await this.#open('append events');
-    const types: string[] = [];
-    const times: number[] = [];
-    const datas: string[] = [];
-    for (const event of events) {
-      types.push(toStoredText(event.type));
-      times.push(event.timestamp);
-      datas.push(event.data);
-    }
-    const labelNames: string[] = [];
-    const labelValues: string[] = [];
-    for (const [name, value] of Object.entries(index?.labels ?? {})) {
-      labelNames.push(toStoredText(name));
-      labelValues.push(toStoredText(value));
-    }
+    // The batch and label changes travel as JSON text, not arrays: pools the backend opens run
+    // without the driver's array type lookup (see options.ts), and a caller's own instance may
+    // too. Labels go as [name, value] pairs, so any name (even `__proto__`) is plain data. The
+    // parameters are typed text (then cast): typed json, the driver would stringify them again.
+    const batch = JSON.stringify(events.map((event) => [toStoredText(event.type), event.timestamp, event.data]));
+    const labels = JSON.stringify(Object.entries(index?.labels ?? {}).map(([name, value]) => [toStoredText(name), toStoredText(value)]));
     const status = index?.status === undefined ? null : toStoredText(index.status);
     const statusTime = index?.statusTime ?? null;
-    const [row] = await guard('append events', () => this.#sql<AppendRow[]>`
-      SELECT * FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
-        ${types}, ${times}, ${datas}, ${status}, ${statusTime}, ${labelNames}, ${labelValues})`);
-    const { actual, sequences, types: storedTypes, times: storedTimes, datas: storedDatas } = row as AppendRow;
+    const rows = await guard('append events', () => this.#sql<AppendRow[]>`
+      SELECT actual, events FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
+        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json)`);
+    const { actual, events: stored } = onlyRow('append events', rows);
     if (actual === expectedSequence) return { ok: true };
-    const newEvents: EventRecord[] = (sequences ?? []).map((sequence, i) => ({
-      type: fromStoredText((storedTypes as string[])[i] as string),
-      sequence,
-      timestamp: (storedTimes as number[])[i] as number,
-      data: (storedDatas as string[])[i] as string,
-    }));
+    const newEvents = stored === null ? [] : parseEventList(stored);
     return { ok: false, actualSequence: actual, newEvents };
   }
 
@@ -136,9 +122,9 @@ export class PostgresBackend implements Backend {
 
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     await this.#open('save a snapshot');
-    const [row] = await guard('save a snapshot', () => this.#sql<{ next: number }[]>`
+    const rows = await guard('save a snapshot', () => this.#sql<{ next: number }[]>`
       SELECT timebox_save_snapshot(${this.#prefix}, ${aggregateKey(id)}, ${sequence}, ${data}, ${trim}) AS next`);
-    const next = (row as { next: number }).next;
+    const { next } = onlyRow('save a snapshot', rows);
     if (sequence > next) {
       throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${next}`, sequence);
     }

@@ -63,32 +63,28 @@ CREATE TABLE IF NOT EXISTS timebox_archive (
   aggregate         text COLLATE "C" NOT NULL,
   snapshot_sequence bigint NOT NULL,
   snapshot_data     text,
-  sequences         bigint[] NOT NULL,
-  types             text[] NOT NULL,
-  times             bigint[] NOT NULL,
-  datas             text[] NOT NULL,
+  events            json NOT NULL, -- [[sequence, type, time_ms, data], ...] in sequence order
   leased_until      bigint NOT NULL DEFAULT 0,
   lease             bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS timebox_archive_queue ON timebox_archive (prefix, id);
 
 -- Appends a batch if the aggregate's next sequence is p_expected, and applies the folded index
--- change, in one call. Returns the next sequence found (equal to p_expected on success) and, on
--- a conflict, the events stored from p_expected on.
+-- change, in one call. The batch is JSON text, [[type, time_ms, data], ...], and the label
+-- changes [[label, value], ...] (an empty value removes the label): no array parameter, so the
+-- driver needs no array type information (see options.ts). Returns the next sequence found
+-- (equal to p_expected on success) and, on a conflict, the events stored from p_expected on as
+-- JSON text [[sequence, type, time_ms, data], ...].
 CREATE OR REPLACE FUNCTION timebox_append(
-  p_prefix text, p_aggregate text, p_expected bigint,
-  p_types text[], p_times bigint[], p_data text[],
-  p_status text, p_status_time bigint, p_label_names text[], p_label_values text[])
-RETURNS TABLE (actual double precision, sequences double precision[], types text[], times double precision[], datas text[])
+  p_prefix text, p_aggregate text, p_expected bigint, p_events json,
+  p_status text, p_status_time bigint, p_labels json)
+RETURNS TABLE (actual double precision, events text)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
-  v_count integer := coalesce(array_length(p_types, 1), 0);
+  v_count integer := json_array_length(p_events);
   v_next bigint;
-  v_sequences double precision[];
-  v_types text[];
-  v_times double precision[];
-  v_datas text[];
+  v_events text;
 BEGIN
   LOOP
     IF v_count > 0 THEN
@@ -109,19 +105,19 @@ BEGIN
       END IF;
       IF FOUND THEN
         INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
-        SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.type, u.time_ms, u.data
-          FROM unnest(p_types, p_times, p_data) WITH ORDINALITY AS u(type, time_ms, data, ord);
-        IF coalesce(array_length(p_label_names, 1), 0) > 0 THEN
+        SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
+          FROM json_array_elements(p_events) WITH ORDINALITY AS u(e, ord);
+        IF json_array_length(p_labels) > 0 THEN
           DELETE FROM timebox_labels l
-           USING unnest(p_label_names, p_label_values) AS u(label, value)
-           WHERE u.value = '' AND l.prefix = p_prefix AND l.aggregate = p_aggregate AND l.label = u.label;
+           USING json_array_elements(p_labels) AS u(e)
+           WHERE u.e->>1 = '' AND l.prefix = p_prefix AND l.aggregate = p_aggregate AND l.label = u.e->>0;
           INSERT INTO timebox_labels AS l (prefix, aggregate, label, value)
-          SELECT p_prefix, p_aggregate, u.label, u.value
-            FROM unnest(p_label_names, p_label_values) AS u(label, value)
-           WHERE u.value <> ''
+          SELECT p_prefix, p_aggregate, u.e->>0, u.e->>1
+            FROM json_array_elements(p_labels) AS u(e)
+           WHERE u.e->>1 <> ''
           ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
         END IF;
-        RETURN QUERY SELECT p_expected::double precision, NULL::double precision[], NULL::text[], NULL::double precision[], NULL::text[];
+        RETURN QUERY SELECT p_expected::double precision, NULL::text;
         RETURN;
       END IF;
     END IF;
@@ -129,19 +125,16 @@ BEGIN
     -- An empty batch, or a conflict: the head and the events since p_expected, read together.
     SELECT coalesce((SELECT i.next_sequence FROM timebox_index i
                       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate), 0),
-           array_agg(e.sequence::double precision ORDER BY e.sequence),
-           array_agg(e.type ORDER BY e.sequence),
-           array_agg(e.time_ms::double precision ORDER BY e.sequence),
-           array_agg(e.data ORDER BY e.sequence)
-      INTO v_next, v_sequences, v_types, v_times, v_datas
+           json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data) ORDER BY e.sequence)::text
+      INTO v_next, v_events
       FROM timebox_events e
      WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence >= p_expected;
     IF v_next <> p_expected THEN
-      RETURN QUERY SELECT v_next::double precision, v_sequences, v_types, v_times, v_datas;
+      RETURN QUERY SELECT v_next::double precision, v_events;
       RETURN;
     END IF;
     IF v_count = 0 THEN
-      RETURN QUERY SELECT p_expected::double precision, NULL::double precision[], NULL::text[], NULL::double precision[], NULL::text[];
+      RETURN QUERY SELECT p_expected::double precision, NULL::text;
       RETURN;
     END IF;
     -- The head moved back to p_expected between the two statements (archived and re-created
@@ -196,13 +189,9 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  INSERT INTO timebox_archive (prefix, aggregate, snapshot_sequence, snapshot_data, sequences, types, times, datas)
-  SELECT p_prefix, p_aggregate, coalesce(s.sequence, 0), s.data,
-         coalesce(e.sequences, '{}'), coalesce(e.types, '{}'), coalesce(e.times, '{}'), coalesce(e.datas, '{}')
-    FROM (SELECT array_agg(ev.sequence ORDER BY ev.sequence) AS sequences,
-                 array_agg(ev.type ORDER BY ev.sequence) AS types,
-                 array_agg(ev.time_ms ORDER BY ev.sequence) AS times,
-                 array_agg(ev.data ORDER BY ev.sequence) AS datas
+  INSERT INTO timebox_archive (prefix, aggregate, snapshot_sequence, snapshot_data, events)
+  SELECT p_prefix, p_aggregate, coalesce(s.sequence, 0), s.data, coalesce(e.events, '[]')
+    FROM (SELECT json_agg(json_build_array(ev.sequence, ev.type, ev.time_ms, ev.data) ORDER BY ev.sequence) AS events
             FROM timebox_events ev
            WHERE ev.prefix = p_prefix AND ev.aggregate = p_aggregate) e
     LEFT JOIN timebox_snapshot s ON s.prefix = p_prefix AND s.aggregate = p_aggregate;
@@ -217,6 +206,41 @@ $fn$;
 
 /** Migrations by the version they produce; each runs in the schema transaction. */
 const MIGRATIONS: readonly string[] = [MIGRATION_1];
+
+// The SQLSTATE the schema script raises when the database is newer than this release.
+const TOO_NEW_SQLSTATE = 'TBX01';
+
+/**
+ * The whole schema step as one script: the version check and every migration run in one PL/pgSQL
+ * block, so the step is a single statement. It is sent by itself with the simple protocol, which
+ * runs a multi-statement string as one implicit transaction that the server rolls back by itself
+ * on any error. (Not `sql.begin`: when the connection dies mid-transaction, postgres.js 3.4 sends
+ * its ROLLBACK on the dead connection and throws an uncaught TypeError from a timer, crashing the
+ * process.)
+ */
+function schemaScript(): string {
+  const steps = MIGRATIONS.map((ddl, i) => `  IF stored < ${i + 1} THEN\n${ddl}\n  END IF;`).join('\n');
+  return `
+SET LOCAL client_min_messages = warning;
+SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY});
+CREATE TABLE IF NOT EXISTS timebox_schema_version (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  version integer NOT NULL);
+DO $timebox_schema$
+DECLARE
+  stored integer := coalesce((SELECT version FROM timebox_schema_version), 0);
+BEGIN
+  IF stored > ${SCHEMA_VERSION} THEN
+    RAISE EXCEPTION USING ERRCODE = '${TOO_NEW_SQLSTATE}', MESSAGE = stored::text;
+  END IF;
+${steps}
+  IF stored < ${SCHEMA_VERSION} THEN
+    INSERT INTO timebox_schema_version (singleton, version) VALUES (true, ${SCHEMA_VERSION})
+    ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version;
+  END IF;
+END
+$timebox_schema$;`;
+}
 
 /** The database holds a schema newer than this release understands. */
 export class SchemaVersionError extends TimeboxError {
@@ -233,28 +257,16 @@ export class SchemaVersionError extends TimeboxError {
 
 /**
  * Creates or migrates the schema, idempotently. Concurrent callers (in one process or many)
- * serialize on an advisory lock, and each migration commits together with the version it
- * produces, so a crash half-way leaves the previous version intact.
+ * serialize on an advisory lock, and the migrations commit together with the version they
+ * produce, so a crash half-way leaves the previous version intact.
  */
 export async function ensureSchema(sql: Sql): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx.unsafe(`SET LOCAL client_min_messages = warning`);
-    await tx.unsafe(`SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY})`);
-    await tx.unsafe(
-      `CREATE TABLE IF NOT EXISTS timebox_schema_version (
-         singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-         version integer NOT NULL)`,
-    );
-    const rows = await tx<{ version: number }[]>`SELECT version FROM timebox_schema_version`;
-    const current = rows[0]?.version ?? 0;
-    if (current > SCHEMA_VERSION) throw new SchemaVersionError(current, SCHEMA_VERSION);
-    for (let version = current + 1; version <= SCHEMA_VERSION; version++) {
-      // Constant DDL written above, no caller input: the simple protocol runs it as one script.
-      await tx.unsafe(MIGRATIONS[version - 1] as string);
-    }
-    if (current < SCHEMA_VERSION) {
-      await tx`INSERT INTO timebox_schema_version (singleton, version) VALUES (true, ${SCHEMA_VERSION})
-               ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version`;
-    }
-  });
+  try {
+    // Constant DDL written above, no caller input; no parameters, so the simple protocol.
+    await sql.unsafe(schemaScript());
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code === TOO_NEW_SQLSTATE) throw new SchemaVersionError(Number(message), SCHEMA_VERSION);
+    throw error;
+  }
 }

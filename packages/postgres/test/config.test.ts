@@ -2,6 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { ConfigError, StoreClosedError } from '@timebox/core';
 import { createPostgresStore, PostgresBackend, type PostgresBackendOptions } from '../src/index.js';
+import { resolveOptions } from '../src/options.js';
 import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
 
 const admin = adminSql();
@@ -65,6 +66,63 @@ describe('config', () => {
       await sql.end();
     }
   });
+
+  it('opens its own pools with fetch_types off, even when the postgres options ask for it', async () => {
+    // With fetch_types on, postgres.js 3.4 runs a catalog query first on every new connection and
+    // drops its promise: a connection ended during it crashes the process (see faults.test.ts).
+    for (const driverOptions of [undefined, {}, { fetch_types: true }]) {
+      const resolved = resolveOptions({ prefix: 'p', url: serverUrl(), postgres: driverOptions as never });
+      try {
+        expect(resolved.ownsSql).toBe(true);
+        expect(resolved.sql.options.fetch_types, JSON.stringify(driverOptions)).toBe(false);
+      } finally {
+        await resolved.sql.end();
+      }
+    }
+  });
+
+  for (const fetchTypes of [true, false]) {
+    it(`works on a caller's instance with fetch_types ${fetchTypes ? 'on' : 'off'}: appends, conflicts, snapshots, labels, archive`, async () => {
+      const prefix = randomPrefix(`own-sql-types-${fetchTypes}`);
+      const sql = postgres(serverUrl(), { max: 2, fetch_types: fetchTypes, onnotice: () => undefined });
+      const backend = new PostgresBackend({ sql, prefix, archiveLeaseMs: 1_000 });
+      try {
+        expect(sql.options.fetch_types).toBe(fetchTypes);
+        const events = [
+          { type: 'Opened', sequence: 0, timestamp: 1_700_000_000_123, data: '{"a":[1,2],"q":"\\"x\\""}' },
+          { type: 'Set,{"}', sequence: 1, timestamp: -5, data: '"NULL"' },
+        ];
+        const id = ['acct', 'a,b{c}'];
+        await expect(
+          backend.append({ id, expectedSequence: 0, events, index: { status: 'open', statusTime: 9, labels: { 'tier,"x"': '{gold}', gone: '' } } }),
+        ).resolves.toEqual({ ok: true });
+        // A conflict returns the stored events, which come back through the JSON event list.
+        await expect(backend.append({ id, expectedSequence: 0, events: [events[0]!] })).resolves.toEqual({
+          ok: false,
+          actualSequence: 2,
+          newEvents: events,
+        });
+        await expect(backend.append({ id, expectedSequence: 1, events: [] })).resolves.toEqual({
+          ok: false,
+          actualSequence: 2,
+          newEvents: [events[1]],
+        });
+        await expect(backend.listLabelValues('tier,"x"')).resolves.toEqual(['{gold}']);
+        await expect(backend.listAggregatesByStatus('open')).resolves.toEqual([{ id, timestamp: 9 }]);
+        await backend.saveSnapshot(id, '{"s":1}', 1, false);
+        await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [events[1]] });
+        await backend.archive(id);
+        let record: unknown;
+        await backend.consumeArchive(async (r) => void (record = r), undefined);
+        expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events });
+        await expect(backend.loadEvents(id, 0)).resolves.toEqual([]);
+      } finally {
+        await backend.close();
+        await deletePrefix(admin, prefix);
+        await sql.end();
+      }
+    });
+  }
 
   it('ends the pool it opened on close, and close is idempotent', async () => {
     const prefix = randomPrefix('own-pool');
