@@ -1,3 +1,4 @@
+import { StoreClosedError } from '@timebox/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createRedisStore, deleteStoreKeys, KeySpace } from '../src/index.js';
@@ -62,10 +63,14 @@ describe('archive stream', () => {
     const prefix = freshPrefix('archive');
     const store = createRedisStore({}, { url, prefix, archiveBlockMs: 60_000 });
     try {
-      const waiting = store.consumeArchive(() => undefined);
+      // Handled from the start: the rejection comes while close() is still awaiting the server.
+      const waiting = store.consumeArchive(() => undefined).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       await new Promise((resolve) => setTimeout(resolve, 150));
       await store.close();
-      await expect(waiting).rejects.toBeDefined();
+      expect(await waiting).toBeInstanceOf(StoreClosedError);
     } finally {
       await deleteStoreKeys(admin, { prefix });
     }
