@@ -11,7 +11,8 @@ interface QueuedRecord {
 /**
  * Archive records waiting for consumers. A consumer leases one record at a time; the record is
  * removed only when its handler resolves, released at once when the handler throws, and offered
- * to others when a lease lapses (the holder hung or died).
+ * to others when a lease lapses (the holder hung or died). The holder renews its lease every
+ * third of `leaseMs` while its handler runs.
  */
 export class ArchiveQueue {
   readonly #records: QueuedRecord[] = [];
@@ -29,9 +30,21 @@ export class ArchiveQueue {
     return this.#records.length;
   }
 
-  async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Takes one record and runs `handler` on it. `holder` aborts when the consuming connection
+   * closes (its process is going away): from then on the hold is no longer renewed, and the
+   * record goes to another consumer once the lease lapses.
+   */
+  async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined, holder: AbortSignal): Promise<void> {
     const taken = await this.#take(signal);
     const lease = taken.lease;
+    // A live consumer keeps its hold while the handler runs, however long it takes; only a
+    // consumer that died (its connection closed) loses the record to another.
+    const renewal = setInterval(() => {
+      if (holder.aborted) clearInterval(renewal);
+      else this.#renew(taken, lease);
+    }, Math.max(1, Math.floor(this.leaseMs / 3)));
+    renewal.unref();
     try {
       await handler(taken.record);
     } catch (error) {
@@ -40,9 +53,16 @@ export class ArchiveQueue {
         this.#wake();
       }
       throw error;
+    } finally {
+      clearInterval(renewal);
     }
     const at = this.#records.indexOf(taken);
     if (at >= 0) this.#records.splice(at, 1);
+  }
+
+  /** Extends the hold on `queued`, unless its lease lapsed and another consumer took it since. */
+  #renew(queued: QueuedRecord, lease: number): void {
+    if (queued.lease === lease) queued.leasedUntil = Date.now() + this.leaseMs;
   }
 
   async #take(signal: AbortSignal | undefined): Promise<QueuedRecord> {

@@ -35,7 +35,7 @@ export class MemoryDatabase {
   readonly #labels = new Map<string, Map<string, Set<string>>>();
   readonly archive: ArchiveQueue;
 
-  /** @param archiveLeaseMs - how long a consumer may hold an archive record before it is redelivered */
+  /** @param archiveLeaseMs - how long an archive record stays with a consumer that stopped renewing its lease (its backend closed) before it is redelivered */
   constructor(archiveLeaseMs = 30_000) {
     this.archive = new ArchiveQueue(archiveLeaseMs);
   }

@@ -19,8 +19,9 @@ export interface MemoryBackendOptions {
    */
   readonly database?: MemoryDatabase;
   /**
-   * How long (ms) a consumer may hold an archive record before it is offered to another, for a
-   * new database. Default 30000.
+   * How long (ms) an archive record stays leased to a consumer whose backend closed before it is
+   * offered to another, for a new database; a running handler's lease is renewed every third of
+   * this. Default 30000.
    */
   readonly archiveLeaseMs?: number;
 }
@@ -31,6 +32,8 @@ export class MemoryBackend implements Backend {
   readonly capabilities: BackendCapabilities = { archive: true };
   readonly database: MemoryDatabase;
   #closed = false;
+  /** Aborted on close: archive records this connection holds stop being renewed. */
+  readonly #closing = new AbortController();
 
   constructor(options: MemoryBackendOptions = {}) {
     if (options.archiveLeaseMs !== undefined) requirePositiveInteger('archiveLeaseMs', options.archiveLeaseMs);
@@ -43,6 +46,7 @@ export class MemoryBackend implements Backend {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
   }
 
   async append(request: AppendRequest): Promise<AppendResult> {
@@ -97,7 +101,7 @@ export class MemoryBackend implements Backend {
 
   async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
     this.#assertOpen('consume the archive');
-    await this.database.archive.consume(handler, signal);
+    await this.database.archive.consume(handler, signal, this.#closing.signal);
   }
 
   #assertOpen(operation: string): void {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { StoreClosedError, type ArchiveRecordData } from '@timebox/core';
+import { renewHold, StoreClosedError, type ArchiveRecordData, type StopRenewing } from '@timebox/core';
 import { ARCHIVE_CHANNEL } from './schema.js';
 import { guard } from './errors.js';
 import { parseEventList } from './event-list.js';
@@ -23,7 +23,8 @@ const SAFETY_RECHECK_MS = 15_000;
 /**
  * Consumes one store's archive records: leases a row with `FOR UPDATE SKIP LOCKED` and a lease
  * expiry (server clock), runs the handler, deletes the row only after the handler resolved, and
- * releases it at once when the handler throws. Waits on LISTEN/NOTIFY and on the soonest lease
+ * releases it at once when the handler throws. While the handler runs the lease is renewed, so
+ * only a consumer that died loses its row to another. Waits on LISTEN/NOTIFY and on the soonest lease
  * expiry, never in a polling loop.
  */
 export class ArchiveConsumer {
@@ -35,6 +36,8 @@ export class ArchiveConsumer {
   /** Bumped on every notification, so a notification that lands during a take is not lost. */
   #generation = 0;
   #listening: Promise<{ unlisten: () => Promise<void> }> | undefined;
+  /** Lease renewals of rows whose handlers are running; stopped on close. */
+  readonly #renewals = new Set<StopRenewing>();
   #closed = false;
 
   constructor(sql: Sql, prefix: string, leaseMs: number) {
@@ -67,7 +70,7 @@ export class ArchiveConsumer {
       await this.#wait(signal, Math.min(untilExpiry ?? SAFETY_RECHECK_MS, SAFETY_RECHECK_MS));
     }
     try {
-      await handler(toRecord(row));
+      await this.#whileHolding(row, () => handler(toRecord(row)));
     } catch (error) {
       await guard('release an archive record', () => this.#release(row)).catch(() => undefined);
       throw error;
@@ -75,9 +78,11 @@ export class ArchiveConsumer {
     await guard('acknowledge an archive record', () => this.#sql`DELETE FROM timebox_archive WHERE id = ${row.id} AND lease = ${row.lease}`);
   }
 
-  /** Stops listening and rejects waiting consumers with `StoreClosedError`. */
+  /** Stops listening, stops renewing held records and rejects waiting consumers with `StoreClosedError`. */
   async close(): Promise<void> {
     this.#closed = true;
+    for (const stop of this.#renewals) void stop();
+    this.#renewals.clear();
     this.#wake();
     const listening = this.#listening;
     this.#listening = undefined;
@@ -111,6 +116,31 @@ export class ArchiveConsumer {
                 a.snapshot_sequence::float8 AS snapshot_sequence, a.snapshot_data,
                 a.events::text AS events`;
     return rows[0];
+  }
+
+  /**
+   * Runs `work` while extending this consumer's lease on the row every third of the lease time,
+   * so a live consumer with a slow handler keeps its record; a consumer that died stops renewing
+   * and the row is taken again once its lease expires.
+   */
+  async #whileHolding(row: TakenRow, work: () => Promise<void>): Promise<void> {
+    const stop = renewHold(Math.max(1, Math.floor(this.#leaseMs / 3)), () => this.#renew(row));
+    this.#renewals.add(stop);
+    try {
+      await work();
+    } finally {
+      this.#renewals.delete(stop);
+      await stop();
+    }
+  }
+
+  /** Extends the lease while it is still ours: a row another consumer took since is never taken back. */
+  async #renew(row: TakenRow): Promise<boolean> {
+    const renewed = await this.#sql`
+      UPDATE timebox_archive
+         SET leased_until = (extract(epoch FROM clock_timestamp()) * 1000)::bigint + ${this.#leaseMs}
+       WHERE id = ${row.id} AND lease = ${row.lease}`;
+    return renewed.count === 1;
   }
 
   async #msUntilSoonestExpiry(): Promise<number | undefined> {

@@ -30,8 +30,9 @@ export interface PostgresBackendOptions {
    */
   readonly sql?: Sql<Record<string, unknown>>;
   /**
-   * How long (ms) a consumer may hold an archive record before the record is offered to another
-   * consumer (the holder is presumed dead). Default 30000; must be > 0.
+   * How long (ms) an archive record stays leased to a consumer that stopped renewing the lease
+   * (it died or lost its connection) before the record is offered to another consumer. A running
+   * handler's consumer renews every third of this. Default 30000; must be > 0.
    */
   readonly archiveLeaseMs?: number;
 }

@@ -1,4 +1,4 @@
-import { decodeAggregateId, type ArchiveRecordData } from '@timebox/core';
+import { decodeAggregateId, renewHold, type ArchiveRecordData, type StopRenewing } from '@timebox/core';
 import type { Cluster, Redis } from 'ioredis';
 import { decodeEvents } from './event-codec.js';
 import { guarded } from './errors.js';
@@ -19,7 +19,8 @@ export interface ArchiveConsumerSettings {
  * Reads archive records from the store's stream through a consumer group. New records arrive by
  * a blocking XREADGROUP on a connection of its own (a blocked connection cannot serve the
  * store's other commands); records another consumer took and left unacknowledged for
- * `claimIdleMs` are taken over with XAUTOCLAIM. Aborting disconnects the blocked connection, so
+ * `claimIdleMs` are taken over with XAUTOCLAIM, while a consumer whose handler is still running
+ * keeps renewing its hold so that its record never looks idle. Aborting disconnects the blocked connection, so
  * a waiting consumer stops at once.
  */
 export class ArchiveConsumer {
@@ -29,6 +30,8 @@ export class ArchiveConsumer {
   /** Blocking connections not in use. */
   readonly #idle: (Redis | Cluster)[] = [];
   readonly #busy = new Set<Redis | Cluster>();
+  /** Hold renewals of records whose handlers are running; stopped on close. */
+  readonly #renewals = new Set<StopRenewing>();
   #group: Promise<void> | undefined;
 
   constructor(client: Redis | Cluster, scripts: Scripts, settings: ArchiveConsumerSettings) {
@@ -47,7 +50,7 @@ export class ArchiveConsumer {
       signal.throwIfAborted();
     }
     try {
-      await handler(toRecord(entry));
+      await this.#whileHolding(entry[0], () => handler(toRecord(entry)));
     } catch (error) {
       await this.#release(entry[0]).catch(() => undefined);
       throw error;
@@ -56,8 +59,10 @@ export class ArchiveConsumer {
     await guarded('acknowledge an archive record', () => this.#scripts.ack(stream, group, entry[0]));
   }
 
-  /** Disconnects every blocking connection. */
+  /** Disconnects every blocking connection and stops renewing held records. */
   close(): void {
+    for (const stop of this.#renewals) void stop();
+    this.#renewals.clear();
     for (const connection of [...this.#idle, ...this.#busy]) connection.disconnect();
     this.#idle.length = 0;
     this.#busy.clear();
@@ -103,6 +108,23 @@ export class ArchiveConsumer {
       return guarded('wait for archive records', () => Promise.reject(error));
     } finally {
       signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /**
+   * Runs `work` while renewing this consumer's hold on the entry every third of `claimIdleMs`,
+   * so a live consumer with a slow handler keeps its record; a consumer that died stops renewing
+   * and the record is reclaimed once it has been idle for `claimIdleMs`.
+   */
+  async #whileHolding(entryId: string, work: () => Promise<void>): Promise<void> {
+    const { stream, group, consumer, claimIdleMs } = this.#settings;
+    const stop = renewHold(Math.max(1, Math.floor(claimIdleMs / 3)), async () => (await this.#scripts.renew(stream, group, consumer, entryId)) === 1);
+    this.#renewals.add(stop);
+    try {
+      await work();
+    } finally {
+      this.#renewals.delete(stop);
+      await stop();
     }
   }
 

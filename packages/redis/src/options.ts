@@ -37,8 +37,9 @@ export interface RedisBackendOptions {
   /** This backend's consumer name in the group. Default: host name, process ID and a random part. */
   readonly archiveConsumer?: string;
   /**
-   * How long (ms) an archive record may stay unacknowledged in a consumer's hands before another
-   * consumer reclaims it. Must exceed the longest handler run. Default 30000.
+   * How long (ms) an archive record may stay unacknowledged with a consumer that stopped renewing
+   * its hold (it died or lost its connection) before another consumer reclaims it. A running
+   * handler's consumer renews every third of this, so handlers may run longer. Default 30000.
    */
   readonly archiveClaimIdleMs?: number;
   /**

@@ -184,6 +184,20 @@ redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 return redis.call('XDEL', KEYS[1], ARGV[2])
 `;
 
+/**
+ * KEYS: archive stream. ARGV: group, consumer, entry ID.
+ * Renews a consumer's hold on an entry: resets the entry's idle time, so XAUTOCLAIM leaves it
+ * alone, but only while the entry is still pending with this consumer; one that another consumer
+ * already reclaimed is never taken back. Returns 1 when renewed, 0 when the hold is lost.
+ */
+const RENEW = `
+local stream, group, consumer, entryId = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local pending = redis.call('XPENDING', stream, group, entryId, entryId, 1, consumer)
+if #pending == 0 then return 0 end
+redis.call('XCLAIM', stream, group, consumer, 0, entryId, 'JUSTID')
+return 1
+`;
+
 type Reply = unknown;
 
 /** One script: its source and the SHA1 the server caches it under. */
@@ -201,6 +215,7 @@ const SCRIPTS = {
   saveSnapshot: new Script(SAVE_SNAPSHOT),
   archive: new Script(ARCHIVE),
   ack: new Script(ACK),
+  renew: new Script(RENEW),
 };
 
 /** The append script's reply: 0, or a conflict. */
@@ -244,6 +259,10 @@ export class Scripts {
 
   ack(stream: string, group: string, entryId: string): Promise<number> {
     return this.#run(SCRIPTS.ack, [stream], [group, entryId]) as Promise<number>;
+  }
+
+  renew(stream: string, group: string, consumer: string, entryId: string): Promise<0 | 1> {
+    return this.#run(SCRIPTS.renew, [stream], [group, consumer, entryId]) as Promise<0 | 1>;
   }
 
   async #run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<Reply> {

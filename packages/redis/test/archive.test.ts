@@ -75,4 +75,62 @@ describe('archive stream', () => {
       await deleteStoreKeys(admin, { prefix });
     }
   });
+
+  it('renewing a hold never takes back a record another consumer reclaimed', async () => {
+    const { prefix, store, keys, entryId, release, consuming } = await holdWithSlowHandler();
+    try {
+      // Another consumer takes the entry over, as XAUTOCLAIM would after a missed renewal.
+      await admin.xclaim(keys.archive, 'timebox-archive', 'other', 0, entryId, 'JUSTID');
+      // Several renewal periods (every CLAIM_IDLE_MS / 3) pass while the slow handler still runs.
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_IDLE_MS * 2));
+      const pending = (await admin.xpending(keys.archive, 'timebox-archive', '-', '+', 10)) as [string, string, number, number][];
+      expect(pending.map(([id, consumer]) => [id, consumer])).toEqual([[entryId, 'other']]);
+      release();
+      await consuming;
+    } finally {
+      release();
+      await store.close();
+      await deleteStoreKeys(admin, { prefix });
+    }
+  });
+
+  it('a slow handler keeps its record pending with its own consumer, freshly renewed', async () => {
+    const { prefix, store, keys, release, consuming } = await holdWithSlowHandler();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, CLAIM_IDLE_MS * 3));
+      // Still this consumer's, and never idle for the reclaim time, so XAUTOCLAIM skips it.
+      const stale = (await admin.xpending(keys.archive, 'timebox-archive', 'IDLE', CLAIM_IDLE_MS, '-', '+', 10)) as unknown[];
+      expect(stale).toEqual([]);
+      const pending = (await admin.xpending(keys.archive, 'timebox-archive', '-', '+', 10)) as [string, string, number, number][];
+      expect(pending.map(([, consumer, , deliveries]) => [consumer, deliveries])).toEqual([['slow', 1]]);
+      release();
+      await consuming;
+      expect(await admin.xlen(keys.archive)).toBe(0);
+    } finally {
+      release();
+      await store.close();
+      await deleteStoreKeys(admin, { prefix });
+    }
+  });
 });
+
+const CLAIM_IDLE_MS = 300;
+
+/** Archives one aggregate and starts consumer 'slow' on it with a handler that runs until released. */
+async function holdWithSlowHandler() {
+  const prefix = freshPrefix('archive');
+  const store = createRedisStore({}, { url, prefix, archiveConsumer: 'slow', archiveClaimIdleMs: CLAIM_IDLE_MS });
+  const keys = new KeySpace(prefix, undefined);
+  await store.appendEvents(['a'], 0, [{ type: 'T', data: {} }]);
+  await store.archive(['a']);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  let taken!: (entryId: string) => void;
+  const tookIt = new Promise<string>((resolve) => (taken = resolve));
+  const consuming = store.consumeArchive(async (record) => {
+    taken(record.streamId);
+    await released;
+  });
+  const entryId = await tookIt;
+  return { prefix, store, keys, entryId, release, consuming };
+}

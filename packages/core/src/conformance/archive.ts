@@ -204,18 +204,55 @@ export function archiveSuite(h: Harness): void {
       await first!.archive(['stuck']);
       let taken!: () => void;
       const tookIt = new Promise<void>((resolve) => (taken = resolve));
-      // The first consumer takes the record and never finishes, as if its process died.
+      // The first consumer takes the record and its process dies mid-handler: the handler never
+      // finishes and the store's connection goes away. (A live consumer keeps renewing its hold on
+      // a record however long its handler takes, so only the close makes it give the record up.)
       void first!.consumeArchive(() => {
         taken();
         return new Promise<void>(() => undefined);
       }).catch(() => undefined);
       await tookIt;
+      await first!.close();
       expect(await nothingWithin(second!, Math.max(20, redeliveryMs! / 4))).toBe(true);
       const received: string[][] = [];
       await consumeOne(second!, (record) => {
         received.push([...record.aggregateId]);
       }, redeliveryMs! * 4 + 2000);
       expect(received).toEqual([['stuck']]);
+    });
+
+    it.skipIf(redeliveryMs === undefined)('keeps a record with a live consumer whose handler outlasts the redelivery timeout', async () => {
+      const [first, second] = await h.stores<ArchiveEvents>(2);
+      await first!.appendEvents(['slow'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await first!.archive(['slow']);
+      const handlingMs = redeliveryMs! * 3;
+      let taken!: () => void;
+      const tookIt = new Promise<void>((resolve) => (taken = resolve));
+      const firstDone = consumeOne(first!, async () => {
+        taken();
+        await sleep(handlingMs);
+      }, handlingMs + 10_000);
+      await tookIt;
+      // The second consumer waits the whole time the first one handles the record, and a bit more.
+      const stolen: string[][] = [];
+      const secondDone = second!
+        .consumeArchive(
+          (record) => {
+            stolen.push([...record.aggregateId]);
+          },
+          { signal: AbortSignal.timeout(handlingMs + redeliveryMs!) },
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      await firstDone;
+      const secondOutcome = await secondDone;
+      expect(stolen).toEqual([]);
+      expect(secondOutcome).toBeInstanceOf(DOMException);
+      expect((secondOutcome as DOMException).name).toBe('TimeoutError');
+      // Acknowledged by the first consumer: gone for good, even after another timeout.
+      expect(await nothingWithin(second!, redeliveryMs! * 2)).toBe(true);
     });
   });
 }
