@@ -1,4 +1,4 @@
-import type { ArchiveRecordData } from '@timebox/core';
+import { renewHold, type ArchiveRecordData } from '@timebox/core';
 
 interface QueuedRecord {
   readonly record: ArchiveRecordData;
@@ -40,11 +40,7 @@ export class ArchiveQueue {
     const lease = taken.lease;
     // A live consumer keeps its hold while the handler runs, however long it takes; only a
     // consumer that died (its connection closed) loses the record to another.
-    const renewal = setInterval(() => {
-      if (holder.aborted) clearInterval(renewal);
-      else this.#renew(taken, lease);
-    }, Math.max(1, Math.floor(this.leaseMs / 3)));
-    renewal.unref();
+    const stopRenewing = renewHold(Math.max(1, Math.floor(this.leaseMs / 3)), async () => !holder.aborted && this.#renew(taken, lease));
     try {
       await handler(taken.record);
     } catch (error) {
@@ -54,15 +50,20 @@ export class ArchiveQueue {
       }
       throw error;
     } finally {
-      clearInterval(renewal);
+      await stopRenewing();
     }
     const at = this.#records.indexOf(taken);
     if (at >= 0) this.#records.splice(at, 1);
   }
 
-  /** Extends the hold on `queued`, unless its lease lapsed and another consumer took it since. */
-  #renew(queued: QueuedRecord, lease: number): void {
-    if (queued.lease === lease) queued.leasedUntil = Date.now() + this.leaseMs;
+  /**
+   * Extends the hold on `queued`, unless its lease lapsed and another consumer took it since;
+   * answers whether the hold is still ours.
+   */
+  #renew(queued: QueuedRecord, lease: number): boolean {
+    if (queued.lease !== lease) return false;
+    queued.leasedUntil = Date.now() + this.leaseMs;
+    return true;
   }
 
   async #take(signal: AbortSignal | undefined): Promise<QueuedRecord> {
