@@ -43,6 +43,6 @@ export {
   VersionConflictError,
 } from './errors.js';
 export { assertSequence } from './validate.js';
-export { renewHold, type StopRenewing } from './hold-renewal.js';
+export { holdWhile, type HoldRenewal } from './hold-renewal.js';
 export { toJson } from './payload.js';
 export { Attr as TelemetryAttributes, INSTRUMENTATION_NAME } from './telemetry.js';

@@ -1,4 +1,4 @@
-import { renewHold, type ArchiveRecordData } from '@timebox/core';
+import { holdWhile, type ArchiveRecordData } from '@timebox/core';
 
 interface QueuedRecord {
   readonly record: ArchiveRecordData;
@@ -40,17 +40,15 @@ export class ArchiveQueue {
     const lease = taken.lease;
     // A live consumer keeps its hold while the handler runs, however long it takes; only a
     // consumer that died (its connection closed) loses the record to another.
-    const stopRenewing = renewHold(Math.max(1, Math.floor(this.leaseMs / 3)), async () => !holder.aborted && this.#renew(taken, lease));
+    const renewal = { intervalMs: Math.max(1, Math.floor(this.leaseMs / 3)), renew: async () => this.#renew(taken, lease), until: holder };
     try {
-      await handler(taken.record);
+      await holdWhile(renewal, () => handler(taken.record));
     } catch (error) {
       if (taken.lease === lease) {
         taken.leasedUntil = 0;
         this.#wake();
       }
       throw error;
-    } finally {
-      await stopRenewing();
     }
     const at = this.#records.indexOf(taken);
     if (at >= 0) this.#records.splice(at, 1);

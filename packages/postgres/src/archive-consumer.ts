@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { renewHold, StoreClosedError, type ArchiveRecordData, type StopRenewing } from '@timebox/core';
+import { holdWhile, StoreClosedError, type ArchiveRecordData } from '@timebox/core';
 import { ARCHIVE_CHANNEL } from './schema.js';
 import { guard } from './errors.js';
 import { parseEventList } from './event-list.js';
@@ -36,8 +36,8 @@ export class ArchiveConsumer {
   /** Bumped on every notification, so a notification that lands during a take is not lost. */
   #generation = 0;
   #listening: Promise<{ unlisten: () => Promise<void> }> | undefined;
-  /** Lease renewals of rows whose handlers are running; stopped on close. */
-  readonly #renewals = new Set<StopRenewing>();
+  /** Aborted on close: leases on rows whose handlers are running stop being renewed. */
+  readonly #closing = new AbortController();
   #closed = false;
 
   constructor(sql: Sql, prefix: string, leaseMs: number) {
@@ -81,8 +81,7 @@ export class ArchiveConsumer {
   /** Stops listening, stops renewing held records and rejects waiting consumers with `StoreClosedError`. */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const stop of this.#renewals) void stop();
-    this.#renewals.clear();
+    this.#closing.abort();
     this.#wake();
     const listening = this.#listening;
     this.#listening = undefined;
@@ -123,15 +122,9 @@ export class ArchiveConsumer {
    * so a live consumer with a slow handler keeps its record; a consumer that died stops renewing
    * and the row is taken again once its lease expires.
    */
-  async #whileHolding(row: TakenRow, work: () => Promise<void>): Promise<void> {
-    const stop = renewHold(Math.max(1, Math.floor(this.#leaseMs / 3)), () => this.#renew(row));
-    this.#renewals.add(stop);
-    try {
-      await work();
-    } finally {
-      this.#renewals.delete(stop);
-      await stop();
-    }
+  #whileHolding(row: TakenRow, work: () => Promise<void>): Promise<void> {
+    const intervalMs = Math.max(1, Math.floor(this.#leaseMs / 3));
+    return holdWhile({ intervalMs, renew: () => this.#renew(row), until: this.#closing.signal }, work);
   }
 
   /** Extends the lease while it is still ours: a row another consumer took since is never taken back. */

@@ -1,4 +1,4 @@
-import { decodeAggregateId, renewHold, type ArchiveRecordData, type StopRenewing } from '@timebox/core';
+import { decodeAggregateId, holdWhile, type ArchiveRecordData } from '@timebox/core';
 import type { Cluster, Redis } from 'ioredis';
 import { decodeEvents } from './event-codec.js';
 import { guarded } from './errors.js';
@@ -30,8 +30,8 @@ export class ArchiveConsumer {
   /** Blocking connections not in use. */
   readonly #idle: (Redis | Cluster)[] = [];
   readonly #busy = new Set<Redis | Cluster>();
-  /** Hold renewals of records whose handlers are running; stopped on close. */
-  readonly #renewals = new Set<StopRenewing>();
+  /** Aborted on close: holds on records whose handlers are running stop being renewed. */
+  readonly #closing = new AbortController();
   #group: Promise<void> | undefined;
 
   constructor(client: Redis | Cluster, scripts: Scripts, settings: ArchiveConsumerSettings) {
@@ -61,8 +61,7 @@ export class ArchiveConsumer {
 
   /** Disconnects every blocking connection and stops renewing held records. */
   close(): void {
-    for (const stop of this.#renewals) void stop();
-    this.#renewals.clear();
+    this.#closing.abort();
     for (const connection of [...this.#idle, ...this.#busy]) connection.disconnect();
     this.#idle.length = 0;
     this.#busy.clear();
@@ -116,16 +115,10 @@ export class ArchiveConsumer {
    * so a live consumer with a slow handler keeps its record; a consumer that died stops renewing
    * and the record is reclaimed once it has been idle for `claimIdleMs`.
    */
-  async #whileHolding(entryId: string, work: () => Promise<void>): Promise<void> {
+  #whileHolding(entryId: string, work: () => Promise<void>): Promise<void> {
     const { stream, group, consumer, claimIdleMs } = this.#settings;
-    const stop = renewHold(Math.max(1, Math.floor(claimIdleMs / 3)), async () => (await this.#scripts.renew(stream, group, consumer, entryId)) === 1);
-    this.#renewals.add(stop);
-    try {
-      await work();
-    } finally {
-      this.#renewals.delete(stop);
-      await stop();
-    }
+    const renew = async () => (await this.#scripts.renew(stream, group, consumer, entryId)) === 1;
+    return holdWhile({ intervalMs: Math.max(1, Math.floor(claimIdleMs / 3)), renew, until: this.#closing.signal }, work);
   }
 
   /** Makes a record this consumer holds claimable by any consumer at once. */
