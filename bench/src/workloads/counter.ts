@@ -1,5 +1,5 @@
 import { createExecutor, type AggregateId, type Backend, type Command, type Executor, type Store } from '@timebox/core';
-import { runPool } from '../harness.js';
+import { runPool, type Trial, type Workload } from '../harness.js';
 
 /** The counter aggregate every workload drives: one small event per operation. */
 export type CounterEvents = { Incremented: { by: number } };
@@ -47,4 +47,48 @@ export async function verifyLogs(backend: Backend, ids: readonly AggregateId[], 
       throw new Error(`aggregate ${n}: expected ${expected} events numbered 0…${expected - 1}, found ${events.length}`);
     }
   });
+}
+
+/** A store for one trial, and how to release it (close it, delete its data). */
+export interface TrialStore {
+  readonly store: Store<CounterEvents>;
+  close(): Promise<void>;
+}
+
+/**
+ * `executor.exec(id, increment)` `ops` times, op i on aggregate i mod ids.length, `concurrency`
+ * at a time, on a fresh store from `open` per trial. The executor's cache holds every aggregate,
+ * so this measures the exec path (lock, command, validation, JSON, append, telemetry), not cold
+ * loads. Verification reads `verifyParallel` aggregates at a time.
+ */
+export function execWorkload(
+  label: string,
+  open: () => Promise<TrialStore>,
+  { ops, ids, concurrency, verifyParallel = 1 }: { ops: number; ids: readonly AggregateId[]; concurrency: number; verifyParallel?: number },
+): Workload {
+  return {
+    label,
+    ops,
+    async prepare(): Promise<Trial> {
+      const { store, close } = await open();
+      const executor = createCounterExecutor(store, ids.length);
+      const hot = concurrency === 1 && ids.length === 1;
+      let hotCount = 0;
+      return {
+        async run() {
+          if (hot) {
+            const id = ids[0] as AggregateId;
+            for (let i = 0; i < ops; i++) hotCount = (await executor.exec(id, increment)).count;
+          } else {
+            await runPool(ops, concurrency, (i) => executor.exec(ids[i % ids.length] as AggregateId, increment));
+          }
+        },
+        async verify() {
+          if (hot && hotCount !== ops) throw new Error(`exec returned count ${hotCount}, expected ${ops}`);
+          await verifyLogs(store.backend, ids, ops, verifyParallel);
+        },
+        close,
+      };
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { AggregateId, EventRecord } from '@timebox/core';
 import { createMemoryStore, MemoryBackend } from '@timebox/memory';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import type { BackendBench } from '../suite.js';
-import { createCounterExecutor, increment, INCREMENTED_DATA, verifyLogs, type CounterEvents } from './counter.js';
+import { execWorkload, INCREMENTED_DATA, verifyLogs, type CounterEvents, type TrialStore } from './counter.js';
 
 
 export interface MemorySizes {
@@ -32,53 +32,25 @@ export function memoryComparisons(sizes: MemorySizes): Comparison[] {
       key: 'hot-aggregate',
       title: 'one hot aggregate, sequential',
       params: { ops: sizes.hotOps, aggregates: 1, concurrency: 1 },
-      subject: execWorkload(sizes.hotOps, [hotId], 1),
+      subject: execWorkload('exec', openMemoryStore, { ops: sizes.hotOps, ids: [hotId], concurrency: 1 }),
       baseline: appendWorkload(sizes.hotOps, [hotId], 1),
     },
     {
       key: 'many-aggregates',
       title: `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${sizes.concurrency} in flight`,
       params: { ops: sizes.spreadOps, aggregates: sizes.aggregates, concurrency: sizes.concurrency },
-      subject: execWorkload(sizes.spreadOps, spreadIds, sizes.concurrency),
+      subject: execWorkload('exec', openMemoryStore, { ops: sizes.spreadOps, ids: spreadIds, concurrency: sizes.concurrency }),
       baseline: appendWorkload(sizes.spreadOps, spreadIds, sizes.concurrency),
     },
   ];
 }
 
 
-/**
- * `executor.exec(id, increment)` `ops` times, op i on aggregate i mod ids.length, `concurrency`
- * at a time. The executor's cache holds every aggregate, so this measures the exec path
- * (lock, command, validation, JSON, append, telemetry), not cold loads.
- */
-function execWorkload(ops: number, ids: readonly AggregateId[], concurrency: number): Workload {
-  return {
-    label: 'exec',
-    ops,
-    async prepare(): Promise<Trial> {
-      const store = createMemoryStore<CounterEvents>();
-      await store.ready();
-      const executor = createCounterExecutor(store, ids.length);
-      let hotCount = 0;
-      return {
-        async run() {
-          if (concurrency === 1 && ids.length === 1) {
-            const id = ids[0] as AggregateId;
-            for (let i = 0; i < ops; i++) hotCount = (await executor.exec(id, increment)).count;
-          } else {
-            await runPool(ops, concurrency, (i) => executor.exec(ids[i % ids.length] as AggregateId, increment));
-          }
-        },
-        async verify() {
-          if (ids.length === 1 && concurrency === 1 && hotCount !== ops) {
-            throw new Error(`exec returned count ${hotCount}, expected ${ops}`);
-          }
-          await verifyLogs(store.backend, ids, ops);
-        },
-        close: () => store.close(),
-      };
-    },
-  };
+/** A fresh memory store per trial. */
+async function openMemoryStore(): Promise<TrialStore> {
+  const store = createMemoryStore<CounterEvents>();
+  await store.ready();
+  return { store, close: () => store.close() };
 }
 
 /**

@@ -4,7 +4,7 @@ import { createRedisStore, deleteStoreKeys } from '@timebox/redis';
 import { Redis } from 'ioredis';
 import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import { SuiteUnavailableError, type BackendBench } from '../suite.js';
-import { createCounterExecutor, increment, verifyLogs, type CounterEvents } from './counter.js';
+import { execWorkload, verifyLogs, type CounterEvents, type TrialStore } from './counter.js';
 
 /** The baseline's script: the least a server-side script call can do. */
 const TRIVIAL_SCRIPT = 'return 1';
@@ -59,21 +59,21 @@ export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes): 
       key: 'exec-many-aggregates',
       title: `executor.exec, ${spread}`,
       params: { ...spreadParams, autoPipelining: 'off' },
-      subject: execWorkload(url, admin, sizes.spreadOps, spreadIds, sizes.concurrency),
+      subject: execWorkload('executor.exec', () => openStore(url, admin, false), { ops: sizes.spreadOps, ids: spreadIds, concurrency: sizes.concurrency, verifyParallel: 32 }),
       baseline: evalshaWorkload(url, sizes.spreadOps, sizes.concurrency, false),
     },
     {
       key: 'exec-hot-aggregate',
       title: 'executor.exec, one hot aggregate, sequential',
       params: { ops: sizes.hotOps, aggregates: 1, concurrency: 1, autoPipelining: 'off' },
-      subject: execWorkload(url, admin, sizes.hotOps, [hotId], 1),
+      subject: execWorkload('executor.exec', () => openStore(url, admin, false), { ops: sizes.hotOps, ids: [hotId], concurrency: 1 }),
       baseline: evalshaWorkload(url, sizes.hotOps, 1, false),
     },
   ];
 }
 
 /** A store on a fresh prefix, connected; its keys are deleted on close. */
-async function openStore(url: string, admin: Redis, autoPipelining: boolean) {
+async function openStore(url: string, admin: Redis, autoPipelining: boolean): Promise<TrialStore> {
   const prefix = `bench-${randomUUID()}`;
   const store = createRedisStore<CounterEvents>({}, { url, prefix, autoPipelining });
   await store.ready();
@@ -98,34 +98,6 @@ function appendWorkload(url: string, admin: Redis, ops: number, ids: readonly Ag
       return {
         run: () => runPool(ops, concurrency, appendOne),
         verify: () => verifyLogs(store.backend, ids, ops, 32),
-        close,
-      };
-    },
-  };
-}
-
-/** `executor.exec(id, increment)`, op i on aggregate i mod ids.length, `concurrency` at a time. */
-function execWorkload(url: string, admin: Redis, ops: number, ids: readonly AggregateId[], concurrency: number): Workload {
-  return {
-    label: 'executor.exec',
-    ops,
-    async prepare(): Promise<Trial> {
-      const { store, close } = await openStore(url, admin, false);
-      const executor = createCounterExecutor(store, ids.length);
-      let hotCount = 0;
-      return {
-        async run() {
-          if (concurrency === 1 && ids.length === 1) {
-            const id = ids[0] as AggregateId;
-            for (let i = 0; i < ops; i++) hotCount = (await executor.exec(id, increment)).count;
-          } else {
-            await runPool(ops, concurrency, (i) => executor.exec(ids[i % ids.length] as AggregateId, increment));
-          }
-        },
-        async verify() {
-          if (ids.length === 1 && concurrency === 1 && hotCount !== ops) throw new Error(`exec returned count ${hotCount}, expected ${ops}`);
-          await verifyLogs(store.backend, ids, ops, 32);
-        },
         close,
       };
     },
