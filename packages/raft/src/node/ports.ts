@@ -1,0 +1,77 @@
+/**
+ * The three parts a Raft node process is assembled from, as the node driver sees them. Each has
+ * one real implementation (the WAL in `src/wal/`, TCP in `src/transport/`, LMDB in `src/state/`);
+ * the driver (`src/node/`) only knows these shapes, so each part is tested on its own.
+ */
+import type { LogStorage } from '../consensus/storage.js';
+import type { Entry, HardState, Message, NodeId, Snapshot } from '../consensus/types.js';
+
+/** What one consensus `Ready` asks the driver to make durable, in this order. */
+export interface DurableWrite {
+  /** A snapshot received from the leader: replaces the whole log. */
+  readonly snapshot: Snapshot | null;
+  /** Entries to append, overwriting any stored entries from `entries[0].index` on. */
+  readonly entries: readonly Entry[];
+  readonly hardState: HardState | null;
+}
+
+/** The durable log and term/vote state (SPEC 10.4 "Storage"). Reads come from `LogStorage`. */
+export interface DurableLog extends LogStorage {
+  hardState(): HardState;
+  /** Resolves once the whole write is durable (one fdatasync; writes issued together share it). */
+  save(write: DurableWrite): Promise<void>;
+  /** Records a snapshot of the applied state at `index` as a file (temp name, fsync, rename). */
+  createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Promise<Snapshot>;
+  /** Forgets entries up to `index` (covered by the latest snapshot), deleting whole old segments. */
+  compact(index: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Callbacks a transport reports to. */
+export interface TransportEvents {
+  /** A message from a peer, decoded. */
+  onMessage(message: Message): void;
+  /** Sending to `peer` failed or its connection is down (the driver tells consensus). */
+  onUnreachable?(peer: NodeId): void;
+  /** A snapshot stream to `peer` finished (`ok`) or failed. */
+  onSnapshotSent?(peer: NodeId, ok: boolean): void;
+}
+
+/** Moves consensus messages between nodes. `send` never throws and never waits. */
+export interface Transport {
+  send(message: Message): void;
+  close(): Promise<void>;
+}
+
+/** A committed entry as the state machine applies it. */
+export type CommittedEntry = Pick<Entry, 'index' | 'kind' | 'proposalId' | 'data'>;
+
+/**
+ * The replicated state machine (the LMDB state of `src/state/`). `apply` is called with committed
+ * entries in log order, one batch at a time (the next call only after the previous resolved), and
+ * resolves once the batch and the applied index are durable, with the result of each command
+ * entry keyed by its proposal ID. It must be deterministic: the same entries give the same state
+ * and results on every node.
+ */
+export interface StateMachine<Result> {
+  /** The index of the last entry applied durably (0 for a fresh state). */
+  appliedIndex(): number;
+  apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, Result>>;
+  /** A consistent image of the whole state at `appliedIndex()`. */
+  exportSnapshot(): Promise<Uint8Array>;
+  /** Replaces the whole state with a snapshot image taken at `index`. */
+  restoreSnapshot(data: Uint8Array, index: number): Promise<void>;
+}
+
+/** What the backend needs from the cluster: one call per write, answered after local apply. */
+export interface Replicator<Result> {
+  /**
+   * Proposes `command` (forwarded to the leader when this node is not it) and resolves with its
+   * result once it is committed and applied on this node. Rejects with a typed error when no
+   * leader is reachable within the configured wait.
+   */
+  propose(command: Uint8Array): Promise<Result>;
+  /** Resolves once this node knows a leader and has applied what was committed when it joined. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
