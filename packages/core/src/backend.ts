@@ -61,6 +61,30 @@ export interface Backend {
    * `signal` aborts before a record is taken.
    */
   consumeArchive?(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void>;
+
+  /**
+   * Optional: a live feed of the events appended to this store's data by any process (any store
+   * over the same data). Resolves once every append that commits afterwards will reach `sink`.
+   * Events reach the sink only after their append is durable, in sequence order per aggregate,
+   * and the call to the sink must not wait for anything (core queues and delivers). When the
+   * backend cannot know whether it missed appends (a dropped connection, a retention window
+   * passed), it calls `sink.gap` instead of staying silent. Core opens at most one feed per store.
+   */
+  watch?(sink: FeedSink): Promise<Feed>;
+}
+
+/** Where a backend's feed hands appended events. */
+export interface FeedSink {
+  /** Events one append stored, in sequence order. */
+  events(id: AggregateId, records: readonly EventRecord[]): void;
+  /** The feed may have missed appends; `reason` says what happened, in words for a log. */
+  gap(reason: string): void;
+}
+
+/** An open feed. */
+export interface Feed {
+  /** Stops the feed and releases what it holds (connections, listeners). */
+  close(): Promise<void>;
 }
 
 export interface BackendCapabilities {

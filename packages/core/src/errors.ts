@@ -68,6 +68,58 @@ export class ArchiveHandlerMissingError extends TimeboxError {
   }
 }
 
+/** `subscribe` on a store whose backend has no event feed. */
+export class HubUnavailableError extends TimeboxError {
+  constructor(backend: string) {
+    super('HUB_UNAVAILABLE', `the ${backend} backend cannot deliver appended events to subscribers (it has no event feed)`);
+  }
+}
+
+/** A subscriber's handler threw or rejected; `event` is the event it was handling. */
+export class SubscriberError extends TimeboxError {
+  constructor(
+    readonly event: Event,
+    options: ErrorOptions,
+  ) {
+    super(
+      'SUBSCRIBER_FAILED',
+      `subscriber failed on ${event.type} #${event.sequence} of ${JSON.stringify(event.aggregateId)}: ${causeText(options.cause)}`,
+      options,
+    );
+  }
+}
+
+/**
+ * A subscriber fell more than its buffer behind, so `count` events were not delivered to it.
+ * Reported in stream order, just before the next event it receives. `first` and `last` name the
+ * first and last events dropped.
+ */
+export class EventsDroppedError extends TimeboxError {
+  constructor(
+    readonly count: number,
+    readonly first: { readonly aggregateId: AggregateId; readonly sequence: number },
+    readonly last: { readonly aggregateId: AggregateId; readonly sequence: number },
+    bufferSize: number,
+  ) {
+    super(
+      'EVENTS_DROPPED',
+      `subscriber fell behind by more than its buffer of ${bufferSize} events: ${count} events were not delivered, ` +
+        `from #${first.sequence} of ${JSON.stringify(first.aggregateId)} to #${last.sequence} of ${JSON.stringify(last.aggregateId)} ` +
+        '(read them back with getEvents, or raise bufferSize)',
+    );
+  }
+}
+
+/** The backend's feed may have missed appends (e.g. its connection dropped); `reason` says how. */
+export class HubGapError extends TimeboxError {
+  constructor(
+    readonly backend: string,
+    readonly reason: string,
+  ) {
+    super('HUB_GAP', `the ${backend} event feed may have missed appended events: ${reason}`);
+  }
+}
+
 /** A configuration value broke a rule; the message names the field and the rule. */
 export class ConfigError extends TimeboxError {
   constructor(
@@ -112,6 +164,10 @@ export class InvalidArgumentError extends TimeboxError {
   constructor(name: string, problem: string, received: unknown) {
     super('INVALID_ARGUMENT', `invalid ${name}: ${problem} (got ${describe(received)})`);
   }
+}
+
+function causeText(cause: unknown): string {
+  return cause instanceof Error ? cause.message : describe(cause);
 }
 
 /** A short, safe description of a received value for error messages. */

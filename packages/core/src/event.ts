@@ -71,7 +71,10 @@ export class Event<T extends string = string, P = unknown> {
 }
 
 /** The union of the typed events of an event map: narrowing on `type` narrows `payload`. */
-export type EventOf<M extends EventMap> = { [K in EventType<M>]: Event<K, M[K]> }[EventType<M>];
+export type EventOf<M extends EventMap> = EventOfType<M, EventType<M>>;
+
+/** The typed events of the types `K` of an event map. */
+export type EventOfType<M extends EventMap, K extends EventType<M>> = { [T in K]: Event<T, M[T]> }[K];
 
 /**
  * An event to append. The store copies it and assigns `sequence` and `aggregateId` to its copy;

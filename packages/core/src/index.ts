@@ -1,6 +1,9 @@
 export type { AggregateId } from './id.js';
 export { assertAggregateId, decodeAggregateId, encodeAggregateId, encodeIdPart, hasIdPrefix, ownAggregateId, sameAggregateId } from './id.js';
-export { Event, type EventMap, type EventOf, type EventRecord, type EventType, type NewEvent } from './event.js';
+export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent } from './event.js';
+export { makeDispatcher, makeHandler, type DispatchTable, type EventHandler, type PayloadHandler, type SubscribeHandler } from './event-handlers.js';
+export { DEFAULT_SUBSCRIBER_BUFFER, type SubscribeOptions, type Unsubscribe } from './hub.js';
+export type { SubscriptionError } from './subscription.js';
 export { DEFAULT_CONFIG, requirePositiveInteger, resolveConfig, type Config, type ResolvedConfig } from './config.js';
 export { foldIndexes, type Index, type Indexer, type IndexUpdate, type StatusEntry } from './indexer.js';
 export type {
@@ -9,6 +12,8 @@ export type {
   ArchiveRecordData,
   Backend,
   BackendCapabilities,
+  Feed,
+  FeedSink,
   SnapshotRecord,
 } from './backend.js';
 export {
@@ -32,6 +37,9 @@ export {
   ArchiveHandlerMissingError,
   ArchivingDisabledError,
   ConfigError,
+  EventsDroppedError,
+  HubGapError,
+  HubUnavailableError,
   InvalidAggregateIdError,
   InvalidArgumentError,
   InvalidEventError,
@@ -39,6 +47,7 @@ export {
   InvalidSequenceError,
   MaxRetriesExceededError,
   StoreClosedError,
+  SubscriberError,
   TimeboxError,
   VersionConflictError,
 } from './errors.js';

@@ -7,7 +7,9 @@ import {
   StoreClosedError,
   VersionConflictError,
 } from './errors.js';
-import { Event, type EventMap, type EventOf, type EventRecord, type NewEvent } from './event.js';
+import { Event, type EventMap, type EventOf, type EventRecord, type EventType, type NewEvent } from './event.js';
+import type { SubscribeHandler } from './event-handlers.js';
+import { EventHub, type SubscribeOptions, type Unsubscribe } from './hub.js';
 import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { foldIndexes, type StatusEntry } from './indexer.js';
 import { toJson } from './payload.js';
@@ -58,6 +60,7 @@ export class Store<M extends EventMap = EventMap> {
   readonly backend: Backend;
   #closed: Promise<void> | undefined;
   readonly #closing = new AbortController();
+  readonly #hub: EventHub;
 
   constructor(backend: Backend, config: Config<M> = {}) {
     if (backend === null || typeof backend !== 'object' || typeof backend.append !== 'function') {
@@ -65,6 +68,7 @@ export class Store<M extends EventMap = EventMap> {
     }
     this.config = resolveConfig(config);
     this.backend = backend;
+    this.#hub = new EventHub(backend);
   }
 
   /** Resolves once the backend can serve requests. */
@@ -77,7 +81,10 @@ export class Store<M extends EventMap = EventMap> {
   close(): Promise<void> {
     if (this.#closed === undefined) {
       this.#closing.abort(new StoreClosedError('consume the archive'));
-      this.#closed = this.backend.close();
+      this.#closed = this.#hub.close().then(
+        () => this.backend.close(),
+        (error: unknown) => this.backend.close().then(() => Promise.reject(error)),
+      );
     }
     return this.#closed;
   }
@@ -216,6 +223,31 @@ export class Store<M extends EventMap = EventMap> {
     this.#assertOpen('list label values');
     assertString('label', label, true);
     return this.backend.listLabelValues(label);
+  }
+
+  /**
+   * Calls `handler` with every event appended to this store's data from now on — by this store or
+   * any other process sharing the backend — after the append is durable, in sequence order per
+   * aggregate. Resolves, once the backend's feed is live, with a function that unsubscribes.
+   *
+   * The writer never waits for subscribers: each subscription has its own bounded buffer and calls
+   * its handler with one event at a time. A handler that throws is reported to `onError` (and
+   * OpenTelemetry) and delivery goes on with the next event; a subscriber that falls `bufferSize`
+   * events behind has further events dropped and is told how many (`EventsDroppedError`); a feed
+   * that may have missed events (a dropped connection) says so (`HubGapError`). Events carry their
+   * sequence, so a read model can also notice a gap itself and read the aggregate back.
+   *
+   * ```ts
+   * const stop = await store.subscribe(makeDispatcher<OrderEvents>({ OrderShipped: (p, e) => … }));
+   * ```
+   * @throws HubUnavailableError when the backend has no event feed.
+   */
+  async subscribe<K extends EventType<M> = EventType<M>>(
+    handler: SubscribeHandler<M, K>,
+    options: SubscribeOptions<K> = {},
+  ): Promise<Unsubscribe> {
+    this.#assertOpen('subscribe');
+    return this.#hub.subscribe(handler as (event: Event) => void | Promise<void>, options);
   }
 
   /**

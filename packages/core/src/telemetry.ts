@@ -78,3 +78,29 @@ export function withSpan<T>(name: string, attributes: () => Attributes, fn: (spa
 function isConflict(error: unknown): boolean {
   return error instanceof Error && (error as { code?: unknown }).code === 'VERSION_CONFLICT';
 }
+
+let hubErrors: { counter: Counter; provider: unknown } | undefined;
+
+/**
+ * Records a subscriber-side failure (a handler that threw, events dropped for a slow subscriber, a
+ * gap in the feed): counted as `timebox.hub.errors` by error code, and recorded on a
+ * `timebox.hub.error` span so it shows up in traces. Never throws.
+ */
+export function reportHubError(error: Error & { code: string }, attributes: Attributes): void {
+  try {
+    const provider = metrics.getMeterProvider();
+    if (hubErrors === undefined || hubErrors.provider !== provider) {
+      const counter = provider
+        .getMeter(INSTRUMENTATION_NAME)
+        .createCounter('timebox.hub.errors', { description: 'Subscriber handler failures, dropped events and feed gaps' });
+      hubErrors = { counter, provider };
+    }
+    hubErrors.counter.add(1, { ...attributes, 'timebox.error_code': error.code });
+    const span = tracer().startSpan('timebox.hub.error', { attributes: { ...attributes, 'timebox.error_code': error.code } });
+    span.recordException(error);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+    span.end();
+  } catch {
+    // Telemetry must never break delivery.
+  }
+}

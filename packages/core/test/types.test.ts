@@ -2,6 +2,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { Aggregator } from '../src/aggregator.js';
 import type { Backend } from '../src/backend.js';
 import type { Event, EventOf, NewEvent } from '../src/event.js';
+import { makeDispatcher, makeHandler } from '../src/event-handlers.js';
 import { createExecutor } from '../src/executor.js';
 import { createStore, type Store } from '../src/store.js';
 
@@ -128,6 +129,40 @@ function typeChecks(): void {
     | { readonly type: 'ItemAdded'; readonly data: { sku: string; qty: number }; readonly timestamp?: Date }
     | { readonly type: 'OrderShipped'; readonly data: { carrier: string }; readonly timestamp?: Date }
   >();
+
+  // The hub: handlers are typed by the store's event map.
+  void store.subscribe((event) => {
+    expectTypeOf(event).toEqualTypeOf<EventOf<OrderEvents>>();
+  });
+  void store.subscribe(
+    (event) => {
+      expectTypeOf(event).toEqualTypeOf<Event<'OrderShipped', { carrier: string }>>();
+    },
+    { types: ['OrderShipped'] },
+  );
+  // @ts-expect-error a type the event map does not have
+  void store.subscribe(() => undefined, { types: ['Nope'] });
+  void store.subscribe(makeHandler('ItemAdded', (item: { sku: string; qty: number }, event) => {
+    expectTypeOf(event).toEqualTypeOf<Event<'ItemAdded', { sku: string; qty: number }>>();
+  }));
+  // @ts-expect-error a makeHandler payload type that is not the map's for that event type
+  void store.subscribe(makeHandler('ItemAdded', (item: { sku: number }) => void item));
+  // @ts-expect-error a makeHandler for an event type the map does not have
+  void store.subscribe(makeHandler('Nope', (payload: { sku: string }) => void payload));
+  void store.subscribe(
+    makeDispatcher<OrderEvents>({
+      ItemAdded: (item, event) => {
+        expectTypeOf(item).toEqualTypeOf<{ sku: string; qty: number }>();
+        expectTypeOf(event.sequence).toEqualTypeOf<number>();
+      },
+    }),
+  );
+  makeDispatcher<OrderEvents>({
+    // @ts-expect-error a dispatcher entry must take its own payload type
+    OrderShipped: (shipped: { sku: string }) => void shipped,
+  });
+  // @ts-expect-error a dispatcher built for another event map
+  void store.subscribe(makeDispatcher<{ Other: { x: number } }>({ Other: () => undefined }));
 }
 
 describe('types', () => {

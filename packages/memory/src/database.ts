@@ -6,6 +6,7 @@ import {
   type AppendRequest,
   type AppendResult,
   type EventRecord,
+  type FeedSink,
   type IndexUpdate,
   type SnapshotRecord,
 } from '@timebox/core';
@@ -34,6 +35,8 @@ export class MemoryDatabase {
   /** label → value → aggregate keys. */
   readonly #labels = new Map<string, Map<string, Set<string>>>();
   readonly archive: ArchiveQueue;
+  /** Live feeds of subscribed stores: told of every append, right after it is stored. */
+  readonly #feeds = new Set<FeedSink>();
 
   /** @param archiveLeaseMs - how long an archive record stays with a consumer that stopped renewing its lease (its backend closed) before it is redelivered */
   constructor(archiveLeaseMs = 30_000) {
@@ -52,7 +55,17 @@ export class MemoryDatabase {
     for (const event of events) aggregate.events.push(Object.freeze({ ...event }));
     aggregate.nextSequence += events.length;
     if (index !== undefined) this.#applyIndex(key, aggregate, index);
+    if (this.#feeds.size > 0) {
+      const stored = aggregate.events.slice(aggregate.events.length - events.length);
+      for (const feed of this.#feeds) feed.events(aggregate.id, stored);
+    }
     return { ok: true };
+  }
+
+  /** Tells `sink` of every append from now on; returns a function that stops it. */
+  watch(sink: FeedSink): () => void {
+    this.#feeds.add(sink);
+    return () => this.#feeds.delete(sink);
   }
 
   loadEvents(id: AggregateId, fromSequence: number): EventRecord[] {

@@ -8,6 +8,8 @@ import {
   type Backend,
   type BackendCapabilities,
   type EventRecord,
+  type Feed,
+  type FeedSink,
   type SnapshotRecord,
 } from '@timebox/core';
 import { MemoryDatabase } from './database.js';
@@ -102,6 +104,20 @@ export class MemoryBackend implements Backend {
   async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
     this.#assertOpen('consume the archive');
     await this.database.archive.consume(handler, signal, this.#closing.signal);
+  }
+
+  /** Appends to the shared database by any backend over it reach `sink` as they are stored. */
+  async watch(sink: FeedSink): Promise<Feed> {
+    this.#assertOpen('subscribe');
+    const stop = this.database.watch(sink);
+    const stopOnClose = () => stop();
+    this.#closing.signal.addEventListener('abort', stopOnClose, { once: true });
+    return {
+      close: async () => {
+        stop();
+        this.#closing.signal.removeEventListener('abort', stopOnClose);
+      },
+    };
   }
 
   #assertOpen(operation: string): void {

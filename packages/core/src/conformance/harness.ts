@@ -35,6 +35,12 @@ export interface ConformanceCapabilities extends BackendCapabilities {
    * 200) to run the redelivery case; leave it out to skip that case.
    */
   readonly archiveRedeliveryMs?: number;
+  /**
+   * The backend implements `watch`, so `store.subscribe` delivers appended events. Runs the event
+   * hub cases; without it the suite only checks that `subscribe` rejects with
+   * `HubUnavailableError`.
+   */
+  readonly hub?: boolean;
 }
 
 /** Opens stores for one test and closes and disposes everything the test opened. */

@@ -11,6 +11,7 @@ import { badInputSuite } from './bad-input.js';
 import { concurrencySuite } from './concurrency.js';
 import { executorSuite } from './executor.js';
 import { Harness, type ConformanceTarget } from './harness.js';
+import { hubSuite } from './hub.js';
 import { indexingSuite } from './indexing.js';
 import { lifecycleSuite } from './lifecycle.js';
 import { modelSuite } from './model.js';
@@ -47,6 +48,7 @@ export function describeConformance(target: ConformanceTarget): void {
     modelSuite(harness);
     concurrencySuite(harness);
     executorSuite(harness);
+    hubSuite(harness);
     badInputSuite(harness);
   });
 }

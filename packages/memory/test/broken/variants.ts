@@ -9,6 +9,8 @@ import type {
   ArchiveRecordData,
   Backend,
   EventRecord,
+  Feed,
+  FeedSink,
   SnapshotRecord,
 } from '@timebox/core';
 import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
@@ -58,6 +60,9 @@ class DelegatingBackend implements Backend {
   }
   consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
     return this.inner.consumeArchive(handler, signal);
+  }
+  watch(sink: FeedSink): Promise<Feed> {
+    return this.inner.watch(sink);
   }
 }
 
@@ -138,6 +143,32 @@ class AcksBeforeHandler extends DelegatingBackend {
   }
 }
 
+/** Publishes every append to the feed before the sequence check, so failed appends are delivered too. */
+class FeedsFailedAppends extends DelegatingBackend {
+  // The feed is the namespace's (the database's), as a server-side feed would be.
+  static readonly #sinks = new WeakMap<MemoryDatabase, Set<FeedSink>>();
+  get #feed(): Set<FeedSink> {
+    let sinks = FeedsFailedAppends.#sinks.get(this.inner.database);
+    if (sinks === undefined) FeedsFailedAppends.#sinks.set(this.inner.database, (sinks = new Set()));
+    return sinks;
+  }
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    if (request.events.length > 0) for (const sink of this.#feed) sink.events(request.id, request.events);
+    return this.inner.append(request);
+  }
+  override async watch(sink: FeedSink): Promise<Feed> {
+    this.#feed.add(sink);
+    return { close: async () => void this.#feed.delete(sink) };
+  }
+}
+
+/** Hands each append's events to the feed newest first. */
+class FeedsEventsOutOfOrder extends DelegatingBackend {
+  override watch(sink: FeedSink): Promise<Feed> {
+    return this.inner.watch({ events: (id, records) => sink.events(id, [...records].reverse()), gap: (reason) => sink.gap(reason) });
+  }
+}
+
 /** Each broken variant, and a test of the suite that it must fail. */
 export const BROKEN_VARIANTS = {
   'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
@@ -146,6 +177,8 @@ export const BROKEN_VARIANTS = {
   'unescaped-ids': { make: (inner: MemoryBackend) => new JoinsIdsWithoutEscaping(inner), mustFail: 'keeps IDs that differ only in how their parts split' },
   'keeps-empty-labels': { make: (inner: MemoryBackend) => new KeepsEmptyLabels(inner), mustFail: 'changes and removes labels' },
   'acks-before-handler': { make: (inner: MemoryBackend) => new AcksBeforeHandler(inner), mustFail: 'redelivers a record whose handler threw' },
+  'feeds-failed-appends': { make: (inner: MemoryBackend) => new FeedsFailedAppends(inner), mustFail: 'a failed append delivers nothing' },
+  'feed-out-of-order': { make: (inner: MemoryBackend) => new FeedsEventsOutOfOrder(inner), mustFail: 'in sequence order per aggregate' },
 } as const;
 
 export type BrokenVariant = keyof typeof BROKEN_VARIANTS;

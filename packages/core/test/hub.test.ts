@@ -1,0 +1,188 @@
+import { describe, expect, it } from 'vitest';
+import type { Backend, Feed, FeedSink } from '../src/backend.js';
+import { HubGapError, HubUnavailableError, SubscriberError } from '../src/errors.js';
+import type { Event, EventRecord } from '../src/event.js';
+import { createStore } from '../src/store.js';
+import type { SubscriptionError } from '../src/subscription.js';
+
+/** A backend whose feed the test drives by hand; only `watch` does anything. */
+function feedBackend(options: { failWatch?: number } = {}) {
+  const sinks = new Set<FeedSink>();
+  let opened = 0;
+  let closed = 0;
+  let failures = options.failWatch ?? 0;
+  const unused = async (): Promise<never> => {
+    throw new Error('not used by these tests');
+  };
+  const backend: Backend = {
+    name: 'feed-only',
+    capabilities: { archive: false },
+    ready: async () => undefined,
+    close: async () => undefined,
+    append: unused,
+    loadEvents: unused,
+    loadSnapshot: unused,
+    saveSnapshot: unused,
+    listAggregates: unused,
+    getAggregateStatus: unused,
+    listAggregatesByStatus: unused,
+    listAggregatesByLabel: unused,
+    listLabelValues: unused,
+    watch: async (sink: FeedSink): Promise<Feed> => {
+      if (failures > 0) {
+        failures--;
+        throw new Error('feed connection refused');
+      }
+      opened++;
+      sinks.add(sink);
+      return {
+        close: async () => {
+          closed++;
+          sinks.delete(sink);
+        },
+      };
+    },
+  };
+  return {
+    backend,
+    push: (id: string[], records: EventRecord[]) => sinks.forEach((sink) => sink.events(id, records)),
+    gap: (reason: string) => sinks.forEach((sink) => sink.gap(reason)),
+    counts: () => ({ opened, closed, live: sinks.size }),
+  };
+}
+
+const record = (sequence: number, type = 'Counted'): EventRecord => ({ type, sequence, timestamp: 1_700_000_000_000 + sequence, data: `{"n":${sequence}}` });
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('event hub (core)', () => {
+  it('opens one feed for many subscribers, closes it with the last, and reopens on demand', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const first = await store.subscribe(() => undefined);
+    const second = await store.subscribe(() => undefined);
+    expect(feed.counts()).toEqual({ opened: 1, closed: 0, live: 1 });
+    await first();
+    expect(feed.counts().closed).toBe(0);
+    await second();
+    expect(feed.counts()).toEqual({ opened: 1, closed: 1, live: 0 });
+    await store.subscribe(() => undefined);
+    expect(feed.counts()).toEqual({ opened: 2, closed: 1, live: 1 });
+    await store.close();
+    expect(feed.counts()).toEqual({ opened: 2, closed: 2, live: 0 });
+  });
+
+  it('reports a feed gap in stream order, between the events around it', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const log: string[] = [];
+    await store.subscribe((event) => void log.push(`event ${event.sequence}`), {
+      onError: (error) => log.push(`${error.code}: ${(error as HubGapError).reason}`),
+    });
+    feed.push(['a'], [record(0)]);
+    feed.gap('connection lost for 2 s');
+    feed.push(['a'], [record(1)]);
+    await settle();
+    expect(log).toEqual(['event 0', 'HUB_GAP: connection lost for 2 s', 'event 1']);
+  });
+
+  it('decodes a payload once for all subscribers', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const seen: Event[] = [];
+    await store.subscribe((event) => void seen.push(event));
+    await store.subscribe((event) => void seen.push(event));
+    feed.push(['a'], [record(0)]);
+    await settle();
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).toBe(seen[1]);
+    expect(seen[0]!.payload).toBe(seen[1]!.payload);
+  });
+
+  it('keeps delivering when onError itself throws', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const seen: number[] = [];
+    const originalError = console.error;
+    const logged: unknown[] = [];
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      await store.subscribe(
+        (event) => {
+          seen.push(event.sequence);
+          throw new Error('handler bug');
+        },
+        {
+          onError: () => {
+            throw new Error('onError bug');
+          },
+        },
+      );
+      feed.push(['a'], [record(0), record(1)]);
+      await settle();
+    } finally {
+      console.error = originalError;
+    }
+    expect(seen).toEqual([0, 1]);
+    expect(logged).toHaveLength(2);
+  });
+
+  it('without onError, handler failures go to console.error rather than vanishing', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const originalError = console.error;
+    const logged: unknown[][] = [];
+    console.error = (...args: unknown[]) => void logged.push(args);
+    try {
+      await store.subscribe(() => {
+        throw new Error('handler bug');
+      });
+      feed.push(['a'], [record(0)]);
+      await settle();
+    } finally {
+      console.error = originalError;
+    }
+    expect(logged).toHaveLength(1);
+    expect(logged[0]![1]).toBeInstanceOf(SubscriberError);
+  });
+
+  it('unsubscribe resolves only after the handler call in progress returned', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    let release!: () => void;
+    let finished = false;
+    const stop = await store.subscribe(async () => {
+      await new Promise<void>((resolve) => (release = resolve));
+      finished = true;
+    });
+    feed.push(['a'], [record(0), record(1)]);
+    await settle();
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    await settle();
+    expect(stopped).toBe(false);
+    release();
+    await stopping;
+    expect(finished).toBe(true);
+  });
+
+  it('a feed that fails to open rejects subscribe, subscribes nothing, and is tried again next time', async () => {
+    const feed = feedBackend({ failWatch: 1 });
+    const store = createStore(feed.backend);
+    const errors: SubscriptionError[] = [];
+    await expect(store.subscribe(() => undefined)).rejects.toThrow('feed connection refused');
+    expect(feed.counts().opened).toBe(0);
+    const seen: number[] = [];
+    await store.subscribe((event) => void seen.push(event.sequence), { onError: (error) => errors.push(error) });
+    feed.push(['a'], [record(0)]);
+    await settle();
+    expect(seen).toEqual([0]);
+    expect(errors).toEqual([]);
+  });
+
+  it('a backend without a feed rejects subscribe with HubUnavailableError', async () => {
+    const { watch: _, ...withoutFeed } = feedBackend().backend;
+    const store = createStore(withoutFeed as Backend);
+    await expect(store.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
+    await expect(store.subscribe(() => undefined)).rejects.toThrow('feed-only backend cannot deliver appended events');
+  });
+});
