@@ -32,12 +32,17 @@ const MAX_APPENDS_PER_CALL = 32;
 export class AppendBatcher {
   readonly #scripts: Scripts;
   readonly #ids: string;
+  readonly #feed: string;
+  readonly #retention: number;
   #queue: Waiting[] = [];
   #inFlight = 0;
 
-  constructor(scripts: Scripts, idsKey: string) {
+  /** @param retention - feed entries kept (0: appends publish nothing) */
+  constructor(scripts: Scripts, idsKey: string, feedKey: string, retention: number) {
     this.#scripts = scripts;
     this.#ids = idsKey;
+    this.#feed = feedKey;
+    this.#retention = retention;
   }
 
   append(pending: PendingAppend): Promise<AppendReply> {
@@ -60,8 +65,8 @@ export class AppendBatcher {
   }
 
   #send(batch: Waiting[]): void {
-    const keys: string[] = [this.#ids];
-    const args: (string | number)[] = [batch.length];
+    const keys: string[] = [this.#ids, this.#feed];
+    const args: (string | number)[] = [batch.length, this.#retention];
     for (const append of batch) {
       args.push(append.keys.length, append.args.length);
       for (const key of append.keys) keys.push(key);

@@ -14,6 +14,7 @@ import { encodeIdPart } from '@timebox/core';
  * - `B:lv:<label>` set: values of the label currently held
  * - `B:lh:<label>:<value>` set: encoded IDs holding that label value
  * - `B:archive`  stream: archived aggregates, read by a consumer group
+ * - `B:feed`     stream: one entry per append (ID, first sequence, events), read by subscribers
  *
  * The Lua scripts derive status and label keys the same way (see `scripts.ts`).
  */
@@ -22,12 +23,14 @@ export class KeySpace {
   readonly base: string;
   readonly ids: string;
   readonly archive: string;
+  readonly feed: string;
 
   constructor(prefix: string, shard: string | undefined) {
     const encodedPrefix = encodeIdPart(prefix);
     this.base = shard === undefined ? encodedPrefix : `{${shard}}:${encodedPrefix}`;
     this.ids = `${this.base}:ids`;
     this.archive = `${this.base}:archive`;
+    this.feed = `${this.base}:feed`;
   }
 
   meta(encodedId: string): string {

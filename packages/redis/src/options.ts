@@ -1,5 +1,6 @@
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { FEED_PAGE } from './feed-reader.js';
 
 /** Where and how the Redis backend stores its data. Every field is optional. */
 export interface RedisBackendOptions {
@@ -52,6 +53,12 @@ export interface RedisBackendOptions {
    * the backend opens. Default false: measured slower for this workload (see the README).
    */
   readonly autoPipelining?: boolean;
+  /**
+   * How many appends the feed stream keeps for subscribers (`store.subscribe`) that reconnect or
+   * fall behind: a subscriber away for longer than this many appends is told of the gap. At least
+   * 1000; 0 turns the feed off (appends publish nothing, `subscribe` is refused). Default 10000.
+   */
+  readonly feedRetention?: number;
 }
 
 /** Options after validation, with defaults filled in. */
@@ -66,12 +73,14 @@ export interface ResolvedRedisOptions {
   readonly archiveConsumer: string | undefined;
   readonly archiveClaimIdleMs: number;
   readonly archiveBlockMs: number;
+  readonly feedRetention: number;
 }
 
 export const DEFAULT_PREFIX = 'timebox';
 export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 6379;
 export const DEFAULT_ARCHIVE_GROUP = 'timebox-archive';
+export const DEFAULT_FEED_RETENTION = 10_000;
 export const DEFAULT_ARCHIVE_CLAIM_IDLE_MS = 30_000;
 export const DEFAULT_ARCHIVE_BLOCK_MS = 1_000;
 
@@ -113,7 +122,11 @@ export function resolveRedisOptions(options: RedisBackendOptions): ResolvedRedis
   requirePositiveInteger('archiveClaimIdleMs', archiveClaimIdleMs);
   const archiveBlockMs = options.archiveBlockMs ?? DEFAULT_ARCHIVE_BLOCK_MS;
   requirePositiveInteger('archiveBlockMs', archiveBlockMs);
-  const common = { prefix, shard, archiveGroup, archiveConsumer, archiveClaimIdleMs, archiveBlockMs };
+  const feedRetention = options.feedRetention ?? DEFAULT_FEED_RETENTION;
+  if (typeof feedRetention !== 'number' || !Number.isSafeInteger(feedRetention) || (feedRetention !== 0 && feedRetention < FEED_PAGE)) {
+    throw new ConfigError('feedRetention', `must be 0 (no feed) or an integer ≥ ${FEED_PAGE}`, feedRetention);
+  }
+  const common = { prefix, shard, archiveGroup, archiveConsumer, archiveClaimIdleMs, archiveBlockMs, feedRetention };
 
   if (options.client !== undefined) {
     for (const field of CLIENT_EXCLUSIVE) {

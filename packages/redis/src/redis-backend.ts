@@ -4,6 +4,7 @@ import {
   decodeAggregateId,
   encodeAggregateId,
   hasIdPrefix,
+  HubUnavailableError,
   InvalidSequenceError,
   type AggregateId,
   type AppendRequest,
@@ -12,6 +13,8 @@ import {
   type Backend,
   type BackendCapabilities,
   type EventRecord,
+  type Feed,
+  type FeedSink,
   type SnapshotRecord,
 } from '@timebox/core';
 import { Redis, type Cluster } from 'ioredis';
@@ -19,6 +22,7 @@ import { AppendBatcher } from './append-batcher.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { decodeEvents, encodeEvent } from './event-codec.js';
 import { guarded, RedisBackendError } from './errors.js';
+import { FeedReader } from './feed-reader.js';
 import { KeySpace } from './key-space.js';
 import { resolveRedisOptions, type RedisBackendOptions } from './options.js';
 import { Scripts } from './scripts.js';
@@ -40,6 +44,8 @@ export class RedisBackend implements Backend {
   readonly #scripts: Scripts;
   readonly #archive: ArchiveConsumer;
   readonly #appends: AppendBatcher;
+  readonly #feedRetention: number;
+  readonly #feeds = new Set<FeedReader>();
   /** The owned connection's latest error, for readiness messages. */
   #lastError: Error | undefined;
   // A listener also stops ioredis printing every connection error to the console.
@@ -61,7 +67,8 @@ export class RedisBackend implements Backend {
       this.client.on('error', this.#onError);
     }
     this.#scripts = new Scripts(this.client);
-    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids);
+    this.#feedRetention = resolved.feedRetention;
+    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids, this.keys.feed, resolved.feedRetention);
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
       stream: this.keys.archive,
       group: resolved.archiveGroup,
@@ -86,6 +93,7 @@ export class RedisBackend implements Backend {
 
   async close(): Promise<void> {
     this.#archive.close();
+    await Promise.all([...this.#feeds].map((feed) => feed.close()));
     if (!this.ownsClient) return;
     if (this.client.status === 'ready') {
       await this.client.quit().catch(() => this.client.disconnect());
@@ -119,6 +127,24 @@ export class RedisBackend implements Backend {
     if (reply === 0) return { ok: true };
     const [actualSequence, firstSequence, stored] = reply;
     return { ok: false, actualSequence, newEvents: decodeEvents(stored, firstSequence) };
+  }
+
+  /**
+   * Reads the store's feed stream, which every append (from any process) adds to inside its
+   * script, on a connection of its own. See `FeedReader` for resuming and gap reporting.
+   */
+  async watch(sink: FeedSink): Promise<Feed> {
+    if (this.#feedRetention === 0) {
+      throw new HubUnavailableError('redis (feedRetention: 0 turned its feed off)');
+    }
+    const reader = await FeedReader.open(this.client, this.keys.feed, sink);
+    this.#feeds.add(reader);
+    return {
+      close: async () => {
+        this.#feeds.delete(reader);
+        await reader.close();
+      },
+    };
   }
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {

@@ -12,19 +12,22 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * Appends one or more batches, each atomically checked against its aggregate's next sequence;
  * several appends travel in one call when they are issued together (see `AppendBatcher`).
  *
- * KEYS: the listing index (`B:ids`), then per append: meta, events, and the declared index keys —
+ * KEYS: the listing index (`B:ids`), the feed stream (`B:feed`), then per append: meta, events, and the declared index keys —
  * the new status's set (for a non-empty status), and per label its value set and (for a
  * non-empty value) its holder set.
- * ARGV: the number of appends, then per append: its key count, its argument count, and its
+ * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), then per append: its key count, its argument count, and its
  * arguments: expected sequence, the count of index arguments (0 without an index update), the
  * index arguments (has status '1'/'0', status, status time, label count, label/value pairs),
  * then the encoded events. The store's base and each encoded ID are read off the key names.
+ * Each successful non-empty append also adds one feed entry (`a` encoded ID, `s` first sequence,
+ * one `e` per encoded event), trimmed to about the retention, for subscribers in any process.
  * Returns one result per append: 0 on success, or {actual next sequence, sequence of the first
  * returned event, events from the expected sequence on}.
  */
 const APPEND = `${ESCAPE}
-local ids = KEYS[1]
+local ids, feed = KEYS[1], KEYS[2]
 local base = string.sub(ids, 1, #ids - 4)
+local retention = tonumber(ARGV[2])
 
 local function appendOne(k, a, last)
   local meta, events = KEYS[k], KEYS[k + 1]
@@ -44,8 +47,16 @@ local function appendOne(k, a, last)
     redis.call('RPUSH', events, unpack(ARGV, i, math.min(i + 999, last)))
   end
   redis.call('HINCRBY', meta, 'n', last - firstEvent + 1)
-  if nextSeq ~= 0 and indexCount == 0 then return 0 end
   local id = string.sub(meta, #base + 4)
+  if retention > 0 then
+    local entry = {'a', id, 's', ARGV[a]}
+    for i = firstEvent, last do
+      entry[#entry + 1] = 'e'
+      entry[#entry + 1] = ARGV[i]
+    end
+    redis.call('XADD', feed, 'MAXLEN', '~', retention, '*', unpack(entry))
+  end
+  if nextSeq ~= 0 and indexCount == 0 then return 0 end
   if nextSeq == 0 then redis.call('ZADD', ids, 0, id) end
   if indexCount == 0 then return 0 end
   local i = a + 2
@@ -92,7 +103,7 @@ local function appendOne(k, a, last)
 end
 
 local results = {}
-local k, a = 2, 2
+local k, a = 3, 3
 for n = 1, tonumber(ARGV[1]) do
   local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   a = a + 2

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describeConformance({
   name: 'redis cluster (shard)',
-  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS },
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true },
   // Each namespace is a store on its own random shard, so the suite's stores spread over the masters.
   namespace: () => namespaceOver(client, { client, shard: `s-${randomUUID()}`, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });
@@ -71,7 +71,7 @@ describe('redis cluster: stores on different shards', () => {
         } while (cursor !== '0');
         const shard = shardsByMaster.get(node.port)!;
         const expected = new KeySpace(prefix, shard);
-        // meta, ids, status, label values, label holders, archive stream (events were trimmed away).
+        // meta, ids, status, label values, label holders, archive and feed streams (events were trimmed away).
         expect(keys.sort()).toEqual(
           [
             expected.meta(`order:${shard}`),
@@ -80,6 +80,7 @@ describe('redis cluster: stores on different shards', () => {
             expected.labelValues('region'),
             expected.labelHolders('region', 'west'),
             expected.archive,
+            expected.feed,
           ].sort(),
         );
       } finally {
@@ -93,7 +94,7 @@ describe('redis cluster: stores on different shards', () => {
       expect((await store.getSnapshot(['order', shard])).value).toEqual({ shard });
       expect(await store.listAggregatesByStatus('open')).toHaveLength(1);
       await store.close();
-      expect(await deleteStoreKeys(client, { prefix, shard })).toBe(6);
+      expect(await deleteStoreKeys(client, { prefix, shard })).toBe(7);
     }
   });
 });

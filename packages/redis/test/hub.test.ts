@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, HubUnavailableError, type Event, type HubGapError, type SubscriptionError } from '@timebox/core';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createRedisStore, RedisBackend } from '../src/index.js';
+import { freshPrefix } from './namespaces.js';
+import { ThrowawayServer, waitFor } from './server.js';
+
+const writerScript = fileURLToPath(new URL('./support/hub-writer.ts', import.meta.url));
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+
+function recorder() {
+  const events: Event[] = [];
+  const errors: SubscriptionError[] = [];
+  return { events, errors, handler: (event: Event) => void events.push(event), onError: (error: SubscriptionError) => void errors.push(error) };
+}
+
+/** Kills the server side of every connection blocked reading the feed (XREAD), as a network fault would. */
+async function killFeedConnections(admin: Redis): Promise<number> {
+  const clients = (await admin.client('LIST')) as string;
+  const ids = clients
+    .split('\n')
+    .filter((line) => / cmd=xread( |$)/.test(line))
+    .map((line) => /(?:^| )id=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const id of ids) await admin.client('KILL', 'ID', id);
+  return ids.length;
+}
+
+describe('redis event feed', () => {
+  // A server of its own: these tests kill connections, which must not touch other test files.
+  let server: ThrowawayServer;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await ThrowawayServer.start();
+    admin = new Redis(server.url);
+  });
+  afterAll(async () => {
+    admin.disconnect();
+    await server.stop();
+  });
+
+  it('a subscriber whose connection dropped resumes after the last entry it read, losing nothing', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix('feed');
+    const reader = createRedisStore({}, { url: server.url, prefix });
+    const writer = createRedisStore({}, { url: server.url, prefix });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await writer.appendEvents(['r'], 0, [{ type: 'Before', data: {} }]);
+    await waitFor('the first event', async () => got.events.length === 1);
+    expect(await killFeedConnections(admin)).toBe(1);
+    for (let i = 1; i <= 20; i++) await writer.appendEvents(['r'], i, [{ type: 'While', data: { i } }]);
+    await waitFor('all 21 events', async () => got.events.length >= 21);
+    expect(got.events.map((event) => event.sequence)).toEqual(Array.from({ length: 21 }, (_, i) => i));
+    expect(got.errors).toEqual([]);
+    await Promise.all([reader.close(), writer.close()]);
+  });
+
+  it('reports a gap when appends it had not read were trimmed while it was away', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix('gap');
+    const reader = createRedisStore({}, { url: server.url, prefix });
+    const writer = new RedisBackend({ url: server.url, prefix });
+    const writerStore = createRedisStore({}, { url: server.url, prefix });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await writerStore.appendEvents(['g'], 0, [{ type: 'Seen', data: {} }]);
+    await waitFor('the first event', async () => got.events.length === 1);
+    // Cut the reader off, append, and trim the stream to nothing before it reconnects.
+    await killFeedConnections(admin);
+    await writerStore.appendEvents(['g'], 1, [{ type: 'Lost', data: {} }]);
+    await admin.xtrim(writer.keys.feed, 'MAXLEN', 0);
+    await writerStore.appendEvents(['g'], 2, [{ type: 'After', data: {} }]);
+    await waitFor('the event after the gap', async () => got.events.some((event) => event.type === 'After'));
+    expect(got.events.map((event) => event.type)).toEqual(['Seen', 'After']);
+    expect(got.errors).toHaveLength(1);
+    const gap = got.errors[0] as HubGapError;
+    expect(gap.code).toBe('HUB_GAP');
+    expect(gap.message).toMatch(/feed connection was down .* 1 appends after the last one it read .* were trimmed from the feed stream/);
+    await Promise.all([reader.close(), writerStore.close(), writer.close()]);
+  });
+
+  it('keeps about feedRetention entries, and none with feedRetention 0', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix('retention');
+    const store = createRedisStore({}, { url: server.url, prefix, feedRetention: 1000 });
+    for (let i = 0; i < 3000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
+    }
+    const backend = store.backend as RedisBackend;
+    const length = await admin.xlen(backend.keys.feed);
+    expect(length).toBeGreaterThanOrEqual(1000);
+    expect(length).toBeLessThan(1500);
+    await store.close();
+
+    const quiet = createRedisStore({}, { url: server.url, prefix: freshPrefix('quiet'), feedRetention: 0 });
+    await quiet.appendEvents(['k'], 0, [{ type: 'T', data: {} }]);
+    expect(await admin.exists((quiet.backend as RedisBackend).keys.feed)).toBe(0);
+    await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
+    await quiet.close();
+  });
+
+  it('refuses a feedRetention below the page size', () => {
+    for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
+      expect(() => new RedisBackend({ url: server.url, feedRetention })).toThrow(ConfigError);
+    }
+    expect(() => new RedisBackend({ url: server.url, feedRetention: 999 })).toThrow('feedRetention must be 0 (no feed) or an integer ≥ 1000');
+  });
+});
+
+describe('two OS processes over one Redis', () => {
+  it('every event appended by one is delivered to the other, exactly once and in order per aggregate', { timeout: 120_000 }, async () => {
+    const url = inject('redisUrl');
+    const prefix = freshPrefix('processes');
+    const reader = createRedisStore({}, { url, prefix });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    const aggregates = 20;
+    const rounds = 25;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile('npx', ['tsx', writerScript, url, prefix, String(aggregates), String(rounds)], { cwd: packageDir }, (error, stdout, stderr) =>
+        error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout),
+      );
+    });
+    const { pid, counts } = JSON.parse(output.trim().split('\n').at(-1) as string) as { pid: number; counts: number[] };
+    expect(pid).not.toBe(process.pid);
+    const total = counts.reduce((sum, n) => sum + n, 0);
+    await waitFor(`${total} events`, async () => got.events.length >= total, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(got.events).toHaveLength(total);
+    expect(got.errors).toEqual([]);
+    for (let a = 0; a < aggregates; a++) {
+      const mine = got.events.filter((event) => event.aggregateId[1] === String(a));
+      expect(mine.map((event) => event.sequence)).toEqual(Array.from({ length: counts[a] as number }, (_, i) => i));
+      expect(mine.map((event) => (event.payload as { n: number }).n)).toEqual(mine.map((_, i) => i));
+      expect(mine.every((event) => (event.payload as { pid: number }).pid === pid)).toBe(true);
+    }
+    await reader.close();
+  });
+});
