@@ -35,11 +35,18 @@ export interface PostgresBackendOptions {
    * handler's consumer renews every third of this. Default 30000; must be > 0.
    */
   readonly archiveLeaseMs?: number;
+  /**
+   * How many appends the feed keeps for subscribers (`store.subscribe`) that reconnect or fall
+   * behind: one away for longer than this many appends is told of the gap. At least 1000; 0 turns
+   * the feed off (appends publish nothing, `subscribe` is refused). Default 10000.
+   */
+  readonly feedRetention?: number;
 }
 
 export const DEFAULT_URL = 'postgres://localhost:5432/postgres';
 export const DEFAULT_MAX_CONNS = 10;
 export const DEFAULT_ARCHIVE_LEASE_MS = 30_000;
+export const DEFAULT_FEED_RETENTION = 10_000;
 /** The `application_name` the backend's own pool reports unless `postgres.connection` sets one. */
 export const DEFAULT_APPLICATION_NAME = 'timebox';
 
@@ -68,6 +75,7 @@ export interface ResolvedOptions {
   /** The prefix as stored (see `toStoredText`). */
   readonly storedPrefix: string;
   readonly archiveLeaseMs: number;
+  readonly feedRetention: number;
   /** The driver instance and whether the backend owns (and so ends) it. */
   readonly sql: Sql;
   readonly ownsSql: boolean;
@@ -76,7 +84,10 @@ export interface ResolvedOptions {
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
 export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
-  const { prefix, url, maxConns, sql, archiveLeaseMs = DEFAULT_ARCHIVE_LEASE_MS } = options;
+  const { prefix, url, maxConns, sql, archiveLeaseMs = DEFAULT_ARCHIVE_LEASE_MS, feedRetention = DEFAULT_FEED_RETENTION } = options;
+  if (typeof feedRetention !== 'number' || !Number.isSafeInteger(feedRetention) || (feedRetention !== 0 && feedRetention < 1000)) {
+    throw new ConfigError('feedRetention', 'must be 0 (no feed) or an integer ≥ 1000', feedRetention);
+  }
   if (typeof prefix !== 'string' || prefix.length === 0) throw new ConfigError('prefix', 'must be a non-empty string', prefix);
   requirePositiveInteger('archiveLeaseMs', archiveLeaseMs);
   if (url !== undefined && (typeof url !== 'string' || url.length === 0)) throw new ConfigError('url', 'must be a non-empty string', url);
@@ -92,7 +103,7 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     for (const [field, value] of [['url', url], ['maxConns', maxConns], ['postgres', driverOptions]] as const) {
       if (value !== undefined) throw new ConfigError(field, 'cannot be combined with sql (configure that instance instead)', value);
     }
-    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, sql: sql as unknown as Sql, ownsSql: false };
+    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: sql as unknown as Sql, ownsSql: false };
   }
   const owned = postgres(url ?? DEFAULT_URL, {
     ...OWN_POOL_DEFAULTS,
@@ -101,5 +112,5 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     max: maxConns ?? DEFAULT_MAX_CONNS,
     ...OWN_POOL_FIXED,
   });
-  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, sql: owned as unknown as Sql, ownsSql: true };
+  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned as unknown as Sql, ownsSql: true };
 }

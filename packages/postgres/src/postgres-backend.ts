@@ -9,10 +9,14 @@ import {
   type Backend,
   type BackendCapabilities,
   type EventRecord,
+  type Feed,
+  type FeedSink,
   type SnapshotRecord,
+  HubUnavailableError,
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { guard, onlyRow } from './errors.js';
+import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { ensureSchema } from './schema.js';
 import { parseEventList } from './event-list.js';
@@ -44,6 +48,8 @@ export class PostgresBackend implements Backend {
   readonly #sql: Sql;
   readonly #ownsSql: boolean;
   readonly #archive: ArchiveConsumer;
+  readonly #feedRetention: number;
+  readonly #feeds = new Set<FeedReader>();
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -54,6 +60,7 @@ export class PostgresBackend implements Backend {
     this.#sql = resolved.sql;
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
+    this.#feedRetention = resolved.feedRetention;
   }
 
   /** Connects and creates or migrates the schema (once; a failed attempt is retried next call). */
@@ -70,6 +77,7 @@ export class PostgresBackend implements Backend {
     if (this.#closed) return;
     this.#closed = true;
     await this.#archive.close();
+    await Promise.all([...this.#feeds].map((feed) => feed.close()));
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }
 
@@ -85,11 +93,29 @@ export class PostgresBackend implements Backend {
     const statusTime = index?.statusTime ?? null;
     const rows = await guard('append events', () => this.#sql<AppendRow[]>`
       SELECT actual, events FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
-        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json)`);
+        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`);
     const { actual, events: stored } = onlyRow('append events', rows);
     if (actual === expectedSequence) return { ok: true };
     const newEvents = stored === null ? [] : parseEventList(stored);
     return { ok: false, actualSequence: actual, newEvents };
+  }
+
+  /**
+   * Reads the store's feed: every append (from any process) writes a feed row in its transaction
+   * and notifies at commit. The LISTEN connection is one more than `maxConns`. See `FeedReader`
+   * for ordering, resuming and gap reporting.
+   */
+  async watch(sink: FeedSink): Promise<Feed> {
+    if (this.#feedRetention === 0) throw new HubUnavailableError('postgres (feedRetention: 0 turned its feed off)');
+    await this.#open('subscribe');
+    const reader = await FeedReader.open(this.#sql, this.#prefix, sink);
+    this.#feeds.add(reader);
+    return {
+      close: async () => {
+        this.#feeds.delete(reader);
+        await reader.close();
+      },
+    };
   }
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {

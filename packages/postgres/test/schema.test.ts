@@ -21,7 +21,16 @@ async function withFreshDatabase(use: (url: string) => Promise<void>): Promise<v
   }
 }
 
-const TABLES = ['timebox_archive', 'timebox_events', 'timebox_index', 'timebox_labels', 'timebox_schema_version', 'timebox_snapshot'];
+const TABLES = [
+  'timebox_archive',
+  'timebox_events',
+  'timebox_feed',
+  'timebox_feed_horizon',
+  'timebox_index',
+  'timebox_labels',
+  'timebox_schema_version',
+  'timebox_snapshot',
+];
 
 describe('schema', () => {
   it('is created once when many processes open a fresh database at the same time', async () => {
@@ -66,6 +75,32 @@ describe('schema', () => {
     });
   });
 
+  it('migrates a version-1 database to version 2, keeping its data, and appends then reach subscribers', async () => {
+    await withFreshDatabase(async (url) => {
+      const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      await first.ready();
+      await first.append({ id: ['old'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 5, data: '1' }] });
+      await first.close();
+      // Back to what version 1 left: no feed tables, no 8-argument append, version 1.
+      const check = postgres(url, { max: 1 });
+      await check`DROP TABLE timebox_feed, timebox_feed_horizon`;
+      await check`DROP FUNCTION timebox_append(text, text, bigint, json, text, bigint, json, integer)`;
+      await check`UPDATE timebox_schema_version SET version = 1`;
+      const second = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+      await second.ready();
+      expect(await check`SELECT version FROM timebox_schema_version`).toEqual([{ version: 2 }]);
+      await expect(second.loadEvents(['old'], 0)).resolves.toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1' }]);
+      const delivered: number[] = [];
+      const feed = await second.watch({ events: (_, records) => delivered.push(...records.map((r) => r.sequence)), gap: () => undefined });
+      await second.append({ id: ['old'], expectedSequence: 1, events: [{ type: 'T', sequence: 1, timestamp: 6, data: '2' }] });
+      for (let i = 0; i < 200 && delivered.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(delivered).toEqual([1]);
+      await feed.close();
+      await second.close();
+      await check.end();
+    });
+  });
+
   it('refuses a schema newer than this release', async () => {
     await withFreshDatabase(async (url) => {
       const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
@@ -77,7 +112,7 @@ describe('schema', () => {
       const later = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
       const error = await later.ready().catch((e: unknown) => e);
       expect(error).toBeInstanceOf(SchemaVersionError);
-      expect((error as Error).message).toMatch(/schema version 2.*supports up to 1/);
+      expect((error as Error).message).toMatch(new RegExp(`schema version ${SCHEMA_VERSION + 1}.*supports up to ${SCHEMA_VERSION}`));
       await later.close();
     });
   });

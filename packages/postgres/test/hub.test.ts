@@ -1,0 +1,178 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, createExecutor, HubUnavailableError, type Event, type SubscriptionError } from '@timebox/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createPostgresStore, PostgresBackend } from '../src/index.js';
+import { adminSql, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
+
+const writerScript = fileURLToPath(new URL('./support/hub-writer.ts', import.meta.url));
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
+const admin = adminSql();
+const prefixes: string[] = [];
+afterAll(async () => {
+  for (const prefix of prefixes) await deletePrefix(admin, prefix);
+  await admin.end();
+});
+
+function prefix(label: string): string {
+  const fresh = randomPrefix(label);
+  prefixes.push(fresh);
+  return fresh;
+}
+
+function recorder() {
+  const events: Event[] = [];
+  const errors: SubscriptionError[] = [];
+  return { events, errors, handler: (event: Event) => void events.push(event), onError: (error: SubscriptionError) => void errors.push(error) };
+}
+
+/** Terminates the server side of every LISTEN connection on the feed channel, as a network fault would. */
+async function killFeedListeners(): Promise<number> {
+  const killed = await admin<{ pid: number }[]>`
+    SELECT pg_terminate_backend(pid), pid FROM pg_stat_activity
+     WHERE pid <> pg_backend_pid() AND query ILIKE 'listen%timebox_feed%'`;
+  return killed.length;
+}
+
+describe('postgres event feed', () => {
+  it('a subscriber whose LISTEN connection dropped resumes where it was, losing nothing', { timeout: 60_000 }, async () => {
+    const p = prefix('feed');
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const writer = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await writer.appendEvents(['r'], 0, [{ type: 'Before', data: {} }]);
+    expect(await eventually(() => got.events.length === 1)).toBe(true);
+    expect(await killFeedListeners()).toBeGreaterThanOrEqual(1);
+    for (let i = 1; i <= 20; i++) await writer.appendEvents(['r'], i, [{ type: 'While', data: { i } }]);
+    expect(await eventually(() => got.events.length >= 21, 30_000)).toBe(true);
+    expect(got.events.map((event) => event.sequence)).toEqual(Array.from({ length: 21 }, (_, i) => i));
+    expect(got.errors).toEqual([]);
+    await Promise.all([reader.close(), writer.close()]);
+  });
+
+  it('keeps per-aggregate order with many writers racing on few aggregates', { timeout: 60_000 }, async () => {
+    const p = prefix('race');
+    type Counted = { Counted: { writer: number } };
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    const writers = Array.from({ length: 4 }, () => createPostgresStore<Counted>({ maxRetries: 1000 }, { url: serverUrl(), prefix: p, maxConns: 4 }));
+    const perWriter = 40;
+    await Promise.all(
+      writers.map(async (store, writer) => {
+        const executor = createExecutor<number, Counted>(store, { initialState: () => 0, appliers: { Counted: (n) => n + 1 } });
+        await Promise.all(
+          Array.from({ length: perWriter }, (_, i) => executor.exec(['race', String(i % 3)], (_, agg) => agg.raise('Counted', { writer }))),
+        );
+      }),
+    );
+    const total = writers.length * perWriter;
+    expect(await eventually(() => got.events.length >= total, 30_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(got.events).toHaveLength(total);
+    for (const part of ['0', '1', '2']) {
+      const sequences = got.events.filter((event) => event.aggregateId[1] === part).map((event) => event.sequence);
+      expect(sequences).toEqual(Array.from({ length: sequences.length }, (_, i) => i));
+    }
+    expect(got.errors).toEqual([]);
+    await Promise.all([reader.close(), ...writers.map((store) => store.close())]);
+  });
+
+  it('reports a gap when feed rows it had not read were pruned', { timeout: 30_000 }, async () => {
+    const p = prefix('pruned');
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    // One transaction appends and prunes its own feed row past the reader, as retention would for
+    // a reader that fell far behind.
+    await admin.begin(async (tx) => {
+      await tx`SELECT * FROM timebox_append(${p}, 'lost', 0, '[["Lost", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 10000)`;
+      await tx`DELETE FROM timebox_feed WHERE prefix = ${p}`;
+      // Pruning deletes the rows below the horizon: put it just past this transaction's row.
+      await tx`INSERT INTO timebox_feed_horizon (prefix, pruned_below) VALUES (${p}, (pg_current_xact_id()::text::bigint + 1)::text::xid8)`;
+    });
+    expect(await eventually(() => got.errors.length > 0)).toBe(true);
+    await reader.appendEvents(['after'], 0, [{ type: 'After', data: {} }]);
+    expect(await eventually(() => got.events.length > 0)).toBe(true);
+    expect(got.events.map((event) => event.type)).toEqual(['After']);
+    expect(got.errors).toHaveLength(1);
+    expect(got.errors[0]!.code).toBe('HUB_GAP');
+    expect(got.errors[0]!.message).toContain('were pruned from the feed before this subscriber read them');
+    await reader.close();
+  });
+
+  it('reports events trimmed by a snapshot before it read them, and delivers the rest', { timeout: 30_000 }, async () => {
+    const p = prefix('trimmed');
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await admin.begin(async (tx) => {
+      await tx`SELECT * FROM timebox_append(${p}, 't', 0, '[["A", 1, "0"], ["A", 2, "1"], ["A", 3, "2"]]'::json, NULL, NULL, '[]'::json, 10000)`;
+      await tx`SELECT timebox_save_snapshot(${p}, 't', 2, '{}', true)`;
+    });
+    expect(await eventually(() => got.events.length > 0)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(got.events.map((event) => event.sequence)).toEqual([2]);
+    expect(got.errors.map((error) => error.message)).toEqual([expect.stringContaining('events 0–1 of ["t"] were trimmed')]);
+    await reader.close();
+  });
+
+  it('prunes the feed to about feedRetention rows; with feedRetention 0 publishes nothing and refuses subscribe', { timeout: 120_000 }, async () => {
+    const p = prefix('retention');
+    const store = createPostgresStore({}, { url: serverUrl(), prefix: p, feedRetention: 1000, maxConns: 8 });
+    for (let i = 0; i < 3000; i += 100) {
+      await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
+    }
+    const rows = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_feed WHERE prefix = ${p}`;
+    const n = rows[0]!.n;
+    // Pruning runs on about every 1000th append across all stores, so allow for concurrent tests.
+    expect(n).toBeLessThan(3000);
+    expect(n).toBeGreaterThanOrEqual(1000);
+    await store.close();
+
+    const q = prefix('quiet');
+    const quiet = createPostgresStore({}, { url: serverUrl(), prefix: q, feedRetention: 0 });
+    await quiet.appendEvents(['k'], 0, [{ type: 'T', data: {} }]);
+    expect(await admin`SELECT 1 FROM timebox_feed WHERE prefix = ${q}`).toHaveLength(0);
+    await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
+    await quiet.close();
+  });
+
+  it('refuses a feedRetention below 1000', () => {
+    for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
+      expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention })).toThrow(ConfigError);
+    }
+    expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention: 5 })).toThrow('feedRetention must be 0 (no feed) or an integer ≥ 1000');
+  });
+});
+
+describe('two OS processes over one PostgreSQL', () => {
+  it('every event appended by one is delivered to the other, exactly once and in order per aggregate', { timeout: 120_000 }, async () => {
+    const p = prefix('processes');
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    const aggregates = 20;
+    const rounds = 25;
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile('npx', ['tsx', writerScript, serverUrl(), p, String(aggregates), String(rounds)], { cwd: packageDir }, (error, stdout, stderr) =>
+        error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout),
+      );
+    });
+    const { pid, counts } = JSON.parse(output.trim().split('\n').at(-1) as string) as { pid: number; counts: number[] };
+    expect(pid).not.toBe(process.pid);
+    const total = counts.reduce((sum, n) => sum + n, 0);
+    expect(await eventually(() => got.events.length >= total, 30_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(got.events).toHaveLength(total);
+    expect(got.errors).toEqual([]);
+    for (let a = 0; a < aggregates; a++) {
+      const mine = got.events.filter((event) => event.aggregateId[1] === String(a));
+      expect(mine.map((event) => event.sequence)).toEqual(Array.from({ length: counts[a] as number }, (_, i) => i));
+      expect(mine.map((event) => (event.payload as { n: number }).n)).toEqual(mine.map((_, i) => i));
+      expect(mine.every((event) => (event.payload as { pid: number }).pid === pid)).toBe(true);
+    }
+    await reader.close();
+  });
+});
