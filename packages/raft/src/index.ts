@@ -12,3 +12,30 @@ export {
   RaftProtocolError,
 } from './consensus/errors.js';
 export type * from './consensus/types.js';
+// node
+export { RaftServer, type RaftServerLifecycle, type RaftServerStatus } from './node/raft-server.js';
+export { RAFT_SERVER_DEFAULTS, type ConsensusTuning, type RaftServerOptions } from './node/options.js';
+export { ProposalResultMissingError, RaftNodeFailedError, RaftUnavailableError } from './node/errors.js';
+export type { CommittedEntry, DurableLog, DurableWrite, Replicator, StateMachine, Transport, TransportEvents } from './node/ports.js';
+// wal
+export { WriteAheadLog, WAL_DEFAULTS, WalCorruptionError, WalUnavailableError, type WalOptions, type WalStats } from './wal/index.js';
+// state and backend
+export { MaterializedState, type MaterializedStateOptions, type PublishedEvent } from './state/materialized-state.js';
+export {
+  decodeCommand,
+  encodeCommand,
+  type AckCommand,
+  type AppendCommand,
+  type ArchiveCommand,
+  type Command,
+  type CommandResult,
+  type LeaseCommand,
+  type LeaseHandle,
+  type ReleaseCommand,
+  type RenewCommand,
+  type SaveSnapshotCommand,
+} from './state/commands.js';
+export { DecodeError } from './state/binary.js';
+export { MAX_AGGREGATE_ID_BYTES } from './state/limits.js';
+export { RaftBackend, RaftCommandRejectedError, type RaftBackendOptions } from './backend/raft-backend.js';
+export { LocalReplicator } from './backend/local-replicator.js';

@@ -1,0 +1,210 @@
+import {
+  InvalidArgumentError,
+  InvalidSequenceError,
+  requirePositiveInteger,
+  StoreClosedError,
+  TimeboxError,
+  type AggregateId,
+  type AppendRequest,
+  type AppendResult,
+  type ArchiveRecordData,
+  type Backend,
+  type BackendCapabilities,
+  type EventRecord,
+  type Feed,
+  type FeedSink,
+  type SnapshotRecord,
+} from '@timebox/core';
+import type { Replicator } from '../node/ports.js';
+import { encodeCommand, type Command, type CommandResult } from '../state/commands.js';
+import { commandLimitProblem } from '../state/limits.js';
+import type { MaterializedState } from '../state/materialized-state.js';
+import { ArchiveConsumer } from './archive-consumer.js';
+
+/** How the backend is built, and what it closes. */
+export interface RaftBackendOptions {
+  /** The local materialized state: reads come from it. */
+  readonly state: MaterializedState;
+  /** Replicates writes; its state machine must be `state` (applied on this node before a proposal resolves). */
+  readonly replicator: Replicator<CommandResult>;
+  /**
+   * Whether `close()` closes the replicator and then the state. Default false: the caller owns
+   * them (several backends over one node, as several "processes" in tests) and closes them itself,
+   * replicator first.
+   */
+  readonly ownsNode?: boolean | undefined;
+  /**
+   * How long (ms) an archive record stays with a consumer that stopped renewing (its process died
+   * or its backend closed) before another may take it; a running handler renews every third of
+   * it. Default 30000.
+   */
+  readonly archiveLeaseMs?: number | undefined;
+  /** Longest wait (ms) of an idle archive consumer before it asks again, a safety net behind wake-ups. Default 5000. */
+  readonly archiveRecheckMs?: number | undefined;
+}
+
+/** A command the state refused as a whole (undecodable, or beyond a storage limit). */
+export class RaftCommandRejectedError extends TimeboxError {
+  constructor(reason: string) {
+    super('RAFT_COMMAND_REJECTED', `the raft state refused the command: ${reason}`);
+  }
+}
+
+/**
+ * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
+ * replicator and resolve once applied on this node; the sequence check runs in the replicated
+ * apply step. Reads come from the local materialized state. Supports archiving.
+ */
+export class RaftBackend implements Backend {
+  readonly name = 'raft';
+  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly #state: MaterializedState;
+  readonly #replicator: Replicator<CommandResult>;
+  readonly #ownsNode: boolean;
+  readonly #archive: ArchiveConsumer;
+  /** Stops this backend's live feeds on close. */
+  readonly #feeds = new Set<() => void>();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: RaftBackendOptions) {
+    if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'must be an object', options);
+    if (options.state === undefined) throw new InvalidArgumentError('options.state', 'is required', options.state);
+    if (options.replicator === undefined || typeof options.replicator.propose !== 'function') {
+      throw new InvalidArgumentError('options.replicator', 'must be a Replicator', options.replicator);
+    }
+    const leaseMs = options.archiveLeaseMs ?? 30_000;
+    requirePositiveInteger('archiveLeaseMs', leaseMs);
+    const recheckMs = options.archiveRecheckMs ?? 5_000;
+    requirePositiveInteger('archiveRecheckMs', recheckMs);
+    this.#state = options.state;
+    this.#replicator = options.replicator;
+    this.#ownsNode = options.ownsNode ?? false;
+    this.#archive = new ArchiveConsumer(this.#state, this.#replicator, leaseMs, recheckMs);
+  }
+
+  /** The ID this backend's archive consumers hold leases under. */
+  get consumerId(): string {
+    return this.#archive.consumerId;
+  }
+
+  async ready(): Promise<void> {
+    this.#assertOpen('wait for readiness');
+    await this.#replicator.ready();
+  }
+
+  /** Stops archive consumers (held records stop being renewed); closes replicator then state if it owns them. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#archive.close();
+      for (const stop of [...this.#feeds]) stop();
+      if (this.#ownsNode) {
+        await this.#replicator.close();
+        await this.#state.close();
+      }
+    })();
+    return this.#closed;
+  }
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    this.#assertOpen('append events');
+    const result = await this.#propose({ type: 'append', id: request.id, expectedSequence: request.expectedSequence, events: request.events, index: request.index });
+    if (result.type === 'ok') return { ok: true };
+    if (result.type === 'conflict') return { ok: false, actualSequence: result.actualSequence, newEvents: result.newEvents };
+    throw unexpected('append', result);
+  }
+
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+    this.#assertOpen('load events');
+    return this.#state.loadEvents(id, fromSequence);
+  }
+
+  async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    this.#assertOpen('load a snapshot');
+    return this.#state.loadSnapshot(id);
+  }
+
+  async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    this.#assertOpen('save a snapshot');
+    const result = await this.#propose({ type: 'save-snapshot', id, data, sequence, trim });
+    if (result.type === 'ok') return;
+    if (result.type === 'invalid-sequence') {
+      throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${result.nextSequence}`, sequence);
+    }
+    throw unexpected('save a snapshot', result);
+  }
+
+  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    this.#assertOpen('list aggregates');
+    return this.#state.listAggregates(prefix);
+  }
+
+  async getAggregateStatus(id: AggregateId): Promise<string> {
+    this.#assertOpen('read a status');
+    return this.#state.getAggregateStatus(id);
+  }
+
+  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    this.#assertOpen('list aggregates by status');
+    return this.#state.listAggregatesByStatus(status);
+  }
+
+  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    this.#assertOpen('list aggregates by label');
+    return this.#state.listAggregatesByLabel(label, value);
+  }
+
+  async listLabelValues(label: string): Promise<string[]> {
+    this.#assertOpen('list label values');
+    return this.#state.listLabelValues(label);
+  }
+
+  async archive(id: AggregateId): Promise<void> {
+    this.#assertOpen('archive');
+    const result = await this.#propose({ type: 'archive', id });
+    if (result.type !== 'ok') throw unexpected('archive', result);
+  }
+
+  async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+    this.#assertOpen('consume the archive');
+    await this.#archive.consume(handler, signal);
+  }
+
+  /**
+   * A live feed of the appends this node applies — every append of the cluster, since every node
+   * applies every committed command — handed over after each batch is durable, in log order. A
+   * snapshot installed from the leader replaces the state without replaying its appends: the feed
+   * reports that as a gap.
+   */
+  async watch(sink: FeedSink): Promise<Feed> {
+    this.#assertOpen('subscribe');
+    const stopAppends = this.#state.onAppended((events) => sink.events(events[0]!.aggregateId, events.map(toRecord)));
+    const stopRestores = this.#state.onRestored(() => sink.gap('this node installed a state snapshot from the leader; the appends it covers were not seen one by one'));
+    const stop = () => {
+      stopAppends();
+      stopRestores();
+      this.#feeds.delete(stop);
+    };
+    this.#feeds.add(stop);
+    return { close: async () => stop() };
+  }
+
+  async #propose(command: Command): Promise<CommandResult> {
+    // Refused here with a typed error before anything is proposed; the apply step would refuse it too.
+    const problem = commandLimitProblem(command);
+    if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
+    return this.#replicator.propose(encodeCommand(command));
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closed !== undefined) throw new StoreClosedError(operation);
+  }
+}
+
+function toRecord(event: EventRecord): EventRecord {
+  return { type: event.type, sequence: event.sequence, timestamp: event.timestamp, data: event.data };
+}
+
+function unexpected(operation: string, result: CommandResult): Error {
+  if (result.type === 'invalid-command') return new RaftCommandRejectedError(result.reason);
+  return new RaftCommandRejectedError(`unexpected answer to ${operation}: ${result.type}`);
+}

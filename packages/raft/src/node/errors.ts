@@ -1,0 +1,52 @@
+import { TimeboxError } from '@timebox/core';
+import type { NodeId } from '../consensus/types.js';
+
+/**
+ * A proposal (or a wait for readiness) could not be committed through a leader within the
+ * configured wait: no leader was known, or the one that was could not reach a quorum.
+ *
+ * The outcome of a timed-out proposal is ambiguous, as with any lost reply: it may still be
+ * committed later (it can sit in a leader's log that survives), and then it is applied on every
+ * node like any other entry.
+ */
+export class RaftUnavailableError extends TimeboxError {
+  constructor(
+    readonly nodeId: NodeId,
+    readonly waitedMs: number,
+    /** The leader this node last knew of, or null if it never knew one. */
+    readonly lastLeader: NodeId | null,
+    /** The term in which `lastLeader` was known (0 if none). */
+    readonly lastTerm: number,
+  ) {
+    const known = lastLeader === null ? 'no leader was ever known' : `last known leader ${JSON.stringify(lastLeader)} in term ${lastTerm}`;
+    super('RAFT_UNAVAILABLE', `node ${JSON.stringify(nodeId)}: no leader reachable within ${waitedMs} ms (${known}); a proposal that timed out may still commit later`);
+  }
+}
+
+/**
+ * The node stopped because its durable log or its state machine failed (or the consensus core
+ * rejected its input). It does not keep running on a half-written state: every pending and later
+ * call rejects with this error; `cause` holds the original failure. Restart the process (the
+ * log and the state recover from disk).
+ */
+export class RaftNodeFailedError extends TimeboxError {
+  constructor(
+    readonly nodeId: NodeId,
+    cause: unknown,
+  ) {
+    super('RAFT_NODE_FAILED', `raft node ${JSON.stringify(nodeId)} stopped after a fatal error: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * The state machine applied an entry carrying a proposal this node was waiting for, but returned
+ * no result for its ID (a state machine must return the remembered result for a duplicate too).
+ */
+export class ProposalResultMissingError extends TimeboxError {
+  constructor(
+    readonly proposalId: string,
+    readonly index: number,
+  ) {
+    super('RAFT_RESULT_MISSING', `the state machine applied proposal ${JSON.stringify(proposalId)} at index ${index} but returned no result for it`);
+  }
+}

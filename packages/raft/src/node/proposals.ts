@@ -1,0 +1,103 @@
+import { NoLeaderError, ProposalDroppedError } from '../consensus/errors.js';
+import type { CommittedEntry } from './ports.js';
+import { ProposalResultMissingError } from './errors.js';
+
+interface PendingProposal<Result> {
+  readonly id: string;
+  readonly data: Uint8Array;
+  readonly startedAt: number;
+  /** The tick of the last attempt the core took (appended or forwarded); null while it waits for a leader. */
+  attemptedAt: number | null;
+  readonly resolve: (result: Result) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** What the tracker needs from its node. */
+export interface ProposalHost {
+  /** Hands a proposal to consensus; throws `NoLeaderError`/`ProposalDroppedError` when it cannot take it now. */
+  submit(id: string, data: Uint8Array): void;
+  /** The error a proposal rejects with once its wait ran out. */
+  unavailable(): Error;
+  /** A monotonic clock in milliseconds. */
+  now(): number;
+}
+
+/**
+ * The proposals this node waits on, keyed by proposal ID. Consensus may lose a proposal silently
+ * (forwarded to a leader that then lost its leadership), so an unapplied proposal is offered again
+ * with the same ID — after a leader change, or when `retryTicks` pass without it applying — until
+ * `timeoutMs`; the state machine applies an ID once however often it reaches the log.
+ */
+export class ProposalTracker<Result> {
+  private readonly pending = new Map<string, PendingProposal<Result>>();
+
+  constructor(
+    private readonly host: ProposalHost,
+    private readonly timeoutMs: number,
+    private readonly retryTicks: number,
+  ) {}
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /** Starts tracking `id` and offers it at once; resolves with its result once applied here. */
+  track(id: string, data: Uint8Array, tick: number): Promise<Result> {
+    return new Promise<Result>((resolve, reject) => {
+      const proposal: PendingProposal<Result> = { id, data, startedAt: this.host.now(), attemptedAt: null, resolve, reject };
+      this.pending.set(id, proposal);
+      this.attempt(proposal, tick);
+    });
+  }
+
+  /**
+   * Called every tick: rejects proposals past their deadline, offers again those waiting for a
+   * leader (when one is known), lost to a leader change, or unapplied for `retryTicks`.
+   */
+  onTick(tick: number, leaderKnown: boolean, leaderChanged: boolean): void {
+    const now = this.host.now();
+    for (const proposal of [...this.pending.values()]) {
+      if (now - proposal.startedAt >= this.timeoutMs) {
+        this.settle(proposal.id, () => proposal.reject(this.host.unavailable()));
+        continue;
+      }
+      if (!leaderKnown) continue;
+      const due = proposal.attemptedAt === null || leaderChanged || tick - proposal.attemptedAt >= this.retryTicks;
+      if (due) this.attempt(proposal, tick);
+    }
+  }
+
+  /** Resolves the proposals whose entries were just applied, from the state machine's results. */
+  onApplied(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>): void {
+    for (const entry of entries) {
+      const id = entry.proposalId;
+      if (id === null) continue;
+      const proposal = this.pending.get(id);
+      if (proposal === undefined) continue;
+      if (results.has(id)) this.settle(id, () => proposal.resolve(results.get(id) as Result));
+      else this.settle(id, () => proposal.reject(new ProposalResultMissingError(id, entry.index)));
+    }
+  }
+
+  rejectAll(error: unknown): void {
+    for (const proposal of [...this.pending.values()]) this.settle(proposal.id, () => proposal.reject(error));
+  }
+
+  private attempt(proposal: PendingProposal<Result>, tick: number): void {
+    try {
+      this.host.submit(proposal.id, proposal.data);
+      proposal.attemptedAt = tick;
+    } catch (error) {
+      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError) {
+        proposal.attemptedAt = null;
+        return;
+      }
+      this.settle(proposal.id, () => proposal.reject(error));
+    }
+  }
+
+  private settle(id: string, outcome: () => void): void {
+    this.pending.delete(id);
+    outcome();
+  }
+}

@@ -1,0 +1,288 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { InvalidArgumentError, StoreClosedError } from '@timebox/core';
+import { RaftNode } from '../consensus/raft.js';
+import type { Message, NodeId, RaftRole } from '../consensus/types.js';
+import { RaftNodeFailedError, RaftUnavailableError } from './errors.js';
+import { resolveRaftServerOptions, type RaftServerOptions, type ResolvedRaftServerOptions } from './options.js';
+import type { Replicator, Transport } from './ports.js';
+import { ProposalTracker } from './proposals.js';
+import { ReadBarrier } from './read-barrier.js';
+import { ReadyLoop } from './ready-loop.js';
+import { SnapshotPolicy } from './snapshot-policy.js';
+
+/** Where a {@link RaftServer} is in its life. */
+export type RaftServerLifecycle = 'new' | 'running' | 'failed' | 'closed';
+
+/** A snapshot of a server's state, for tests and diagnostics. */
+export interface RaftServerStatus {
+  readonly id: NodeId;
+  readonly lifecycle: RaftServerLifecycle;
+  readonly role: RaftRole;
+  readonly term: number;
+  readonly leader: NodeId | null;
+  readonly commit: number;
+  /** What the state machine has applied (durably). */
+  readonly applied: number;
+  readonly lastIndex: number;
+  /** The index of the latest snapshot in the log (local or from the leader). */
+  readonly snapshotIndex: number;
+  readonly pendingProposals: number;
+}
+
+/**
+ * One Raft node of a cluster: drives the consensus core (`RaftNode`) on a timer, carries out its
+ * work through the durable log, the transport and the state machine, and answers proposals once
+ * applied locally.
+ *
+ * Ownership: the server owns the `log` and the transport (it closes both in `close()`); the
+ * `state` belongs to whoever created it, who closes it after `close()` resolved.
+ *
+ * A failure of the log, the state machine or the core is fatal: the node stops (it never runs on
+ * a half-written state), everything pending rejects with `RaftNodeFailedError`, and so does every
+ * later call. Restart the process: log and state recover from disk.
+ */
+export class RaftServer<Result> implements Replicator<Result> {
+  readonly id: NodeId;
+  private readonly options: ResolvedRaftServerOptions<Result>;
+  private readonly node: RaftNode;
+  private readonly proposals: ProposalTracker<Result>;
+  private readonly reads: ReadBarrier;
+  private readonly snapshots: SnapshotPolicy;
+  private loop: ReadyLoop<Result> | null = null;
+  private transport: Transport | null = null;
+  private transportClosed: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ticks = 0;
+  private observedLeader: NodeId | null = null;
+  private observedTerm = 0;
+  private lastLeader: NodeId | null = null;
+  private lastTerm = 0;
+  private starting: Promise<void> | null = null;
+  private readySignal: Promise<void> | null = null;
+  private closing: Promise<void> | null = null;
+  private closed = false;
+  private failure: RaftNodeFailedError | null = null;
+
+  /**
+   * Validates the options (`ConfigError` naming the field) and builds the consensus core from the
+   * log's stored state. The log must already be open. Nothing runs until `start()`.
+   */
+  constructor(options: RaftServerOptions<Result>) {
+    this.options = resolveRaftServerOptions(options);
+    const { id, voters, log, state, random, electionTicks, heartbeatTicks, consensus } = this.options;
+    this.id = id;
+    const snapshotIndex = log.snapshot().meta.index;
+    const stateApplied = state.appliedIndex();
+    if (stateApplied > log.lastIndex()) {
+      throw new RaftNodeFailedError(id, new Error(`the state has applied index ${stateApplied}, beyond the log's last index ${log.lastIndex()}: the log lost entries the state holds`));
+    }
+    // After start() the state is at least at the snapshot; entries it holds past the durable commit are skipped when applied.
+    const applied = Math.min(Math.max(stateApplied, snapshotIndex), log.hardState().commit);
+    this.node = new RaftNode({ ...consensus, id, voters, storage: log, random, electionTicks, heartbeatTicks, applied });
+    const retryTicks = 2 * electionTicks;
+    this.proposals = new ProposalTracker<Result>(
+      {
+        submit: (proposalId, data) => void this.node.propose(proposalId, data),
+        unavailable: () => new RaftUnavailableError(id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm),
+        now: () => performance.now(),
+      },
+      this.options.proposalTimeoutMs,
+      retryTicks,
+    );
+    this.reads = new ReadBarrier((context) => this.node.readIndex(context), retryTicks);
+    this.snapshots = new SnapshotPolicy(log, state, voters, this.options.snapshotEvery, this.options.compactionMargin);
+  }
+
+  /**
+   * Joins the cluster: restores the state from the log's snapshot if it is behind it, connects
+   * the transport and starts ticking. Idempotent; `propose` and `ready` call it themselves.
+   */
+  start(): Promise<void> {
+    this.starting ??= this.open();
+    return this.starting;
+  }
+
+  /**
+   * Proposes `command` (forwarded to the leader when this node is not it) and resolves with its
+   * result once it is committed and applied on this node.
+   *
+   * While no leader is known (or the leader's uncommitted tail is full) the proposal waits and is
+   * offered again with the same proposal ID, as it is after a leader change; the state machine
+   * applies one ID once. After `proposalTimeoutMs` it rejects with `RaftUnavailableError`.
+   * **That outcome is ambiguous**, as with any lost reply: the proposal may already sit in a
+   * leader's log and still commit (and apply on every node) later.
+   *
+   * @throws InvalidArgumentError when `command` is not a `Uint8Array`. StoreClosedError after
+   * `close()`. RaftNodeFailedError after a fatal error.
+   */
+  async propose(command: Uint8Array): Promise<Result> {
+    if (!(command instanceof Uint8Array)) throw new InvalidArgumentError('command', 'must be a Uint8Array', command);
+    await this.start();
+    this.assertOpen('propose');
+    const result = this.proposals.track(randomUUID(), command, this.ticks);
+    this.loop?.schedule();
+    return result;
+  }
+
+  /**
+   * Resolves once this node knows a leader and has applied everything committed when it asked
+   * (a ReadIndex through the leader). Waits as long as it takes — there is no timeout — until
+   * `close()` (StoreClosedError) or a fatal error (RaftNodeFailedError). Once resolved it answers
+   * at once, until the node is closed or fails.
+   */
+  ready(): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closed) return Promise.reject(new StoreClosedError('wait for readiness'));
+    this.readySignal ??= this.awaitReady();
+    return this.readySignal;
+  }
+
+  /** The node's current state, for tests and diagnostics. */
+  status(): RaftServerStatus {
+    const core = this.node.status();
+    const lifecycle: RaftServerLifecycle = this.failure !== null ? 'failed' : this.closed ? 'closed' : this.starting !== null ? 'running' : 'new';
+    return {
+      id: this.id,
+      lifecycle,
+      role: core.role,
+      term: core.term,
+      leader: core.leader,
+      commit: core.commit,
+      applied: this.closed ? core.applied : this.options.state.appliedIndex(),
+      lastIndex: core.lastIndex,
+      snapshotIndex: this.snapshots.snapshotIndex,
+      pendingProposals: this.proposals.size,
+    };
+  }
+
+  /**
+   * Leaves the cluster: stops ticking, rejects pending proposals and waits with StoreClosedError,
+   * lets an in-progress log write finish, then closes the transport and the log. The state
+   * machine is not closed (its owner does that after this resolves). Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private async open(): Promise<void> {
+    this.assertOpen('start');
+    const { log, state, connect, tickMs } = this.options;
+    const snapshot = log.snapshot();
+    // A crash between installing the leader's snapshot in the log and restoring the state leaves the state behind it.
+    if (state.appliedIndex() < snapshot.meta.index) {
+      try {
+        await state.restoreSnapshot(snapshot.data, snapshot.meta.index);
+      } catch (error) {
+        this.fail(error);
+      }
+    }
+    this.assertOpen('start');
+    this.loop = new ReadyLoop<Result>(this.node, log, state, {
+      send: (message) => this.transport?.send(message),
+      onSnapshotInstalled: (index) => this.snapshots.installed(index),
+      onApplied: (entries, results) => this.proposals.onApplied(entries, results),
+      onReadStates: (states, applied) => {
+        this.reads.onReadStates(states);
+        this.reads.onApplied(applied);
+      },
+      afterTurn: async () => {
+        await this.snapshots.maybeSnapshot();
+      },
+      onFatal: (error) => this.fail(error),
+    });
+    this.transport = connect({
+      onMessage: (message) => this.onMessage(message),
+      onUnreachable: (peer) => this.guard(() => this.node.reportUnreachable(peer)),
+      onSnapshotSent: (peer, ok) => this.guard(() => this.node.reportSnapshot(peer, ok)),
+    });
+    this.timer = setInterval(() => this.onTick(), tickMs);
+    this.timer.unref();
+    this.loop.schedule();
+  }
+
+  private async awaitReady(): Promise<void> {
+    await this.start();
+    this.assertOpen('wait for readiness');
+    const reached = this.reads.wait(this.ticks);
+    this.loop?.schedule();
+    await reached;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.closed = true;
+    this.stopTicking();
+    this.proposals.rejectAll(new StoreClosedError('propose'));
+    this.reads.rejectAll(new StoreClosedError('wait for readiness'));
+    await this.starting?.catch(() => undefined);
+    this.stopTicking();
+    await this.loop?.stop();
+    await this.closeTransport();
+    await this.options.log.close();
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure !== null || this.closed) return;
+    this.failure = error instanceof RaftNodeFailedError ? error : new RaftNodeFailedError(this.id, error);
+    this.stopTicking();
+    void this.loop?.stop();
+    this.proposals.rejectAll(this.failure);
+    this.reads.rejectAll(this.failure);
+    // A failed node must stop voting and acknowledging at once; the log stays open until close().
+    void this.closeTransport().catch(() => undefined);
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new StoreClosedError(operation);
+  }
+
+  private stopTicking(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private closeTransport(): Promise<void> {
+    if (this.transport === null) return Promise.resolve();
+    this.transportClosed ??= this.transport.close();
+    return this.transportClosed;
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  private onMessage(message: Message): void {
+    this.guard(() => this.node.step(message));
+  }
+
+  private onTick(): void {
+    if (!this.guard(() => this.node.tick())) return;
+    this.ticks++;
+    const { leader, term } = this.node.status();
+    const changed = leader !== this.observedLeader || term !== this.observedTerm;
+    this.observedLeader = leader;
+    this.observedTerm = term;
+    if (leader !== null) {
+      this.lastLeader = leader;
+      this.lastTerm = term;
+    }
+    this.proposals.onTick(this.ticks, leader !== null, changed);
+    this.reads.onTick(this.ticks, leader !== null, changed);
+    this.loop?.schedule();
+  }
+
+  /** Runs an input on the core, then wakes the loop; a core that throws has a broken state, which is fatal. */
+  private guard(input: () => void): boolean {
+    if (this.failure !== null || this.closed) return false;
+    try {
+      input();
+    } catch (error) {
+      this.fail(error);
+      return false;
+    }
+    this.loop?.schedule();
+    return true;
+  }
+}

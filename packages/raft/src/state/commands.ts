@@ -1,0 +1,301 @@
+/**
+ * The commands a write becomes in the replicated log, their results, and the compact binary codec
+ * of both. Every field the apply step needs travels in the command, including time (`at`), so
+ * applying a command gives the same state and result on every node, whatever its clock says.
+ *
+ * Layout: byte 0 is the codec version (1), byte 1 the command tag, then the fields in order.
+ * Integers are unsigned LEB128, times float64 big-endian (epoch ms), strings and byte strings
+ * LEB128-length-prefixed UTF-8. An aggregate ID is a part count followed by its parts. An append's
+ * event sequences are not sent: they run from `expectedSequence`, as core assigns them.
+ */
+import type { AggregateId, AppendRequest, EventRecord, IndexUpdate } from '@timebox/core';
+import { ByteReader, ByteWriter, DecodeError } from './binary.js';
+
+/** Appends a batch at an expected sequence, with its folded index update (core's `AppendRequest`). */
+export interface AppendCommand extends AppendRequest {
+  readonly type: 'append';
+}
+
+/** Stores a snapshot covering events below `sequence`, newer-only; `trim` deletes those events. */
+export interface SaveSnapshotCommand {
+  readonly type: 'save-snapshot';
+  readonly id: AggregateId;
+  readonly data: string;
+  readonly sequence: number;
+  readonly trim: boolean;
+}
+
+/** Moves an aggregate into the archive and clears its live records and index. */
+export interface ArchiveCommand {
+  readonly type: 'archive';
+  readonly id: AggregateId;
+}
+
+/** Takes the oldest archive record that is free or whose lease expired at `at`, until `at + leaseMs`. */
+export interface LeaseCommand {
+  readonly type: 'lease';
+  readonly consumer: string;
+  /** The proposer's clock, epoch ms. */
+  readonly at: number;
+  readonly leaseMs: number;
+}
+
+/** Names one lease on one archive record: a later lease of the same record has a higher `lease`. */
+export interface LeaseHandle {
+  readonly record: number;
+  readonly lease: number;
+  readonly consumer: string;
+}
+
+/** Extends a lease to `at + leaseMs`, only while it is still held by `consumer`. */
+export interface RenewCommand extends LeaseHandle {
+  readonly type: 'renew';
+  readonly at: number;
+  readonly leaseMs: number;
+}
+
+/** The handler succeeded: deletes the record, if the lease is still held. */
+export interface AckCommand extends LeaseHandle {
+  readonly type: 'ack';
+}
+
+/** The handler threw: frees the record at once for the next consumer, if the lease is still held. */
+export interface ReleaseCommand extends LeaseHandle {
+  readonly type: 'release';
+}
+
+export type Command = AppendCommand | SaveSnapshotCommand | ArchiveCommand | LeaseCommand | RenewCommand | AckCommand | ReleaseCommand;
+
+/** What applying a command answered; identical on every node. */
+export type CommandResult =
+  | { readonly type: 'ok' }
+  /** An append whose expected sequence was not the aggregate's next sequence. */
+  | { readonly type: 'conflict'; readonly actualSequence: number; readonly newEvents: EventRecord[] }
+  /** A snapshot beyond the end of the log. */
+  | { readonly type: 'invalid-sequence'; readonly nextSequence: number }
+  /** A lease was taken: read the record from the local state. */
+  | { readonly type: 'leased'; readonly record: number; readonly lease: number; readonly expiresAt: number }
+  /** No record is free; `earliestExpiry` is when the soonest lease lapses (null: no records at all). */
+  | { readonly type: 'nothing-available'; readonly earliestExpiry: number | null }
+  /** The lease named by renew, ack or release is no longer held (it lapsed and was taken, or the record is gone). */
+  | { readonly type: 'lease-lost' }
+  /** The entry did not decode, or broke a storage limit: nothing was changed. */
+  | { readonly type: 'invalid-command'; readonly reason: string };
+
+const VERSION = 1;
+const TAGS = { append: 1, 'save-snapshot': 2, archive: 3, lease: 4, renew: 5, ack: 6, release: 7 } as const;
+
+function writeId(out: ByteWriter, id: AggregateId): void {
+  out.varuint(id.length);
+  for (const part of id) out.string(part);
+}
+
+function readId(input: ByteReader): string[] {
+  const count = input.count(1);
+  if (count === 0) throw new DecodeError('an aggregate ID needs at least one part');
+  const parts: string[] = new Array(count);
+  for (let i = 0; i < count; i++) parts[i] = input.string();
+  return parts;
+}
+
+function writeHandle(out: ByteWriter, handle: LeaseHandle): void {
+  out.varuint(handle.record).varuint(handle.lease).string(handle.consumer);
+}
+
+function readHandle(input: ByteReader): LeaseHandle {
+  return { record: input.varuint(), lease: input.varuint(), consumer: input.string() };
+}
+
+/** Encodes a command for the log. */
+export function encodeCommand(command: Command): Uint8Array {
+  const out = new ByteWriter();
+  out.u8(VERSION).u8(TAGS[command.type]);
+  switch (command.type) {
+    case 'append': {
+      writeId(out, command.id);
+      out.varuint(command.expectedSequence).varuint(command.events.length);
+      for (const event of command.events) out.string(event.type).f64(event.timestamp).string(event.data);
+      const index = command.index;
+      if (index === undefined) {
+        out.u8(0);
+      } else {
+        out.u8(index.status === undefined ? 1 : 2);
+        if (index.status !== undefined) out.string(index.status);
+        const labels = Object.entries(index.labels);
+        out.f64(index.statusTime).varuint(labels.length);
+        for (const [name, value] of labels) out.string(name).string(value);
+      }
+      break;
+    }
+    case 'save-snapshot':
+      writeId(out, command.id);
+      out.string(command.data).varuint(command.sequence).u8(command.trim ? 1 : 0);
+      break;
+    case 'archive':
+      writeId(out, command.id);
+      break;
+    case 'lease':
+      out.string(command.consumer).f64(command.at).varuint(command.leaseMs);
+      break;
+    case 'renew':
+      writeHandle(out, command);
+      out.f64(command.at).varuint(command.leaseMs);
+      break;
+    case 'ack':
+    case 'release':
+      writeHandle(out, command);
+      break;
+  }
+  return out.finish();
+}
+
+function readTime(input: ByteReader, what: string): number {
+  const value = input.f64();
+  if (!Number.isFinite(value)) throw new DecodeError(`${what} is not a finite time`);
+  return value;
+}
+
+/** Decodes a command from the log; throws `DecodeError` for bytes that are not one. */
+export function decodeCommand(bytes: Uint8Array): Command {
+  const input = new ByteReader(bytes);
+  const version = input.u8();
+  if (version !== VERSION) throw new DecodeError(`unknown command codec version ${version}`);
+  const tag = input.u8();
+  let command: Command;
+  switch (tag) {
+    case TAGS.append: {
+      const id = readId(input);
+      const expectedSequence = input.varuint();
+      const count = input.count(10);
+      const events: EventRecord[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const type = input.string();
+        const timestamp = readTime(input, 'event timestamp');
+        events[i] = { type, sequence: expectedSequence + i, timestamp, data: input.string() };
+      }
+      if (!Number.isSafeInteger(expectedSequence + count)) throw new DecodeError('sequence beyond the safe range');
+      const flag = input.u8();
+      let index: IndexUpdate | undefined;
+      if (flag === 1 || flag === 2) {
+        const status = flag === 2 ? input.string() : undefined;
+        const statusTime = readTime(input, 'status time');
+        const labelCount = input.count(2);
+        const labels: Record<string, string> = {};
+        for (let i = 0; i < labelCount; i++) {
+          const name = input.string();
+          // Own data property even for "__proto__", so no name can reach the prototype.
+          Object.defineProperty(labels, name, { value: input.string(), enumerable: true, writable: true, configurable: true });
+        }
+        index = status === undefined ? { statusTime, labels } : { status, statusTime, labels };
+      } else if (flag !== 0) {
+        throw new DecodeError(`unknown index flag ${flag}`);
+      }
+      command = { type: 'append', id, expectedSequence, events, index };
+      break;
+    }
+    case TAGS['save-snapshot']: {
+      const id = readId(input);
+      const data = input.string();
+      const sequence = input.varuint();
+      const trim = input.u8();
+      if (trim > 1) throw new DecodeError(`bad trim flag ${trim}`);
+      command = { type: 'save-snapshot', id, data, sequence, trim: trim === 1 };
+      break;
+    }
+    case TAGS.archive:
+      command = { type: 'archive', id: readId(input) };
+      break;
+    case TAGS.lease:
+      command = { type: 'lease', consumer: input.string(), at: readTime(input, 'lease time'), leaseMs: input.varuint() };
+      break;
+    case TAGS.renew: {
+      const handle = readHandle(input);
+      command = { type: 'renew', ...handle, at: readTime(input, 'renew time'), leaseMs: input.varuint() };
+      break;
+    }
+    case TAGS.ack:
+      command = { type: 'ack', ...readHandle(input) };
+      break;
+    case TAGS.release:
+      command = { type: 'release', ...readHandle(input) };
+      break;
+    default:
+      throw new DecodeError(`unknown command tag ${tag}`);
+  }
+  input.end();
+  return command;
+}
+
+const RESULT_TAGS = { ok: 1, conflict: 2, 'invalid-sequence': 3, leased: 4, 'nothing-available': 5, 'lease-lost': 6, 'invalid-command': 7 } as const;
+
+/** Encodes a result, as stored in the table of applied proposals. */
+export function encodeResult(result: CommandResult): Uint8Array {
+  const out = new ByteWriter(32);
+  out.u8(RESULT_TAGS[result.type]);
+  switch (result.type) {
+    case 'conflict':
+      out.varuint(result.actualSequence).varuint(result.newEvents.length);
+      for (const event of result.newEvents) out.varuint(event.sequence).string(event.type).f64(event.timestamp).string(event.data);
+      break;
+    case 'invalid-sequence':
+      out.varuint(result.nextSequence);
+      break;
+    case 'leased':
+      out.varuint(result.record).varuint(result.lease).f64(result.expiresAt);
+      break;
+    case 'nothing-available':
+      out.u8(result.earliestExpiry === null ? 0 : 1);
+      if (result.earliestExpiry !== null) out.f64(result.earliestExpiry);
+      break;
+    case 'invalid-command':
+      out.string(result.reason);
+      break;
+    case 'ok':
+    case 'lease-lost':
+      break;
+  }
+  return out.finish();
+}
+
+/** Decodes what `encodeResult` wrote. */
+export function decodeResult(bytes: Uint8Array): CommandResult {
+  const input = new ByteReader(bytes);
+  const tag = input.u8();
+  let result: CommandResult;
+  switch (tag) {
+    case RESULT_TAGS.ok:
+      result = { type: 'ok' };
+      break;
+    case RESULT_TAGS.conflict: {
+      const actualSequence = input.varuint();
+      const count = input.count(11);
+      const newEvents: EventRecord[] = new Array(count);
+      for (let i = 0; i < count; i++) {
+        const sequence = input.varuint();
+        const type = input.string();
+        newEvents[i] = { type, sequence, timestamp: input.f64(), data: input.string() };
+      }
+      result = { type: 'conflict', actualSequence, newEvents };
+      break;
+    }
+    case RESULT_TAGS['invalid-sequence']:
+      result = { type: 'invalid-sequence', nextSequence: input.varuint() };
+      break;
+    case RESULT_TAGS.leased:
+      result = { type: 'leased', record: input.varuint(), lease: input.varuint(), expiresAt: input.f64() };
+      break;
+    case RESULT_TAGS['nothing-available']:
+      result = { type: 'nothing-available', earliestExpiry: input.u8() === 0 ? null : input.f64() };
+      break;
+    case RESULT_TAGS['lease-lost']:
+      result = { type: 'lease-lost' };
+      break;
+    case RESULT_TAGS['invalid-command']:
+      result = { type: 'invalid-command', reason: input.string() };
+      break;
+    default:
+      throw new DecodeError(`unknown result tag ${tag}`);
+  }
+  input.end();
+  return result;
+}

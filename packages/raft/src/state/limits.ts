@@ -1,0 +1,71 @@
+/**
+ * LMDB cannot store a key longer than `MAX_KEY_BYTES`, and some keys hold caller data: the encoded
+ * aggregate ID, a status, a label name and value. A command that would need such a key is refused
+ * whole, deterministically, by the apply step (an "invalid command" result) and, with a typed
+ * error, by the backend before it proposes anything.
+ */
+import { encodeAggregateId, type AggregateId } from '@timebox/core';
+import { utf8Bytes } from './binary.js';
+import { MAX_KEY_BYTES } from './keys.js';
+import type { Command } from './commands.js';
+
+/** A storage limit a command breaks: the field, and the rule in words. */
+export interface LimitProblem {
+  readonly field: string;
+  readonly rule: string;
+  readonly value: unknown;
+}
+
+/** Bytes a string takes inside a tuple key: UTF-8, NULs doubled, a 2-byte terminator. */
+function tupleBytes(text: string): number {
+  let bytes = 2;
+  for (const byte of utf8Bytes(text)) bytes += byte === 0 ? 2 : 1;
+  return bytes;
+}
+
+/** The longest encoded aggregate ID (UTF-8 bytes of `encodeAggregateId`) the state can key. */
+export const MAX_AGGREGATE_ID_BYTES = MAX_KEY_BYTES - 1;
+
+function aggregateIdProblem(id: AggregateId): LimitProblem | undefined {
+  const bytes = utf8Bytes(encodeAggregateId(id)).length;
+  if (bytes <= MAX_AGGREGATE_ID_BYTES) return undefined;
+  return { field: 'aggregate ID', rule: `must encode to at most ${MAX_AGGREGATE_ID_BYTES} bytes on the raft backend (this one takes ${bytes})`, value: id };
+}
+
+/** Key: tag, status, time (8), aggregate number (8). */
+function statusProblem(status: string): LimitProblem | undefined {
+  const bytes = 1 + tupleBytes(status) + 16;
+  if (bytes <= MAX_KEY_BYTES) return undefined;
+  return { field: 'index status', rule: `is too long for the raft backend's status index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`, value: status };
+}
+
+/** Key: tag, name, value, aggregate number (8). */
+function labelProblem(name: string, value: string): LimitProblem | undefined {
+  const bytes = 1 + tupleBytes(name) + tupleBytes(value) + 8;
+  if (bytes <= MAX_KEY_BYTES) return undefined;
+  return { field: `index label ${JSON.stringify(name.slice(0, 40))}`, rule: `name and value are too long for the raft backend's label index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`, value };
+}
+
+/** The storage limit applying `command` would break, or undefined. */
+export function commandLimitProblem(command: Command): LimitProblem | undefined {
+  switch (command.type) {
+    case 'append': {
+      const problem = aggregateIdProblem(command.id);
+      if (problem !== undefined || command.index === undefined) return problem;
+      if (command.index.status !== undefined) {
+        const statusIssue = statusProblem(command.index.status);
+        if (statusIssue !== undefined) return statusIssue;
+      }
+      for (const [name, value] of Object.entries(command.index.labels)) {
+        const labelIssue = labelProblem(name, value);
+        if (labelIssue !== undefined) return labelIssue;
+      }
+      return undefined;
+    }
+    case 'save-snapshot':
+    case 'archive':
+      return aggregateIdProblem(command.id);
+    default:
+      return undefined;
+  }
+}

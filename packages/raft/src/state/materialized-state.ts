@@ -1,0 +1,486 @@
+/**
+ * The replicated state machine of the raft backend, materialized in LMDB (SPEC 10.4).
+ *
+ * LMDB layout: one database (`data.mdb` in the state folder), binary keys compared as bytes, whose
+ * first byte names the table (see `keys.ts` for how integers, times and strings are made to sort):
+ *
+ * | table | key | value |
+ * | --- | --- | --- |
+ * | meta | 0x01, field | applied index, next aggregate number, next archive record ID |
+ * | aggregate head | 0x02, `encodeAggregateId(id)` (UTF-8) | number, next sequence, first stored sequence, snapshot sequence, status, status time, labels |
+ * | events | 0x03, aggregate number, sequence | timestamp, type, data |
+ * | snapshot | 0x04, aggregate number | snapshot JSON text |
+ * | status index | 0x05, status, entry time, aggregate number | encoded ID |
+ * | label index | 0x06, label, value, aggregate number | encoded ID |
+ * | archive record | 0x07, record ID | encoded ID, snapshot, snapshot sequence, events |
+ * | archive lease | 0x08, record ID | leased-until (proposer clock), lease number, holder |
+ * | applied proposals | 0x09, proposal ID | log index, encoded result |
+ * | proposal age | 0x0a, log index, proposal ID | (empty) |
+ *
+ * A range read over [0x03, n] gives an aggregate's events in sequence order; over [0x02, prefix] the
+ * aggregates a prefix lists; over [0x05, status] a status's members oldest entry first. A proposal
+ * ID is remembered for `proposalWindow` log indexes after the one it was applied at, then dropped
+ * (by the same rule on every node, so all agree on whether a late duplicate is applied).
+ */
+import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { open, type RootDatabase } from 'lmdb';
+import { ConfigError, decodeAggregateId, encodeAggregateId, hasIdPrefix, requirePositiveInteger, StoreClosedError, type AggregateId, type ArchiveRecordData, type EventRecord, type SnapshotRecord } from '@timebox/core';
+import type { CommittedEntry, StateMachine } from '../node/ports.js';
+import { RaftProtocolError } from '../consensus/errors.js';
+import { ByteReader, ByteWriter, DecodeError, utf8Bytes } from './binary.js';
+import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
+import { decodeCommand, decodeResult, encodeResult, type CommandResult } from './commands.js';
+import {
+  aggregateKey,
+  archiveKey,
+  eventKey,
+  KeyBuilder,
+  KeyReader,
+  Meta,
+  metaKey,
+  prefixEnd,
+  proposalAgeKey,
+  proposalKey,
+  snapshotKey,
+  Table,
+  tailPrefixEnd,
+} from './keys.js';
+import { commandLimitProblem } from './limits.js';
+import { decodeArchiveRecord, decodeEvent, decodeHead, decodeProposal, decodeText, decodeU64, encodeProposal, encodeU64, type AggregateHead } from './records.js';
+
+export type { PublishedEvent } from './command-applier.js';
+
+/** Options of `MaterializedState.open`. */
+export interface MaterializedStateOptions {
+  /**
+   * Called after each applied batch is durable with the events of each successful append, one call
+   * per append, in log order (SPEC 10.4 `publisher`). A throwing publisher never affects the state.
+   */
+  readonly publisher?: ((events: PublishedEvent[]) => void) | undefined;
+  /** Receives what a publisher threw. Default: `process.emitWarning`. */
+  readonly onPublisherError?: ((error: unknown) => void) | undefined;
+  /**
+   * How many log indexes a proposal ID is remembered after it was applied, so a duplicate of it
+   * within that distance is answered with the first result instead of applied again. It decides
+   * results, so every node of a cluster must use the same value. Default 100000.
+   */
+  readonly proposalWindow?: number | undefined;
+}
+
+const DEFAULT_PROPOSAL_WINDOW = 100_000;
+const IMAGE_MAGIC = [0x54, 0x42, 0x53, 0x01]; // "TBS" + image version 1
+// Proposal IDs longer than this are keyed by their SHA-256 so their key stays within LMDB's limit.
+const MAX_PLAIN_PROPOSAL_ID_BYTES = 512;
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function proposalTableId(proposalId: string): string {
+  return utf8Bytes(proposalId).length <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
+}
+
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The LMDB-backed replicated state: applies committed commands, answers the backend's reads. */
+export class MaterializedState implements StateMachine<CommandResult> {
+  readonly #db: RootDatabase<Buffer, Buffer>;
+  readonly #publisher: ((events: PublishedEvent[]) => void) | undefined;
+  readonly #onPublisherError: (error: unknown) => void;
+  readonly #proposalWindow: number;
+  readonly #archiveListeners = new Set<() => void>();
+  readonly #appendListeners = new Set<(events: PublishedEvent[]) => void>();
+  readonly #restoreListeners = new Set<() => void>();
+  #appliedIndex: number;
+  /** Serializes apply, restore and close: one write at a time, in call order. */
+  #writes: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  private constructor(db: RootDatabase<Buffer, Buffer>, options: MaterializedStateOptions) {
+    this.#db = db;
+    this.#publisher = options.publisher;
+    this.#onPublisherError = options.onPublisherError ?? ((error) => process.emitWarning(`raft state publisher threw: ${String(error)}`));
+    this.#proposalWindow = options.proposalWindow ?? DEFAULT_PROPOSAL_WINDOW;
+    const applied = db.get(metaKey(Meta.appliedIndex));
+    this.#appliedIndex = applied === undefined ? 0 : decodeU64(applied);
+  }
+
+  /**
+   * Opens (creating if needed) the state in folder `dir`. Commits are durable when they resolve:
+   * `overlappingSync` is off so LMDB fsyncs inside the commit, and `noSync` is never set.
+   */
+  static open(dir: string, options: MaterializedStateOptions = {}): MaterializedState {
+    if (options.proposalWindow !== undefined) requirePositiveInteger('proposalWindow', options.proposalWindow);
+    if (options.publisher !== undefined && typeof options.publisher !== 'function') throw new ConfigError('publisher', 'must be a function', options.publisher);
+    if (typeof dir !== 'string' || dir === '') throw new ConfigError('dir', 'must be a non-empty path', dir);
+    mkdirSync(dir, { recursive: true });
+    const db = open<Buffer, Buffer>({
+      path: dir,
+      noSubdir: false,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      overlappingSync: false,
+      noSync: false,
+      cache: false,
+      compression: false,
+    });
+    return new MaterializedState(db, options);
+  }
+
+  appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /**
+   * Applies committed entries in one durable LMDB transaction (entries at or below the applied
+   * index are skipped: a replay after restart) and resolves with the result of each command entry
+   * by proposal ID. A duplicate proposal ID gets the result of its first application. An entry
+   * whose bytes are not a command gets an `invalid-command` result and changes nothing.
+   */
+  apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, CommandResult>> {
+    return this.#serialize(() => this.#apply(entries));
+  }
+
+  async #apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, CommandResult>> {
+    this.#assertOpen('apply entries');
+    const results = new Map<string, CommandResult>();
+    const fresh: CommittedEntry[] = [];
+    for (const entry of entries) {
+      if (entry.index <= this.#appliedIndex) {
+        // Already applied: answer from the proposal table while it still remembers the ID.
+        if (entry.proposalId !== null) {
+          const stored = this.#db.get(proposalKey(proposalTableId(entry.proposalId)));
+          if (stored !== undefined) results.set(entry.proposalId, decodeResult(decodeProposal(stored).result));
+        }
+        continue;
+      }
+      const expected = (fresh.at(-1)?.index ?? this.#appliedIndex) + 1;
+      if (entry.index !== expected) throw new RaftProtocolError(`state machine expected log index ${expected}, got ${entry.index}`);
+      fresh.push(entry);
+    }
+    if (fresh.length === 0) return results;
+
+    const effects: ApplyEffects = { published: [], archiveAvailable: false };
+    const lastIndex = (fresh.at(-1) as CommittedEntry).index;
+    const view = this.#writeView();
+    // A child transaction is aborted whole if anything throws, so a batch is all or nothing.
+    await this.#db.childTransaction(() => {
+      const applier = new CommandApplier(view, effects);
+      for (const entry of fresh) {
+        if (entry.kind !== 'command') continue;
+        const id = entry.proposalId;
+        if (id !== null) {
+          const seen = view.get(proposalKey(proposalTableId(id)));
+          if (seen !== undefined) {
+            results.set(id, decodeResult(decodeProposal(seen).result));
+            continue;
+          }
+        }
+        const result = applyOne(applier, entry.data);
+        if (id !== null) {
+          const tableId = proposalTableId(id);
+          view.put(proposalKey(tableId), encodeProposal(entry.index, encodeResult(result)));
+          view.put(proposalAgeKey(entry.index, tableId), new Uint8Array(0));
+          results.set(id, result);
+        }
+      }
+      this.#forgetOldProposals(view, lastIndex);
+      view.put(metaKey(Meta.appliedIndex), encodeU64(lastIndex));
+    });
+    this.#appliedIndex = lastIndex;
+    this.#afterCommit(effects);
+    return results;
+  }
+
+  #forgetOldProposals(view: WriteView, lastIndex: number): void {
+    const cutoff = lastIndex - this.#proposalWindow;
+    if (cutoff < 1) return;
+    const expired: Uint8Array[] = [];
+    for (const { key } of view.range(Buffer.from([Table.proposalAge]), new KeyBuilder(Table.proposalAge).u64(cutoff + 1).build())) expired.push(key);
+    for (const key of expired) {
+      view.remove(asBuffer(key));
+      view.remove(proposalKey(new KeyReader(key).skip(8).tail()));
+    }
+  }
+
+  #afterCommit(effects: ApplyEffects): void {
+    const listeners = this.#publisher === undefined ? [...this.#appendListeners] : [this.#publisher, ...this.#appendListeners];
+    if (listeners.length > 0) {
+      for (const events of effects.published) {
+        for (const listener of listeners) {
+          try {
+            listener(events);
+          } catch (error) {
+            this.#onPublisherError(error);
+          }
+        }
+      }
+    }
+    if (effects.archiveAvailable) this.#notifyArchive();
+  }
+
+  /**
+   * Like the `publisher` option, for listeners that come and go (a backend's live feed): called
+   * after each durable batch with the events of each successful append, in log order. Returns the
+   * unsubscribe function.
+   */
+  onAppended(listener: (events: PublishedEvent[]) => void): () => void {
+    this.#appendListeners.add(listener);
+    return () => this.#appendListeners.delete(listener);
+  }
+
+  /**
+   * Called after `restoreSnapshot` replaced the state: the appends the image covered were never
+   * seen one by one, so a feed has a gap. Returns the unsubscribe function.
+   */
+  onRestored(listener: () => void): () => void {
+    this.#restoreListeners.add(listener);
+    return () => this.#restoreListeners.delete(listener);
+  }
+
+  /** Reads and writes inside the current write transaction. */
+  #writeView(): WriteView {
+    const db = this.#db;
+    return {
+      get: (key) => db.get(key),
+      put: (key, value) => void db.put(key, asBuffer(value)),
+      remove: (key) => void db.remove(key),
+      range: (start, end) => db.getRange({ start, end }),
+    };
+  }
+
+  /**
+   * Calls `listener` after a batch that added or freed an archive record is durable on this node
+   * (and after a restore), so waiting consumers look again. Returns the unsubscribe function.
+   */
+  onArchiveAvailable(listener: () => void): () => void {
+    this.#archiveListeners.add(listener);
+    return () => this.#archiveListeners.delete(listener);
+  }
+
+  #notifyArchive(): void {
+    for (const listener of [...this.#archiveListeners]) listener();
+  }
+
+  // ---- reads: each runs synchronously in one read transaction, so it sees one committed state ----
+
+  #read<T>(operation: string, read: (get: (key: Buffer) => Buffer | undefined, range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>) => T): T {
+    this.#assertOpen(operation);
+    const transaction = this.#db.useReadTransaction();
+    try {
+      return read(
+        (key) => this.#db.get(key, { transaction }),
+        (start, end) => this.#db.getRange({ start, end, transaction }),
+      );
+    } finally {
+      transaction.done();
+    }
+  }
+
+  /** Stored events with sequence ≥ `fromSequence`, in order. */
+  loadEvents(id: AggregateId, fromSequence: number): EventRecord[] {
+    return this.#read('load events', (get, range) => {
+      const head = readHead(get, id);
+      return head === undefined ? [] : readEvents(range, head, fromSequence);
+    });
+  }
+
+  /** The snapshot and the events stored after it, in one consistent read. */
+  loadSnapshot(id: AggregateId): SnapshotRecord {
+    return this.#read('load a snapshot', (get, range) => {
+      const head = readHead(get, id);
+      if (head === undefined) return { sequence: 0, events: [] };
+      const sequence = head.snapshotSequence ?? 0;
+      const stored = head.snapshotSequence === null ? undefined : get(snapshotKey(head.number));
+      return { data: stored === undefined ? undefined : decodeText(stored), sequence, events: readEvents(range, head, sequence) };
+    });
+  }
+
+  /** IDs whose parts start with `prefix`, including snapshot-only aggregates, in key order. */
+  listAggregates(prefix: AggregateId): AggregateId[] {
+    return this.#read('list aggregates', (_get, range) => {
+      const start = prefix.length === 0 ? Buffer.from([Table.aggregate]) : aggregateKey(encodeAggregateId(prefix));
+      const end = prefix.length === 0 ? Buffer.from([Table.aggregate + 1]) : tailPrefixEnd(start);
+      const ids: AggregateId[] = [];
+      for (const { key } of range(start, end)) {
+        const encoded = new KeyReader(key).tail();
+        if (hasIdPrefix(encoded, prefix)) ids.push(decodeAggregateId(encoded));
+      }
+      return ids;
+    });
+  }
+
+  getAggregateStatus(id: AggregateId): string {
+    return this.#read('read a status', (get) => readHead(get, id)?.status ?? '');
+  }
+
+  /** Aggregates in `status`, oldest entry first. */
+  listAggregatesByStatus(status: string): { id: AggregateId; timestamp: number }[] {
+    return this.#read('list aggregates by status', (_get, range) => {
+      const start = new KeyBuilder(Table.status).str(status).build();
+      const entries: { id: AggregateId; timestamp: number }[] = [];
+      for (const { key, value } of range(start, prefixEnd(start))) {
+        const reader = new KeyReader(key);
+        reader.str();
+        entries.push({ id: decodeAggregateId(decodeText(value)), timestamp: reader.time() });
+      }
+      return entries;
+    });
+  }
+
+  listAggregatesByLabel(label: string, value: string): AggregateId[] {
+    return this.#read('list aggregates by label', (_get, range) => {
+      const start = new KeyBuilder(Table.label).str(label).str(value).build();
+      return [...range(start, prefixEnd(start))].map((entry) => decodeAggregateId(decodeText(entry.value)));
+    });
+  }
+
+  /** Distinct values of `label`, sorted by UTF-16 code unit. */
+  listLabelValues(label: string): string[] {
+    return this.#read('list label values', (_get, range) => {
+      const start = new KeyBuilder(Table.label).str(label).build();
+      const values: string[] = [];
+      for (const { key } of range(start, prefixEnd(start))) {
+        const reader = new KeyReader(key);
+        reader.str();
+        const value = reader.str();
+        if (values.at(-1) !== value) values.push(value);
+      }
+      // Keys sort by UTF-8 bytes (code points); the contract sorts by code unit.
+      return values.sort(compareCodeUnits);
+    });
+  }
+
+  /** An archive record by ID, or undefined once acknowledged. */
+  readArchiveRecord(record: number): ArchiveRecordData | undefined {
+    return this.#read('read an archive record', (get) => {
+      const stored = get(archiveKey(record));
+      return stored === undefined ? undefined : decodeArchiveRecord(record, stored);
+    });
+  }
+
+  /** How many archive records wait for acknowledgement. */
+  archiveSize(): number {
+    return this.#read('count archive records', (_get, range) => [...range(Buffer.from([Table.archive]), Buffer.from([Table.archive + 1]))].length);
+  }
+
+  // ---- snapshot image ----
+
+  /**
+   * A consistent image of the whole state, including the applied index and the proposal table:
+   * "TBS\x01", then every (key, value) pair in key order, each length-prefixed. Equal states give
+   * equal bytes.
+   */
+  async exportSnapshot(): Promise<Uint8Array> {
+    return this.#read('export a snapshot', (_get, range) => {
+      const out = new ByteWriter(1 << 16).raw(Uint8Array.from(IMAGE_MAGIC));
+      for (const { key, value } of range(Buffer.from([0]), Buffer.from([0xff]))) out.bytes(key).bytes(value);
+      return out.finish();
+    });
+  }
+
+  /** Replaces the whole state with `image` (from `exportSnapshot`) taken at log index `index`, atomically. */
+  restoreSnapshot(data: Uint8Array, index: number): Promise<void> {
+    return this.#serialize(async () => {
+      this.#assertOpen('restore a snapshot');
+      if (!Number.isSafeInteger(index) || index < 0) throw new RaftProtocolError(`snapshot index must be an integer ≥ 0, got ${index}`);
+      const pairs = parseImage(data);
+      await this.#db.childTransaction(() => {
+        const keys = [...this.#db.getKeys({ start: Buffer.from([0]), end: Buffer.from([0xff]) })];
+        for (const key of keys) this.#db.remove(key);
+        for (const [key, value] of pairs) this.#db.put(key, value);
+        this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
+      });
+      this.#appliedIndex = index;
+      for (const listener of [...this.#restoreListeners]) listener();
+      this.#notifyArchive();
+    });
+  }
+
+  /** Waits for a running apply or restore, then closes LMDB. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closed) return this.#writes.then(() => undefined);
+    const closing = this.#serialize(async () => {
+      this.#closed = true;
+      this.#archiveListeners.clear();
+      this.#appendListeners.clear();
+      this.#restoreListeners.clear();
+      await this.#db.close();
+    });
+    return closing;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #serialize<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(work, work);
+    this.#writes = run.catch(() => undefined);
+    return run;
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
+  }
+}
+
+function applyOne(applier: CommandApplier, data: Uint8Array): CommandResult {
+  let command;
+  try {
+    command = decodeCommand(data);
+  } catch (error) {
+    if (error instanceof DecodeError) return { type: 'invalid-command', reason: `undecodable command: ${error.message}` };
+    throw error;
+  }
+  const problem = commandLimitProblem(command);
+  if (problem !== undefined) return { type: 'invalid-command', reason: `${problem.field} ${problem.rule}` };
+  switch (command.type) {
+    case 'append':
+      return applier.append(command);
+    case 'save-snapshot':
+      return applier.saveSnapshot(command);
+    case 'archive':
+      return applier.archive(command);
+    case 'lease':
+      return applier.lease(command);
+    case 'renew':
+      return applier.renew(command);
+    case 'ack':
+      return applier.ack(command);
+    case 'release':
+      return applier.release(command);
+  }
+}
+
+function readHead(get: (key: Buffer) => Buffer | undefined, id: AggregateId): AggregateHead | undefined {
+  const stored = get(aggregateKey(encodeAggregateId(id)));
+  return stored === undefined ? undefined : decodeHead(stored);
+}
+
+function readEvents(range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>, head: AggregateHead, fromSequence: number): EventRecord[] {
+  const start = Math.max(fromSequence, head.firstSequence);
+  if (start >= head.nextSequence) return [];
+  const events: EventRecord[] = [];
+  for (const { key, value } of range(eventKey(head.number, start), eventKey(head.number, head.nextSequence))) {
+    events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
+  }
+  return events;
+}
+
+function parseImage(data: Uint8Array): [Buffer, Buffer][] {
+  if (!(data instanceof Uint8Array) || data.length < IMAGE_MAGIC.length || IMAGE_MAGIC.some((byte, i) => data[i] !== byte)) {
+    throw new RaftProtocolError('not a raft state snapshot image (bad header)');
+  }
+  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length));
+  const pairs: [Buffer, Buffer][] = [];
+  try {
+    while (!input.done) pairs.push([Buffer.from(input.bytes()), Buffer.from(input.bytes())]);
+  } catch (error) {
+    throw new RaftProtocolError(`corrupt raft state snapshot image: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return pairs;
+}

@@ -1,0 +1,75 @@
+import type { Entry, HardState } from '../consensus/types.js';
+import { ByteReader, ByteWriter, MalformedRecordError } from './bytes.js';
+
+/**
+ * What one WAL frame carries. Replaying the records of all segments in order rebuilds the log:
+ * an entry overwrites everything from its index on, a hard state replaces the previous one, and a
+ * reset (a snapshot received from the leader) empties the log down to the snapshot's index.
+ */
+export type WalRecord =
+  | { readonly type: 'entry'; readonly entry: Entry }
+  | { readonly type: 'hard-state'; readonly hardState: HardState }
+  | { readonly type: 'reset'; readonly index: number; readonly term: number };
+
+const ENTRY = 1;
+const HARD_STATE = 2;
+const RESET = 3;
+
+const KIND_EMPTY = 0;
+const KIND_COMMAND = 1;
+
+/** The frame type byte followed by the record's body. */
+export function encodeRecord(record: WalRecord): Buffer {
+  const out = new ByteWriter(record.type === 'entry' ? record.entry.data.byteLength + 64 : 64);
+  switch (record.type) {
+    case 'entry': {
+      const { entry } = record;
+      out.u8(ENTRY).u64(entry.term).u64(entry.index).u8(entry.kind === 'command' ? KIND_COMMAND : KIND_EMPTY);
+      out.string(entry.proposalId).bytes(entry.data);
+      break;
+    }
+    case 'hard-state':
+      out.u8(HARD_STATE).u64(record.hardState.term).u64(record.hardState.commit).string(record.hardState.vote);
+      break;
+    case 'reset':
+      out.u8(RESET).u64(record.index).u64(record.term);
+      break;
+  }
+  return Buffer.from(out.view());
+}
+
+/** Decodes a frame's content; throws {@link MalformedRecordError} if it does not decode. */
+export function decodeRecord(content: Buffer): WalRecord {
+  const input = new ByteReader(content);
+  const type = input.u8();
+  let record: WalRecord;
+  switch (type) {
+    case ENTRY: {
+      const term = input.u64();
+      const index = input.u64();
+      const kindByte = input.u8();
+      if (kindByte !== KIND_EMPTY && kindByte !== KIND_COMMAND) throw new MalformedRecordError(`unknown entry kind ${kindByte}`);
+      const proposalId = input.string();
+      const data = input.bytes();
+      record = { type: 'entry', entry: { term, index, kind: kindByte === KIND_COMMAND ? 'command' : 'empty', proposalId, data } };
+      break;
+    }
+    case HARD_STATE: {
+      const term = input.u64();
+      const commit = input.u64();
+      const vote = input.string();
+      record = { type: 'hard-state', hardState: { term, vote, commit } };
+      break;
+    }
+    case RESET: {
+      const index = input.u64();
+      const term = input.u64();
+      record = { type: 'reset', index, term };
+      break;
+    }
+    default:
+      throw new MalformedRecordError(`unknown record type ${type}`);
+  }
+  input.end();
+  return record;
+}

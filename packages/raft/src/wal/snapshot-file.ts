@@ -1,0 +1,74 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import type { Snapshot } from '../consensus/types.js';
+import { ByteReader, ByteWriter, MalformedRecordError } from './bytes.js';
+import { crc32 } from './crc32.js';
+import { WalCorruptionError } from './errors.js';
+import { snapshotName, syncDir } from './file-names.js';
+
+/**
+ * A snapshot file: magic "TBS1" u32 | body length u32 | crc32(body) u32 | body, where body is
+ * index u64 | term u64 | voter count u32 | voters (length-prefixed UTF-8) | data (length-prefixed).
+ */
+const SNAPSHOT_MAGIC = 0x31534254;
+const HEADER_BYTES = 12;
+
+function encodeSnapshot(snapshot: Snapshot): Buffer {
+  const body = new ByteWriter(snapshot.data.byteLength + 64);
+  body.u64(snapshot.meta.index).u64(snapshot.meta.term).u32(snapshot.meta.voters.length);
+  for (const voter of snapshot.meta.voters) body.string(voter);
+  body.bytes(snapshot.data);
+  const content = body.view();
+  const out = Buffer.allocUnsafe(HEADER_BYTES + content.length);
+  out.writeUInt32LE(SNAPSHOT_MAGIC, 0);
+  out.writeUInt32LE(content.length, 4);
+  out.writeUInt32LE(crc32(content), 8);
+  content.copy(out, HEADER_BYTES);
+  return out;
+}
+
+/** Writes the snapshot under a temporary name, fsyncs it, renames it into place and fsyncs `dir`. */
+export async function writeSnapshotFile(dir: string, snapshot: Snapshot): Promise<void> {
+  const final = path.join(dir, snapshotName(snapshot.meta.index));
+  const temp = `${final}.tmp`;
+  const handle = await fs.open(temp, 'w');
+  try {
+    const bytes = encodeSnapshot(snapshot);
+    let written = 0;
+    while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written, written)).bytesWritten;
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, final);
+  await syncDir(dir);
+}
+
+/** Reads and verifies a snapshot file; damage is a {@link WalCorruptionError} (it was renamed into place whole). */
+export async function readSnapshotFile(file: string): Promise<Snapshot> {
+  const bytes = await fs.readFile(file);
+  if (bytes.length < HEADER_BYTES) throw new WalCorruptionError(file, 0, 'truncated snapshot header');
+  if (bytes.readUInt32LE(0) !== SNAPSHOT_MAGIC) throw new WalCorruptionError(file, 0, 'bad magic');
+  const length = bytes.readUInt32LE(4);
+  if (HEADER_BYTES + length !== bytes.length) throw new WalCorruptionError(file, 4, 'length does not match the file size');
+  const content = bytes.subarray(HEADER_BYTES);
+  if (crc32(content) !== bytes.readUInt32LE(8)) throw new WalCorruptionError(file, HEADER_BYTES, 'checksum mismatch');
+  try {
+    const input = new ByteReader(content);
+    const index = input.u64();
+    const term = input.u64();
+    const count = input.u32();
+    const voters: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const voter = input.string();
+      if (voter === null) throw new MalformedRecordError('null voter');
+      voters.push(voter);
+    }
+    const data = input.bytes();
+    input.end();
+    return { meta: { index, term, voters }, data };
+  } catch (error) {
+    if (error instanceof MalformedRecordError) throw new WalCorruptionError(file, HEADER_BYTES, `malformed snapshot: ${error.message}`);
+    throw error;
+  }
+}
