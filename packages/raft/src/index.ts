@@ -19,6 +19,13 @@ export { ProposalResultMissingError, RaftNodeFailedError, RaftUnavailableError }
 export type { CommittedEntry, DurableLog, DurableWrite, Replicator, StateMachine, Transport, TransportEvents } from './node/ports.js';
 // wal
 export { WriteAheadLog, WAL_DEFAULTS, WalCorruptionError, WalUnavailableError, type WalOptions, type WalStats } from './wal/index.js';
+// transport
+export { TcpTransport } from './transport/tcp-transport.js';
+export { TRANSPORT_DEFAULTS, type TcpTransportOptions } from './transport/options.js';
+export { parseAddress, formatAddress, type HostPort } from './transport/address.js';
+export { LinkFaults, type LinkFaultsOptions, type LinkVerdict } from './transport/faults.js';
+export { CodecError, HandshakeError, TransportError } from './transport/errors.js';
+export { PROTOCOL_VERSION } from './transport/frames.js';
 // state and backend
 export { MaterializedState, type MaterializedStateOptions, type PublishedEvent } from './state/materialized-state.js';
 export {
@@ -37,5 +44,9 @@ export {
 } from './state/commands.js';
 export { DecodeError } from './state/binary.js';
 export { MAX_AGGREGATE_ID_BYTES } from './state/limits.js';
-export { RaftBackend, RaftCommandRejectedError, type RaftBackendOptions } from './backend/raft-backend.js';
+export { RaftBackend, RaftCommandRejectedError, type RaftBackendOptions, type RaftReadMode, type ReadBarrierReplicator } from './backend/raft-backend.js';
 export { LocalReplicator } from './backend/local-replicator.js';
+// member: one process of a cluster, assembled
+export { RaftMember, openRaftStore, type RaftMemberBackendOptions } from './member/raft-member.js';
+export { LocalRaftCluster, startLocalCluster, freeLoopbackPort, type LocalClusterOptions, type LocalMemberSettings } from './member/local-cluster.js';
+export { MEMBER_DEFAULTS, MIN_LOG_TAIL_SIZE, type RaftMemberOptions, type RaftServerAddress } from './member/options.js';
