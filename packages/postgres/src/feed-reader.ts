@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { Feed, FeedSink } from '@timebox/core';
 import { guard } from './errors.js';
@@ -10,6 +10,15 @@ import { aggregateIdFromKey } from './text-codec.js';
 const PAGE = 1_000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
+/** How long a listener lease lasts, and how often it is renewed. */
+const LEASE_MS = 60_000;
+const RENEW_MS = 20_000;
+/**
+ * A safety read this often even without a notification: an append that checked for listeners
+ * just before this reader registered commits without notifying, and a notification can be lost
+ * with a dropped connection. It is a backstop, not the wake-up mechanism.
+ */
+const SAFETY_READ_MS = 1_000;
 
 interface FeedRow {
   /** The reading statement's snapshot xmin: every transaction below it had finished. */
@@ -40,6 +49,10 @@ interface FeedRow {
  * whose listen connection dropped resumes without loss; only rows pruned past its floor (it was
  * away for more than the feed's retention) or events trimmed by a snapshot before it read them
  * are lost, and it reports those as gaps.
+ *
+ * Appends notify only while a subscriber holds a lease row in `timebox_feed_listener` (a NOTIFY
+ * serializes commits, so stores nobody listens to should not pay for it); the reader takes its
+ * lease before it starts, renews it while open, and removes it on close.
  */
 export class FeedReader implements Feed {
   readonly #sql: Sql;
@@ -55,6 +68,9 @@ export class FeedReader implements Feed {
   #closed = false;
   #retryDelay = RETRY_MIN_MS;
   #retryTimer: NodeJS.Timeout | undefined;
+  readonly #listenerId = randomUUID();
+  #leaseTimer: NodeJS.Timeout | undefined;
+  #safetyTimer: NodeJS.Timeout | undefined;
 
   private constructor(sql: Sql, prefix: string, sink: FeedSink) {
     this.#sql = sql;
@@ -66,6 +82,7 @@ export class FeedReader implements Feed {
   static async open(sql: Sql, prefix: string, sink: FeedSink): Promise<FeedReader> {
     const reader = new FeedReader(sql, prefix, sink);
     const prefixHash = createHash('md5').update(prefix).digest('hex');
+    await guard('register as a feed listener', () => reader.#renewLease());
     // Listen first, then take the starting point: an append committing in between is either
     // visible to the first read (and skipped as old) or read after its notification.
     reader.#listening = await guard('listen for appended events', () =>
@@ -84,14 +101,28 @@ export class FeedReader implements Feed {
       await reader.close();
       throw error;
     }
+    reader.#leaseTimer = setInterval(() => void reader.#renewLease().catch(() => undefined), RENEW_MS);
+    reader.#leaseTimer.unref();
+    reader.#safetyTimer = setInterval(() => reader.#wake(), SAFETY_READ_MS);
+    reader.#safetyTimer.unref();
     return reader;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
+    clearInterval(this.#leaseTimer);
+    clearInterval(this.#safetyTimer);
     await this.#listening?.unlisten().catch(() => undefined);
     await this.#reading?.catch(() => undefined);
+    await this.#sql`DELETE FROM timebox_feed_listener WHERE prefix = ${this.#prefix} AND listener = ${this.#listenerId}`.catch(() => undefined);
+  }
+
+  async #renewLease(): Promise<void> {
+    await this.#sql`
+      INSERT INTO timebox_feed_listener (prefix, listener, expires_at)
+      VALUES (${this.#prefix}, ${this.#listenerId}, now() + make_interval(secs => ${LEASE_MS / 1000}))
+      ON CONFLICT (prefix, listener) DO UPDATE SET expires_at = EXCLUDED.expires_at`;
   }
 
   /** Reads now, or once more after the read in progress. */

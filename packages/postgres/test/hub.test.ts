@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, createExecutor, HubUnavailableError, type Event, type SubscriptionError } from '@timebox/core';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -137,6 +138,32 @@ describe('postgres event feed', () => {
     expect(await admin`SELECT 1 FROM timebox_feed WHERE prefix = ${q}`).toHaveLength(0);
     await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
     await quiet.close();
+  });
+
+  it('appends notify only while a subscriber holds a listener lease', { timeout: 30_000 }, async () => {
+    const p = prefix('lease');
+    const hash = createHash('md5').update(p).digest('hex');
+    let notified = 0;
+    const listening = await admin.listen('timebox_feed', (payload) => {
+      if (payload === hash) notified++;
+    });
+    const store = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    await store.appendEvents(['n'], 0, [{ type: 'Quiet', data: {} }]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(notified).toBe(0);
+    const stop = await store.subscribe(() => undefined);
+    expect(await admin`SELECT 1 FROM timebox_feed_listener WHERE prefix = ${p} AND expires_at > now()`).toHaveLength(1);
+    await store.appendEvents(['n'], 1, [{ type: 'Heard', data: {} }]);
+    expect(await eventually(() => notified === 1)).toBe(true);
+    await stop();
+    expect(await admin`SELECT 1 FROM timebox_feed_listener WHERE prefix = ${p}`).toHaveLength(0);
+    // An expired lease (its subscriber died without removing it) stops the notifications too.
+    await admin`INSERT INTO timebox_feed_listener (prefix, listener, expires_at) VALUES (${p}, 'dead', now() - interval '1 second')`;
+    await store.appendEvents(['n'], 2, [{ type: 'Quiet', data: {} }]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(notified).toBe(1);
+    await listening.unlisten();
+    await store.close();
   });
 
   it('refuses a feedRetention below 1000', () => {

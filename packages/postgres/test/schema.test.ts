@@ -26,6 +26,7 @@ const TABLES = [
   'timebox_events',
   'timebox_feed',
   'timebox_feed_horizon',
+  'timebox_feed_listener',
   'timebox_index',
   'timebox_labels',
   'timebox_schema_version',
@@ -75,7 +76,7 @@ describe('schema', () => {
     });
   });
 
-  it('migrates a version-1 database to version 2, keeping its data, and appends then reach subscribers', async () => {
+  it('migrates a version-1 database to the current version, keeping its data, and appends then reach subscribers', async () => {
     await withFreshDatabase(async (url) => {
       const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
       await first.ready();
@@ -83,12 +84,12 @@ describe('schema', () => {
       await first.close();
       // Back to what version 1 left: no feed tables, no 8-argument append, version 1.
       const check = postgres(url, { max: 1 });
-      await check`DROP TABLE timebox_feed, timebox_feed_horizon`;
+      await check`DROP TABLE timebox_feed, timebox_feed_horizon, timebox_feed_listener`;
       await check`DROP FUNCTION timebox_append(text, text, bigint, json, text, bigint, json, integer)`;
       await check`UPDATE timebox_schema_version SET version = 1`;
       const second = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
       await second.ready();
-      expect(await check`SELECT version FROM timebox_schema_version`).toEqual([{ version: 2 }]);
+      expect(await check`SELECT version FROM timebox_schema_version`).toEqual([{ version: SCHEMA_VERSION }]);
       await expect(second.loadEvents(['old'], 0)).resolves.toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1' }]);
       const delivered: number[] = [];
       const feed = await second.watch({ events: (_, records) => delivered.push(...records.map((r) => r.sequence)), gap: () => undefined });
