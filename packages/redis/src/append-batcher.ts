@@ -33,15 +33,17 @@ export class AppendBatcher {
   readonly #scripts: Scripts;
   readonly #ids: string;
   readonly #feed: string;
+  readonly #feedLease: string;
   readonly #retention: number;
   #queue: Waiting[] = [];
   #inFlight = 0;
 
   /** @param retention - feed entries kept (0: appends publish nothing) */
-  constructor(scripts: Scripts, idsKey: string, feedKey: string, retention: number) {
+  constructor(scripts: Scripts, idsKey: string, feed: { readonly stream: string; readonly lease: string }, retention: number) {
     this.#scripts = scripts;
     this.#ids = idsKey;
-    this.#feed = feedKey;
+    this.#feed = feed.stream;
+    this.#feedLease = feed.lease;
     this.#retention = retention;
   }
 
@@ -65,7 +67,7 @@ export class AppendBatcher {
   }
 
   #send(batch: Waiting[]): void {
-    const keys: string[] = [this.#ids, this.#feed];
+    const keys: string[] = [this.#ids, this.#feed, this.#feedLease];
     const args: (string | number)[] = [batch.length, this.#retention];
     for (const append of batch) {
       args.push(append.keys.length, append.args.length);

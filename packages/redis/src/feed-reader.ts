@@ -9,6 +9,9 @@ export const FEED_PAGE = 1_000;
 const BLOCK_MS = 5_000;
 const RETRY_MIN_MS = 50;
 const RETRY_MAX_MS = 2_000;
+/** How long the feed lease lasts without renewal, and how often a reader renews it. */
+export const FEED_LEASE_MS = 60_000;
+const LEASE_RENEW_MS = 20_000;
 
 type StreamEntry = [id: string, fields: string[]];
 
@@ -29,23 +32,32 @@ export class FeedReader implements Feed {
   readonly #connection: Redis | Cluster;
   readonly #key: string;
   readonly #sink: FeedSink;
+  readonly #renewLease: () => Promise<string>;
+  #leaseStart = '';
+  #leaseTimer: NodeJS.Timeout | undefined;
   #lastId = '0-0';
   /** Entries added before the reader opened, plus those it read or reported missing since. */
   #accounted = 0;
   #closed = false;
   #loop: Promise<void> = Promise.resolve();
 
-  private constructor(connection: Redis | Cluster, key: string, sink: FeedSink) {
+  private constructor(connection: Redis | Cluster, key: string, sink: FeedSink, renewLease: () => Promise<string>) {
     this.#connection = connection;
     this.#key = key;
     this.#sink = sink;
+    this.#renewLease = renewLease;
   }
 
-  /** Opens a connection, finds the end of the stream, and starts reading from there. */
-  static async open(client: Redis | Cluster, key: string, sink: FeedSink): Promise<FeedReader> {
+  /**
+   * Takes the feed lease (through `renewLease`, on the store's own connection), opens a connection
+   * of its own, finds the end of the stream, and starts reading from there.
+   */
+  static async open(client: Redis | Cluster, stream: string, sink: FeedSink, renewLease: () => Promise<string>): Promise<FeedReader> {
+    const leaseStart = await guarded('take the feed lease', renewLease);
     const connection = client.duplicate();
     connection.on('error', () => undefined);
-    const reader = new FeedReader(connection, key, sink);
+    const reader = new FeedReader(connection, stream, sink, renewLease);
+    reader.#leaseStart = leaseStart;
     try {
       const info = await guarded('open the event feed', () => reader.#info());
       reader.#lastId = info?.lastGeneratedId ?? '0-0';
@@ -55,11 +67,14 @@ export class FeedReader implements Feed {
       throw error;
     }
     reader.#loop = reader.#read();
+    reader.#leaseTimer = setInterval(() => void reader.#checkLease().catch(() => undefined), LEASE_RENEW_MS);
+    reader.#leaseTimer.unref();
     return reader;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    clearInterval(this.#leaseTimer);
     this.#connection.disconnect();
     await this.#loop;
   }
@@ -69,7 +84,10 @@ export class FeedReader implements Feed {
     let delay = RETRY_MIN_MS;
     while (!this.#closed) {
       try {
-        if (failedSince !== undefined) await this.#checkForLoss(`the feed connection was down for ${Date.now() - failedSince} ms`);
+        if (failedSince !== undefined) {
+          await this.#checkLease();
+          await this.#checkForLoss(`the feed connection was down for ${Date.now() - failedSince} ms`);
+        }
         const reply = (await this.#connection.xread('COUNT', FEED_PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', this.#key, this.#lastId)) as
           | [string, StreamEntry[]][]
           | null;
@@ -100,6 +118,17 @@ export class FeedReader implements Feed {
     } catch (error) {
       this.#sink.gap(`a feed entry (${entryId}) could not be read: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /** Renews the feed lease; reports a gap when it had lapsed since this reader last saw it. */
+  async #checkLease(): Promise<void> {
+    const start = await this.#renewLease();
+    if (start === this.#leaseStart || this.#closed) return;
+    this.#leaseStart = start;
+    this.#sink.gap(
+      'the feed lease lapsed (no subscriber renewed it for over a minute, e.g. this process was cut off from Redis), ' +
+        'so appends made until it was taken again were not published; read the affected aggregates back',
+    );
   }
 
   /** Reports a gap when entries after the reader's position were trimmed before it read them. */

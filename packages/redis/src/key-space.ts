@@ -15,6 +15,7 @@ import { encodeIdPart } from '@timebox/core';
  * - `B:lh:<label>:<value>` set: encoded IDs holding that label value
  * - `B:archive`  stream: archived aggregates, read by a consumer group
  * - `B:feed`     stream: one entry per append (ID, first sequence, events), read by subscribers
+ * - `B:feed-lease` string with a TTL: present while some process subscribes; appends publish only then
  *
  * The Lua scripts derive status and label keys the same way (see `scripts.ts`).
  */
@@ -24,6 +25,7 @@ export class KeySpace {
   readonly ids: string;
   readonly archive: string;
   readonly feed: string;
+  readonly feedLease: string;
 
   constructor(prefix: string, shard: string | undefined) {
     const encodedPrefix = encodeIdPart(prefix);
@@ -31,6 +33,7 @@ export class KeySpace {
     this.ids = `${this.base}:ids`;
     this.archive = `${this.base}:archive`;
     this.feed = `${this.base}:feed`;
+    this.feedLease = `${this.base}:feed-lease`;
   }
 
   meta(encodedId: string): string {

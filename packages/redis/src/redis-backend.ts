@@ -22,7 +22,7 @@ import { AppendBatcher } from './append-batcher.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { decodeEvents, encodeEvent } from './event-codec.js';
 import { guarded, RedisBackendError } from './errors.js';
-import { FeedReader } from './feed-reader.js';
+import { FEED_LEASE_MS, FeedReader } from './feed-reader.js';
 import { KeySpace } from './key-space.js';
 import { resolveRedisOptions, type RedisBackendOptions } from './options.js';
 import { Scripts } from './scripts.js';
@@ -68,7 +68,7 @@ export class RedisBackend implements Backend {
     }
     this.#scripts = new Scripts(this.client);
     this.#feedRetention = resolved.feedRetention;
-    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids, this.keys.feed, resolved.feedRetention);
+    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids, { stream: this.keys.feed, lease: this.keys.feedLease }, resolved.feedRetention);
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
       stream: this.keys.archive,
       group: resolved.archiveGroup,
@@ -131,13 +131,14 @@ export class RedisBackend implements Backend {
 
   /**
    * Reads the store's feed stream, which every append (from any process) adds to inside its
-   * script, on a connection of its own. See `FeedReader` for resuming and gap reporting.
+   * script while a subscriber holds the feed lease, on a connection of its own. See `FeedReader` for resuming and gap reporting.
    */
   async watch(sink: FeedSink): Promise<Feed> {
     if (this.#feedRetention === 0) {
       throw new HubUnavailableError('redis (feedRetention: 0 turned its feed off)');
     }
-    const reader = await FeedReader.open(this.client, this.keys.feed, sink);
+    const lease = this.keys.feedLease;
+    const reader = await FeedReader.open(this.client, this.keys.feed, sink, () => this.#scripts.feedLease(lease, FEED_LEASE_MS));
     this.#feeds.add(reader);
     return {
       close: async () => {

@@ -12,15 +12,16 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * Appends one or more batches, each atomically checked against its aggregate's next sequence;
  * several appends travel in one call when they are issued together (see `AppendBatcher`).
  *
- * KEYS: the listing index (`B:ids`), the feed stream (`B:feed`), then per append: meta, events, and the declared index keys —
+ * KEYS: the listing index (`B:ids`), the feed stream (`B:feed`), the feed lease (`B:feed-lease`), then per append: meta, events, and the declared index keys —
  * the new status's set (for a non-empty status), and per label its value set and (for a
  * non-empty value) its holder set.
  * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), then per append: its key count, its argument count, and its
  * arguments: expected sequence, the count of index arguments (0 without an index update), the
  * index arguments (has status '1'/'0', status, status time, label count, label/value pairs),
  * then the encoded events. The store's base and each encoded ID are read off the key names.
- * Each successful non-empty append also adds one feed entry (`a` encoded ID, `s` first sequence,
- * one `e` per encoded event), trimmed to about the retention, for subscribers in any process.
+ * While the feed lease exists (some process subscribes), each successful non-empty append also
+ * adds one feed entry (`a` encoded ID, `s` first sequence, one `e` per encoded event), trimmed to
+ * about the retention, for subscribers in any process.
  * Returns one result per append: 0 on success, or {actual next sequence, sequence of the first
  * returned event, events from the expected sequence on}.
  */
@@ -28,6 +29,7 @@ const APPEND = `${ESCAPE}
 local ids, feed = KEYS[1], KEYS[2]
 local base = string.sub(ids, 1, #ids - 4)
 local retention = tonumber(ARGV[2])
+if retention > 0 and redis.call('EXISTS', KEYS[3]) == 0 then retention = 0 end
 
 local function appendOne(k, a, last)
   local meta, events = KEYS[k], KEYS[k + 1]
@@ -103,7 +105,7 @@ local function appendOne(k, a, last)
 end
 
 local results = {}
-local k, a = 3, 3
+local k, a = 4, 3
 for n = 1, tonumber(ARGV[1]) do
   local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   a = a + 2
@@ -209,6 +211,23 @@ redis.call('XCLAIM', stream, group, consumer, 0, entryId, 'JUSTID')
 return 1
 `;
 
+/**
+ * KEYS: feed lease. ARGV: time to live in ms. Creates the lease (holding the server time it was
+ * created at) or extends it; returns that creation time, so a subscriber can tell that the lease
+ * lapsed and was created anew since it last looked, which means appends went unpublished.
+ */
+const FEED_LEASE = `
+local start = redis.call('GET', KEYS[1])
+if start then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  return start
+end
+local now = redis.call('TIME')
+start = now[1] .. string.format('%06d', tonumber(now[2]))
+redis.call('SET', KEYS[1], start, 'PX', ARGV[1])
+return start
+`;
+
 type Reply = unknown;
 
 /** One script: its source and the SHA1 the server caches it under. */
@@ -227,6 +246,7 @@ const SCRIPTS = {
   archive: new Script(ARCHIVE),
   ack: new Script(ACK),
   renew: new Script(RENEW),
+  feedLease: new Script(FEED_LEASE),
 };
 
 /** The append script's reply: 0, or a conflict. */
@@ -274,6 +294,11 @@ export class Scripts {
 
   renew(stream: string, group: string, consumer: string, entryId: string): Promise<0 | 1> {
     return this.#run(SCRIPTS.renew, [stream], [group, consumer, entryId]) as Promise<0 | 1>;
+  }
+
+  /** Takes or extends the feed lease; resolves with the lease's creation time (see FEED_LEASE). */
+  feedLease(lease: string, ttlMs: number): Promise<string> {
+    return this.#run(SCRIPTS.feedLease, [lease], [ttlMs]) as Promise<string>;
   }
 
   async #run(script: Script, keys: readonly string[], args: readonly (string | number)[]): Promise<Reply> {

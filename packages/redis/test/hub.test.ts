@@ -80,9 +80,47 @@ describe('redis event feed', () => {
     await Promise.all([reader.close(), writerStore.close(), writer.close()]);
   });
 
+  it('publishes only while a subscriber holds the feed lease', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix('lease');
+    const store = createRedisStore({}, { url: server.url, prefix });
+    const keys = (store.backend as RedisBackend).keys;
+    await store.appendEvents(['l'], 0, [{ type: 'Unheard', data: {} }]);
+    expect(await admin.exists(keys.feed)).toBe(0);
+    const stop = await store.subscribe(() => undefined);
+    expect(await admin.pttl(keys.feedLease)).toBeGreaterThan(50_000);
+    await store.appendEvents(['l'], 1, [{ type: 'Heard', data: {} }]);
+    expect(await admin.xlen(keys.feed)).toBe(1);
+    await stop();
+    await store.close();
+  });
+
+  it('reports a gap when the feed lease lapsed and appends went unpublished', { timeout: 30_000 }, async () => {
+    const prefix = freshPrefix('lapse');
+    const reader = createRedisStore({}, { url: server.url, prefix });
+    const writer = createRedisStore({}, { url: server.url, prefix });
+    const keys = (reader.backend as RedisBackend).keys;
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await writer.appendEvents(['p'], 0, [{ type: 'Seen', data: {} }]);
+    await waitFor('the first event', async () => got.events.length === 1);
+    // The lease lapses (as if nobody renewed it for a minute) and an append goes unpublished.
+    await admin.del(keys.feedLease);
+    await writer.appendEvents(['p'], 1, [{ type: 'Unpublished', data: {} }]);
+    // The reader looks at the lease again after a reconnect (or its 20 s renewal).
+    await killFeedConnections(admin);
+    await waitFor('the gap report', async () => got.errors.length > 0);
+    await writer.appendEvents(['p'], 2, [{ type: 'After', data: {} }]);
+    await waitFor('the event after the gap', async () => got.events.some((event) => event.type === 'After'));
+    expect(got.events.map((event) => event.type)).toEqual(['Seen', 'After']);
+    expect(got.errors).toHaveLength(1);
+    expect(got.errors[0]!.message).toContain('the feed lease lapsed');
+    await Promise.all([reader.close(), writer.close()]);
+  });
+
   it('keeps about feedRetention entries, and none with feedRetention 0', { timeout: 30_000 }, async () => {
     const prefix = freshPrefix('retention');
     const store = createRedisStore({}, { url: server.url, prefix, feedRetention: 1000 });
+    await store.subscribe(() => undefined);
     for (let i = 0; i < 3000; i += 100) {
       await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
     }
