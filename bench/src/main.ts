@@ -1,20 +1,27 @@
+import * as os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { runComparisons } from './harness.js';
-import { describeMachine, renderTable, writeJson, type BackendReport } from './report.js';
-import { SuiteUnavailableError, type BackendBench } from './suite.js';
+import { countSteps, runComparisons } from './harness.js';
+import { Progress } from './progress.js';
+import { describeMachine, LEGEND, renderHeading, renderTable, writeJson, type BackendReport, type RunReport } from './report.js';
+import { messageOf, SuiteUnavailableError, type BackendBench } from './suite.js';
+import { renderSvg } from './svg.js';
+import { renderHubTable, runHubLatency } from './hub/report.js';
+import type { HubBackend } from './hub/stores.js';
 import { memoryBench } from './workloads/memory.js';
 import { postgresBench } from './workloads/postgres.js';
+import { raftBench } from './workloads/raft.js';
 import { redisBench } from './workloads/redis.js';
 
 /** Every backend the suite knows, in the order they run. */
-const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, postgresBench];
+const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, postgresBench, raftBench];
 const NAMES = BENCHES.map((bench) => bench.name);
 
 const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]]
 
-Measures Timebox on each backend against the baseline a user would otherwise pick, in the
-same run; prints a table per backend and writes bench/results/<backend>.json.
+Measures Timebox on each backend against the baselines a user would otherwise pick, in the
+same run; prints a table per backend and writes bench/results/bench.json and bench.svg.
 
   --quick            smaller sizes and 3 repetitions (a smoke run, not a reference)
   --reps N           measured repetitions per workload (default 5, or 3 with --quick)
@@ -55,42 +62,32 @@ function parseOptions(): Options {
   return { quick, reps, benches };
 }
 
-async function runBench(bench: BackendBench, quick: boolean, reps: number): Promise<void> {
-  const warmups = 1;
-  const minSampleMs = quick ? 100 : 500;
-  const warmupMs = quick ? 300 : 1000;
-  const progress = (line: string) => process.stderr.write(`[bench ${bench.name}] ${line}\n`);
+const load = () => os.loadavg().map((n) => Math.round(n * 100) / 100);
+
+async function runBench(
+  bench: BackendBench,
+  settings: Pick<RunReport, 'mode' | 'reps' | 'memoryReps' | 'warmups' | 'warmupMs' | 'minSampleMs'>,
+  progress: Progress,
+): Promise<BackendReport> {
+  const start = performance.now();
+  progress.startSuite(bench.name, 0);
   let suite;
   try {
-    suite = await bench.open({ quick, progress });
+    suite = await bench.open({ quick: settings.mode === 'quick', progress: (line) => progress.line(line) });
   } catch (error) {
     if (error instanceof SuiteUnavailableError) {
-      progress(`skipped: ${error.message}`);
-      return;
+      progress.line(`skipped: ${error.message}`);
+      return { backend: bench.name, skipped: error.message, notes: [], results: [], wallMs: performance.now() - start };
     }
     throw error;
   }
   try {
-    progress(
-      `${quick ? 'quick' : 'full'} run: ${suite.comparisons.length} workloads, ${warmups} warm-up (≥ ${warmupMs} ms) ` +
-        `+ ${reps} reps (≥ ${minSampleMs} ms) each`,
-    );
-    const results = await runComparisons(suite.comparisons, { reps, warmups, warmupMs, minSampleMs, progress });
-    const report: BackendReport = {
-      backend: bench.name,
-      date: new Date().toISOString(),
-      mode: quick ? 'quick' : 'full',
-      reps,
-      warmups,
-      warmupMs,
-      minSampleMs,
-      machine: describeMachine(),
-      results,
-    };
-    process.stdout.write(`\n## ${bench.name}\n\n${renderTable(report)}\n`);
-    const file = fileURLToPath(new URL(`../results/${bench.name}.json`, import.meta.url));
-    await writeJson(file, report);
-    progress(`wrote ${file}`);
+    const options = { ...settings, warmups: suite.warmups ?? settings.warmups };
+    const steps = countSteps(suite.comparisons, options);
+    progress.startSuite(bench.name, steps);
+    progress.line(`${suite.comparisons.length} comparisons, ${steps} steps, ${options.warmups} warm-up(s)`);
+    const results = await runComparisons(suite.comparisons, { ...options, onStep: (line) => progress.step(line) });
+    return { backend: bench.name, warmups: options.warmups, notes: suite.notes ?? [], results, wallMs: performance.now() - start };
   } finally {
     await suite.close();
   }
@@ -98,10 +95,39 @@ async function runBench(bench: BackendBench, quick: boolean, reps: number): Prom
 
 async function main(): Promise<void> {
   const { quick, reps, benches } = parseOptions();
-  for (const bench of benches) await runBench(bench, quick, reps);
+  const settings = { mode: quick ? ('quick' as const) : ('full' as const), reps, memoryReps: Math.min(reps, quick ? 1 : 3), warmups: 1, minSampleMs: quick ? 100 : 400, warmupMs: quick ? 150 : 600 };
+  const machine = describeMachine();
+  const date = new Date().toISOString();
+  const start = performance.now();
+  const progress = new Progress();
+  const backends: BackendReport[] = [];
+  const jsonFile = fileURLToPath(new URL('../results/bench.json', import.meta.url));
+  const svgFile = fileURLToPath(new URL('../results/bench.svg', import.meta.url));
+  let hubReport: RunReport['hub'];
+  const snapshot = (): RunReport => ({ date, ...settings, machine, loadAverageAtEnd: load(), wallMs: performance.now() - start, backends, hub: hubReport });
+  for (const bench of benches) {
+    const report = await runBench(bench, settings, progress);
+    backends.push(report);
+    process.stdout.write(`\n## ${bench.name}\n\n${renderTable(report)}\n`);
+    // Written after every backend, so a later failure keeps what was measured.
+    await writeJson(jsonFile, snapshot());
+    await writeFile(svgFile, renderSvg(snapshot()));
+  }
+  // The event hub's cross-process delivery latency, for the backends whose feed crosses processes.
+  const hubBackends = benches.map((bench) => bench.name).filter((name): name is HubBackend => name === 'redis' || name === 'postgres');
+  if (hubBackends.length > 0) {
+    const hub = await runHubLatency(hubBackends, quick, (line) => progress.line(line));
+    hubReport = hub;
+    process.stdout.write(`\n## event hub\n\n${renderHubTable(hub.results, hub.skipped)}\n`);
+  }
+  const final = snapshot();
+  await writeJson(jsonFile, final);
+  await writeFile(svgFile, renderSvg(final));
+  process.stdout.write(`\n${LEGEND}\n\n${renderHeading(final)}\nwall time ${(final.wallMs / 1000).toFixed(0)} s\n`);
+  progress.line(`wrote ${jsonFile} and ${svgFile}`);
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : messageOf(error)}\n`);
   process.exitCode = 1;
 });

@@ -1,8 +1,9 @@
+import type { LatencyResult } from './hub/latency.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { ComparisonResult } from './harness.js';
-import type { Spread } from './stats.js';
+import type { BaselineResult, ComparisonResult, WorkloadResult } from './harness.js';
+import { median, type Spread } from './stats.js';
 
 export interface Machine {
   readonly cpu: string;
@@ -12,20 +13,39 @@ export interface Machine {
   readonly release: string;
   readonly arch: string;
   readonly node: string;
+  /** `os.loadavg()` (1, 5, 15 min) when the run started: other load makes figures noisy. */
+  readonly loadAverageAtStart: readonly number[];
 }
 
+/** One backend's results, or why it was skipped. */
 export interface BackendReport {
   readonly backend: string;
+  readonly skipped?: string;
+  /** Warm-up repetitions this backend's suite ran (a suite may override the run's). */
+  readonly warmups?: number;
+  readonly notes: readonly string[];
+  readonly results: readonly ComparisonResult[];
+  /** Wall time of the backend's whole suite, setup included. */
+  readonly wallMs: number;
+}
+
+/** Everything one `pnpm bench` produced; written as JSON. */
+export interface RunReport {
   readonly date: string;
   readonly mode: 'full' | 'quick';
   readonly reps: number;
+  /** Repetitions of the memory comparisons (a child process per side each). */
+  readonly memoryReps: number;
   readonly warmups: number;
-  /** Least timed duration of one warm-up repetition. */
   readonly warmupMs: number;
-  /** Least timed duration of one repetition (fresh trials are repeated until reached). */
   readonly minSampleMs: number;
   readonly machine: Machine;
-  readonly results: readonly ComparisonResult[];
+  /** `os.loadavg()` when the run ended (or when this file was last written). */
+  readonly loadAverageAtEnd: readonly number[];
+  readonly wallMs: number;
+  readonly backends: readonly BackendReport[];
+  /** Event hub delivery latency across processes (redis, postgres), when those backends ran. */
+  readonly hub?: { readonly results: readonly LatencyResult[]; readonly skipped: readonly string[] } | undefined;
 }
 
 export function describeMachine(): Machine {
@@ -38,66 +58,141 @@ export function describeMachine(): Machine {
     release: os.release(),
     arch: os.arch(),
     node: process.version,
+    loadAverageAtStart: os.loadavg().map((n) => Math.round(n * 100) / 100),
   };
 }
 
 const int = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
-function rate(value: number): string {
-  return int.format(value);
+function plusMinus(s: Spread): string {
+  return `±${((s.relative / 2) * 100).toFixed(0)}%`;
 }
 
-function rateRange(s: Spread): string {
-  return `${rate(s.min)}–${rate(s.max)} (±${((s.relative / 2) * 100).toFixed(1)}%)`;
+/** A duration given in ms, written in µs: `2.77`, `45.1`, `12,345`. */
+export function us(valueMs: number): string {
+  const value = valueMs * 1000;
+  if (value >= 100) return int.format(value);
+  if (value >= 10) return value.toFixed(1);
+  return value.toFixed(2);
 }
 
-function ratio(s: Spread): string {
-  return `${s.median.toFixed(3)} (${s.min.toFixed(3)}–${s.max.toFixed(3)})`;
+/** RSS growth below this is within the resolution of RSS (pages the heap already reserved). */
+const RSS_RESOLUTION = 2 ** 20;
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
-/** Renders the report as a Markdown table (aligned, so it also reads well in a terminal). */
-export function renderTable(report: BackendReport): string {
-  const header = ['workload', 'op', 'ops/trial', 'ops/s median', 'min–max', 'ratio to baseline'];
+function ratioText(s: Spread): string {
+  return `${s.median.toFixed(2)} (${s.min.toFixed(2)}–${s.max.toFixed(2)})`;
+}
+
+/** The headline figure of one side: ops/s, or resident memory for memory comparisons. */
+function figureCells(result: ComparisonResult, side: WorkloadResult): [string, string] {
+  if (side.unavailable !== undefined) return ['—', ''];
+  if (result.kind === 'memory') {
+    const rss = side.counters?.rssBytes;
+    if (rss === undefined) return ['—', ''];
+    return [mib(rss.median), `${mib(rss.min)}–${mib(rss.max)} (${plusMinus(rss)})`];
+  }
+  const rate = side.opsPerSec;
+  if (rate === undefined) return ['—', ''];
+  return [`${int.format(rate.median)} ops/s`, `${int.format(rate.min)}–${int.format(rate.max)} (${plusMinus(rate)})`];
+}
+
+function latencyCells(side: WorkloadResult): [string, string, string] {
+  const l = side.latencyMs;
+  if (l === undefined) return ['', '', ''];
+  return [`${us(l.p50.median)} ${plusMinus(l.p50)}`, `${us(l.p99.median)} ${plusMinus(l.p99)}`, `${us(l.p999.median)} ${plusMinus(l.p999)}`];
+}
+
+/** Extra figures from counters: retries per success (contention), heap (memory). */
+function otherCell(side: WorkloadResult): string {
+  const c = side.counters;
+  if (c === undefined) return '';
+  const parts: string[] = [];
+  const successes = c.successes;
+  const retries = c.retries;
+  if (successes !== undefined && retries !== undefined) {
+    const perRep = successes.samples.map((s, r) => (retries.samples[r] ?? 0) / s);
+    parts.push(`retries/success ${median(perRep).toFixed(2)} (${Math.min(...perRep).toFixed(2)}–${Math.max(...perRep).toFixed(2)})`);
+    parts.push('proof ok');
+  }
+  if (c.gaveUp !== undefined && c.gaveUp.max > 0) parts.push(`gave up ${int.format(c.gaveUp.median)}`);
+  if (c.heapBytes !== undefined) parts.push(`heap growth ${mib(c.heapBytes.median)}`);
+  const heapRatio = (side as BaselineResult).heapRatio;
+  if (heapRatio !== undefined) parts.push(`heap ratio ${ratioText(heapRatio)}`);
+  return parts.join(', ');
+}
+
+function ratioCell(result: ComparisonResult, baseline: BaselineResult): string {
+  if (baseline.ratio === undefined) return 'n/a';
+  const rss = baseline.counters?.rssBytes;
+  if (result.kind === 'memory' && rss !== undefined && rss.min < RSS_RESOLUTION) return 'n/a: baseline RSS growth < 1 MiB';
+  return ratioText(baseline.ratio);
+}
+
+function rowsOf(result: ComparisonResult): string[][] {
   const rows: string[][] = [];
-  for (const result of report.results) {
+  const subject = result.subject;
+  const [fig, range] = figureCells(result, subject);
+  rows.push([result.title, subject.unavailable === undefined ? subject.label : `${subject.label}: not available yet`, fig, range, 'subject', ...latencyCells(subject), '', otherCell(subject)]);
+  if (subject.unavailable !== undefined) rows.push(['', `  (${subject.unavailable})`, '', '', '', '', '', '', '', '']);
+  for (const baseline of result.baselines as readonly BaselineResult[]) {
+    if (baseline.unavailable !== undefined) {
+      rows.push(['', `  vs ${baseline.label}: not measured: ${baseline.unavailable}`, '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    const [bFig, bRange] = figureCells(result, baseline);
+    const lr = baseline.latencyRatio;
     rows.push([
-      result.title,
-      result.subject.label,
-      int.format(result.subject.ops),
-      rate(result.subject.opsPerSec.median),
-      rateRange(result.subject.opsPerSec),
-      ratio(result.ratio),
-    ]);
-    rows.push([
-      '  baseline',
-      result.baseline.label,
-      int.format(result.baseline.ops),
-      rate(result.baseline.opsPerSec.median),
-      rateRange(result.baseline.opsPerSec),
-      '1',
+      '',
+      `  vs ${baseline.label}`,
+      bFig,
+      bRange,
+      ratioCell(result, baseline),
+      ...latencyCells(baseline),
+      lr === undefined ? '' : `${lr.p50.median.toFixed(2)} / ${lr.p99.median.toFixed(2)} / ${lr.p999.median.toFixed(2)}`,
+      otherCell(baseline),
     ]);
   }
+  return rows;
+}
+
+/** Renders one backend's results as a Markdown table (aligned, so it reads well in a terminal). */
+export function renderTable(report: BackendReport): string {
+  if (report.skipped !== undefined) return `skipped: ${report.skipped}`;
+  const header = ['workload', 'side', 'median', 'min–max', 'ratio', 'p50 µs', 'p99 µs', 'p999 µs', 'latency ratio p50/p99/p999', 'other'];
+  const rows = report.results.flatMap(rowsOf);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const numeric = [false, false, true, true, true, false];
+  const numeric = [false, false, true, true, false, true, true, true, false, false];
   const line = (cells: readonly string[]) =>
     `| ${cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join(' | ')} |`;
   const rule = `|${widths.map((width, i) => (numeric[i] ? `${'-'.repeat(width + 1)}:` : '-'.repeat(width + 2))).join('|')}|`;
+  return [line(header), rule, ...rows.map(line), ...report.notes.map((note) => `- ${note}`)].join('\n');
+}
+
+/** The run's heading: mode, repetitions, machine, load. */
+export function renderHeading(report: RunReport): string {
   const m = report.machine;
   return [
-    `${report.backend} backend — ${report.mode} run, median of ${report.reps} repetitions (≥ ${report.minSampleMs} ms each) ` +
-      `after ${report.warmups} warm-up(s) of ≥ ${report.warmupMs} ms`,
+    `${report.mode} run, median of ${report.reps} repetitions (≥ ${report.minSampleMs} ms each) after ${report.warmups} warm-up(s) of ≥ ${report.warmupMs} ms`,
     `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.platform} ${m.release} ${m.arch}, Node ${m.node}, ${report.date}`,
-    '',
-    line(header),
-    rule,
-    ...rows.map(line),
-    '',
-    'ratio = exec ops/s ÷ baseline ops/s in the same repetition (1 = no overhead; 0.25 = a quarter of the raw backend rate).',
+    `load average at start ${m.loadAverageAtStart.join(' ')}, at end ${report.loadAverageAtEnd.join(' ')}`,
   ].join('\n');
 }
 
-/** Writes the report as JSON to `file`, creating its folder. */
-export async function writeJson(file: string, report: BackendReport): Promise<void> {
+/** The legend printed once under the tables. */
+export const LEGEND = [
+  'ratio = subject ÷ that baseline, paired per repetition: ops/s for throughput and latency rows (1 = as fast as the baseline,',
+  '0.5 = half its rate), resident memory for memory rows (2 = twice the memory). latency ratio = subject percentile ÷ baseline',
+  'percentile (1 = as fast, 2 = twice as slow). Cold-load rows: the baseline is full replay, so a ratio of 20 = 20× faster.',
+  'Memory rows: median = RSS growth of a child process while it filled the cache; a baseline whose growth is under 1 MiB is',
+  'below what RSS resolves, so compare heap growth (heap ratio) there.',
+].join('\n');
+
+/** Writes `value` as JSON to `file`, creating its folder. */
+export async function writeJson(file: string, value: unknown): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
-  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(file, `${JSON.stringify(value, null, 2)}\n`);
 }

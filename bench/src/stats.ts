@@ -37,3 +37,17 @@ export function spread(values: readonly number[]): Spread {
   const max = Math.max(...values);
   return { median: mid, min, max, relative: mid === 0 ? 0 : (max - min) / mid, samples: [...values] };
 }
+
+/** Several percentiles (0–100) of `values` at once, sorting one copy. */
+export function percentiles(values: readonly number[], ps: readonly number[]): number[] {
+  if (values.length === 0) throw new RangeError('percentiles of no values');
+  const sorted = Float64Array.from(values).sort();
+  return ps.map((p) => {
+    if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be within 0–100, got ${p}`);
+    const rank = (p / 100) * (sorted.length - 1);
+    const low = Math.floor(rank);
+    const lowValue = sorted[low] as number;
+    const highValue = sorted[Math.ceil(rank)] as number;
+    return lowValue + (highValue - lowValue) * (rank - low);
+  });
+}

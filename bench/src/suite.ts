@@ -4,6 +4,14 @@ import type { Comparison } from './harness.js';
 export interface BackendSuite {
   /** The comparisons to measure, in order. */
   readonly comparisons: readonly Comparison[];
+  /**
+   * Overrides the run's warm-up repetitions for this suite. Networked suites skip them in quick
+   * runs: their per-operation JavaScript is small next to the round trip, the pools are connected
+   * by each trial's setup, and a smoke run must stay short.
+   */
+  readonly warmups?: number;
+  /** Lines printed under the backend's table (what was not measured and why, caveats). */
+  readonly notes?: readonly string[];
   /** Releases what `open` set up (server connections, throwaway servers). */
   close(): Promise<void>;
 }
@@ -28,4 +36,9 @@ export interface BackendBench {
 /** The backend's server or tool is missing; the message says what to install or set. */
 export class SuiteUnavailableError extends Error {
   override readonly name = 'SuiteUnavailableError';
+}
+
+/** The message of any thrown value. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,12 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { PostgresEventStorageAdapter } from '@castore/event-storage-adapter-postgres';
 import { getPostgreSQLEventStore, type PostgresEventStore } from '@event-driven-io/emmett-postgresql';
 import type { AggregateId, Store } from '@timebox/core';
 import { createPostgresStore } from '@timebox/postgres';
 import pg from 'pg';
 import postgres, { type Sql } from 'postgres';
-import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
-import { SuiteUnavailableError, type BackendBench } from '../suite.js';
-import { counterIds, createCounterExecutor, increment, INCREMENTED_DATA, opsOn, type CounterEvents } from './counter.js';
+import { runPool, runTimedPool, type Comparison, type Trial, type Unavailable, type Workload } from '../harness.js';
+import { rssComparison } from '../rss/workload.js';
+import { messageOf, SuiteUnavailableError, type BackendBench } from '../suite.js';
+import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
+import { contentionWorkload, type SharedStores } from './contention.js';
+import { appendWorkload, checkPattern, counterIds, execWorkload, INCREMENTED_DATA, opsOn, type CounterEvents, type TrialStore } from './counter.js';
 
 /**
  * Connections per pool, the same for the subject and every baseline. 10 is the default of all
@@ -15,40 +19,118 @@ import { counterIds, createCounterExecutor, increment, INCREMENTED_DATA, opsOn, 
 export const POOL_SIZE = 10;
 
 export interface PostgresSizes {
-  /** Operations per trial, dealt round-robin over `aggregates`. */
+  /** Sequential operations on the one hot aggregate. */
+  readonly hotOps: number;
+  /** Operations per trial, dealt round-robin over `aggregates`, `concurrency` in flight. */
   readonly ops: number;
   readonly aggregates: number;
-  /** Operations in flight at once. */
   readonly concurrency: number;
+  /** Appends per trial in the latency workload at 1 in flight (at `concurrency`: `ops`). */
+  readonly latencyOps: number;
+  readonly cold: ColdSizes;
+  readonly writers: number;
+  readonly opsPerWriter: number;
 }
 
-export const FULL_SIZES: PostgresSizes = { ops: 20_000, aggregates: 1_000, concurrency: 64 };
-export const QUICK_SIZES: PostgresSizes = { ops: 4_000, aggregates: 1_000, concurrency: 64 };
+export const FULL_SIZES: PostgresSizes = {
+  hotOps: 400,
+  ops: 4_000,
+  aggregates: 10_000,
+  concurrency: 64,
+  latencyOps: 400,
+  cold: { events: 10_000, tail: 100, loads: 5 },
+  writers: 8,
+  opsPerWriter: 25,
+};
+export const QUICK_SIZES: PostgresSizes = {
+  hotOps: 100,
+  ops: 600,
+  aggregates: 10_000,
+  concurrency: 64,
+  latencyOps: 100,
+  cold: { events: 10_000, tail: 100, loads: 2 },
+  writers: 8,
+  opsPerWriter: 8,
+};
+
+/** An op pattern of the baselines: op i on stream i mod `aggregates`, at its next version. */
+interface Pattern {
+  readonly ops: number;
+  readonly aggregates: number;
+  readonly concurrency: number;
+}
 
 /** Where the benchmarks find PostgreSQL: `TIMEBOX_POSTGRES_URL`, else the default local port. */
 function serverUrl(): string {
   return process.env.TIMEBOX_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 }
 
-/** The workloads; every one runs against `url` (a database of its own on the server). */
-export function postgresComparisons(url: string, admin: Sql, emmett: PostgresEventStore, sizes: PostgresSizes): Comparison[] {
-  if (sizes.aggregates <= sizes.concurrency) {
-    // Appends compute each sequence from the operation index, which is only right when no two
-    // operations in flight touch the same aggregate.
-    throw new RangeError(`aggregates (${sizes.aggregates}) must exceed concurrency (${sizes.concurrency})`);
-  }
-  const pattern = `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${sizes.concurrency} in flight, pool ${POOL_SIZE}`;
-  const params = { ops: sizes.ops, aggregates: sizes.aggregates, concurrency: sizes.concurrency, poolSize: POOL_SIZE };
-  const append = appendWorkload(url, admin, sizes);
-  const exec = execWorkload(url, admin, sizes);
-  const insert = insertWorkload(url, admin, sizes);
-  const emmettAppend = emmettWorkload(emmett, admin, sizes);
-  return [
-    { key: 'append-vs-insert', title: `store.appendEvents vs one INSERT, ${pattern}`, params, subject: append, baseline: insert },
-    { key: 'append-vs-emmett', title: `store.appendEvents vs Emmett appendToStream, ${pattern}`, params, subject: append, baseline: emmettAppend },
-    { key: 'exec-vs-insert', title: `executor.exec vs one INSERT, ${pattern}`, params, subject: exec, baseline: insert },
-    { key: 'exec-vs-emmett', title: `executor.exec vs Emmett appendToStream, ${pattern}`, params, subject: exec, baseline: emmettAppend },
+/** What the comparisons run on, opened by `postgresBench.open`. */
+interface Context {
+  readonly url: string;
+  readonly admin: Sql;
+  readonly emmett: PostgresEventStore;
+  readonly castore: PostgresEventStorageAdapter | Unavailable;
+  readonly coldStore: Store<CounterEvents>;
+}
+
+/** The workloads; every one runs against `ctx.url` (a database of its own on the server). */
+export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Comparison[] {
+  const { url, admin } = ctx;
+  const c = sizes.concurrency;
+  const spread = `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${c} in flight, pools of ${POOL_SIZE}`;
+  const open = () => openStore(url, admin);
+  const baselines = (pattern: Pattern, latency: boolean): (Workload | Unavailable)[] => [
+    insertWorkload(url, admin, pattern, latency),
+    emmettWorkload(ctx.emmett, admin, pattern, latency),
+    'unavailable' in ctx.castore ? ctx.castore : castoreWorkload(ctx.castore, admin, pattern, latency),
   ];
+  const hot: Pattern = { ops: sizes.hotOps, aggregates: 1, concurrency: 1 };
+  const many: Pattern = { ops: sizes.ops, aggregates: sizes.aggregates, concurrency: c };
+  const latency = (pattern: Pattern): Comparison => ({
+    key: `append-latency-${pattern.concurrency}`,
+    title: `store.appendEvents latency, ${pattern.concurrency} in flight over ${sizes.aggregates.toLocaleString('en-US')} aggregates`,
+    kind: 'latency',
+    params: { ...pattern, poolSize: POOL_SIZE },
+    subject: appendWorkload('store.appendEvents', open, { ops: pattern.ops, ids: counterIds(pattern.aggregates), concurrency: pattern.concurrency }, true),
+    baselines: baselines(pattern, true),
+  });
+  const hotIds = counterIds(1);
+  return [
+    {
+      key: 'exec-hot',
+      title: 'executor.exec, one hot aggregate, sequential',
+      kind: 'throughput',
+      params: { ...hot, poolSize: POOL_SIZE },
+      subject: execWorkload('executor.exec', open, { ops: hot.ops, ids: hotIds, concurrency: 1 }),
+      baselines: baselines(hot, false),
+    },
+    {
+      key: 'exec-many',
+      title: `executor.exec, ${spread}`,
+      kind: 'throughput',
+      params: { ...many, poolSize: POOL_SIZE },
+      subject: execWorkload('executor.exec', open, { ops: many.ops, ids: counterIds(many.aggregates), concurrency: c }),
+      baselines: baselines(many, false),
+    },
+    latency({ ops: sizes.latencyOps, aggregates: sizes.aggregates, concurrency: 1 }),
+    latency(many),
+    coldLoadComparison(ctx.coldStore, sizes.cold),
+    {
+      key: 'contention',
+      title: `contention: ${sizes.writers} writers (stores on one prefix, pools of 2) on one aggregate`,
+      kind: 'throughput',
+      params: { writers: sizes.writers, opsPerWriter: sizes.opsPerWriter },
+      subject: contentionWorkload(`${sizes.writers} writers`, () => openShared(url, admin, sizes.writers), sizes.writers, sizes.opsPerWriter),
+      baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotIds, concurrency: 1 })],
+    },
+    rssComparison('postgres', { count: sizes.aggregates, url, cleanup: (prefix) => deleteTimebox(admin, prefix) }),
+  ];
+}
+
+/** Runs `one` over the pattern, timing each op into `latencies` when asked. */
+function runPattern(pattern: Pattern, one: (i: number) => Promise<unknown>, latencies: number[] | undefined): Promise<void> {
+  return latencies === undefined ? runPool(pattern.ops, pattern.concurrency, one) : runTimedPool(pattern.ops, pattern.concurrency, one, latencies);
 }
 
 /** Throws unless `counts` (key → rows) gives every aggregate exactly its share. */
@@ -61,12 +143,33 @@ function checkShares(what: string, counts: Map<string, number>, keys: readonly s
 }
 
 /** A Timebox store with a fresh prefix and its pool connected, so timing excludes connecting. */
-async function openStore(url: string): Promise<{ store: Store<CounterEvents>; prefix: string }> {
+async function openStore(url: string, admin: Sql): Promise<TrialStore> {
   const prefix = `bench-${randomUUID()}`;
   const store = createPostgresStore<CounterEvents>({}, { url, prefix, maxConns: POOL_SIZE });
   await store.ready();
   await Promise.all(Array.from({ length: POOL_SIZE }, () => store.getAggregateStatus(['warm'])));
-  return { store, prefix };
+  return {
+    store,
+    verify: (ids, ops) => verifyTimebox(admin, prefix, ids, ops),
+    async close() {
+      await store.close();
+      await deleteTimebox(admin, prefix);
+    },
+  };
+}
+
+/** `writers` stores (pools of 2) on one fresh prefix: separate processes' view of one store. */
+async function openShared(url: string, admin: Sql, writers: number): Promise<SharedStores> {
+  const prefix = `bench-${randomUUID()}`;
+  const stores = Array.from({ length: writers }, () => createPostgresStore<CounterEvents>({}, { url, prefix, maxConns: 2 }));
+  await Promise.all(stores.map((store) => store.ready()));
+  return {
+    stores,
+    async close() {
+      await Promise.all(stores.map((store) => store.close()));
+      await deleteTimebox(admin, prefix);
+    },
+  };
 }
 
 /** Checks that each aggregate's events are exactly its share, numbered 0… without gaps. */
@@ -84,74 +187,31 @@ async function deleteTimebox(admin: Sql, prefix: string): Promise<void> {
   await admin`DELETE FROM timebox_index WHERE prefix = ${prefix}`;
 }
 
-/** `store.appendEvents(id, sequence, [one event])`, op i on aggregate i mod aggregates. */
-function appendWorkload(url: string, admin: Sql, { ops, aggregates, concurrency }: PostgresSizes): Workload {
-  const ids = counterIds(aggregates);
-  return {
-    label: 'store.appendEvents',
-    ops,
-    async prepare(): Promise<Trial> {
-      const { store, prefix } = await openStore(url);
-      return {
-        run: () =>
-          runPool(ops, concurrency, (i) =>
-            store.appendEvents(ids[i % aggregates] as AggregateId, Math.floor(i / aggregates), [{ type: 'Incremented', data: { by: 1 } }]),
-          ),
-        verify: () => verifyTimebox(admin, prefix, ids, ops),
-        async close() {
-          await store.close();
-          await deleteTimebox(admin, prefix);
-        },
-      };
-    },
-  };
-}
-
-/**
- * `executor.exec(id, increment)`, op i on aggregate i mod aggregates. The executor's cache is
- * filled before timing (one load per aggregate), so this measures the exec path, not cold loads.
- */
-function execWorkload(url: string, admin: Sql, { ops, aggregates, concurrency }: PostgresSizes): Workload {
-  const ids = counterIds(aggregates);
-  return {
-    label: 'executor.exec',
-    ops,
-    async prepare(): Promise<Trial> {
-      const { store, prefix } = await openStore(url);
-      const executor = createCounterExecutor(store, aggregates);
-      await runPool(aggregates, concurrency, (n) => executor.get(ids[n] as AggregateId));
-      return {
-        run: () => runPool(ops, concurrency, (i) => executor.exec(ids[i % aggregates] as AggregateId, increment)),
-        verify: () => verifyTimebox(admin, prefix, ids, ops),
-        async close() {
-          await store.close();
-          await deleteTimebox(admin, prefix);
-        },
-      };
-    },
-  };
-}
-
 const PLAIN_TABLE = 'timebox_bench_plain';
 
 /**
  * The least a user could do: one single-row INSERT per append through postgres.js, relying on
  * the primary key (stream, sequence) alone for concurrency control.
  */
-function insertWorkload(url: string, admin: Sql, { ops, aggregates, concurrency }: PostgresSizes): Workload {
+function insertWorkload(url: string, admin: Sql, pattern: Pattern, latency: boolean): Workload {
+  const { ops, aggregates } = pattern;
+  checkPattern({ ids: { length: aggregates } as unknown[], concurrency: pattern.concurrency });
   return {
-    label: 'INSERT',
+    label: 'postgres.js INSERT',
     ops,
     async prepare(): Promise<Trial> {
       const streams = Array.from({ length: aggregates }, (_, n) => `${randomUUID()}:${n}`);
       const sql = postgres(url, { max: POOL_SIZE, onnotice: () => undefined });
       await Promise.all(Array.from({ length: POOL_SIZE }, () => sql`SELECT 1`));
+      const latencies: number[] = [];
       return {
         run: () =>
-          runPool(ops, concurrency, async (i) => {
-            await sql`INSERT INTO timebox_bench_plain (stream, sequence, type, time_ms, data)
-                      VALUES (${streams[i % aggregates] as string}, ${Math.floor(i / aggregates)}, 'Incremented', ${Date.now()}, ${INCREMENTED_DATA})`;
-          }),
+          runPattern(
+            pattern,
+            (i) => sql`INSERT INTO timebox_bench_plain (stream, sequence, type, time_ms, data)
+                       VALUES (${streams[i % aggregates] as string}, ${Math.floor(i / aggregates)}, 'Incremented', ${Date.now()}, ${INCREMENTED_DATA})`,
+            latency ? latencies : undefined,
+          ),
         async verify() {
           const rows = await admin<{ stream: string; n: number }[]>`
             SELECT stream, count(*)::int AS n FROM ${admin(PLAIN_TABLE)} WHERE stream = ANY(${streams}) GROUP BY stream`;
@@ -161,24 +221,30 @@ function insertWorkload(url: string, admin: Sql, { ops, aggregates, concurrency 
           await sql.end();
           await admin`DELETE FROM ${admin(PLAIN_TABLE)} WHERE stream = ANY(${streams})`;
         },
+        ...(latency ? { latencies: () => latencies } : {}),
       };
     },
   };
 }
 
 /** The peer library: Emmett's PostgreSQL event store appending with an expected stream version. */
-function emmettWorkload(emmett: PostgresEventStore, admin: Sql, { ops, aggregates, concurrency }: PostgresSizes): Workload {
+function emmettWorkload(emmett: PostgresEventStore, admin: Sql, pattern: Pattern, latency: boolean): Workload {
+  const { ops, aggregates } = pattern;
   return {
-    label: 'emmett.appendToStream',
+    label: 'Emmett appendToStream',
     ops,
     async prepare(): Promise<Trial> {
       const streams = Array.from({ length: aggregates }, (_, n) => `counter-${randomUUID()}-${n}`);
+      const latencies: number[] = [];
       return {
         run: () =>
-          runPool(ops, concurrency, (i) =>
-            emmett.appendToStream(streams[i % aggregates] as string, [{ type: 'Incremented', data: { by: 1 } }], {
-              expectedStreamVersion: BigInt(Math.floor(i / aggregates)),
-            }),
+          runPattern(
+            pattern,
+            (i) =>
+              emmett.appendToStream(streams[i % aggregates] as string, [{ type: 'Incremented', data: { by: 1 } }], {
+                expectedStreamVersion: BigInt(Math.floor(i / aggregates)),
+              }),
+            latency ? latencies : undefined,
           ),
         async verify() {
           const rows = await admin<{ stream: string; n: number }[]>`
@@ -189,9 +255,71 @@ function emmettWorkload(emmett: PostgresEventStore, admin: Sql, { ops, aggregate
           await admin`DELETE FROM emt_messages WHERE stream_id = ANY(${streams})`;
           await admin`DELETE FROM emt_streams WHERE stream_id = ANY(${streams})`;
         },
+        ...(latency ? { latencies: () => latencies } : {}),
       };
     },
   };
+}
+
+const CASTORE_TABLE = 'castore_event';
+const CASTORE_STORE = 'counters';
+
+/**
+ * The second peer library: Castore's PostgreSQL adapter `pushEvent` at the next version (its
+ * versions start at 1); the unique key (store, aggregate, version) is its concurrency check.
+ */
+function castoreWorkload(adapter: PostgresEventStorageAdapter, admin: Sql, pattern: Pattern, latency: boolean): Workload {
+  const { ops, aggregates } = pattern;
+  return {
+    label: 'Castore pushEvent',
+    ops,
+    async prepare(): Promise<Trial> {
+      const streams = Array.from({ length: aggregates }, () => randomUUID());
+      const latencies: number[] = [];
+      return {
+        run: () =>
+          runPattern(
+            pattern,
+            (i) =>
+              adapter.pushEvent(
+                { aggregateId: streams[i % aggregates] as string, version: Math.floor(i / aggregates) + 1, type: 'Incremented', payload: { by: 1 } },
+                { eventStoreId: CASTORE_STORE },
+              ),
+            latency ? latencies : undefined,
+          ),
+        async verify() {
+          const rows = await admin<{ stream: string; n: number }[]>`
+            SELECT aggregate_id::text AS stream, count(*)::int AS n FROM ${admin(CASTORE_TABLE)}
+            WHERE aggregate_name = ${CASTORE_STORE} AND aggregate_id = ANY(${streams}::uuid[]) GROUP BY aggregate_id`;
+          checkShares('stream', new Map(rows.map((row) => [row.stream, row.n])), streams, ops);
+        },
+        async close() {
+          await admin`DELETE FROM ${admin(CASTORE_TABLE)} WHERE aggregate_name = ${CASTORE_STORE} AND aggregate_id = ANY(${streams}::uuid[])`;
+        },
+        ...(latency ? { latencies: () => latencies } : {}),
+      };
+    },
+  };
+}
+
+/** Castore's adapter over its own table, or why it cannot be measured. */
+async function openCastore(dbUrl: string): Promise<PostgresEventStorageAdapter | Unavailable> {
+  try {
+    await PostgresEventStorageAdapter.createEventTable({ connectionString: dbUrl, tableName: CASTORE_TABLE });
+    const adapter = new PostgresEventStorageAdapter({ connectionString: dbUrl, tableName: CASTORE_TABLE });
+    // Its pool (postgres.js defaults: 10 connections, the same as every other pool here).
+    await adapter.getEvents(randomUUID(), { eventStoreId: CASTORE_STORE });
+    return adapter;
+  } catch (error) {
+    return { label: 'Castore pushEvent', unavailable: `Castore's PostgreSQL adapter failed to start: ${messageOf(error)}` };
+  }
+}
+
+/** Ends the adapter's pool; it has no close method of its own. */
+async function closeCastore(adapter: PostgresEventStorageAdapter | Unavailable): Promise<void> {
+  if ('unavailable' in adapter) return;
+  const sql = (adapter as unknown as { _sql?: Sql })._sql;
+  await sql?.end({ timeout: 5 });
 }
 
 /**
@@ -208,8 +336,7 @@ export const postgresBench: BackendBench = {
     } catch (error) {
       await server.end({ timeout: 1 }).catch(() => undefined);
       throw new SuiteUnavailableError(
-        `no PostgreSQL answers at ${url} (${error instanceof Error ? error.message : String(error)}): ` +
-          'start one on the default port (apt-get install postgresql) or set TIMEBOX_POSTGRES_URL',
+        `no PostgreSQL answers at ${url} (${messageOf(error)}): start one on the default port (apt-get install postgresql) or set TIMEBOX_POSTGRES_URL`,
       );
     }
     const database = `timebox_bench_${randomUUID().replace(/-/g, '')}`;
@@ -225,7 +352,12 @@ export const postgresBench: BackendBench = {
     const emmettPool = new pg.Pool({ connectionString: dbUrl, max: POOL_SIZE });
     emmettPool.on('error', () => undefined); // idle clients of a dropped database
     const emmett = getPostgreSQLEventStore(dbUrl, { connectionOptions: { pool: emmettPool } });
+    const sizes = quick ? QUICK_SIZES : FULL_SIZES;
+    let castore: PostgresEventStorageAdapter | Unavailable | undefined;
+    let coldStore: Store<CounterEvents> | undefined;
     const close = async () => {
+      await coldStore?.close().catch(() => undefined);
+      if (castore !== undefined) await closeCastore(castore).catch(() => undefined);
       await emmett.close().catch(() => undefined);
       await emmettPool.end().catch(() => undefined);
       await admin.end().catch(() => undefined);
@@ -238,10 +370,21 @@ export const postgresBench: BackendBench = {
         PRIMARY KEY (stream, sequence))`;
       // Creates Emmett's schema (and the Timebox one) before anything is timed.
       await emmett.appendToStream(`setup-${randomUUID()}`, [{ type: 'Setup', data: {} }]);
-      const setup = createPostgresStore({}, { url: dbUrl, prefix: 'setup', maxConns: 1 });
-      await setup.ready();
-      await setup.close();
-      return { comparisons: postgresComparisons(dbUrl, admin, emmett, quick ? QUICK_SIZES : FULL_SIZES), close };
+      castore = await openCastore(dbUrl);
+      coldStore = createPostgresStore<CounterEvents>({}, { url: dbUrl, prefix: `bench-cold-${randomUUID()}`, maxConns: 2 });
+      await coldStore.ready();
+      await fillColdAggregates(coldStore, sizes.cold);
+      const notes = 'unavailable' in castore ? [`Castore not measured: ${castore.unavailable}`] : [];
+      return {
+        warmups: quick ? 0 : 1,
+        comparisons: postgresComparisons({ url: dbUrl, admin, emmett, castore, coldStore }, sizes),
+        notes: [
+          ...notes,
+          'Every pool has 10 connections; PostgreSQL runs with fsync and synchronous_commit on.',
+          `A trial of exec-many / append-latency-64 is ${sizes.ops.toLocaleString('en-US')} ops, one on each of the first ${sizes.ops.toLocaleString('en-US')} of the 10,000 aggregates (every commit waits for an fsync: longer trials would not fit the time budget).`,
+        ],
+        close,
+      };
     } catch (error) {
       await close();
       throw error;

@@ -1,10 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type { AggregateId } from '@timebox/core';
+import type { Store } from '@timebox/core';
 import { createRedisStore, deleteStoreKeys } from '@timebox/redis';
 import { Redis } from 'ioredis';
-import { runPool, type Comparison, type Trial, type Workload } from '../harness.js';
+import { runPool, runTimedPool, type Comparison, type Trial, type Workload } from '../harness.js';
+import { rssComparison } from '../rss/workload.js';
 import { SuiteUnavailableError, type BackendBench } from '../suite.js';
-import { execWorkload, verifyLogs, type CounterEvents, type TrialStore } from './counter.js';
+import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
+import { contentionWorkload, type SharedStores } from './contention.js';
+import { appendWorkload, counterIds, execWorkload, type CounterEvents, type TrialStore } from './counter.js';
 
 /** The baseline's script: the least a server-side script call can do. */
 const TRIVIAL_SCRIPT = 'return 1';
@@ -17,59 +20,102 @@ export interface RedisSizes {
   readonly aggregates: number;
   /** Operations in flight at once in the spread workloads. */
   readonly concurrency: number;
+  /** Appends per trial in the latency workload at 1 in flight (at `concurrency`: `spreadOps`). */
+  readonly latencyOps: number;
+  readonly cold: ColdSizes;
+  readonly writers: number;
+  readonly opsPerWriter: number;
 }
 
-export const FULL_SIZES: RedisSizes = { hotOps: 5_000, spreadOps: 30_000, aggregates: 1_000, concurrency: 64 };
-export const QUICK_SIZES: RedisSizes = { hotOps: 1_000, spreadOps: 10_000, aggregates: 1_000, concurrency: 64 };
+export const FULL_SIZES: RedisSizes = {
+  hotOps: 4_000,
+  spreadOps: 30_000,
+  aggregates: 10_000,
+  concurrency: 64,
+  latencyOps: 4_000,
+  cold: { events: 10_000, tail: 100, loads: 10 },
+  writers: 8,
+  opsPerWriter: 150,
+};
+export const QUICK_SIZES: RedisSizes = {
+  hotOps: 1_000,
+  spreadOps: 10_000,
+  aggregates: 10_000,
+  concurrency: 64,
+  latencyOps: 1_000,
+  cold: { events: 10_000, tail: 100, loads: 3 },
+  writers: 8,
+  opsPerWriter: 40,
+};
 
 /** Where the benchmarks find Redis: `TIMEBOX_REDIS_URL`, else the default local port. */
 function redisUrl(): string {
   return process.env.TIMEBOX_REDIS_URL || 'redis://127.0.0.1:6379';
 }
 
-/** The redis workloads, each measured against raw ioredis EVALSHA of a trivial script. */
-export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes): Comparison[] {
-  if (sizes.aggregates <= sizes.concurrency) {
-    // Appends compute each sequence from the operation index, which is only right when no two
-    // operations in flight touch the same aggregate.
-    throw new RangeError(`aggregates (${sizes.aggregates}) must exceed concurrency (${sizes.concurrency})`);
-  }
-  const hotId: AggregateId = Object.freeze(['counter', 'hot']);
-  const spreadIds: AggregateId[] = Array.from({ length: sizes.aggregates }, (_, n) => Object.freeze(['counter', String(n)]));
-  const spread = `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${sizes.concurrency} in flight`;
-  const spreadParams = { ops: sizes.spreadOps, aggregates: sizes.aggregates, concurrency: sizes.concurrency };
+/**
+ * The redis workloads, each measured against raw ioredis EVALSHA of a trivial script at the
+ * same concurrency, both with ioredis's defaults (auto-pipelining off), as a user of either
+ * would run them. `coldStore` must already hold the cold aggregates.
+ */
+export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes, coldStore: Store<CounterEvents>): Comparison[] {
+  const hotId = counterIds(1);
+  const spreadIds = counterIds(sizes.aggregates);
+  const c = sizes.concurrency;
+  const spread = `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${c} in flight`;
+  const open = () => openStore(url, admin, false);
+  const latency = (inFlight: number, ops: number): Comparison => ({
+    key: `append-latency-${inFlight}`,
+    title: `store.appendEvents latency, ${inFlight} in flight over ${sizes.aggregates.toLocaleString('en-US')} aggregates`,
+    kind: 'latency',
+    params: { ops, aggregates: sizes.aggregates, concurrency: inFlight, autoPipelining: 'off' },
+    subject: appendWorkload('store.appendEvents', open, { ops, ids: spreadIds, concurrency: inFlight, verifyParallel: 32 }, true),
+    baselines: [evalshaWorkload(url, ops, inFlight, true)],
+  });
   return [
     {
-      // The headline: both sides with ioredis's defaults (auto-pipelining off), as a user of
-      // either would run them.
-      key: 'append-many-aggregates',
-      title: `store.appendEvents, ${spread}`,
-      params: { ...spreadParams, autoPipelining: 'off' },
-      subject: appendWorkload(url, admin, sizes.spreadOps, spreadIds, sizes.concurrency, false),
-      baseline: evalshaWorkload(url, sizes.spreadOps, sizes.concurrency, false),
-    },
-    {
-      key: 'append-many-aggregates-autopipelining',
-      title: `store.appendEvents, ${spread}, auto-pipelining on`,
-      params: { ...spreadParams, autoPipelining: 'on' },
-      subject: appendWorkload(url, admin, sizes.spreadOps, spreadIds, sizes.concurrency, true),
-      baseline: evalshaWorkload(url, sizes.spreadOps, sizes.concurrency, true),
-    },
-    {
-      key: 'exec-many-aggregates',
-      title: `executor.exec, ${spread}`,
-      params: { ...spreadParams, autoPipelining: 'off' },
-      subject: execWorkload('executor.exec', () => openStore(url, admin, false), { ops: sizes.spreadOps, ids: spreadIds, concurrency: sizes.concurrency, verifyParallel: 32 }),
-      baseline: evalshaWorkload(url, sizes.spreadOps, sizes.concurrency, false),
-    },
-    {
-      key: 'exec-hot-aggregate',
+      key: 'exec-hot',
       title: 'executor.exec, one hot aggregate, sequential',
+      kind: 'throughput',
       params: { ops: sizes.hotOps, aggregates: 1, concurrency: 1, autoPipelining: 'off' },
-      subject: execWorkload('executor.exec', () => openStore(url, admin, false), { ops: sizes.hotOps, ids: [hotId], concurrency: 1 }),
-      baseline: evalshaWorkload(url, sizes.hotOps, 1, false),
+      subject: execWorkload('executor.exec', open, { ops: sizes.hotOps, ids: hotId, concurrency: 1 }),
+      baselines: [evalshaWorkload(url, sizes.hotOps, 1, false)],
     },
+    {
+      key: 'exec-many',
+      title: `executor.exec, ${spread}`,
+      kind: 'throughput',
+      params: { ops: sizes.spreadOps, aggregates: sizes.aggregates, concurrency: c, autoPipelining: 'off' },
+      subject: execWorkload('executor.exec', open, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c, verifyParallel: 32 }),
+      baselines: [evalshaWorkload(url, sizes.spreadOps, c, false)],
+    },
+    latency(1, sizes.latencyOps),
+    latency(c, sizes.spreadOps),
+    coldLoadComparison(coldStore, sizes.cold),
+    {
+      key: 'contention',
+      title: `contention: ${sizes.writers} writers (stores on one prefix) on one aggregate`,
+      kind: 'throughput',
+      params: { writers: sizes.writers, opsPerWriter: sizes.opsPerWriter },
+      subject: contentionWorkload(`${sizes.writers} writers`, () => openShared(url, admin, sizes.writers), sizes.writers, sizes.opsPerWriter),
+      baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotId, concurrency: 1 })],
+    },
+    rssComparison('redis', { count: sizes.aggregates, url, cleanup: async (prefix) => void (await deleteStoreKeys(admin, { prefix })) }),
   ];
+}
+
+/** `writers` stores with their own connections on one fresh prefix: separate processes' view. */
+async function openShared(url: string, admin: Redis, writers: number): Promise<SharedStores> {
+  const prefix = `bench-${randomUUID()}`;
+  const stores = Array.from({ length: writers }, () => createRedisStore<CounterEvents>({}, { url, prefix }));
+  await Promise.all(stores.map((store) => store.ready()));
+  return {
+    stores,
+    async close() {
+      await Promise.all(stores.map((store) => store.close()));
+      await deleteStoreKeys(admin, { prefix });
+    },
+  };
 }
 
 /** A store on a fresh prefix, connected; its keys are deleted on close. */
@@ -86,44 +132,22 @@ async function openStore(url: string, admin: Redis, autoPipelining: boolean): Pr
   };
 }
 
-/** `store.appendEvents` of one event per operation, at the aggregate's next sequence. */
-function appendWorkload(url: string, admin: Redis, ops: number, ids: readonly AggregateId[], concurrency: number, autoPipelining: boolean): Workload {
-  return {
-    label: 'store.appendEvents',
-    ops,
-    async prepare(): Promise<Trial> {
-      const { store, close } = await openStore(url, admin, autoPipelining);
-      const count = ids.length;
-      const appendOne = (i: number) => store.appendEvents(ids[i % count] as AggregateId, Math.floor(i / count), [{ type: 'Incremented', data: { by: 1 } }]);
-      return {
-        run: () => runPool(ops, concurrency, appendOne),
-        verify: () => verifyLogs(store.backend, ids, ops, 32),
-        close,
-      };
-    },
-  };
-}
-
 /** The raw-driver baseline: one EVALSHA of `return 1` per operation, on a plain ioredis client. */
-function evalshaWorkload(url: string, ops: number, concurrency: number, autoPipelining: boolean): Workload {
+function evalshaWorkload(url: string, ops: number, concurrency: number, latency: boolean): Workload {
   return {
     label: 'ioredis EVALSHA',
     ops,
     async prepare(): Promise<Trial> {
-      const client = new Redis(url, { enableAutoPipelining: autoPipelining });
+      const client = new Redis(url);
       const sha = (await client.script('LOAD', TRIVIAL_SCRIPT)) as string;
       let answered = 0;
       const callOne = async () => {
         if ((await client.evalsha(sha, 0)) === 1) answered++;
       };
+      const latencies: number[] = [];
       return {
-        async run() {
-          if (concurrency === 1) {
-            for (let i = 0; i < ops; i++) await callOne();
-          } else {
-            await runPool(ops, concurrency, callOne);
-          }
-        },
+        run: () => (latency ? runTimedPool(ops, concurrency, callOne, latencies) : runPool(ops, concurrency, callOne)),
+        ...(latency ? { latencies: () => latencies } : {}),
         async verify() {
           if (answered !== ops) throw new Error(`${answered} of ${ops} EVALSHA calls answered 1`);
         },
@@ -151,9 +175,17 @@ export const redisBench: BackendBench = {
         `no Redis answers at ${url} (${error instanceof Error ? error.message : String(error)}): start one (redis-server) or set TIMEBOX_REDIS_URL`,
       );
     }
+    const sizes = quick ? QUICK_SIZES : FULL_SIZES;
+    const coldPrefix = `bench-cold-${randomUUID()}`;
+    const coldStore = createRedisStore<CounterEvents>({}, { url, prefix: coldPrefix });
+    await coldStore.ready();
+    await fillColdAggregates(coldStore, sizes.cold);
     return {
-      comparisons: redisComparisons(url, admin, quick ? QUICK_SIZES : FULL_SIZES),
+      warmups: quick ? 0 : 1,
+      comparisons: redisComparisons(url, admin, sizes, coldStore),
       close: async () => {
+        await coldStore.close();
+        await deleteStoreKeys(admin, { prefix: coldPrefix });
         await admin.quit();
       },
     };
