@@ -4,18 +4,33 @@ import { createPostgresStore } from '@timebox/postgres';
 import { createRedisStore } from '@timebox/redis';
 
 /** Opens a store over one backend, given the store config. */
-type StoreOpener = <M extends EventMap>(config: Config<M>) => Store<M>;
+type StoreOpener = <M extends EventMap>(config: Config<M>) => Store<M> | Promise<Store<M>>;
+
+/**
+ * A three-member Raft cluster in this process (each member with its own WAL, LMDB state and TCP
+ * listener on a free loopback port), with the store on the first member. Closing the store shuts
+ * the three members down and removes their temporary folder; with `TIMEBOX_RAFT_DIR` the members
+ * keep their data there instead, and a later run restarts from it.
+ */
+async function openRaftClusterStore<M extends EventMap>(config: Config<M>): Promise<Store<M>> {
+  // Loaded on demand: the other backends never load LMDB's native module.
+  const { startLocalCluster } = await import('@timebox/raft');
+  const cluster = await startLocalCluster({ size: 3, dir: process.env.TIMEBOX_RAFT_DIR || undefined });
+  return cluster.openStore(config, 0);
+}
 
 /** The store namespace the examples use on a shared server; `TIMEBOX_PREFIX` overrides it. */
 const examplePrefix = (): string => process.env.TIMEBOX_PREFIX ?? 'timebox-example';
 
 // The backends an example can run on, by the name TIMEBOX_BACKEND takes. Server backends read
 // their address from the same variables as the tests (`TIMEBOX_REDIS_URL`,
-// `TIMEBOX_POSTGRES_URL`), else use the server on the default local port.
+// `TIMEBOX_POSTGRES_URL`), else use the server on the default local port. `raft` needs no server:
+// it runs a whole cluster in this process (see openRaftClusterStore).
 const OPENERS: Record<string, StoreOpener> = {
   memory: (config) => createMemoryStore(config),
   redis: (config) => createRedisStore(config, { url: process.env.TIMEBOX_REDIS_URL, prefix: examplePrefix() }),
   postgres: (config) => createPostgresStore(config, { url: process.env.TIMEBOX_POSTGRES_URL, prefix: examplePrefix() }),
+  raft: openRaftClusterStore,
 };
 
 /** The backend names `TIMEBOX_BACKEND` accepts. */
@@ -31,7 +46,7 @@ export async function openStore<M extends EventMap>(config: Config<M>, backend =
   if (open === undefined) {
     throw new Error(`unknown TIMEBOX_BACKEND ${JSON.stringify(backend)}: supported values are ${SUPPORTED_BACKENDS.join(', ')}`);
   }
-  const store = open(config);
+  const store = await open(config);
   try {
     await store.ready();
   } catch (error) {

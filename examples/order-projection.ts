@@ -80,7 +80,8 @@ async function verify(model: OrderReadModel, summary: TrafficSummary, store: Sto
 
 async function projection(): Promise<void> {
   const backend = process.env.TIMEBOX_BACKEND ?? 'memory';
-  const shared = backend !== 'memory';
+  // Redis and PostgreSQL are shared servers another process can reach; memory and raft (a cluster of this process's own) are not.
+  const shared = backend === 'redis' || backend === 'postgres';
   // A fresh prefix per run, so the read model starts from nothing on a shared server.
   const prefix = process.env.TIMEBOX_PREFIX ?? `timebox-example-projection-${randomUUID().slice(0, 8)}`;
   process.env.TIMEBOX_PREFIX = prefix;

@@ -20,13 +20,40 @@ import { encodeCommand, type Command, type CommandResult } from '../state/comman
 import { commandLimitProblem } from '../state/limits.js';
 import type { MaterializedState } from '../state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
+import { ReadFence } from './read-fence.js';
+
+/**
+ * How reads are served (SPEC 10.4 says reads come from the local state; this says how fresh).
+ *
+ * - `'linearizable'` (default): each read first waits until this node has applied everything
+ *   committed cluster-wide when the read began (a ReadIndex barrier through the leader, shared by
+ *   concurrent reads), so it sees every write acknowledged before it, on any node. Costs a round
+ *   trip to the leader per read (or per batch of concurrent reads); rejects with
+ *   `RaftUnavailableError` when no leader answers within the proposal timeout.
+ * - `'local'`: reads the local state at once. Never waits and works without a leader, but a
+ *   follower may not yet show a write another node already acknowledged (its own acknowledged
+ *   writes it always shows: a write resolves only once applied locally).
+ */
+export type RaftReadMode = 'linearizable' | 'local';
+
+/** A replicator that can also wait for a linearizable read point (`RaftServer` can). */
+export type ReadBarrierReplicator<Result> = Replicator<Result> & {
+  /** Resolves once this node has applied everything committed cluster-wide when it was called. */
+  readBarrier?(): Promise<void>;
+};
 
 /** How the backend is built, and what it closes. */
 export interface RaftBackendOptions {
   /** The local materialized state: reads come from it. */
   readonly state: MaterializedState;
   /** Replicates writes; its state machine must be `state` (applied on this node before a proposal resolves). */
-  readonly replicator: Replicator<CommandResult>;
+  readonly replicator: ReadBarrierReplicator<CommandResult>;
+  /**
+   * `'linearizable'` (default) or `'local'`; see {@link RaftReadMode}. A replicator without a
+   * `readBarrier` (the single-process `LocalReplicator`) has nothing to wait for: its reads are
+   * linearizable as they are.
+   */
+  readonly reads?: RaftReadMode | undefined;
   /**
    * Whether `close()` closes the replicator and then the state. Default false: the caller owns
    * them (several backends over one node, as several "processes" in tests) and closes them itself,
@@ -53,7 +80,8 @@ export class RaftCommandRejectedError extends TimeboxError {
 /**
  * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
  * replicator and resolve once applied on this node; the sequence check runs in the replicated
- * apply step. Reads come from the local materialized state. Supports archiving.
+ * apply step. Reads come from the local materialized state, by default after a linearizable read
+ * barrier (`reads` option). Supports archiving.
  */
 export class RaftBackend implements Backend {
   readonly name = 'raft';
@@ -62,6 +90,8 @@ export class RaftBackend implements Backend {
   readonly #replicator: Replicator<CommandResult>;
   readonly #ownsNode: boolean;
   readonly #archive: ArchiveConsumer;
+  /** Present when reads wait for a linearizable read point. */
+  readonly #fence: ReadFence | undefined;
   /** Stops this backend's live feeds on close. */
   readonly #feeds = new Set<() => void>();
   #closed: Promise<void> | undefined;
@@ -80,6 +110,10 @@ export class RaftBackend implements Backend {
     this.#replicator = options.replicator;
     this.#ownsNode = options.ownsNode ?? false;
     this.#archive = new ArchiveConsumer(this.#state, this.#replicator, leaseMs, recheckMs);
+    const reads = options.reads ?? 'linearizable';
+    if (reads !== 'linearizable' && reads !== 'local') throw new InvalidArgumentError('reads', 'must be "linearizable" or "local"', reads);
+    const replicator = options.replicator;
+    this.#fence = reads === 'linearizable' && typeof replicator.readBarrier === 'function' ? new ReadFence(() => replicator.readBarrier!()) : undefined;
   }
 
   /** The ID this backend's archive consumers hold leases under. */
@@ -114,12 +148,12 @@ export class RaftBackend implements Backend {
   }
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
-    this.#assertOpen('load events');
+    await this.#readPoint('load events');
     return this.#state.loadEvents(id, fromSequence);
   }
 
   async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
-    this.#assertOpen('load a snapshot');
+    await this.#readPoint('load a snapshot');
     return this.#state.loadSnapshot(id);
   }
 
@@ -134,27 +168,27 @@ export class RaftBackend implements Backend {
   }
 
   async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    this.#assertOpen('list aggregates');
+    await this.#readPoint('list aggregates');
     return this.#state.listAggregates(prefix);
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
-    this.#assertOpen('read a status');
+    await this.#readPoint('read a status');
     return this.#state.getAggregateStatus(id);
   }
 
   async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    this.#assertOpen('list aggregates by status');
+    await this.#readPoint('list aggregates by status');
     return this.#state.listAggregatesByStatus(status);
   }
 
   async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    this.#assertOpen('list aggregates by label');
+    await this.#readPoint('list aggregates by label');
     return this.#state.listAggregatesByLabel(label, value);
   }
 
   async listLabelValues(label: string): Promise<string[]> {
-    this.#assertOpen('list label values');
+    await this.#readPoint('list label values');
     return this.#state.listLabelValues(label);
   }
 
@@ -193,6 +227,15 @@ export class RaftBackend implements Backend {
     const problem = commandLimitProblem(command);
     if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
     return this.#replicator.propose(encodeCommand(command));
+  }
+
+  /** Checks the backend is open and, for linearizable reads, waits for the read point. */
+  async #readPoint(operation: string): Promise<void> {
+    this.#assertOpen(operation);
+    if (this.#fence === undefined) return;
+    await this.#fence.wait();
+    // Closed while waiting: the state may be closed too.
+    this.#assertOpen(operation);
   }
 
   #assertOpen(operation: string): void {

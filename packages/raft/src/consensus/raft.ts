@@ -148,6 +148,28 @@ export class RaftNode {
   }
 
   /**
+   * Offers several commands at once, each as `propose` would, but as one log append on the leader
+   * (one append message per follower instead of one per command) or one forwarded message on a
+   * follower. All or none are taken: on `NoLeaderError` or `ProposalDroppedError` none was.
+   * @throws NoLeaderError when no leader is known. ProposalDroppedError when the uncommitted tail is full.
+   */
+  proposeMany(proposals: readonly Proposal[]): ProposeOutcome {
+    if (!Array.isArray(proposals) || proposals.length === 0) throw new InvalidProposalError('proposals must be a non-empty array');
+    for (const proposal of proposals) {
+      if (typeof proposal?.id !== 'string' || proposal.id === '') throw new InvalidProposalError('the proposal ID must be a non-empty string');
+      if (!(proposal.data instanceof Uint8Array)) throw new InvalidProposalError('the data must be a Uint8Array');
+    }
+    const copy = proposals.map((proposal): Proposal => ({ id: proposal.id, data: proposal.data }));
+    if (this.role === 'leader') {
+      this.appendProposals(copy, true);
+      return 'appended';
+    }
+    if (this.leader === null) throw new NoLeaderError(this.id, 'propose');
+    this.send({ type: 'propose', to: this.leader, term: this.term, proposals: copy });
+    return 'forwarded';
+  }
+
+  /**
    * Asks for a linearizable read. A `ReadState` with this context appears in a later Ready;
    * serve the read once the local state machine has applied its index. Unanswered requests
    * (lost to a leader change) should be retried with a fresh context.

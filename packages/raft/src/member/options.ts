@@ -43,7 +43,7 @@ export interface RaftMemberOptions {
   readonly clusterId?: string;
   /** Milliseconds per consensus tick. Default 50. */
   readonly tickMs?: number;
-  /** Election timeout in ticks (randomized between it and twice it). Default 10. */
+  /** Election timeout in ticks (randomized between it and twice it), at least 2. Default 10. */
   readonly electionTicks?: number;
   /** How long a write waits for a leader to commit it before `RaftUnavailableError`. Default 10000. */
   readonly proposalTimeoutMs?: number;
@@ -127,6 +127,8 @@ export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMember
     compactionMargin: options.compactionMargin ?? MEMBER_DEFAULTS.compactionMargin,
   };
   for (const [field, value] of Object.entries(numbers)) requirePositiveInteger(field, value);
+  // Heartbeats go every tick, and must come more often than an election timeout.
+  if (numbers.electionTicks < 2) throw new ConfigError('electionTicks', 'must be an integer ≥ 2 (heartbeats go every tick)', numbers.electionTicks);
   if (options.segmentBytes !== undefined) requirePositiveInteger('segmentBytes', options.segmentBytes);
   return {
     localId,

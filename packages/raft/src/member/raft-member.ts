@@ -2,13 +2,24 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createStore, type Config, type EventMap, type Store } from '@timebox/core';
 import type { NodeId } from '../consensus/types.js';
-import { RaftBackend } from '../backend/raft-backend.js';
+import { RaftBackend, type RaftReadMode } from '../backend/raft-backend.js';
 import { RaftServer, type RaftServerStatus } from '../node/raft-server.js';
 import type { CommandResult } from '../state/commands.js';
 import { MaterializedState } from '../state/materialized-state.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { WriteAheadLog } from '../wal/index.js';
 import { resolveMemberOptions, type RaftMemberOptions, type ResolvedMemberOptions } from './options.js';
+
+/** Options of the backends a member opens (`member.backend()`, `openRaftStore`). */
+export interface RaftMemberBackendOptions {
+  /**
+   * How long (ms) an archive record stays with a consumer that stopped renewing before another
+   * may take it. Default 30000.
+   */
+  readonly archiveLeaseMs?: number;
+  /** `'linearizable'` (default: each read waits for a ReadIndex barrier) or `'local'`; see `RaftReadMode`. */
+  readonly reads?: RaftReadMode;
+}
 
 /**
  * This process as a member of a Raft cluster (SPEC 10.4): its write-ahead log and LMDB state in
@@ -44,12 +55,13 @@ export class RaftMember {
     await mkdir(resolved.dataDir, { recursive: true });
     const log = await WriteAheadLog.open(join(resolved.dataDir, 'wal'), { tailSize: resolved.logTailSize, segmentBytes: resolved.segmentBytes });
     let state: MaterializedState | undefined;
+    let server: RaftServer<CommandResult> | undefined;
     try {
       await mkdir(join(resolved.dataDir, 'state'), { recursive: true });
       state = MaterializedState.open(join(resolved.dataDir, 'state'), { publisher: resolved.publisher });
       const peers = new Map(resolved.servers.map((server) => [server.id, server.address]));
       const transport: { current: TcpTransport | undefined } = { current: undefined };
-      const server = new RaftServer<CommandResult>({
+      server = new RaftServer<CommandResult>({
         id: resolved.localId,
         voters: resolved.servers.map((server) => server.id),
         log,
@@ -70,15 +82,17 @@ export class RaftMember {
       await transport.current?.start();
       return member;
     } catch (error) {
+      // A started server ticks and owns the transport and the log: stop it (it closes both) before the state.
+      if (server !== undefined) await server.close().catch(() => undefined);
+      else await log.close().catch(() => undefined);
       await state?.close().catch(() => undefined);
-      await log.close().catch(() => undefined);
       throw error;
     }
   }
 
   /** A new backend over this member; close the member after the stores over it. */
-  backend(options: { archiveLeaseMs?: number } = {}): RaftBackend {
-    return new RaftBackend({ state: this.state, replicator: this.server, ownsNode: false, archiveLeaseMs: options.archiveLeaseMs });
+  backend(options: RaftMemberBackendOptions = {}): RaftBackend {
+    return new RaftBackend({ state: this.state, replicator: this.server, ownsNode: false, archiveLeaseMs: options.archiveLeaseMs, reads: options.reads });
   }
 
   /** This member's ID. */
@@ -115,8 +129,20 @@ export class RaftMember {
  * Opens a member and a store over it that owns it: `store.close()` closes the member too.
  * For several stores on one member, use `RaftMember.open` and `member.backend()`.
  */
-export async function openRaftStore<M extends EventMap = EventMap>(config: Config<M>, options: RaftMemberOptions): Promise<Store<M>> {
+export async function openRaftStore<M extends EventMap = EventMap>(config: Config<M>, options: RaftMemberOptions, backendOptions: RaftMemberBackendOptions = {}): Promise<Store<M>> {
   const member = await RaftMember.open(options);
-  const backend = new RaftBackend({ state: member.state, replicator: { propose: (c) => member.server.propose(c), ready: () => member.ready(), close: () => member.close() }, ownsNode: true });
-  return createStore<M>(backend, config);
+  const replicator = {
+    propose: (command: Uint8Array) => member.server.propose(command),
+    ready: () => member.ready(),
+    readBarrier: () => member.server.readBarrier(),
+    // Closes the state too; the backend's own close of the state then finds it closed (idempotent).
+    close: () => member.close(),
+  };
+  try {
+    const backend = new RaftBackend({ state: member.state, replicator, ownsNode: true, archiveLeaseMs: backendOptions.archiveLeaseMs, reads: backendOptions.reads });
+    return createStore<M>(backend, config);
+  } catch (error) {
+    await member.close();
+    throw error;
+  }
 }

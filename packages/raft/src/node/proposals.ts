@@ -14,7 +14,10 @@ interface PendingProposal<Result> {
 
 /** What the tracker needs from its node. */
 export interface ProposalHost {
-  /** Hands a proposal to consensus; throws `NoLeaderError`/`ProposalDroppedError` when it cannot take it now. */
+  /**
+   * Hands a proposal to consensus; throws `NoLeaderError`/`ProposalDroppedError` when it cannot
+   * take it now. A host that batches submissions reports a later refusal through `onSubmitFailed`.
+   */
   submit(id: string, data: Uint8Array): void;
   /** The error a proposal rejects with once its wait ran out. */
   unavailable(): Error;
@@ -76,6 +79,20 @@ export class ProposalTracker<Result> {
       if (proposal === undefined) continue;
       if (results.has(id)) this.settle(id, () => proposal.resolve(results.get(id) as Result));
       else this.settle(id, () => proposal.reject(new ProposalResultMissingError(id, entry.index)));
+    }
+  }
+
+  /**
+   * A submission the host had accepted (it batches them) was refused when it reached consensus:
+   * on `NoLeaderError`/`ProposalDroppedError` the proposals wait and are offered again on a later
+   * tick, as if the first attempt had failed; any other error rejects them.
+   */
+  onSubmitFailed(ids: readonly string[], error: unknown): void {
+    for (const id of ids) {
+      const proposal = this.pending.get(id);
+      if (proposal === undefined) continue;
+      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError) proposal.attemptedAt = null;
+      else this.settle(id, () => proposal.reject(error));
     }
   }
 

@@ -2,9 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { NoLeaderError } from '../consensus/errors.js';
 import type { ReadState } from '../consensus/types.js';
 
+const MAX_CONTEXTS_PER_WAITER = 64;
+
 interface Waiter {
-  /** The context of the outstanding ReadIndex request, or null while waiting for a leader. */
+  /** The context of the latest ReadIndex request, or null while waiting for a leader. */
   context: string | null;
+  /**
+   * Every context sent for this waiter. An answer to an earlier one is as good as to the latest
+   * (each was sent after the wait began), and on a link slower than the retry interval it is the
+   * only kind that ever arrives.
+   */
+  readonly sent: Set<string>;
   requestedAt: number;
   /** The read index the leader answered with, once it did. */
   index: number | null;
@@ -29,7 +37,7 @@ export class ReadBarrier {
 
   wait(tick: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { context: null, requestedAt: tick, index: null, resolve, reject };
+      const waiter: Waiter = { context: null, sent: new Set(), requestedAt: tick, index: null, resolve, reject };
       this.waiters.add(waiter);
       this.send(waiter, tick);
     });
@@ -45,7 +53,7 @@ export class ReadBarrier {
 
   onReadStates(states: readonly ReadState[]): void {
     for (const state of states) {
-      for (const waiter of this.waiters) if (waiter.index === null && waiter.context === state.context) waiter.index = state.index;
+      for (const waiter of this.waiters) if (waiter.index === null && waiter.sent.has(state.context)) waiter.index = state.index;
     }
   }
 
@@ -69,6 +77,9 @@ export class ReadBarrier {
     try {
       this.request(context);
       waiter.context = context;
+      waiter.sent.add(context);
+      // Bounded: an answer slower than this many retries is lost, and the wait simply goes on.
+      if (waiter.sent.size > MAX_CONTEXTS_PER_WAITER) waiter.sent.delete(waiter.sent.values().next().value as string);
       waiter.requestedAt = tick;
     } catch (error) {
       if (error instanceof NoLeaderError) {

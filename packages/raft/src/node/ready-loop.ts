@@ -1,5 +1,6 @@
 import type { RaftNode } from '../consensus/raft.js';
 import type { Message, ReadState } from '../consensus/types.js';
+import { ApplyQueue } from './apply-queue.js';
 import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 
 /** What one turn of the loop reports to, and needs from, its server. */
@@ -8,31 +9,60 @@ export interface ReadyLoopHooks<Result> {
   /** A snapshot from the leader replaced the log (and the state, unless it was already past it). */
   onSnapshotInstalled(index: number): void;
   onApplied(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>): void;
-  /** ReadIndex answers of this turn, and the applied index once the turn applied its entries. */
+  /**
+   * ReadIndex answers of a turn (with the applied index at that time), and after each applied
+   * batch the new applied index (with no states).
+   */
   onReadStates(states: readonly ReadState[], applied: number): void;
+  /** Runs before each turn (and before the loop looks for work): the place to hand batched proposals to the core. */
+  beforeTurn(): void;
   /** Runs last in a turn, after `advance`: the place for snapshots and compaction. */
   afterTurn(): Promise<void>;
   /** The log, the state or the core failed: the loop has stopped for good. */
   onFatal(error: unknown): void;
 }
 
+/** Committed entries waiting to be applied, above which a turn waits for the state machine before taking more. */
+const MAX_WAITING_ENTRIES = 16_384;
+
 /**
  * Carries out the core's `Ready` batches one at a time, never two in flight: send what needs no
  * durability, make the batch durable (one `log.save`: the group commit point — proposals that
  * arrive meanwhile pile up in the core and go into the next batch), send what waited for it,
- * restore a snapshot from the leader, apply committed entries, then `advance`.
+ * restore a snapshot from the leader, hand committed entries to the apply queue, then `advance`.
+ *
+ * Applying runs beside the loop on its own serial queue (as etcd does): the next turn's log write
+ * and messages overlap the state machine's durable commit, and batches that arrive while one is
+ * applying are applied together. Committed entries that were already durable in the log before
+ * this turn go to the queue before its write; entries this turn writes only after it. A proposal
+ * resolves only once its own entry is applied. A snapshot from the leader waits for the queue to
+ * empty, and so does taking a local snapshot.
  */
 export class ReadyLoop<Result> {
   private running: Promise<void> | null = null;
   private scheduled = false;
   private stopped = false;
+  private readonly applier: ApplyQueue<Result>;
 
   constructor(
     private readonly node: RaftNode,
     private readonly log: DurableLog,
     private readonly state: StateMachine<Result>,
     private readonly hooks: ReadyLoopHooks<Result>,
-  ) {}
+  ) {
+    this.applier = new ApplyQueue<Result>(
+      state,
+      {
+        onApplied: (entries, results, applied) => {
+          if (this.stopped) return;
+          this.hooks.onApplied(entries, results);
+          this.hooks.onReadStates([], applied);
+        },
+        onFatal: (error) => this.fatal(error),
+      },
+      MAX_WAITING_ENTRIES,
+    );
+  }
 
   /** Makes sure the loop runs soon; calls made in one task share one start. */
   schedule(): void {
@@ -50,24 +80,54 @@ export class ReadyLoop<Result> {
     });
   }
 
-  /** Stops after the turn in progress (whose durable write is allowed to finish); resolves once idle. */
+  /** Resolves once every committed entry handed to the state machine is applied. */
+  whenApplied(): Promise<void> {
+    return this.applier.whenIdle();
+  }
+
+  /**
+   * Stops after the turn in progress (whose durable write is allowed to finish) and the state
+   * machine write in progress; resolves once idle.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await this.running;
+    await this.applier.whenIdle();
+  }
+
+  private fatal(error: unknown): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.hooks.onFatal(error);
   }
 
   private async run(): Promise<void> {
     try {
-      while (!this.stopped && this.node.hasReady()) await this.turn();
+      for (;;) {
+        if (this.stopped) return;
+        this.hooks.beforeTurn();
+        if (!this.node.hasReady()) return;
+        await this.turn();
+      }
     } catch (error) {
-      this.stopped = true;
-      this.hooks.onFatal(error);
+      this.fatal(error);
     }
+  }
+
+  /** The entries of `committed` not yet handed to the state machine (on restart it may be ahead of the core). */
+  private fresh(committed: readonly CommittedEntry[]): CommittedEntry[] {
+    const handedOver = this.applier.lastHandedOver;
+    return committed.filter((entry) => entry.index > handedOver);
   }
 
   private async turn(): Promise<void> {
     const ready = this.node.ready();
     for (const message of ready.messages) this.hooks.send(message);
+    const lastCommitted = ready.committedEntries[ready.committedEntries.length - 1]?.index ?? 0;
+    const firstWritten = ready.entries[0]?.index ?? Number.POSITIVE_INFINITY;
+    // Entries the log already holds durably, and this turn does not rewrite, may apply while it writes.
+    const applyFirst = ready.snapshot === null && lastCommitted < firstWritten && lastCommitted <= this.log.lastIndex();
+    if (applyFirst) this.applier.push(this.fresh(ready.committedEntries));
     if (ready.snapshot !== null || ready.entries.length > 0 || ready.hardState !== null) {
       await this.log.save({ snapshot: ready.snapshot, entries: ready.entries, hardState: ready.hardState });
       // A stopped node leaves this Ready un-advanced: nothing past the durable write may happen.
@@ -75,26 +135,20 @@ export class ReadyLoop<Result> {
     }
     for (const message of ready.messagesAfterPersist) this.hooks.send(message);
     if (ready.snapshot !== null) {
+      await this.applier.whenIdle();
+      if (this.stopped) return;
       if (ready.snapshot.meta.index > this.state.appliedIndex()) {
         await this.state.restoreSnapshot(ready.snapshot.data, ready.snapshot.meta.index);
         if (this.stopped) return;
       }
       this.hooks.onSnapshotInstalled(ready.snapshot.meta.index);
     }
-    const applied = this.state.appliedIndex();
-    // On restart the state may be ahead of the core's applied index: what it holds is never applied twice.
-    const fresh = ready.committedEntries.filter((entry) => entry.index > applied);
-    const last = fresh[fresh.length - 1];
-    if (last !== undefined) {
-      const results = await this.state.apply(fresh);
-      if (this.stopped) return;
-      if (this.state.appliedIndex() !== last.index) {
-        throw new Error(`the state machine applied entries up to ${last.index} but reports applied index ${this.state.appliedIndex()}`);
-      }
-      this.hooks.onApplied(fresh, results);
-    }
+    if (!applyFirst) this.applier.push(this.fresh(ready.committedEntries));
     this.hooks.onReadStates(ready.readStates, this.state.appliedIndex());
     this.node.advance(ready);
+    // Backpressure: a state machine slower than the log must not let committed entries pile up without bound.
+    if (!this.applier.hasRoom) await this.applier.whenRoom();
+    if (this.stopped) return;
     await this.hooks.afterTurn();
   }
 }

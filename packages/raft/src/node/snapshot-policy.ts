@@ -5,7 +5,7 @@ import type { DurableLog, StateMachine } from './ports.js';
  * When to snapshot the local state and compact the log: every `every` applied entries, keeping
  * `margin` entries behind the snapshot so a follower that lags a little catches up from the log
  * rather than by InstallSnapshot. Runs inside a turn of the ready loop, so it never interleaves
- * with a log write.
+ * with a log write, once the loop's apply queue is idle.
  */
 export class SnapshotPolicy {
   private lastIndex: number;
@@ -30,7 +30,15 @@ export class SnapshotPolicy {
     if (index > this.lastIndex) this.lastIndex = index;
   }
 
-  /** Takes a snapshot and compacts when due; returns the snapshot's index, or null when not due. */
+  /** Whether enough entries were applied since the last snapshot to take the next. */
+  due(): boolean {
+    return this.state.appliedIndex() - this.lastIndex >= this.every;
+  }
+
+  /**
+   * Takes a snapshot and compacts when due; returns the snapshot's index, or null when not due.
+   * Call it only while no apply is in flight: the image must be the state at `appliedIndex()`.
+   */
   async maybeSnapshot(): Promise<number | null> {
     const applied = this.state.appliedIndex();
     if (applied - this.lastIndex < this.every) return null;

@@ -164,12 +164,36 @@ export function metaKey(field: number): Buffer {
   return Buffer.from([Table.meta, field]);
 }
 
+// The keys below are built on every applied write; they fill one Buffer directly rather than go
+// through KeyBuilder's byte array, and give the same bytes.
+
+/** Writes `value` (a safe integer ≥ 0) as 8 bytes big-endian at `offset`. */
+function writeU64(key: Buffer, offset: number, value: number): void {
+  key.writeUInt32BE(Math.floor(value / 0x1_0000_0000) >>> 0, offset);
+  key.writeUInt32BE(value >>> 0, offset + 4);
+}
+
+/** `head` followed by `value` as plain UTF-8 (a lone surrogate becomes U+FFFD, as TextEncoder does). */
+function withTail(head: Buffer, value: string): Buffer {
+  const key = Buffer.allocUnsafe(head.length + Buffer.byteLength(value, 'utf8'));
+  head.copy(key, 0);
+  key.write(value, head.length, 'utf8');
+  return key;
+}
+
+const AGGREGATE_HEAD = Buffer.from([Table.aggregate]);
+const PROPOSAL_HEAD = Buffer.from([Table.proposal]);
+
 export function aggregateKey(encodedId: string): Buffer {
-  return new KeyBuilder(Table.aggregate).tail(encodedId).build();
+  return withTail(AGGREGATE_HEAD, encodedId);
 }
 
 export function eventKey(aggregate: number, sequence: number): Buffer {
-  return new KeyBuilder(Table.event).u64(aggregate).u64(sequence).build();
+  const key = Buffer.allocUnsafe(17);
+  key[0] = Table.event;
+  writeU64(key, 1, aggregate);
+  writeU64(key, 9, sequence);
+  return key;
 }
 
 export function snapshotKey(aggregate: number): Buffer {
@@ -193,9 +217,12 @@ export function leaseKey(record: number): Buffer {
 }
 
 export function proposalKey(proposalId: string): Buffer {
-  return new KeyBuilder(Table.proposal).tail(proposalId).build();
+  return withTail(PROPOSAL_HEAD, proposalId);
 }
 
 export function proposalAgeKey(index: number, proposalId: string): Buffer {
-  return new KeyBuilder(Table.proposalAge).u64(index).tail(proposalId).build();
+  const head = Buffer.allocUnsafe(9);
+  head[0] = Table.proposalAge;
+  writeU64(head, 1, index);
+  return withTail(head, proposalId);
 }

@@ -28,7 +28,7 @@ import { open, type RootDatabase } from 'lmdb';
 import { ConfigError, decodeAggregateId, encodeAggregateId, hasIdPrefix, requirePositiveInteger, StoreClosedError, type AggregateId, type ArchiveRecordData, type EventRecord, type SnapshotRecord } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
-import { ByteReader, ByteWriter, DecodeError, utf8Bytes } from './binary.js';
+import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, decodeResult, encodeResult, type CommandResult } from './commands.js';
 import {
@@ -78,7 +78,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 }
 
 function proposalTableId(proposalId: string): string {
-  return utf8Bytes(proposalId).length <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
+  return Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
 }
 
 function compareCodeUnits(a: string, b: string): number {
@@ -172,17 +172,18 @@ export class MaterializedState implements StateMachine<CommandResult> {
       for (const entry of fresh) {
         if (entry.kind !== 'command') continue;
         const id = entry.proposalId;
-        if (id !== null) {
-          const seen = view.get(proposalKey(proposalTableId(id)));
+        const tableId = id === null ? null : proposalTableId(id);
+        const key = tableId === null ? null : proposalKey(tableId);
+        if (id !== null && key !== null) {
+          const seen = view.get(key);
           if (seen !== undefined) {
             results.set(id, decodeResult(decodeProposal(seen).result));
             continue;
           }
         }
         const result = applyOne(applier, entry.data);
-        if (id !== null) {
-          const tableId = proposalTableId(id);
-          view.put(proposalKey(tableId), encodeProposal(entry.index, encodeResult(result)));
+        if (id !== null && tableId !== null && key !== null) {
+          view.put(key, encodeProposal(entry.index, encodeResult(result)));
           view.put(proposalAgeKey(entry.index, tableId), new Uint8Array(0));
           results.set(id, result);
         }
