@@ -14,8 +14,16 @@ const IN_FLIGHT = 32;
 const LIMIT = 500_000;
 
 function say(line: string): void {
-  // Synchronous, so a line printed is a line the parent can read even after SIGKILL.
-  fs.writeSync(1, `${line}\n`);
+  // Synchronous, so a line printed is a line the parent can read even after SIGKILL. The pipe is
+  // non-blocking: when it is full (a busy parent), writeSync throws EAGAIN, so try again.
+  const bytes = Buffer.from(`${line}\n`);
+  for (let offset = 0; offset < bytes.length; ) {
+    try {
+      offset += fs.writeSync(1, bytes, offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    }
+  }
 }
 
 const wal = await WriteAheadLog.open(dir, { tailSize: 2048, segmentBytes: 32 * 1024 });
