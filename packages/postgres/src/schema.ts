@@ -208,13 +208,12 @@ $fn$;
 `;
 
 /**
- * Version 2: the event feed. Each append also writes one `timebox_feed` row (aggregate, first
- * sequence, count; the events stay in `timebox_events`) stamped with its transaction ID, and
- * notifies FEED_CHANNEL once the transaction commits. Subscribers read rows by transaction ID:
+ * Version 2: the event feed's tables. Each append writes one `timebox_feed` row (aggregate, first
+ * sequence, count; the events stay in `timebox_events`) stamped with its transaction ID (see
+ * version 3). Subscribers read rows by transaction ID:
  * a row's `tx` never falls below the reader's snapshot xmin after the reader passed it, so a
  * reader that remembers the xmin of its last read and the rows it delivered above it resumes
- * without loss (see feed-reader.ts). The version-1 `timebox_append` stays for releases still
- * running against this database; it just publishes nothing.
+ * without loss (see feed-reader.ts). The append that writes them is version 3's.
  */
 const MIGRATION_2 = /* sql */ `
 CREATE TABLE IF NOT EXISTS timebox_feed (
@@ -231,50 +230,17 @@ CREATE TABLE IF NOT EXISTS timebox_feed_horizon (
   prefix       text COLLATE "C" PRIMARY KEY,
   pruned_below xid8 NOT NULL
 );
-
--- timebox_append of version 1, plus the feed: with p_feed_retention > 0 a successful non-empty
--- append adds its feed row and notifies; about every 1000th append prunes the prefix's feed to
--- its newest p_feed_retention rows.
-CREATE OR REPLACE FUNCTION timebox_append(
-  p_prefix text, p_aggregate text, p_expected bigint, p_events json,
-  p_status text, p_status_time bigint, p_labels json, p_feed_retention integer)
-RETURNS TABLE (actual double precision, events text)
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-  v_actual double precision;
-  v_events text;
-  v_feed_id bigint;
-  v_horizon xid8;
-BEGIN
-  SELECT a.actual, a.events INTO v_actual, v_events
-    FROM timebox_append(p_prefix, p_aggregate, p_expected, p_events, p_status, p_status_time, p_labels) a;
-  RETURN QUERY SELECT v_actual, v_events;
-  -- Published only when the batch was stored: a conflict reports another next sequence.
-  IF p_feed_retention <= 0 OR v_actual <> p_expected OR json_array_length(p_events) = 0 THEN RETURN; END IF;
-  INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
-  VALUES (p_prefix, p_aggregate, p_expected, json_array_length(p_events))
-  RETURNING id INTO v_feed_id;
-  PERFORM pg_notify('${FEED_CHANNEL}', md5(p_prefix));
-  IF v_feed_id % 1000 = 0 THEN
-    SELECT f.tx INTO v_horizon FROM timebox_feed f WHERE f.prefix = p_prefix
-     ORDER BY f.tx DESC, f.id DESC OFFSET p_feed_retention LIMIT 1;
-    IF v_horizon IS NOT NULL THEN
-      DELETE FROM timebox_feed f WHERE f.prefix = p_prefix AND f.tx < v_horizon;
-      INSERT INTO timebox_feed_horizon AS h (prefix, pruned_below) VALUES (p_prefix, v_horizon)
-      ON CONFLICT (prefix) DO UPDATE SET pruned_below = greatest(h.pruned_below, EXCLUDED.pruned_below);
-    END IF;
-  END IF;
-END
-$fn$;
 `;
 
 /**
- * Version 3: notify only while someone listens. A NOTIFY makes PostgreSQL serialize the commits
- * of notifying transactions on one lock, measured to halve append throughput at 64 in flight
- * (and worse under load); so subscribers now hold a lease row in `timebox_feed_listener`, and
- * an append notifies only while a live lease exists for its prefix. Feed rows are still written
- * always, so a subscriber reads what was appended before it (re)registered.
+ * Version 3: `timebox_append` with the feed (8 arguments: the version-1 function, which stays for
+ * releases still running against this database, plus the feed retention). A successful non-empty
+ * append adds its feed row and, while a subscriber holds a lease in `timebox_feed_listener`,
+ * notifies FEED_CHANNEL; about every 1000th append prunes the prefix's feed to its newest
+ * p_feed_retention rows. Only while someone listens, because a NOTIFY makes PostgreSQL serialize
+ * the commits of notifying transactions on one lock: measured to halve append throughput at 64
+ * in flight, and worse under load. Feed rows are written always, so a subscriber reads what was
+ * appended before it (re)registered.
  */
 const MIGRATION_3 = /* sql */ `
 CREATE TABLE IF NOT EXISTS timebox_feed_listener (
