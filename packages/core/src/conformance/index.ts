@@ -20,6 +20,7 @@ import { snapshotSuite } from './snapshots.js';
 
 export type { ConformanceCapabilities, ConformanceNamespace, ConformanceTarget } from './harness.js';
 export { TRICKY_IDS } from './listing.js';
+export { expectHubPattern } from './cross-process.js';
 
 /**
  * Registers the whole conformance suite for a backend, as vitest `describe` blocks.
