@@ -73,11 +73,13 @@ export class EventHub {
     return unsubscribe;
   }
 
-  /** Stops every subscription and the feed. */
+  /**
+   * Stops every subscription and the feed. Does not wait for handler calls in progress: a handler
+   * that never returns must not keep its store from closing (`unsubscribe()` does wait).
+   */
   async close(): Promise<void> {
-    const stopping = [...this.#subscriptions].map((subscription) => subscription.stop());
+    for (const subscription of this.#subscriptions) void subscription.stop();
     this.#subscriptions.clear();
-    await Promise.all(stopping);
     await this.#serialized(() => this.#closeFeed());
   }
 

@@ -165,6 +165,21 @@ describe('event hub (core)', () => {
     expect(finished).toBe(true);
   });
 
+  it('closing the store does not wait for a handler that never returns, and delivers nothing more', async () => {
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const seen: number[] = [];
+    await store.subscribe((event) => {
+      seen.push(event.sequence);
+      return new Promise<void>(() => undefined);
+    });
+    feed.push(['a'], [record(0), record(1)]);
+    await settle();
+    await store.close();
+    expect(feed.counts()).toEqual({ opened: 1, closed: 1, live: 0 });
+    expect(seen).toEqual([0]);
+  });
+
   it('a feed that fails to open rejects subscribe, subscribes nothing, and is tried again next time', async () => {
     const feed = feedBackend({ failWatch: 1 });
     const store = createStore(feed.backend);
