@@ -53,5 +53,6 @@ export {
 } from './errors.js';
 export { assertSequence } from './validate.js';
 export { holdWhile, type HoldRenewal } from './hold-renewal.js';
+export { WakeSignal } from './wake-signal.js';
 export { toJson } from './payload.js';
 export { Attr as TelemetryAttributes, INSTRUMENTATION_NAME } from './telemetry.js';

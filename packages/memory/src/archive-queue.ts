@@ -1,4 +1,4 @@
-import { holdWhile, type ArchiveRecordData } from '@timebox/core';
+import { holdWhile, WakeSignal, type ArchiveRecordData } from '@timebox/core';
 
 interface QueuedRecord {
   readonly record: ArchiveRecordData;
@@ -16,14 +16,14 @@ interface QueuedRecord {
  */
 export class ArchiveQueue {
   readonly #records: QueuedRecord[] = [];
-  readonly #waiters = new Set<() => void>();
+  readonly #wakeup = new WakeSignal();
   #nextId = 0;
 
   constructor(readonly leaseMs: number) {}
 
   push(record: Omit<ArchiveRecordData, 'streamId'>): void {
     this.#records.push({ record: { ...record, streamId: `${Date.now()}-${this.#nextId++}` }, leasedUntil: 0, lease: 0 });
-    this.#wake();
+    this.#wakeup.wake();
   }
 
   get size(): number {
@@ -46,7 +46,7 @@ export class ArchiveQueue {
     } catch (error) {
       if (taken.lease === lease) {
         taken.leasedUntil = 0;
-        this.#wake();
+        this.#wakeup.wake();
       }
       throw error;
     }
@@ -77,33 +77,7 @@ export class ArchiveQueue {
         }
         soonest = Math.min(soonest, queued.leasedUntil);
       }
-      await this.#wait(signal, soonest === Infinity ? undefined : soonest - now);
+      await this.#wakeup.wait(soonest === Infinity ? undefined : soonest - now, signal);
     }
-  }
-
-  /** Resolves on a new or released record, after `timeoutMs`, or rejects when `signal` aborts. */
-  #wait(signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const cleanup = () => {
-        this.#waiters.delete(finish);
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      const finish = () => {
-        cleanup();
-        resolve();
-      };
-      const onAbort = () => {
-        cleanup();
-        reject(signal?.reason);
-      };
-      const timer = timeoutMs === undefined ? undefined : setTimeout(finish, Math.max(1, timeoutMs));
-      this.#waiters.add(finish);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  #wake(): void {
-    for (const waiter of [...this.#waiters]) waiter();
   }
 }

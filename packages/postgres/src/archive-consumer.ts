@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Sql } from 'postgres';
-import { holdWhile, StoreClosedError, type ArchiveRecordData } from '@timebox/core';
+import { holdWhile, StoreClosedError, WakeSignal, type ArchiveRecordData } from '@timebox/core';
 import { ARCHIVE_CHANNEL } from './schema.js';
 import { guard } from './errors.js';
 import { parseEventList } from './event-list.js';
@@ -32,9 +32,8 @@ export class ArchiveConsumer {
   readonly #prefix: string;
   readonly #prefixHash: string;
   readonly #leaseMs: number;
-  readonly #wakers = new Set<() => void>();
-  /** Bumped on every notification, so a notification that lands during a take is not lost. */
-  #generation = 0;
+  /** Woken by every notification; its generation tells a take that one landed meanwhile. */
+  readonly #wakeup = new WakeSignal();
   #listening: Promise<{ unlisten: () => Promise<void> }> | undefined;
   /** Aborted on close: leases on rows whose handlers are running stop being renewed. */
   readonly #closing = new AbortController();
@@ -54,7 +53,7 @@ export class ArchiveConsumer {
     for (;;) {
       signal?.throwIfAborted();
       this.#assertOpen();
-      const generation = this.#generation;
+      const generation = this.#wakeup.generation;
       const taken = await guard('take an archive record', () => this.#take());
       if (taken !== undefined) {
         if (signal?.aborted) {
@@ -64,10 +63,10 @@ export class ArchiveConsumer {
         row = taken;
         break;
       }
-      if (generation !== this.#generation) continue;
+      if (generation !== this.#wakeup.generation) continue;
       const untilExpiry = await guard('read archive leases', () => this.#msUntilSoonestExpiry());
-      if (generation !== this.#generation) continue;
-      await this.#wait(signal, Math.min(untilExpiry ?? SAFETY_RECHECK_MS, SAFETY_RECHECK_MS));
+      if (generation !== this.#wakeup.generation) continue;
+      await this.#wakeup.wait(Math.min(untilExpiry ?? SAFETY_RECHECK_MS, SAFETY_RECHECK_MS), signal, this.#closing.signal);
     }
     try {
       await this.#whileHolding(row, () => handler(toRecord(row)));
@@ -82,7 +81,7 @@ export class ArchiveConsumer {
   async close(): Promise<void> {
     this.#closed = true;
     this.#closing.abort();
-    this.#wake();
+    this.#wakeup.wake();
     const listening = this.#listening;
     this.#listening = undefined;
     if (listening) await listening.then((l) => l.unlisten()).catch(() => undefined);
@@ -92,10 +91,10 @@ export class ArchiveConsumer {
     this.#listening ??= this.#sql.listen(
       ARCHIVE_CHANNEL,
       (payload) => {
-        if (payload === this.#prefixHash) this.#wake();
+        if (payload === this.#prefixHash) this.#wakeup.wake();
       },
       // Also called after the listen connection reconnected: anything may have been missed.
-      () => this.#wake(),
+      () => this.#wakeup.wake(),
     );
     return guard('listen for archive records', () => this.#listening as Promise<unknown>).catch((error: unknown) => {
       this.#listening = undefined;
@@ -150,29 +149,6 @@ export class ArchiveConsumer {
       WITH released AS (
         UPDATE timebox_archive SET leased_until = 0 WHERE id = ${row.id} AND lease = ${row.lease} RETURNING 1)
       SELECT pg_notify(${ARCHIVE_CHANNEL}, ${this.#prefixHash}) FROM released`;
-  }
-
-  #wait(signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        this.#wakers.delete(done);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        if (signal?.aborted) reject(signal.reason);
-        else if (this.#closed) reject(new StoreClosedError('consume the archive'));
-        else resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#wakers.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-      // An abort or close that came while the last query ran fires no event: settle now.
-      if (signal?.aborted || this.#closed) done();
-    });
-  }
-
-  #wake(): void {
-    this.#generation++;
-    for (const waker of [...this.#wakers]) waker();
   }
 
   #assertOpen(): void {

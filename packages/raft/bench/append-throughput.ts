@@ -17,13 +17,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createStore, type AggregateId, type Store } from '@timebox/core';
-import { RaftMember, type RaftMemberOptions, type RaftServerAddress } from '../src/index.js';
+import { freeLoopbackPort, RaftMember, type RaftMemberOptions, type RaftServerAddress } from '../src/index.js';
 
 interface Args {
   members: number;
@@ -64,18 +63,6 @@ function parseArgs(argv: readonly string[]): Args {
   if (args.aggregates < args.concurrency) throw new Error('--aggregates must be at least --concurrency (each worker owns its aggregates)');
   if (args.processes && args.members < 2) args.processes = false;
   return args;
-}
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // ------------------------------------------------------------------ the load
@@ -193,7 +180,7 @@ async function waitForLeader(members: readonly RaftMember[]): Promise<number> {
 async function inProcess(args: Args): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'timebox-raft-bench-'));
   const servers: RaftServerAddress[] = [];
-  for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freePort()}` });
+  for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freeLoopbackPort()}` });
   const members: RaftMember[] = [];
   try {
     for (const server of servers) {
@@ -310,7 +297,7 @@ function processCpuMs(pid: number | undefined): number {
 async function multiProcess(args: Args): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'timebox-raft-bench-'));
   const servers: RaftServerAddress[] = [];
-  for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freePort()}` });
+  for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freeLoopbackPort()}` });
   const script = fileURLToPath(import.meta.url);
   const children: ChildProcess[] = [];
   try {

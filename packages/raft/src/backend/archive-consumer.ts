@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { holdWhile, StoreClosedError, type ArchiveRecordData } from '@timebox/core';
+import { holdWhile, StoreClosedError, WakeSignal, type ArchiveRecordData } from '@timebox/core';
 import type { Replicator } from '../node/ports.js';
 import { encodeCommand, type Command, type CommandResult, type LeaseHandle } from '../state/commands.js';
 import type { MaterializedState } from '../state/materialized-state.js';
@@ -20,9 +20,8 @@ export class ArchiveConsumer {
   readonly #replicator: Replicator<CommandResult>;
   readonly #leaseMs: number;
   readonly #recheckMs: number;
-  readonly #wakers = new Set<() => void>();
-  /** Bumped on every wake-up, so one that lands while a lease proposal is in flight is not lost. */
-  #generation = 0;
+  /** Woken when this member applies an archive or release command; its generation tells a take that one landed meanwhile. */
+  readonly #wakeup = new WakeSignal();
   readonly #unsubscribe: () => void;
   /** Aborted on close: held records stop being renewed and waiting consumers stop. */
   readonly #closing = new AbortController();
@@ -32,7 +31,7 @@ export class ArchiveConsumer {
     this.#replicator = replicator;
     this.#leaseMs = leaseMs;
     this.#recheckMs = recheckMs;
-    this.#unsubscribe = state.onArchiveAvailable(() => this.#wake());
+    this.#unsubscribe = state.onArchiveAvailable(() => this.#wakeup.wake());
   }
 
   async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
@@ -57,14 +56,14 @@ export class ArchiveConsumer {
   close(): void {
     this.#closing.abort();
     this.#unsubscribe();
-    this.#wake();
+    this.#wakeup.wake();
   }
 
   async #take(signal: AbortSignal | undefined): Promise<{ handle: LeaseHandle; record: ArchiveRecordData }> {
     for (;;) {
       signal?.throwIfAborted();
       this.#assertOpen();
-      const generation = this.#generation;
+      const generation = this.#wakeup.generation;
       const result = await this.#propose({ type: 'lease', consumer: this.consumerId, at: Date.now(), leaseMs: this.#leaseMs });
       if (result.type === 'leased') {
         const handle: LeaseHandle = { record: result.record, lease: result.lease, consumer: this.consumerId };
@@ -79,9 +78,9 @@ export class ArchiveConsumer {
         continue;
       }
       if (result.type !== 'nothing-available') throw new Error(`unexpected answer to an archive lease: ${result.type}`);
-      if (generation !== this.#generation) continue;
+      if (generation !== this.#wakeup.generation) continue;
       const untilExpiry = result.earliestExpiry === null ? Infinity : result.earliestExpiry - Date.now();
-      await this.#wait(signal, Math.max(1, Math.min(untilExpiry, this.#recheckMs)));
+      await this.#wakeup.wait(Math.min(untilExpiry, this.#recheckMs), signal, this.#closing.signal);
     }
   }
 
@@ -89,28 +88,6 @@ export class ArchiveConsumer {
     const result = await this.#replicator.propose(encodeCommand(command));
     if (result.type === 'invalid-command') throw new Error(`the raft state refused an archive command: ${result.reason}`);
     return result;
-  }
-
-  #wait(signal: AbortSignal | undefined, timeoutMs: number): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        this.#wakers.delete(done);
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        if (signal?.aborted === true) reject(signal.reason);
-        else if (this.#closing.signal.aborted) reject(new StoreClosedError('consume the archive'));
-        else resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#wakers.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-      if (signal?.aborted === true || this.#closing.signal.aborted) done();
-    });
-  }
-
-  #wake(): void {
-    this.#generation++;
-    for (const waker of [...this.#wakers]) waker();
   }
 
   #assertOpen(): void {
