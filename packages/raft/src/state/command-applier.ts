@@ -3,7 +3,9 @@
  * sense Raft needs: the result and the writes depend only on the stored state and the command's
  * bytes (time included), never on this node's clock or configuration.
  */
+import { LRUCache } from 'lru-cache';
 import { encodeAggregateId, type AggregateId, type EventRecord, type IndexUpdate } from '@timebox/core';
+import { ByteWriter } from './binary.js';
 import type { AckCommand, AppendCommand, ArchiveCommand, CommandResult, LeaseCommand, ReleaseCommand, RenewCommand, SaveSnapshotCommand } from './commands.js';
 import {
   aggregateKey,
@@ -25,11 +27,11 @@ import {
   decodeText,
   decodeU64,
   encodeArchiveRecord,
-  encodeEvent,
-  encodeHead,
   encodeLease,
   encodeText,
   encodeU64,
+  writeEvent,
+  writeHead,
   type AggregateHead,
 } from './records.js';
 
@@ -58,15 +60,50 @@ export interface ApplyEffects {
 const OK: CommandResult = { type: 'ok' };
 const LEASE_LOST: CommandResult = { type: 'lease-lost' };
 
+/** A head as the applier caches it, with its key so the key is built once. */
+interface CachedHead {
+  readonly key: Buffer;
+  /** Undefined: the aggregate does not exist (yet). */
+  head: AggregateHead | undefined;
+}
+
+/**
+ * Applies commands inside the state's write transactions, one batch after another. It keeps the
+ * aggregate heads it read or wrote in an LRU cache (a head is read and rewritten by every append
+ * to its aggregate), and encodes values into one reused buffer: LMDB copies a value when it is
+ * put inside a transaction, so nothing else holds on to it.
+ *
+ * The cache mirrors the transaction, which can still fail: after a failed batch (or a restored
+ * snapshot) the owner calls `forgetCachedHeads()`.
+ */
 export class CommandApplier {
+  readonly #scratch = new ByteWriter(4096);
+  readonly #heads: LRUCache<string, CachedHead>;
+  #effects: ApplyEffects = { published: [], archiveAvailable: false };
+  #publish = false;
+
   constructor(
     private readonly view: WriteView,
-    private readonly effects: ApplyEffects,
-  ) {}
+    headCacheSize: number,
+  ) {
+    this.#heads = new LRUCache<string, CachedHead>({ max: headCacheSize });
+  }
+
+  /** Starts a batch: effects go to `effects`; events are collected for publishing only when `publish`. */
+  begin(effects: ApplyEffects, publish: boolean): void {
+    this.#effects = effects;
+    this.#publish = publish;
+  }
+
+  /** Drops every cached head (the transaction they came from failed, or the state was replaced). */
+  forgetCachedHeads(): void {
+    this.#heads.clear();
+  }
 
   append(command: AppendCommand): CommandResult {
     const encodedId = encodeAggregateId(command.id);
-    const head = this.#head(encodedId);
+    const cached = this.#cachedHead(encodedId);
+    const head = cached.head;
     const actualSequence = head?.nextSequence ?? 0;
     if (actualSequence !== command.expectedSequence) {
       const newEvents = head === undefined ? [] : this.#events(head, command.expectedSequence);
@@ -74,17 +111,17 @@ export class CommandApplier {
     }
     if (command.events.length === 0) return OK;
     const target = head ?? this.#create();
-    for (const event of command.events) this.view.put(eventKey(target.number, event.sequence), encodeEvent(event));
+    for (const event of command.events) this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event).view());
     target.nextSequence += command.events.length;
     if (command.index !== undefined) this.#applyIndex(encodedId, target, command.index);
-    this.view.put(aggregateKey(encodedId), encodeHead(target));
-    this.effects.published.push(command.events.map((event) => ({ ...event, aggregateId: command.id })));
+    this.#putHead(cached, target);
+    if (this.#publish) this.#effects.published.push(command.events.map((event) => ({ ...event, aggregateId: command.id })));
     return OK;
   }
 
   saveSnapshot(command: SaveSnapshotCommand): CommandResult {
-    const encodedId = encodeAggregateId(command.id);
-    const head = this.#head(encodedId);
+    const cached = this.#cachedHead(encodeAggregateId(command.id));
+    const head = cached.head;
     const nextSequence = head?.nextSequence ?? 0;
     if (command.sequence > nextSequence) return { type: 'invalid-sequence', nextSequence };
     if (head?.snapshotSequence != null && head.snapshotSequence >= command.sequence) return OK;
@@ -95,13 +132,14 @@ export class CommandApplier {
       for (let sequence = target.firstSequence; sequence < command.sequence; sequence++) this.view.remove(eventKey(target.number, sequence));
       target.firstSequence = command.sequence;
     }
-    this.view.put(aggregateKey(encodedId), encodeHead(target));
+    this.#putHead(cached, target);
     return OK;
   }
 
   archive(command: ArchiveCommand): CommandResult {
     const encodedId = encodeAggregateId(command.id);
-    const head = this.#head(encodedId);
+    const cached = this.#cachedHead(encodedId);
+    const head = cached.head;
     if (head === undefined) return OK;
     const events = this.#events(head, head.firstSequence);
     let snapshotData: string | undefined;
@@ -113,11 +151,12 @@ export class CommandApplier {
     for (const event of events) this.view.remove(eventKey(head.number, event.sequence));
     if (head.status !== '') this.view.remove(statusKey(head.status, head.statusTime, head.number));
     for (const [name, value] of head.labels) this.view.remove(labelKey(name, value, head.number));
-    this.view.remove(aggregateKey(encodedId));
+    this.view.remove(cached.key);
+    cached.head = undefined;
     const record = this.#nextCounter(Meta.nextArchiveRecord);
     this.view.put(archiveKey(record), encodeArchiveRecord(encodedId, snapshotData, head.snapshotSequence ?? 0, events));
     this.view.put(leaseKey(record), encodeLease({ leasedUntil: 0, lease: 0, holder: '' }));
-    this.effects.archiveAvailable = true;
+    this.#effects.archiveAvailable = true;
     return OK;
   }
 
@@ -155,7 +194,7 @@ export class CommandApplier {
   release(command: ReleaseCommand): CommandResult {
     if (!this.#holds(command)) return LEASE_LOST;
     this.view.put(leaseKey(command.record), encodeLease({ leasedUntil: 0, lease: command.lease, holder: '' }));
-    this.effects.archiveAvailable = true;
+    this.#effects.archiveAvailable = true;
     return OK;
   }
 
@@ -166,9 +205,21 @@ export class CommandApplier {
     return lease.lease === command.lease && lease.holder === command.consumer;
   }
 
-  #head(encodedId: string): AggregateHead | undefined {
-    const stored = this.view.get(aggregateKey(encodedId));
-    return stored === undefined ? undefined : decodeHead(stored);
+  /** The aggregate's head (cached, else read from the transaction), with its key. */
+  #cachedHead(encodedId: string): CachedHead {
+    let cached = this.#heads.get(encodedId);
+    if (cached === undefined) {
+      const key = aggregateKey(encodedId);
+      const stored = this.view.get(key);
+      cached = { key, head: stored === undefined ? undefined : decodeHead(stored) };
+      this.#heads.set(encodedId, cached);
+    }
+    return cached;
+  }
+
+  #putHead(cached: CachedHead, head: AggregateHead): void {
+    cached.head = head;
+    this.view.put(cached.key, writeHead(this.#scratch.reset(), head).view());
   }
 
   #create(): AggregateHead {

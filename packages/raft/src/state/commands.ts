@@ -230,7 +230,11 @@ const RESULT_TAGS = { ok: 1, conflict: 2, 'invalid-sequence': 3, leased: 4, 'not
 
 /** Encodes a result, as stored in the table of applied proposals. */
 export function encodeResult(result: CommandResult): Uint8Array {
-  const out = new ByteWriter(32);
+  return writeResult(new ByteWriter(32), result).finish();
+}
+
+/** Writes a result to `out` (a reused writer on the apply path). */
+export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter {
   out.u8(RESULT_TAGS[result.type]);
   switch (result.type) {
     case 'conflict':
@@ -254,7 +258,7 @@ export function encodeResult(result: CommandResult): Uint8Array {
     case 'lease-lost':
       break;
   }
-  return out.finish();
+  return out;
 }
 
 /** Decodes what `encodeResult` wrote. */

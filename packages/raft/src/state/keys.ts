@@ -30,14 +30,12 @@ export const Table = {
   archive: 0x07,
   /** [0x08, record ID] → archive lease (expiry, lease number, holder) */
   lease: 0x08,
-  /** [0x09, proposal ID as UTF-8] → (log index, encoded result) */
+  /** [0x09, bucket number (log index ÷ 64)] → the proposals applied in the bucket (see proposal-table.ts) */
   proposal: 0x09,
-  /** [0x0a, log index, proposal ID as UTF-8] → empty: the proposal table in the order it ages out */
-  proposalAge: 0x0a,
 } as const;
 
 /** Fields of the meta table. */
-export const Meta = { appliedIndex: 1, nextAggregate: 2, nextArchiveRecord: 3 } as const;
+export const Meta = { appliedIndex: 1, nextAggregate: 2, nextArchiveRecord: 3, layoutVersion: 4 } as const;
 
 /** LMDB's key size limit as lmdb-js builds it; a key beyond it cannot be stored. */
 export const MAX_KEY_BYTES = 1978;
@@ -182,7 +180,6 @@ function withTail(head: Buffer, value: string): Buffer {
 }
 
 const AGGREGATE_HEAD = Buffer.from([Table.aggregate]);
-const PROPOSAL_HEAD = Buffer.from([Table.proposal]);
 
 export function aggregateKey(encodedId: string): Buffer {
   return withTail(AGGREGATE_HEAD, encodedId);
@@ -216,13 +213,9 @@ export function leaseKey(record: number): Buffer {
   return new KeyBuilder(Table.lease).u64(record).build();
 }
 
-export function proposalKey(proposalId: string): Buffer {
-  return withTail(PROPOSAL_HEAD, proposalId);
-}
-
-export function proposalAgeKey(index: number, proposalId: string): Buffer {
-  const head = Buffer.allocUnsafe(9);
-  head[0] = Table.proposalAge;
-  writeU64(head, 1, index);
-  return withTail(head, proposalId);
+export function proposalBucketKey(bucket: number): Buffer {
+  const key = Buffer.allocUnsafe(9);
+  key[0] = Table.proposal;
+  writeU64(key, 1, bucket);
+  return key;
 }

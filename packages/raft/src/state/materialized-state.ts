@@ -14,40 +14,27 @@
  * | label index | 0x06, label, value, aggregate number | encoded ID |
  * | archive record | 0x07, record ID | encoded ID, snapshot, snapshot sequence, events |
  * | archive lease | 0x08, record ID | leased-until (proposer clock), lease number, holder |
- * | applied proposals | 0x09, proposal ID | log index, encoded result |
- * | proposal age | 0x0a, log index, proposal ID | (empty) |
+ * | applied proposals | 0x09, bucket number (log index ÷ 64) | (log index, proposal ID, encoded result) of each proposal applied in the bucket |
  *
  * A range read over [0x03, n] gives an aggregate's events in sequence order; over [0x02, prefix] the
  * aggregates a prefix lists; over [0x05, status] a status's members oldest entry first. A proposal
  * ID is remembered for `proposalWindow` log indexes after the one it was applied at, then dropped
- * (by the same rule on every node, so all agree on whether a late duplicate is applied).
+ * (by the same rule on every node, so all agree on whether a late duplicate is applied; see
+ * `proposal-table.ts`).
  */
 import { mkdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { open, type RootDatabase } from 'lmdb';
 import { ConfigError, decodeAggregateId, encodeAggregateId, hasIdPrefix, requirePositiveInteger, StoreClosedError, type AggregateId, type ArchiveRecordData, type EventRecord, type SnapshotRecord } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
+import { StateLayoutError } from './errors.js';
 import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
-import { decodeCommand, decodeResult, encodeResult, type CommandResult } from './commands.js';
-import {
-  aggregateKey,
-  archiveKey,
-  eventKey,
-  KeyBuilder,
-  KeyReader,
-  Meta,
-  metaKey,
-  prefixEnd,
-  proposalAgeKey,
-  proposalKey,
-  snapshotKey,
-  Table,
-  tailPrefixEnd,
-} from './keys.js';
+import { decodeCommand, type CommandResult } from './commands.js';
+import { aggregateKey, archiveKey, eventKey, KeyBuilder, KeyReader, Meta, metaKey, prefixEnd, snapshotKey, Table, tailPrefixEnd } from './keys.js';
 import { commandLimitProblem } from './limits.js';
-import { decodeArchiveRecord, decodeEvent, decodeHead, decodeProposal, decodeText, decodeU64, encodeProposal, encodeU64, type AggregateHead } from './records.js';
+import { ProposalTable } from './proposal-table.js';
+import { decodeArchiveRecord, decodeEvent, decodeHead, decodeText, decodeU64, encodeU64, type AggregateHead } from './records.js';
 
 export type { PublishedEvent } from './command-applier.js';
 
@@ -66,19 +53,25 @@ export interface MaterializedStateOptions {
    * results, so every node of a cluster must use the same value. Default 100000.
    */
   readonly proposalWindow?: number | undefined;
+  /**
+   * How many aggregate heads the apply step keeps decoded in memory (each append reads and
+   * rewrites its aggregate's head). Default 10000.
+   */
+  readonly headCacheSize?: number | undefined;
 }
 
 const DEFAULT_PROPOSAL_WINDOW = 100_000;
-const IMAGE_MAGIC = [0x54, 0x42, 0x53, 0x01]; // "TBS" + image version 1
-// Proposal IDs longer than this are keyed by their SHA-256 so their key stays within LMDB's limit.
-const MAX_PLAIN_PROPOSAL_ID_BYTES = 512;
+const DEFAULT_HEAD_CACHE_SIZE = 10_000;
+/**
+ * The layout of keys and values this code reads and writes, kept in the meta table. Version 2
+ * stores the applied proposals in buckets; a folder or an image of another version is refused
+ * rather than misread.
+ */
+const LAYOUT_VERSION = 2;
+const IMAGE_MAGIC = [0x54, 0x42, 0x53, LAYOUT_VERSION]; // "TBS" + layout version
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function proposalTableId(proposalId: string): string {
-  return Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
 }
 
 function compareCodeUnits(a: string, b: string): number {
@@ -90,7 +83,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
   readonly #db: RootDatabase<Buffer, Buffer>;
   readonly #publisher: ((events: PublishedEvent[]) => void) | undefined;
   readonly #onPublisherError: (error: unknown) => void;
-  readonly #proposalWindow: number;
+  readonly #proposals: ProposalTable;
+  readonly #applier: CommandApplier;
+  /** Reads and writes inside the current write transaction. */
+  readonly #view: WriteView;
   readonly #archiveListeners = new Set<() => void>();
   readonly #appendListeners = new Set<(events: PublishedEvent[]) => void>();
   readonly #restoreListeners = new Set<() => void>();
@@ -103,7 +99,9 @@ export class MaterializedState implements StateMachine<CommandResult> {
     this.#db = db;
     this.#publisher = options.publisher;
     this.#onPublisherError = options.onPublisherError ?? ((error) => process.emitWarning(`raft state publisher threw: ${String(error)}`));
-    this.#proposalWindow = options.proposalWindow ?? DEFAULT_PROPOSAL_WINDOW;
+    this.#proposals = new ProposalTable(db, options.proposalWindow ?? DEFAULT_PROPOSAL_WINDOW);
+    this.#view = writeView(db);
+    this.#applier = new CommandApplier(this.#view, options.headCacheSize ?? DEFAULT_HEAD_CACHE_SIZE);
     const applied = db.get(metaKey(Meta.appliedIndex));
     this.#appliedIndex = applied === undefined ? 0 : decodeU64(applied);
   }
@@ -114,6 +112,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
    */
   static open(dir: string, options: MaterializedStateOptions = {}): MaterializedState {
     if (options.proposalWindow !== undefined) requirePositiveInteger('proposalWindow', options.proposalWindow);
+    if (options.headCacheSize !== undefined) requirePositiveInteger('headCacheSize', options.headCacheSize);
     if (options.publisher !== undefined && typeof options.publisher !== 'function') throw new ConfigError('publisher', 'must be a function', options.publisher);
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('dir', 'must be a non-empty path', dir);
     mkdirSync(dir, { recursive: true });
@@ -127,6 +126,12 @@ export class MaterializedState implements StateMachine<CommandResult> {
       cache: false,
       compression: false,
     });
+    try {
+      checkLayout(db, dir);
+    } catch (error) {
+      void db.close();
+      throw error;
+    }
     return new MaterializedState(db, options);
   }
 
@@ -152,8 +157,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
       if (entry.index <= this.#appliedIndex) {
         // Already applied: answer from the proposal table while it still remembers the ID.
         if (entry.proposalId !== null) {
-          const stored = this.#db.get(proposalKey(proposalTableId(entry.proposalId)));
-          if (stored !== undefined) results.set(entry.proposalId, decodeResult(decodeProposal(stored).result));
+          const stored = this.#proposals.resultOf(entry.proposalId);
+          if (stored !== undefined) results.set(entry.proposalId, stored);
         }
         continue;
       }
@@ -165,46 +170,41 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
     const effects: ApplyEffects = { published: [], archiveAvailable: false };
     const lastIndex = (fresh.at(-1) as CommittedEntry).index;
-    const view = this.#writeView();
-    // A child transaction is aborted whole if anything throws, so a batch is all or nothing.
-    await this.#db.childTransaction(() => {
-      const applier = new CommandApplier(view, effects);
-      for (const entry of fresh) {
-        if (entry.kind !== 'command') continue;
-        const id = entry.proposalId;
-        const tableId = id === null ? null : proposalTableId(id);
-        const key = tableId === null ? null : proposalKey(tableId);
-        if (id !== null && key !== null) {
-          const seen = view.get(key);
-          if (seen !== undefined) {
-            results.set(id, decodeResult(decodeProposal(seen).result));
-            continue;
+    const publish = this.#publisher !== undefined || this.#appendListeners.size > 0;
+    const applier = this.#applier;
+    const proposals = this.#proposals;
+    try {
+      // A child transaction is aborted whole if anything throws, so a batch is all or nothing.
+      await this.#db.childTransaction(() => {
+        applier.begin(effects, publish);
+        for (const entry of fresh) {
+          if (entry.kind !== 'command') continue;
+          const id = entry.proposalId;
+          if (id !== null) {
+            const seen = proposals.remembered(id, entry.index);
+            if (seen !== undefined) {
+              results.set(id, seen);
+              continue;
+            }
+          }
+          const result = applyOne(applier, entry.data);
+          if (id !== null) {
+            proposals.record(id, entry.index, result);
+            results.set(id, result);
           }
         }
-        const result = applyOne(applier, entry.data);
-        if (id !== null && tableId !== null && key !== null) {
-          view.put(key, encodeProposal(entry.index, encodeResult(result)));
-          view.put(proposalAgeKey(entry.index, tableId), new Uint8Array(0));
-          results.set(id, result);
-        }
-      }
-      this.#forgetOldProposals(view, lastIndex);
-      view.put(metaKey(Meta.appliedIndex), encodeU64(lastIndex));
-    });
+        proposals.flush(this.#view, lastIndex);
+        this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(lastIndex)));
+      });
+    } catch (error) {
+      // What the applier and the proposal table hold in memory followed the aborted transaction.
+      applier.forgetCachedHeads();
+      proposals.reload();
+      throw error;
+    }
     this.#appliedIndex = lastIndex;
     this.#afterCommit(effects);
     return results;
-  }
-
-  #forgetOldProposals(view: WriteView, lastIndex: number): void {
-    const cutoff = lastIndex - this.#proposalWindow;
-    if (cutoff < 1) return;
-    const expired: Uint8Array[] = [];
-    for (const { key } of view.range(Buffer.from([Table.proposalAge]), new KeyBuilder(Table.proposalAge).u64(cutoff + 1).build())) expired.push(key);
-    for (const key of expired) {
-      view.remove(asBuffer(key));
-      view.remove(proposalKey(new KeyReader(key).skip(8).tail()));
-    }
   }
 
   #afterCommit(effects: ApplyEffects): void {
@@ -240,17 +240,6 @@ export class MaterializedState implements StateMachine<CommandResult> {
   onRestored(listener: () => void): () => void {
     this.#restoreListeners.add(listener);
     return () => this.#restoreListeners.delete(listener);
-  }
-
-  /** Reads and writes inside the current write transaction. */
-  #writeView(): WriteView {
-    const db = this.#db;
-    return {
-      get: (key) => db.get(key),
-      put: (key, value) => void db.put(key, asBuffer(value)),
-      remove: (key) => void db.remove(key),
-      range: (start, end) => db.getRange({ start, end }),
-    };
   }
 
   /**
@@ -372,7 +361,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
   /**
    * A consistent image of the whole state, including the applied index and the proposal table:
-   * "TBS\x01", then every (key, value) pair in key order, each length-prefixed. Equal states give
+   * "TBS\x02" (the layout version), then every (key, value) pair in key order, each length-prefixed. Equal states give
    * equal bytes.
    */
   async exportSnapshot(): Promise<Uint8Array> {
@@ -389,12 +378,18 @@ export class MaterializedState implements StateMachine<CommandResult> {
       this.#assertOpen('restore a snapshot');
       if (!Number.isSafeInteger(index) || index < 0) throw new RaftProtocolError(`snapshot index must be an integer ≥ 0, got ${index}`);
       const pairs = parseImage(data);
-      await this.#db.childTransaction(() => {
-        const keys = [...this.#db.getKeys({ start: Buffer.from([0]), end: Buffer.from([0xff]) })];
-        for (const key of keys) this.#db.remove(key);
-        for (const [key, value] of pairs) this.#db.put(key, value);
-        this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
-      });
+      try {
+        await this.#db.childTransaction(() => {
+          const keys = [...this.#db.getKeys({ start: Buffer.from([0]), end: Buffer.from([0xff]) })];
+          for (const key of keys) this.#db.remove(key);
+          for (const [key, value] of pairs) this.#db.put(key, value);
+          this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
+        });
+      } finally {
+        // Whether or not it committed, what the applier and the proposal table hold may be stale.
+        this.#applier.forgetCachedHeads();
+        this.#proposals.reload();
+      }
       this.#appliedIndex = index;
       for (const listener of [...this.#restoreListeners]) listener();
       this.#notifyArchive();
@@ -427,6 +422,35 @@ export class MaterializedState implements StateMachine<CommandResult> {
   #assertOpen(operation: string): void {
     if (this.#closed) throw new StoreClosedError(operation);
   }
+}
+
+/**
+ * The applier's access to LMDB inside a write transaction. Values may be views of a reused
+ * buffer: inside a transaction LMDB copies a value as it is put.
+ */
+function writeView(db: RootDatabase<Buffer, Buffer>): WriteView {
+  return {
+    get: (key) => db.get(key),
+    put: (key, value) => void db.put(key, value as Buffer),
+    remove: (key) => void db.remove(key),
+    range: (start, end) => db.getRange({ start, end }),
+  };
+}
+
+/**
+ * Refuses a folder written with another layout (its keys would be misread); stamps a new, empty
+ * one with this layout. A folder from before layouts were stamped holds data but no stamp.
+ */
+function checkLayout(db: RootDatabase<Buffer, Buffer>, dir: string): void {
+  const stamp = db.get(metaKey(Meta.layoutVersion));
+  if (stamp !== undefined) {
+    const version = decodeU64(stamp);
+    if (version === LAYOUT_VERSION) return;
+    throw new StateLayoutError(dir, `layout version ${version}`);
+  }
+  const empty = db.getKeysCount({ start: Buffer.from([0]), end: Buffer.from([0xff]) }) === 0;
+  if (!empty) throw new StateLayoutError(dir, 'layout version 1 (no stamp)');
+  db.putSync(metaKey(Meta.layoutVersion), asBuffer(encodeU64(LAYOUT_VERSION)));
 }
 
 function applyOne(applier: CommandApplier, data: Uint8Array): CommandResult {
@@ -473,9 +497,10 @@ function readEvents(range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffe
 }
 
 function parseImage(data: Uint8Array): [Buffer, Buffer][] {
-  if (!(data instanceof Uint8Array) || data.length < IMAGE_MAGIC.length || IMAGE_MAGIC.some((byte, i) => data[i] !== byte)) {
+  if (!(data instanceof Uint8Array) || data.length < IMAGE_MAGIC.length || IMAGE_MAGIC.some((byte, i) => i < 3 && data[i] !== byte)) {
     throw new RaftProtocolError('not a raft state snapshot image (bad header)');
   }
+  if (data[3] !== LAYOUT_VERSION) throw new RaftProtocolError(`a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`);
   const input = new ByteReader(data.subarray(IMAGE_MAGIC.length));
   const pairs: [Buffer, Buffer][] = [];
   try {

@@ -23,16 +23,22 @@ export interface AggregateHead {
   labels: Map<string, string>;
 }
 
-export function encodeHead(head: AggregateHead): Uint8Array {
-  const out = new ByteWriter(64);
+/** Writes `head` to `out` (a reused scratch writer on the apply path). */
+export function writeHead(out: ByteWriter, head: AggregateHead): ByteWriter {
   out.varuint(head.number).varuint(head.nextSequence).varuint(head.firstSequence);
   out.u8(head.snapshotSequence === null ? 0 : 1);
   if (head.snapshotSequence !== null) out.varuint(head.snapshotSequence);
   out.string(head.status).f64(head.statusTime);
-  const labels = [...head.labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  out.varuint(labels.length);
-  for (const [name, value] of labels) out.string(name).string(value);
-  return out.finish();
+  out.varuint(head.labels.size);
+  if (head.labels.size > 0) {
+    const labels = [...head.labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [name, value] of labels) out.string(name).string(value);
+  }
+  return out;
+}
+
+export function encodeHead(head: AggregateHead): Uint8Array {
+  return writeHead(new ByteWriter(64), head).finish();
 }
 
 export function decodeHead(bytes: Uint8Array): AggregateHead {
@@ -50,8 +56,13 @@ export function decodeHead(bytes: Uint8Array): AggregateHead {
   return { number, nextSequence, firstSequence, snapshotSequence, status, statusTime, labels };
 }
 
+/** Writes `event` (its sequence is in the key) to `out`. */
+export function writeEvent(out: ByteWriter, event: EventRecord): ByteWriter {
+  return out.f64(event.timestamp).string(event.type).string(event.data);
+}
+
 export function encodeEvent(event: EventRecord): Uint8Array {
-  return new ByteWriter(32 + event.data.length).f64(event.timestamp).string(event.type).string(event.data).finish();
+  return writeEvent(new ByteWriter(32 + event.data.length), event).finish();
 }
 
 export function decodeEvent(sequence: number, bytes: Uint8Array): EventRecord {
@@ -116,19 +127,6 @@ export function decodeLease(bytes: Uint8Array): ArchiveLease {
   const lease = { leasedUntil: input.f64(), lease: input.varuint(), holder: input.string() };
   input.end();
   return lease;
-}
-
-/** A row of the applied-proposal table. */
-export function encodeProposal(index: number, result: Uint8Array): Uint8Array {
-  return new ByteWriter(16 + result.length).varuint(index).bytes(result).finish();
-}
-
-export function decodeProposal(bytes: Uint8Array): { index: number; result: Uint8Array } {
-  const input = new ByteReader(bytes);
-  const index = input.varuint();
-  const result = input.bytes();
-  input.end();
-  return { index, result };
 }
 
 export function encodeU64(value: number): Uint8Array {

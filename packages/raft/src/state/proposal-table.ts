@@ -1,0 +1,167 @@
+/**
+ * The table of applied proposal IDs (SPEC 10.4): a proposal forwarded twice, or offered again
+ * after a leader change, reaches the log more than once, and every copy after the first must be
+ * answered with the first one's result instead of being applied again.
+ *
+ * Stored in LMDB, in the state's own write transaction, as buckets of `BUCKET_SPAN` consecutive
+ * log indexes: key [0x09, bucket number] → the records (log index, proposal ID, encoded result) of
+ * the proposals applied in that range, in log order. A batch rewrites the bucket(s) it touched:
+ * one put per bucket instead of a row (and an age row) per proposal. The bucket boundaries depend
+ * only on log indexes, so equal logs give equal bytes however the entries were batched.
+ *
+ * In memory, every remembered ID maps to its log index, so the common case — a proposal seen for
+ * the first time — costs one Map lookup; a duplicate reads its bucket back to decode the result.
+ *
+ * An ID applied at index j is remembered by entries at index i ≤ j + window (the check is made per
+ * entry, so it does not depend on batching either); at the end of each batch the buckets wholly at
+ * or below `last − window` are deleted.
+ *
+ * The in-memory part follows the committed transaction: after a failed batch or a restored
+ * snapshot the owner calls `reload()`.
+ */
+import { createHash } from 'node:crypto';
+import type { RootDatabase } from 'lmdb';
+import { ByteReader, ByteWriter, utf8Text } from './binary.js';
+import { decodeResult, writeResult, type CommandResult } from './commands.js';
+import { KeyReader, proposalBucketKey, Table } from './keys.js';
+
+/** Log indexes per bucket. */
+export const BUCKET_SPAN = 64;
+
+// Proposal IDs longer than this are remembered by their SHA-256, so memory per ID stays bounded.
+const MAX_PLAIN_PROPOSAL_ID_BYTES = 512;
+
+/** The ID under which a proposal is remembered. */
+function tableId(proposalId: string): string {
+  return Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
+}
+
+function bucketOf(index: number): number {
+  return Math.floor(index / BUCKET_SPAN);
+}
+
+/** The writes the table makes inside the state's transaction. */
+export interface ProposalTableWrites {
+  put(key: Buffer, value: Uint8Array): void;
+  remove(key: Buffer): void;
+}
+
+export class ProposalTable {
+  readonly #db: RootDatabase<Buffer, Buffer>;
+  readonly #window: number;
+  /** Remembered ID → log index it was applied at. */
+  #known = new Map<string, number>();
+  /** Bucket number → the IDs recorded in it (to forget them with it), oldest bucket first. */
+  #buckets = new Map<number, string[]>();
+  /** The newest bucket's records as stored, kept so a batch appends to it without reading it back. */
+  #open: { bucket: number; bytes: ByteWriter } | null = null;
+  /** Whether the open bucket changed since the last `flush`. */
+  #openDirty = false;
+  /** Buckets the current batch changed and then moved past, written by `flush`. */
+  #unwritten: { bucket: number; bytes: ByteWriter }[] = [];
+  readonly #resultScratch = new ByteWriter(256);
+
+  constructor(db: RootDatabase<Buffer, Buffer>, window: number) {
+    this.#db = db;
+    this.#window = window;
+    this.reload();
+  }
+
+  /** Rebuilds the in-memory part from the committed buckets. */
+  reload(): void {
+    this.#known = new Map();
+    this.#buckets = new Map();
+    this.#open = null;
+    this.#openDirty = false;
+    this.#unwritten = [];
+    for (const { key, value } of this.#db.getRange({ start: proposalBucketKey(0), end: Buffer.from([Table.proposal + 1]) })) {
+      const bucket = new KeyReader(key).u64();
+      const ids: string[] = [];
+      for (const record of readRecords(value)) {
+        this.#known.set(record.id, record.index);
+        ids.push(record.id);
+      }
+      this.#buckets.set(bucket, ids);
+      this.#open = { bucket, bytes: new ByteWriter(value.length + 1024).raw(value) };
+    }
+  }
+
+  /**
+   * The first result of `proposalId` if an entry at log index `atIndex` still remembers it, else
+   * undefined (a new proposal, to be applied).
+   */
+  remembered(proposalId: string, atIndex: number): CommandResult | undefined {
+    const id = tableId(proposalId);
+    const index = this.#known.get(id);
+    if (index === undefined || atIndex - index > this.#window) return undefined;
+    return this.#read(id, index);
+  }
+
+  /** The result `proposalId` was first answered with, however long ago, while its bucket is kept. */
+  resultOf(proposalId: string): CommandResult | undefined {
+    const id = tableId(proposalId);
+    const index = this.#known.get(id);
+    return index === undefined ? undefined : this.#read(id, index);
+  }
+
+  /** Records that `proposalId`, applied at `index`, answered `result` (written by the next `flush`). */
+  record(proposalId: string, index: number, result: CommandResult): void {
+    const id = tableId(proposalId);
+    const bucket = bucketOf(index);
+    if (this.#open === null || this.#open.bucket !== bucket) {
+      // Indexes only grow, so a bucket is never reopened once a later one started.
+      if (this.#open !== null && this.#openDirty) this.#unwritten.push(this.#open);
+      this.#open = { bucket, bytes: new ByteWriter(4096) };
+      this.#buckets.set(bucket, []);
+    }
+    const encoded = writeResult(this.#resultScratch.reset(), result).view();
+    this.#open.bytes.varuint(index).string(id).bytes(encoded);
+    this.#known.set(id, index);
+    (this.#buckets.get(bucket) as string[]).push(id);
+    this.#openDirty = true;
+  }
+
+  /** Writes the buckets this batch changed and deletes those wholly older than the window at `lastIndex`. */
+  flush(writes: ProposalTableWrites, lastIndex: number): void {
+    for (const { bucket, bytes } of this.#unwritten) writes.put(proposalBucketKey(bucket), bytes.view());
+    this.#unwritten = [];
+    if (this.#open !== null && this.#openDirty) writes.put(proposalBucketKey(this.#open.bucket), this.#open.bytes.view());
+    this.#openDirty = false;
+    const cutoff = lastIndex - this.#window;
+    for (const [bucket, ids] of this.#buckets) {
+      // A Map iterates in insertion order, which is bucket order: stop at the first one kept.
+      if ((bucket + 1) * BUCKET_SPAN - 1 > cutoff) break;
+      writes.remove(proposalBucketKey(bucket));
+      for (const id of ids) {
+        const index = this.#known.get(id);
+        if (index !== undefined && bucketOf(index) === bucket) this.#known.delete(id);
+      }
+      this.#buckets.delete(bucket);
+      if (this.#open?.bucket === bucket) this.#open = null;
+    }
+  }
+
+  /** Number of IDs remembered (for tests). */
+  get size(): number {
+    return this.#known.size;
+  }
+
+  #read(id: string, index: number): CommandResult | undefined {
+    const bucket = bucketOf(index);
+    // A bucket this batch changed is not in LMDB yet (buckets are put by `flush`).
+    const pending = this.#open?.bucket === bucket ? this.#open : this.#unwritten.find((written) => written.bucket === bucket);
+    const bytes = pending !== undefined ? pending.bytes.view() : this.#db.get(proposalBucketKey(bucket));
+    if (bytes === undefined) return undefined;
+    for (const record of readRecords(bytes)) if (record.index === index && record.id === id) return decodeResult(record.result);
+    return undefined;
+  }
+}
+
+function* readRecords(bytes: Uint8Array): Generator<{ index: number; id: string; result: Uint8Array }> {
+  const input = new ByteReader(bytes);
+  while (!input.done) {
+    const index = input.varuint();
+    const id = utf8Text(input.bytes());
+    yield { index, id, result: input.bytes() };
+  }
+}

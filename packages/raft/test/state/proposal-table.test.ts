@@ -1,0 +1,150 @@
+import { open } from 'lmdb';
+import { describe, expect, it } from 'vitest';
+import { type Command, type CommandResult, type MaterializedState } from '../../src/index.js';
+import { ByteReader } from '../../src/state/binary.js';
+import { StateLayoutError } from '../../src/state/errors.js';
+import { Table } from '../../src/state/keys.js';
+import type { CommittedEntry } from '../../src/node/ports.js';
+import { append, entries, tempStates } from './temp-state.js';
+
+const states = tempStates();
+
+/** The keys of an exported image that belong to `table`. */
+function imageKeys(image: Uint8Array, table: number): Uint8Array[] {
+  const input = new ByteReader(image.subarray(4));
+  const keys: Uint8Array[] = [];
+  while (!input.done) {
+    const key = input.bytes();
+    input.bytes();
+    if (key[0] === table) keys.push(key);
+  }
+  return keys;
+}
+
+/**
+ * 300 entries over three bucket boundaries: appends to fresh aggregates, each a new proposal
+ * except that some reuse an earlier entry's proposal ID and command — 3, 40, 99, 100, 101 and
+ * 150 indexes later — so with a window of 100 some are answered from the table and some applied
+ * again (an append at a sequence already taken: a conflict).
+ */
+function workload(): CommittedEntry[] {
+  const log: CommittedEntry[] = [];
+  const commands = new Map<number, { command: Command; proposalId: string }>();
+  const distances = [3, 40, 99, 100, 101, 150];
+  for (let index = 1; index <= 300; index++) {
+    const original = distances.map((d) => index - d).find((earlier) => earlier >= 1 && earlier % 9 === 0 && commands.has(earlier));
+    const item = original !== undefined && index % 2 === 0 ? (commands.get(original) as { command: Command; proposalId: string }) : { command: append([`agg-${index}`], 0, 1), proposalId: `id-${index}` };
+    if (!commands.has(index)) commands.set(index, item);
+    log.push(...entries(index, [item]));
+  }
+  return log;
+}
+
+async function applyInBatches(state: MaterializedState, log: readonly CommittedEntry[], size: number): Promise<Map<number, CommandResult>> {
+  const byIndex = new Map<number, CommandResult>();
+  for (let i = 0; i < log.length; i += size) {
+    const batch = log.slice(i, i + size);
+    const results = await state.apply(batch);
+    // A batch answers by proposal ID: the answer stands for the last entry with that ID.
+    const last = new Map(batch.map((entry) => [entry.proposalId, entry.index]));
+    for (const [id, index] of last) byIndex.set(index as number, results.get(id as string) as CommandResult);
+  }
+  return byIndex;
+}
+
+describe('the table of applied proposal IDs', () => {
+  it('answers a duplicate within the window from the table and applies one beyond it again, whatever the batching', async () => {
+    const log = workload();
+    const outcomes: Map<number, CommandResult>[] = [];
+    const images: Buffer[] = [];
+    for (const size of [1, 5, 64, 300]) {
+      const state = states.open({ proposalWindow: 100 });
+      outcomes.push(await applyInBatches(state, log, size));
+      images.push(Buffer.from(await state.exportSnapshot()));
+    }
+    // One entry per batch answers every entry; the others answer the last of each ID per batch.
+    expect(outcomes[0]?.size).toBe(300);
+    for (const other of outcomes.slice(1)) for (const [index, result] of other) expect(result, `entry ${index}`).toEqual(outcomes[0]?.get(index));
+    for (const other of images.slice(1)) expect(other.equals(images[0] as Buffer)).toBe(true);
+
+    // What the duplicates got: by distance from the entry that first carried the ID.
+    const first = outcomes[0] as Map<number, CommandResult>;
+    const firstIndexOf = new Map<string, number>();
+    const byDistance = new Map<number, string[]>();
+    for (const entry of log) {
+      const id = entry.proposalId as string;
+      const original = firstIndexOf.get(id);
+      if (original === undefined) {
+        firstIndexOf.set(id, entry.index);
+        continue;
+      }
+      const distance = entry.index - original;
+      byDistance.set(distance, [...(byDistance.get(distance) ?? []), (first.get(entry.index) as CommandResult).type]);
+    }
+    expect([...byDistance.keys()].sort((a, b) => a - b)).toEqual(expect.arrayContaining([3, 40, 100, 101]));
+    for (const [distance, types] of byDistance) {
+      // ≤ window: the first answer (ok); beyond it: applied again, and the sequence is taken.
+      expect(types.every((type) => type === (distance <= 100 ? 'ok' : 'conflict')), `distance ${distance}: ${types.join(',')}`).toBe(true);
+    }
+  });
+
+  it('keeps only the buckets the window still needs', async () => {
+    const state = states.open({ proposalWindow: 100 });
+    await state.apply(entries(1, Array.from({ length: 1000 }, (_, i) => append([`a${i}`], 0, 1))));
+    const buckets = imageKeys(await state.exportSnapshot(), Table.proposal);
+    // Indexes 901–1000 are still needed: buckets 14 (896–959) and 15 (960–1023).
+    expect(buckets.map((key) => Buffer.from(key).readUInt32BE(5))).toEqual([14, 15]);
+  });
+
+  it('remembers proposals across a restart and in a restored image', async () => {
+    const dir = states.dir();
+    const first = states.open({}, dir);
+    const command = append(['once'], 0, 1);
+    await first.apply(entries(1, [{ command, proposalId: 'retried' }, append(['other'], 0, 1)]));
+    await first.close();
+
+    const reopened = states.open({}, dir);
+    const again = await reopened.apply(entries(3, [{ command, proposalId: 'retried' }]));
+    expect(again.get('retried')).toEqual({ type: 'ok' });
+    expect(reopened.loadEvents(['once'], 0)).toHaveLength(1);
+
+    const restored = states.open();
+    await restored.restoreSnapshot(await reopened.exportSnapshot(), reopened.appliedIndex());
+    const onRestored = await restored.apply(entries(4, [{ command, proposalId: 'retried' }]));
+    expect(onRestored.get('retried')).toEqual({ type: 'ok' });
+    expect(restored.loadEvents(['once'], 0)).toHaveLength(1);
+  });
+
+  it('forgets what a failed batch recorded', async () => {
+    const state = states.open();
+    const broken: CommittedEntry[] = [...entries(1, [{ command: append(['a'], 0, 1), proposalId: 'q' }]), { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array }];
+    await expect(state.apply(broken)).rejects.toThrow();
+    // 'q' never committed: the same ID with another command is a new proposal.
+    const out = await state.apply(entries(1, [{ command: append(['b'], 0, 2), proposalId: 'q' }]));
+    expect(out.get('q')).toEqual({ type: 'ok' });
+    expect(state.listAggregates([])).toEqual([['b']]);
+  });
+});
+
+describe('the state layout version', () => {
+  it('refuses a folder written with an older layout, and an image of one', async () => {
+    const unstamped = states.dir();
+    const raw = open<Buffer, Buffer>({ path: unstamped, keyEncoding: 'binary', encoding: 'binary' });
+    // Layout 1 had no stamp; its proposal rows were keyed by the ID.
+    await raw.put(Buffer.from([Table.proposal, 0x70]), Buffer.from([1, 1, 1]));
+    await raw.close();
+    expect(() => states.open({}, unstamped)).toThrow(StateLayoutError);
+    expect(() => states.open({}, unstamped)).toThrow(/layout version 1/);
+
+    const state = states.open();
+    await state.apply(entries(1, [append(['a'], 0, 1)]));
+    const image = Buffer.from(await state.exportSnapshot());
+    image[3] = 1;
+    await expect(state.restoreSnapshot(image, 9)).rejects.toThrow(/layout version 1; this build reads version 2/);
+    expect(state.appliedIndex()).toBe(1);
+  });
+
+  it('validates headCacheSize', () => {
+    expect(() => states.open({ headCacheSize: 0 })).toThrow(/headCacheSize/);
+  });
+});
