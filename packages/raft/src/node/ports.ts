@@ -18,7 +18,11 @@ export interface DurableWrite {
 /** The durable log and term/vote state (SPEC 10.4 "Storage"). Reads come from `LogStorage`. */
 export interface DurableLog extends LogStorage {
   hardState(): HardState;
-  /** Resolves once the whole write is durable (one fdatasync; writes issued together share it). */
+  /**
+   * Resolves once the whole write is durable (one fdatasync; writes issued together share it). A
+   * write that only moves the commit index may resolve once written, unsynced (as etcd's
+   * `MustSync` allows: a lost commit index is learned again from the leader).
+   */
   save(write: DurableWrite): Promise<void>;
   /** Records a snapshot of the applied state at `index` as a file (temp name, fsync, rename). */
   createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Promise<Snapshot>;

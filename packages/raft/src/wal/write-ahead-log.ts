@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ConfigError } from '@timebox/core';
@@ -77,6 +78,8 @@ export class WriteAheadLog implements DurableLog {
   private failure: unknown = null;
   private active: fs.FileHandle;
   private needsHardState: boolean;
+  /** The active segment holds a write not yet synced (a commit-index-only save). */
+  private unsynced = false;
   private writes = 0;
   private syncs = 0;
 
@@ -171,6 +174,12 @@ export class WriteAheadLog implements DurableLog {
     return { segments: this.segments.length, bytes, writes: this.writes, syncs: this.syncs };
   }
 
+  /**
+   * Resolves once the write is durable. One exception, as in etcd's raft (`MustSync`): a write that
+   * only moves the commit index — no entries, no snapshot, the same term and vote — resolves once
+   * written, without a sync of its own (a lost commit index is learned again from the leader); the
+   * next synced write makes it durable too.
+   */
   save(write: DurableWrite): Promise<void> {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'save', write, resolve, reject }, 'save'));
   }
@@ -218,6 +227,7 @@ export class WriteAheadLog implements DurableLog {
     if (this.closing !== null) return this.closing;
     const run = async (): Promise<void> => {
       this.cold.closeAll();
+      if (this.unsynced && this.failure === null) await this.active.datasync().catch(() => undefined);
       await this.active.close();
     };
     this.closing = new Promise<void>((resolve, reject) => {
@@ -292,6 +302,7 @@ export class WriteAheadLog implements DurableLog {
       for (const p of planned) p.job.resolve();
       return;
     }
+    const mustSync = this.mustSync(records);
     try {
       let newest: Snapshot | null = null;
       for (const p of planned) if (p.snapshot !== null) newest = p.snapshot;
@@ -303,13 +314,18 @@ export class WriteAheadLog implements DurableLog {
       const { bytes, frames } = encodeBatch(contents);
       const segment = this.segments[this.segments.length - 1] as SegmentState;
       const start = segment.size;
+      // A synchronous write: it only copies into the page cache (microseconds for a batch), where
+      // an asynchronous one costs a thread-pool round trip; the sync below is what waits for disk.
       let written = 0;
-      while (written < bytes.length) {
-        written += (await this.active.write(bytes, written, bytes.length - written, start + written)).bytesWritten;
-      }
+      while (written < bytes.length) written += writeSync(this.active.fd, bytes, written, bytes.length - written, start + written);
       this.writes++;
-      await this.active.datasync();
-      this.syncs++;
+      if (mustSync) {
+        await this.active.datasync();
+        this.syncs++;
+        this.unsynced = false;
+      } else {
+        this.unsynced = true;
+      }
       this.needsHardState = false;
       segment.size += bytes.length;
       for (let i = 0; i < records.length; i++) {
@@ -345,10 +361,30 @@ export class WriteAheadLog implements DurableLog {
     }
   }
 
+  /**
+   * Whether writing `records` must wait for a sync: entries, a log reset, or a term or vote that
+   * differs from the last hard state written. Only a commit index may be written lazily.
+   */
+  private mustSync(records: readonly WalRecord[]): boolean {
+    let hard = this.hard;
+    for (const record of records) {
+      if (record.type !== 'hard-state') return true;
+      if (record.hardState.term !== hard.term || record.hardState.vote !== hard.vote) return true;
+      hard = record.hardState;
+    }
+    return false;
+  }
+
   /** Starts a new segment at a batch boundary once the active one is full. */
   private async rollIfFull(records: readonly WalRecord[]): Promise<void> {
     const current = this.segments[this.segments.length - 1] as SegmentState;
     if (current.size < this.segmentBytes) return;
+    // Nothing syncs the old segment once it is closed: a lazily written commit index goes now.
+    if (this.unsynced) {
+      await this.active.datasync();
+      this.syncs++;
+      this.unsynced = false;
+    }
     const firstEntry = records.find((r) => r.type === 'entry');
     const firstIndex = firstEntry?.type === 'entry' ? firstEntry.entry.index : this.log.last() + 1;
     const seq = current.seq + 1;

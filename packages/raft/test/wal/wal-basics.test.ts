@@ -127,6 +127,47 @@ describe('WriteAheadLog basics', () => {
     await again.close();
   });
 
+  it('writes a save that only moves the commit index without a sync of its own; the next synced save covers it', async () => {
+    const dir = dirs.make();
+    const wal = await WriteAheadLog.open(dir, { segmentBytes: 4 * 1024 });
+    await wal.save({ snapshot: null, entries: run(1, 5, 1), hardState: { term: 1, vote: 'n1', commit: 0 } });
+    const synced = wal.stats().syncs;
+    await wal.save({ snapshot: null, entries: [], hardState: { term: 1, vote: 'n1', commit: 5 } });
+    expect(wal.stats().syncs).toBe(synced);
+    expect(wal.stats().writes).toBe(2);
+    expect(wal.hardState().commit).toBe(5);
+    // A new term or vote is never lazy, nor are entries.
+    await wal.save({ snapshot: null, entries: [], hardState: { term: 2, vote: null, commit: 5 } });
+    expect(wal.stats().syncs).toBe(synced + 1);
+    await wal.save({ snapshot: null, entries: [], hardState: { term: 2, vote: 'n2', commit: 5 } });
+    expect(wal.stats().syncs).toBe(synced + 2);
+    await wal.save({ snapshot: null, entries: [], hardState: { term: 2, vote: 'n2', commit: 5 } });
+    const last = wal.lastIndex();
+    await wal.close();
+    const again = await WriteAheadLog.open(dir, { segmentBytes: 4 * 1024 });
+    expect(again.hardState()).toEqual({ term: 2, vote: 'n2', commit: last });
+    await again.close();
+  });
+
+  it('syncs a lazily written commit index before leaving its segment', async () => {
+    const dir = dirs.make();
+    // One byte per segment: every save after the first starts a new segment.
+    const wal = await WriteAheadLog.open(dir, { segmentBytes: 1 });
+    await wal.save({ snapshot: null, entries: run(1, 3, 1), hardState: { term: 1, vote: null, commit: 0 } });
+    const start = wal.stats();
+    await wal.save({ snapshot: null, entries: [], hardState: { term: 1, vote: null, commit: 3 } });
+    expect(wal.stats().syncs).toBe(start.syncs);
+    await wal.save({ snapshot: null, entries: run(4, 5, 1), hardState: null });
+    // The old segment's lazy write, then this save's own.
+    expect(wal.stats().syncs).toBe(start.syncs + 2);
+    expect(wal.stats().segments).toBe(start.segments + 2);
+    await wal.close();
+    const again = await WriteAheadLog.open(dir, { segmentBytes: 1 });
+    expect(again.hardState().commit).toBe(3);
+    expect(again.lastIndex()).toBe(5);
+    await again.close();
+  });
+
   it('resolves each save only once its own bytes are durable, with reads reflecting it', async () => {
     const wal = await WriteAheadLog.open(dirs.make());
     const seen: number[] = [];
