@@ -47,7 +47,11 @@ export interface RaftMemberOptions {
   readonly electionTicks?: number;
   /** How long a write waits for a leader to commit it before `RaftUnavailableError`. Default 10000. */
   readonly proposalTimeoutMs?: number;
-  /** Entries applied between local snapshots (each followed by a log compaction). Default 16384. */
+  /**
+   * The fewest entries applied between local snapshots (each followed by a log compaction); a
+   * snapshot also waits until the commands applied since the last one add up to that image's size.
+   * Default 16384.
+   */
   readonly snapshotEvery?: number;
   /** Entries kept behind a snapshot for slow followers. Default 4096. */
   readonly compactionMargin?: number;

@@ -33,7 +33,11 @@ export interface RaftServerOptions<Result> {
    * `RaftUnavailableError`. Default 10000.
    */
   readonly proposalTimeoutMs?: number;
-  /** Entries applied between two local snapshots (each followed by a log compaction). Default 16384. */
+  /**
+   * The fewest entries applied between two local snapshots (each followed by a log compaction); a
+   * snapshot also waits until the commands applied since the last one add up to that image's size.
+   * Default 16384.
+   */
   readonly snapshotEvery?: number;
   /** Entries kept in the log behind a local snapshot, so slow followers catch up without one. Default 4096. */
   readonly compactionMargin?: number;

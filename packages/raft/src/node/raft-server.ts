@@ -226,8 +226,11 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.assertOpen('start');
     this.loop = new ReadyLoop<Result>(this.node, log, state, {
       send: (message) => this.transport?.send(message),
-      onSnapshotInstalled: (index) => this.snapshots.installed(index),
-      onApplied: (entries, results) => this.proposals.onApplied(entries, results),
+      onSnapshotInstalled: (index, bytes) => this.snapshots.installed(index, bytes),
+      onApplied: (entries, results) => {
+        this.snapshots.applied(entries);
+        this.proposals.onApplied(entries, results);
+      },
       onReadStates: (states, applied) => {
         this.reads.onReadStates(states);
         this.reads.onApplied(applied);

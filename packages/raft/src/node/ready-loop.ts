@@ -6,8 +6,8 @@ import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 /** What one turn of the loop reports to, and needs from, its server. */
 export interface ReadyLoopHooks<Result> {
   send(message: Message): void;
-  /** A snapshot from the leader replaced the log (and the state, unless it was already past it). */
-  onSnapshotInstalled(index: number): void;
+  /** A snapshot (`bytes` long) from the leader replaced the log (and the state, unless it was already past it). */
+  onSnapshotInstalled(index: number, bytes: number): void;
   onApplied(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>): void;
   /**
    * ReadIndex answers of a turn (with the applied index at that time), and after each applied
@@ -141,7 +141,7 @@ export class ReadyLoop<Result> {
         await this.state.restoreSnapshot(ready.snapshot.data, ready.snapshot.meta.index);
         if (this.stopped) return;
       }
-      this.hooks.onSnapshotInstalled(ready.snapshot.meta.index);
+      this.hooks.onSnapshotInstalled(ready.snapshot.meta.index, ready.snapshot.data.length);
     }
     if (!applyFirst) this.applier.push(this.fresh(ready.committedEntries));
     this.hooks.onReadStates(ready.readStates, this.state.appliedIndex());

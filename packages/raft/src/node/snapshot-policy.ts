@@ -1,14 +1,24 @@
 import type { NodeId } from '../consensus/types.js';
-import type { DurableLog, StateMachine } from './ports.js';
+import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 
 /**
- * When to snapshot the local state and compact the log: every `every` applied entries, keeping
- * `margin` entries behind the snapshot so a follower that lags a little catches up from the log
- * rather than by InstallSnapshot. Runs inside a turn of the ready loop, so it never interleaves
- * with a log write, once the loop's apply queue is idle.
+ * When to snapshot the local state and compact the log: once at least `every` entries were
+ * applied since the last snapshot **and** their command bytes add up to at least the size of the
+ * last image. The second rule keeps the cost of snapshotting proportional to the writes: an image
+ * is a copy of the whole state, so with a fixed count alone a large state would be copied over and
+ * over for a few new entries, while the log since the snapshot (what the snapshot lets go) stays
+ * at most about as large as the state itself.
+ *
+ * Compaction keeps `margin` entries behind the snapshot so a follower that lags a little catches
+ * up from the log rather than by InstallSnapshot. Runs inside a turn of the ready loop, so it
+ * never interleaves with a log write, once the loop's apply queue is idle.
  */
 export class SnapshotPolicy {
   private lastIndex: number;
+  /** Bytes of the last image taken or installed (0 until there is one). */
+  private lastImageBytes: number;
+  /** Command bytes applied since the last snapshot. */
+  private appliedBytes = 0;
 
   constructor(
     private readonly log: DurableLog,
@@ -17,7 +27,9 @@ export class SnapshotPolicy {
     private readonly every: number,
     private readonly margin: number,
   ) {
-    this.lastIndex = log.snapshot().meta.index;
+    const snapshot = log.snapshot();
+    this.lastIndex = snapshot.meta.index;
+    this.lastImageBytes = snapshot.data.length;
   }
 
   /** The index of the latest snapshot, local or installed from the leader. */
@@ -25,14 +37,22 @@ export class SnapshotPolicy {
     return this.lastIndex;
   }
 
-  /** A snapshot from the leader replaced the log: count from it. */
-  installed(index: number): void {
-    if (index > this.lastIndex) this.lastIndex = index;
+  /** Counts applied entries toward the next snapshot. */
+  applied(entries: readonly CommittedEntry[]): void {
+    for (const entry of entries) this.appliedBytes += entry.data.length;
   }
 
-  /** Whether enough entries were applied since the last snapshot to take the next. */
+  /** A snapshot of `bytes` from the leader replaced the log: count from it. */
+  installed(index: number, bytes: number): void {
+    if (index <= this.lastIndex) return;
+    this.lastIndex = index;
+    this.lastImageBytes = bytes;
+    this.appliedBytes = 0;
+  }
+
+  /** Whether enough was applied since the last snapshot to take the next. */
   due(): boolean {
-    return this.state.appliedIndex() - this.lastIndex >= this.every;
+    return this.state.appliedIndex() - this.lastIndex >= this.every && this.appliedBytes >= this.lastImageBytes;
   }
 
   /**
@@ -40,11 +60,13 @@ export class SnapshotPolicy {
    * Call it only while no apply is in flight: the image must be the state at `appliedIndex()`.
    */
   async maybeSnapshot(): Promise<number | null> {
+    if (!this.due()) return null;
     const applied = this.state.appliedIndex();
-    if (applied - this.lastIndex < this.every) return null;
     const data = await this.state.exportSnapshot();
     const snapshot = await this.log.createSnapshot(applied, this.voters, data);
     this.lastIndex = snapshot.meta.index;
+    this.lastImageBytes = data.length;
+    this.appliedBytes = 0;
     const compactTo = snapshot.meta.index - this.margin;
     if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo);
     return snapshot.meta.index;

@@ -11,6 +11,7 @@ import {
   aggregateKey,
   archiveKey,
   eventKey,
+  eventsEnd,
   labelKey,
   leaseKey,
   Meta,
@@ -42,6 +43,8 @@ export interface WriteView {
   remove(key: Buffer): void;
   /** Entries with start ≤ key < end, in key order. */
   range(start: Buffer, end: Buffer): Iterable<{ key: Uint8Array; value: Uint8Array }>;
+  /** The greatest key with start ≤ key < end, if any. */
+  last(start: Buffer, end: Buffer): Uint8Array | undefined;
 }
 
 /** An event as handed to the publisher: the stored record and its aggregate. */
@@ -60,11 +63,13 @@ export interface ApplyEffects {
 const OK: CommandResult = { type: 'ok' };
 const LEASE_LOST: CommandResult = { type: 'lease-lost' };
 
-/** A head as the applier caches it, with its key so the key is built once. */
+/** An aggregate as the applier caches it: its head, its next sequence, and its key built once. */
 interface CachedHead {
   readonly key: Buffer;
   /** Undefined: the aggregate does not exist (yet). */
   head: AggregateHead | undefined;
+  /** The sequence its next event takes (0 while it does not exist). */
+  nextSequence: number;
 }
 
 /**
@@ -104,7 +109,7 @@ export class CommandApplier {
     const encodedId = encodeAggregateId(command.id);
     const cached = this.#cachedHead(encodedId);
     const head = cached.head;
-    const actualSequence = head?.nextSequence ?? 0;
+    const actualSequence = cached.nextSequence;
     if (actualSequence !== command.expectedSequence) {
       const newEvents = head === undefined ? [] : this.#events(head, command.expectedSequence);
       return { type: 'conflict', actualSequence, newEvents };
@@ -112,9 +117,10 @@ export class CommandApplier {
     if (command.events.length === 0) return OK;
     const target = head ?? this.#create();
     for (const event of command.events) this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event).view());
-    target.nextSequence += command.events.length;
-    if (command.index !== undefined) this.#applyIndex(encodedId, target, command.index);
-    this.#putHead(cached, target);
+    cached.nextSequence += command.events.length;
+    // The head is written only when it changes: the next sequence is not stored (see AggregateHead).
+    const indexChanged = command.index !== undefined && this.#applyIndex(encodedId, target, command.index);
+    if (head === undefined || indexChanged) this.#putHead(cached, target);
     if (this.#publish) this.#effects.published.push(command.events.map((event) => ({ ...event, aggregateId: command.id })));
     return OK;
   }
@@ -122,7 +128,7 @@ export class CommandApplier {
   saveSnapshot(command: SaveSnapshotCommand): CommandResult {
     const cached = this.#cachedHead(encodeAggregateId(command.id));
     const head = cached.head;
-    const nextSequence = head?.nextSequence ?? 0;
+    const nextSequence = cached.nextSequence;
     if (command.sequence > nextSequence) return { type: 'invalid-sequence', nextSequence };
     if (head?.snapshotSequence != null && head.snapshotSequence >= command.sequence) return OK;
     const target = head ?? this.#create();
@@ -153,6 +159,7 @@ export class CommandApplier {
     for (const [name, value] of head.labels) this.view.remove(labelKey(name, value, head.number));
     this.view.remove(cached.key);
     cached.head = undefined;
+    cached.nextSequence = 0;
     const record = this.#nextCounter(Meta.nextArchiveRecord);
     this.view.put(archiveKey(record), encodeArchiveRecord(encodedId, snapshotData, head.snapshotSequence ?? 0, events));
     this.view.put(leaseKey(record), encodeLease({ leasedUntil: 0, lease: 0, holder: '' }));
@@ -211,7 +218,8 @@ export class CommandApplier {
     if (cached === undefined) {
       const key = aggregateKey(encodedId);
       const stored = this.view.get(key);
-      cached = { key, head: stored === undefined ? undefined : decodeHead(stored) };
+      const head = stored === undefined ? undefined : decodeHead(stored);
+      cached = { key, head, nextSequence: head === undefined ? 0 : this.#storedNextSequence(head) };
       this.#heads.set(encodedId, cached);
     }
     return cached;
@@ -222,9 +230,15 @@ export class CommandApplier {
     this.view.put(cached.key, writeHead(this.#scratch.reset(), head).view());
   }
 
+  /** One past the aggregate's last stored event, or its first sequence when it has none. */
+  #storedNextSequence(head: AggregateHead): number {
+    const last = this.view.last(eventKey(head.number, 0), eventsEnd(head.number));
+    return last === undefined ? head.firstSequence : new KeyReader(last).skip(8).u64() + 1;
+  }
+
   #create(): AggregateHead {
     const number = this.#nextCounter(Meta.nextAggregate);
-    return { number, nextSequence: 0, firstSequence: 0, snapshotSequence: null, status: '', statusTime: 0, labels: new Map() };
+    return { number, firstSequence: 0, snapshotSequence: null, status: '', statusTime: 0, labels: new Map() };
   }
 
   #nextCounter(field: number): number {
@@ -236,32 +250,36 @@ export class CommandApplier {
 
   #events(head: AggregateHead, fromSequence: number): EventRecord[] {
     const start = Math.max(fromSequence, head.firstSequence);
-    if (start >= head.nextSequence) return [];
     const events: EventRecord[] = [];
-    for (const { key, value } of this.view.range(eventKey(head.number, start), eventKey(head.number, head.nextSequence))) {
+    for (const { key, value } of this.view.range(eventKey(head.number, start), eventsEnd(head.number))) {
       events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
     }
     return events;
   }
 
-  #applyIndex(encodedId: string, head: AggregateHead, index: IndexUpdate): void {
-    const storedId = encodeText(encodedId);
+  /** Folds `index` into the head and the index tables; whether the head changed. */
+  #applyIndex(encodedId: string, head: AggregateHead, index: IndexUpdate): boolean {
+    let storedId: Uint8Array | undefined;
+    let changed = false;
     if (index.status !== undefined && index.status !== head.status) {
+      changed = true;
       if (head.status !== '') this.view.remove(statusKey(head.status, head.statusTime, head.number));
       head.status = index.status;
       head.statusTime = index.status === '' ? 0 : index.statusTime;
-      if (index.status !== '') this.view.put(statusKey(index.status, index.statusTime, head.number), storedId);
+      if (index.status !== '') this.view.put(statusKey(index.status, index.statusTime, head.number), (storedId ??= encodeText(encodedId)));
     }
     for (const [name, value] of Object.entries(index.labels)) {
       const previous = head.labels.get(name);
-      if (previous === value) continue;
+      if (previous === value || (previous === undefined && value === '')) continue;
+      changed = true;
       if (previous !== undefined) this.view.remove(labelKey(name, previous, head.number));
       if (value === '') {
         head.labels.delete(name);
       } else {
         head.labels.set(name, value);
-        this.view.put(labelKey(name, value, head.number), storedId);
+        this.view.put(labelKey(name, value, head.number), (storedId ??= encodeText(encodedId)));
       }
     }
+    return changed;
   }
 }

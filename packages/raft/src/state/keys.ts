@@ -193,6 +193,11 @@ export function eventKey(aggregate: number, sequence: number): Buffer {
   return key;
 }
 
+/** The exclusive upper bound of aggregate `aggregate`'s event keys (every sequence sorts below it). */
+export function eventsEnd(aggregate: number): Buffer {
+  return eventKey(aggregate + 1, 0);
+}
+
 export function snapshotKey(aggregate: number): Buffer {
   return new KeyBuilder(Table.snapshot).u64(aggregate).build();
 }

@@ -31,7 +31,7 @@ import { StateLayoutError } from './errors.js';
 import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
-import { aggregateKey, archiveKey, eventKey, KeyBuilder, KeyReader, Meta, metaKey, prefixEnd, snapshotKey, Table, tailPrefixEnd } from './keys.js';
+import { aggregateKey, archiveKey, eventKey, eventsEnd, KeyBuilder, KeyReader, Meta, metaKey, prefixEnd, snapshotKey, Table, tailPrefixEnd } from './keys.js';
 import { commandLimitProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
 import { decodeArchiveRecord, decodeEvent, decodeHead, decodeText, decodeU64, encodeU64, type AggregateHead } from './records.js';
@@ -434,6 +434,14 @@ function writeView(db: RootDatabase<Buffer, Buffer>): WriteView {
     put: (key, value) => void db.put(key, value as Buffer),
     remove: (key) => void db.remove(key),
     range: (start, end) => db.getRange({ start, end }),
+    last: (start, end) => {
+      // Backwards from `end`, which is itself included when it exists: skip it.
+      for (const key of db.getKeys({ start: end, reverse: true, limit: 2 })) {
+        if (Buffer.compare(key, end) >= 0) continue;
+        return Buffer.compare(key, start) >= 0 ? key : undefined;
+      }
+      return undefined;
+    },
   };
 }
 
@@ -488,9 +496,8 @@ function readHead(get: (key: Buffer) => Buffer | undefined, id: AggregateId): Ag
 
 function readEvents(range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>, head: AggregateHead, fromSequence: number): EventRecord[] {
   const start = Math.max(fromSequence, head.firstSequence);
-  if (start >= head.nextSequence) return [];
   const events: EventRecord[] = [];
-  for (const { key, value } of range(eventKey(head.number, start), eventKey(head.number, head.nextSequence))) {
+  for (const { key, value } of range(eventKey(head.number, start), eventsEnd(head.number))) {
     events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
   }
   return events;

@@ -6,12 +6,14 @@ import type { ArchiveRecordData, EventRecord } from '@timebox/core';
 import { decodeAggregateId } from '@timebox/core';
 import { ByteReader, ByteWriter, utf8Bytes, utf8Text } from './binary.js';
 
-/** What the state knows about one live aggregate. */
+/**
+ * What the state stores about one live aggregate. Its next sequence is not stored: it is one past
+ * its last stored event, or `firstSequence` when it has none (trimming keeps the events from the
+ * snapshot on), so a plain append writes its events and nothing else.
+ */
 export interface AggregateHead {
   /** Internal number: the other tables key the aggregate by it, so long IDs are stored once. */
   readonly number: number;
-  /** The sequence the next appended event takes (survives trimming). */
-  nextSequence: number;
   /** The lowest stored sequence (raised by trimming). */
   firstSequence: number;
   /** The sequence the stored snapshot covers, null without one. */
@@ -25,7 +27,7 @@ export interface AggregateHead {
 
 /** Writes `head` to `out` (a reused scratch writer on the apply path). */
 export function writeHead(out: ByteWriter, head: AggregateHead): ByteWriter {
-  out.varuint(head.number).varuint(head.nextSequence).varuint(head.firstSequence);
+  out.varuint(head.number).varuint(head.firstSequence);
   out.u8(head.snapshotSequence === null ? 0 : 1);
   if (head.snapshotSequence !== null) out.varuint(head.snapshotSequence);
   out.string(head.status).f64(head.statusTime);
@@ -44,7 +46,6 @@ export function encodeHead(head: AggregateHead): Uint8Array {
 export function decodeHead(bytes: Uint8Array): AggregateHead {
   const input = new ByteReader(bytes);
   const number = input.varuint();
-  const nextSequence = input.varuint();
   const firstSequence = input.varuint();
   const snapshotSequence = input.u8() === 0 ? null : input.varuint();
   const status = input.string();
@@ -53,7 +54,7 @@ export function decodeHead(bytes: Uint8Array): AggregateHead {
   const count = input.count(2);
   for (let i = 0; i < count; i++) labels.set(input.string(), input.string());
   input.end();
-  return { number, nextSequence, firstSequence, snapshotSequence, status, statusTime, labels };
+  return { number, firstSequence, snapshotSequence, status, statusTime, labels };
 }
 
 /** Writes `event` (its sequence is in the key) to `out`. */

@@ -39,6 +39,14 @@ export class ByteWriter {
     return this.u32(Math.floor(value / TWO_32));
   }
 
+  /** Bytes as they are, without a length. */
+  raw(data: Uint8Array): this {
+    this.ensure(data.byteLength);
+    this.buf.set(data, this.pos);
+    this.pos += data.byteLength;
+    return this;
+  }
+
   bytes(data: Uint8Array): this {
     this.u32(data.byteLength);
     this.ensure(data.byteLength);
@@ -50,7 +58,22 @@ export class ByteWriter {
   /** A UTF-8 string, or null (stored as a length of 0xffffffff). */
   string(value: string | null): this {
     if (value === null) return this.u32(NULL_STRING);
-    return this.bytes(Buffer.from(value, 'utf8'));
+    const length = Buffer.byteLength(value, 'utf8');
+    this.u32(length);
+    this.ensure(length);
+    this.pos += this.buf.write(value, this.pos, length, 'utf8');
+    return this;
+  }
+
+  /** Overwrites 4 bytes at `offset` (already written) with `value`, little-endian. */
+  patchU32(offset: number, value: number): void {
+    this.buf.writeUInt32LE(value >>> 0, offset);
+  }
+
+  /** Forgets what was written, keeping the memory. */
+  reset(): this {
+    this.pos = 0;
+    return this;
   }
 
   /** The bytes written so far (a view, valid until the next write). */

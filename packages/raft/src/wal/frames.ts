@@ -1,3 +1,4 @@
+import { ByteWriter } from './bytes.js';
 import { crc32 } from './crc32.js';
 
 /**
@@ -25,24 +26,36 @@ export interface FramePlacement {
 
 /** Builds one batch from record contents; also reports where each frame sits. */
 export function encodeBatch(contents: readonly Buffer[]): { bytes: Buffer; frames: FramePlacement[] } {
-  let payloadLength = 0;
-  for (const content of contents) payloadLength += FRAME_HEADER_BYTES + content.length;
-  const bytes = Buffer.allocUnsafe(BATCH_HEADER_BYTES + payloadLength);
-  const frames: FramePlacement[] = [];
-  let pos = BATCH_HEADER_BYTES;
-  for (const content of contents) {
-    bytes.writeUInt32LE(content.length, pos);
-    bytes.writeUInt32LE(crc32(content), pos + 4);
-    content.copy(bytes, pos + FRAME_HEADER_BYTES);
-    frames.push({ offset: pos, length: FRAME_HEADER_BYTES + content.length });
-    pos += FRAME_HEADER_BYTES + content.length;
+  const out = new ByteWriter(BATCH_HEADER_BYTES + contents.reduce((sum, content) => sum + FRAME_HEADER_BYTES + content.length, 0));
+  const frames = writeBatch(out, contents.length, (writer, i) => void writer.raw(contents[i] as Buffer));
+  return { bytes: Buffer.from(out.view()), frames };
+}
+
+/**
+ * Writes one batch into `out` (from its start: it is reset first), the content of frame `i`
+ * written in place by `writeContent(out, i)`, so no frame is built on its own and copied.
+ * Returns where each frame sits; the bytes are `out.view()`.
+ */
+export function writeBatch(out: ByteWriter, count: number, writeContent: (out: ByteWriter, i: number) => void): FramePlacement[] {
+  out.reset();
+  for (let i = 0; i < BATCH_HEADER_BYTES; i++) out.u8(0);
+  const frames: FramePlacement[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    const offset = out.length;
+    out.u32(0).u32(0);
+    writeContent(out, i);
+    const length = out.length - offset - FRAME_HEADER_BYTES;
+    out.patchU32(offset, length);
+    out.patchU32(offset + 4, crc32(out.view().subarray(offset + FRAME_HEADER_BYTES)));
+    frames[i] = { offset, length: FRAME_HEADER_BYTES + length };
   }
-  bytes.writeUInt32LE(BATCH_MAGIC, 0);
-  bytes.writeUInt32LE(payloadLength, 4);
-  bytes.writeUInt32LE(contents.length, 8);
-  bytes.writeUInt32LE(crc32(bytes.subarray(BATCH_HEADER_BYTES)), 12);
-  bytes.writeUInt32LE(crc32(bytes.subarray(0, 16)), 16);
-  return { bytes, frames };
+  const bytes = out.view();
+  out.patchU32(0, BATCH_MAGIC);
+  out.patchU32(4, bytes.length - BATCH_HEADER_BYTES);
+  out.patchU32(8, count);
+  out.patchU32(12, crc32(bytes.subarray(BATCH_HEADER_BYTES)));
+  out.patchU32(16, crc32(bytes.subarray(0, 16)));
+  return frames;
 }
 
 /** A frame found in a valid batch. */

@@ -21,6 +21,11 @@ const KIND_COMMAND = 1;
 /** The frame type byte followed by the record's body. */
 export function encodeRecord(record: WalRecord): Buffer {
   const out = new ByteWriter(record.type === 'entry' ? record.entry.data.byteLength + 64 : 64);
+  return Buffer.from(writeRecord(out, record).view());
+}
+
+/** Appends the record's frame content (type byte and body) to `out`. */
+export function writeRecord(out: ByteWriter, record: WalRecord): ByteWriter {
   switch (record.type) {
     case 'entry': {
       const { entry } = record;
@@ -35,7 +40,7 @@ export function encodeRecord(record: WalRecord): Buffer {
       out.u8(RESET).u64(record.index).u64(record.term);
       break;
   }
-  return Buffer.from(out.view());
+  return out;
 }
 
 /** Decodes a frame's content; throws {@link MalformedRecordError} if it does not decode. */

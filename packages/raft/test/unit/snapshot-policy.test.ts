@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryLogStorage } from '../../src/index.js';
+import { SnapshotPolicy } from '../../src/node/snapshot-policy.js';
+import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
+import { MemoryDurableLog } from '../node/support/memory-durable-log.js';
+
+/** A state whose image is `imageBytes` long, at whatever index it was told it applied. */
+class SizedState implements StateMachine<unknown> {
+  applied = 0;
+  constructor(public imageBytes: number) {}
+  appliedIndex(): number {
+    return this.applied;
+  }
+  async apply(): Promise<ReadonlyMap<string, unknown>> {
+    return new Map();
+  }
+  async exportSnapshot(): Promise<Uint8Array> {
+    return new Uint8Array(this.imageBytes);
+  }
+  async restoreSnapshot(): Promise<void> {}
+}
+
+/** Entries `from`..`to` with `bytes` of command each, appended to the log and counted as applied. */
+async function applyEntries(log: MemoryDurableLog, state: SizedState, policy: SnapshotPolicy, from: number, to: number, bytes: number): Promise<void> {
+  const entries = [];
+  for (let index = from; index <= to; index++) entries.push({ index, term: 1, kind: 'command' as const, proposalId: `p${index}`, data: new Uint8Array(bytes) });
+  await log.save({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: to } });
+  state.applied = to;
+  policy.applied(entries satisfies CommittedEntry[]);
+}
+
+describe('SnapshotPolicy', () => {
+  it('snapshots after `every` entries, then only once the commands applied since add up to the last image', async () => {
+    const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
+    const state = new SizedState(1_000);
+    const policy = new SnapshotPolicy(log, state, ['n1'], 10, 2);
+
+    await applyEntries(log, state, policy, 1, 9, 10);
+    expect(policy.due()).toBe(false);
+    await applyEntries(log, state, policy, 10, 10, 10);
+    // No image yet: the count alone decides the first.
+    expect(await policy.maybeSnapshot()).toBe(10);
+    expect(log.storage.firstIndex()).toBe(9);
+
+    // 50 entries of 10 bytes: the count rule holds, but 500 bytes < the 1000-byte image.
+    await applyEntries(log, state, policy, 11, 60, 10);
+    expect(policy.due()).toBe(false);
+    expect(await policy.maybeSnapshot()).toBeNull();
+    await applyEntries(log, state, policy, 61, 110, 10);
+    expect(policy.due()).toBe(true);
+    expect(await policy.maybeSnapshot()).toBe(110);
+    expect(log.snapshotsCreated).toBe(2);
+
+    // Large commands: the byte rule holds at once, the count rule still waits for 10 entries.
+    await applyEntries(log, state, policy, 111, 115, 5_000);
+    expect(policy.due()).toBe(false);
+    await applyEntries(log, state, policy, 116, 120, 5_000);
+    expect(await policy.maybeSnapshot()).toBe(120);
+  });
+
+  it('counts from a snapshot installed from the leader, by its size', async () => {
+    const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
+    const state = new SizedState(100);
+    const policy = new SnapshotPolicy(log, state, ['n1'], 5, 0);
+    policy.installed(50, 2_000);
+    state.applied = 50;
+    expect(policy.snapshotIndex).toBe(50);
+    await log.save({ snapshot: { meta: { index: 50, term: 1, voters: ['n1'] }, data: new Uint8Array(2_000) }, entries: [], hardState: null });
+    await applyEntries(log, state, policy, 51, 60, 100);
+    expect(policy.due()).toBe(false);
+    await applyEntries(log, state, policy, 61, 70, 100);
+    expect(policy.due()).toBe(true);
+  });
+});
