@@ -153,11 +153,11 @@ export class ByteWriter {
 
 /** Reads what `ByteWriter` wrote; every read checks bounds and throws `DecodeError`. */
 export class ByteReader {
-  readonly #bytes: Uint8Array;
+  readonly #bytes: Buffer;
   #offset = 0;
 
   constructor(bytes: Uint8Array) {
-    this.#bytes = bytes;
+    this.#bytes = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   get done(): boolean {
@@ -218,7 +218,15 @@ export class ByteReader {
   }
 
   string(): string {
-    return utf8Text(this.bytes());
+    const length = this.varuint();
+    this.#need(length);
+    const bytes = this.#bytes;
+    const start = this.#offset;
+    const end = start + length;
+    this.#offset = end;
+    // Most strings are ASCII (types, IDs, JSON): those decode without a validating decoder.
+    for (let i = start; i < end; i++) if ((bytes[i] as number) >= 0x80) return utf8Text(bytes.subarray(start, end));
+    return bytes.toString('latin1', start, end);
   }
 
   /** A count of following items, checked against the bytes left so a bad count cannot allocate wildly. */

@@ -5,7 +5,6 @@
  * error, by the backend before it proposes anything.
  */
 import { encodeAggregateId, type AggregateId } from '@timebox/core';
-import { utf8Bytes } from './binary.js';
 import { MAX_KEY_BYTES } from './keys.js';
 import type { Command } from './commands.js';
 
@@ -18,16 +17,17 @@ export interface LimitProblem {
 
 /** Bytes a string takes inside a tuple key: UTF-8, NULs doubled, a 2-byte terminator. */
 function tupleBytes(text: string): number {
-  let bytes = 2;
-  for (const byte of utf8Bytes(text)) bytes += byte === 0 ? 2 : 1;
-  return bytes;
+  let nuls = 0;
+  for (let at = text.indexOf('\0'); at !== -1; at = text.indexOf('\0', at + 1)) nuls++;
+  return Buffer.byteLength(text, 'utf8') + nuls + 2;
 }
 
 /** The longest encoded aggregate ID (UTF-8 bytes of `encodeAggregateId`) the state can key. */
 export const MAX_AGGREGATE_ID_BYTES = MAX_KEY_BYTES - 1;
 
 function aggregateIdProblem(id: AggregateId): LimitProblem | undefined {
-  const bytes = utf8Bytes(encodeAggregateId(id)).length;
+  // Buffer.byteLength counts a lone surrogate as the 3 bytes of U+FFFD, as the key writer stores it.
+  const bytes = Buffer.byteLength(encodeAggregateId(id), 'utf8');
   if (bytes <= MAX_AGGREGATE_ID_BYTES) return undefined;
   return { field: 'aggregate ID', rule: `must encode to at most ${MAX_AGGREGATE_ID_BYTES} bytes on the raft backend (this one takes ${bytes})`, value: id };
 }

@@ -33,7 +33,9 @@ const MAX_PLAIN_PROPOSAL_ID_BYTES = 512;
 
 /** The ID under which a proposal is remembered. */
 function tableId(proposalId: string): string {
-  return Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES ? proposalId : `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
+  // At most 3 UTF-8 bytes per UTF-16 unit: a short ID needs no byte count.
+  if (proposalId.length * 3 <= MAX_PLAIN_PROPOSAL_ID_BYTES || Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES) return proposalId;
+  return `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
 }
 
 function bucketOf(index: number): number {
