@@ -8,6 +8,16 @@ export interface ApplyQueueHooks<Result> {
   onFatal(error: unknown): void;
 }
 
+/** How long applying may be put off while nobody on this node waits for it. */
+export interface ApplyDeferral {
+  /** Whether anything on this node waits for applied entries (its proposals, reads, listeners). */
+  urgent(): boolean;
+  /** The longest an entry waits to be applied when nothing is urgent. */
+  readonly maxDelayMs: number;
+  /** Waiting entries that start an apply even when nothing is urgent. */
+  readonly maxEntries: number;
+}
+
 /**
  * Applies committed entries to the state machine off the ready loop's critical path, one
  * `apply` call at a time in log order (the `StateMachine` contract). Entries handed over while a
@@ -15,11 +25,18 @@ export interface ApplyQueueHooks<Result> {
  * them all (group commit, as the log does for saves), while the loop goes on writing the log and
  * exchanging messages.
  *
+ * While nothing on this node waits for applied entries (a follower whose clients write through
+ * another node), applying is put off for up to `maxDelayMs` or `maxEntries`, so it runs in fewer,
+ * larger state commits: each commit has a fixed cost (a transaction, its syncs, a thread
+ * handoff) that would otherwise be paid for every small batch. Anything urgent applies at once.
+ *
  * A proposal still resolves only once its own entry is applied (`onApplied`).
  */
 export class ApplyQueue<Result> {
   private waiting: CommittedEntry[] = [];
   private running: Promise<void> | null = null;
+  /** Set while an apply is put off. */
+  private deferred: NodeJS.Timeout | null = null;
   /** The last index handed over (applied, in flight or waiting). */
   private handedOver: number;
   private failed = false;
@@ -30,6 +47,8 @@ export class ApplyQueue<Result> {
     private readonly hooks: ApplyQueueHooks<Result>,
     /** Above this many waiting entries the loop should wait (`hasRoom`) before handing over more. */
     private readonly maxWaiting: number,
+    /** When applying may wait; without it, entries are applied as soon as they are handed over. */
+    private readonly deferral?: ApplyDeferral,
   ) {
     this.handedOver = state.appliedIndex();
   }
@@ -59,13 +78,36 @@ export class ApplyQueue<Result> {
     }
     for (const entry of entries) this.waiting.push(entry);
     this.handedOver = (entries[entries.length - 1] as CommittedEntry).index;
-    this.running ??= this.drain();
+    this.startOrDefer();
+  }
+
+  /** Applies what waits now if something became urgent (a read waits, a proposal was made here). */
+  hurryIfUrgent(): void {
+    if (this.deferred !== null && this.deferral?.urgent() === true) this.hurry();
   }
 
   /** Resolves once everything handed over is applied (or the queue failed). */
   whenIdle(): Promise<void> {
     if (this.idle || this.failed) return Promise.resolve();
+    this.hurry();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Starts applying what waits, unless an apply runs (it takes them next) or it may be put off. */
+  private startOrDefer(): void {
+    if (this.running !== null || this.waiting.length === 0 || this.failed) return;
+    const deferral = this.deferral;
+    if (deferral === undefined || this.waiting.length >= deferral.maxEntries || deferral.urgent()) {
+      this.hurry();
+      return;
+    }
+    this.deferred ??= setTimeout(() => this.hurry(), deferral.maxDelayMs);
+  }
+
+  private hurry(): void {
+    if (this.deferred !== null) clearTimeout(this.deferred);
+    this.deferred = null;
+    if (this.waiting.length > 0 && !this.failed) this.running ??= this.drain();
   }
 
   /** Resolves once the waiting backlog is below the limit (or the queue failed). */
@@ -75,27 +117,28 @@ export class ApplyQueue<Result> {
 
   private async drain(): Promise<void> {
     try {
-      while (this.waiting.length > 0 && !this.failed) {
-        const batch = this.waiting;
-        this.waiting = [];
-        const results = await this.state.apply(batch);
-        const last = (batch[batch.length - 1] as CommittedEntry).index;
-        const applied = this.state.appliedIndex();
-        if (applied !== last) throw new Error(`the state machine applied entries up to ${last} but reports applied index ${applied}`);
-        this.hooks.onApplied(batch, results, applied);
-      }
+      const batch = this.waiting;
+      this.waiting = [];
+      const results = await this.state.apply(batch);
+      const last = (batch[batch.length - 1] as CommittedEntry).index;
+      const applied = this.state.appliedIndex();
+      if (applied !== last) throw new Error(`the state machine applied entries up to ${last} but reports applied index ${applied}`);
+      this.hooks.onApplied(batch, results, applied);
     } catch (error) {
       this.fail(error);
     } finally {
       this.running = null;
       if (this.waiting.length === 0 || this.failed) this.releaseIdle();
-      else this.running = this.drain();
+      else if (this.idleWaiters.length > 0) this.hurry();
+      else this.startOrDefer();
     }
   }
 
   private fail(error: unknown): void {
     if (this.failed) return;
     this.failed = true;
+    if (this.deferred !== null) clearTimeout(this.deferred);
+    this.deferred = null;
     this.waiting = [];
     this.releaseIdle();
     this.hooks.onFatal(error);

@@ -65,6 +65,12 @@ export interface StateMachine<Result> {
   exportSnapshot(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot image taken at `index`. */
   restoreSnapshot(data: Uint8Array, index: number): Promise<void>;
+  /**
+   * Whether something reading the state on this node wants committed entries applied as soon as
+   * they arrive (a publisher, a live feed). Without it, or while it answers
+   * false, a node none of whose own proposals or reads wait may apply in larger, later batches.
+   */
+  wantsPromptApply?(): boolean;
 }
 
 /** What the backend needs from the cluster: one call per write, answered after local apply. */

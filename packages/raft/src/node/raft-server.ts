@@ -240,6 +240,7 @@ export class RaftServer<Result> implements Replicator<Result> {
       beforeTurn: () => {
         if (this.failure === null && !this.closed) this.batcher.flush();
       },
+      applyIsUrgent: () => this.proposals.size > 0 || this.reads.size > 0 || this.options.state.wantsPromptApply?.() === true,
       afterTurn: async () => {
         if (!this.snapshots.due()) return;
         // The image must be the state at its applied index: no batch may be committing meanwhile.

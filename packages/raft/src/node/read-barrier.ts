@@ -35,6 +35,11 @@ export class ReadBarrier {
     private readonly retryTicks: number,
   ) {}
 
+  /** Reads waiting (for a leader's answer or for entries to be applied). */
+  get size(): number {
+    return this.waiters.size;
+  }
+
   wait(tick: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { context: null, sent: new Set(), requestedAt: tick, index: null, resolve, reject };

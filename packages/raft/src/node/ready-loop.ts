@@ -16,6 +16,11 @@ export interface ReadyLoopHooks<Result> {
   onReadStates(states: readonly ReadState[], applied: number): void;
   /** Runs before each turn (and before the loop looks for work): the place to hand batched proposals to the core. */
   beforeTurn(): void;
+  /**
+   * Whether anything on this node waits for committed entries to be applied (its own proposals,
+   * reads, listeners of the state). While nothing does, applying may be put off a little.
+   */
+  applyIsUrgent(): boolean;
   /** Runs last in a turn, after `advance`: the place for snapshots and compaction. */
   afterTurn(): Promise<void>;
   /** The log, the state or the core failed: the loop has stopped for good. */
@@ -24,6 +29,10 @@ export interface ReadyLoopHooks<Result> {
 
 /** Committed entries waiting to be applied, above which a turn waits for the state machine before taking more. */
 const MAX_WAITING_ENTRIES = 16_384;
+/** While nothing here waits for applied entries, applying waits up to this long… */
+const DEFER_APPLY_MS = 20;
+/** …or for this many entries. */
+const DEFER_APPLY_ENTRIES = 1_024;
 
 /**
  * Carries out the core's `Ready` batches one at a time, never two in flight: send what needs no
@@ -61,6 +70,7 @@ export class ReadyLoop<Result> {
         onFatal: (error) => this.fatal(error),
       },
       MAX_WAITING_ENTRIES,
+      { urgent: () => this.hooks.applyIsUrgent(), maxDelayMs: DEFER_APPLY_MS, maxEntries: DEFER_APPLY_ENTRIES },
     );
   }
 
@@ -145,6 +155,8 @@ export class ReadyLoop<Result> {
     }
     if (!applyFirst) this.applier.push(this.fresh(ready.committedEntries));
     this.hooks.onReadStates(ready.readStates, this.state.appliedIndex());
+    // A read that now waits for entries put off (or a proposal made here) has them applied at once.
+    this.applier.hurryIfUrgent();
     this.node.advance(ready);
     // Backpressure: a state machine slower than the log must not let committed entries pile up without bound.
     if (!this.applier.hasRoom) await this.applier.whenRoom();

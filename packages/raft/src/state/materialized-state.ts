@@ -140,6 +140,14 @@ export class MaterializedState implements StateMachine<CommandResult> {
   }
 
   /**
+   * True while a publisher or a live feed takes the events applied here. (An archive consumer
+   * does not count: a few milliseconds more before it sees a record make no difference to it.)
+   */
+  wantsPromptApply(): boolean {
+    return this.#publisher !== undefined || this.#appendListeners.size > 0;
+  }
+
+  /**
    * Applies committed entries in one durable LMDB transaction (entries at or below the applied
    * index are skipped: a replay after restart) and resolves with the result of each command entry
    * by proposal ID. A duplicate proposal ID gets the result of its first application. An entry
