@@ -28,6 +28,7 @@ export { CodecError, HandshakeError, TransportError } from './transport/errors.j
 export { PROTOCOL_VERSION } from './transport/frames.js';
 // state and backend
 export { MaterializedState, type MaterializedStateOptions, type PublishedEvent } from './state/materialized-state.js';
+export { StateLayoutError } from './state/errors.js';
 export {
   decodeCommand,
   encodeCommand,
