@@ -52,8 +52,10 @@ export type CommittedEntry = Pick<Entry, 'index' | 'kind' | 'proposalId' | 'data
 
 /**
  * The replicated state machine (the LMDB state of `src/state/`). `apply` is called with committed
- * entries in log order, one batch at a time (the next call only after the previous resolved), and
- * resolves once the batch and the applied index are durable, with the result of each command
+ * entries in log order, one batch at a time (the next call only after the previous resolved);
+ * consecutive entries may share a log index (the proposals one envelope entry carried, in order,
+ * each with its own proposal ID), and the applied index is that of the last entry. It resolves
+ * once the batch and the applied index are durable, with the result of each command
  * entry keyed by its proposal ID. It must be deterministic: the same entries give the same state
  * and results on every node.
  */

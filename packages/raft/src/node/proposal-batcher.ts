@@ -1,4 +1,5 @@
 import type { Proposal } from '../consensus/types.js';
+import { wrapProposals } from './proposal-envelope.js';
 
 /** Bytes of command data per core call; a single larger command still goes alone. */
 const MAX_BATCH_BYTES = 256 * 1024;
@@ -11,14 +12,17 @@ export interface ProposalBatcherHost {
   onRefused(ids: readonly string[], error: unknown): void;
   /** Wakes the ready loop after a flush. */
   wake(): void;
+  /** A fresh ID for an envelope (unique among this node's proposals). */
+  envelopeId(): string;
 }
 
 /**
  * Collects the proposals made while the ready loop is busy (or within one event-loop turn) and
- * hands them to consensus together, so a burst of writes becomes one log append and one append
- * message per follower rather than one per write. The loop flushes before each turn; an idle
- * loop gets a flush on the next macrotask (`setImmediate`), so the writes of one burst — which
- * reach `add` through several promise hops — still travel together.
+ * hands them to consensus together, wrapped in one envelope entry (`proposal-envelope.ts`), so a
+ * burst of writes becomes one log entry, one WAL frame and one entry in the append messages to the
+ * followers rather than one of each per write. The loop flushes before each turn; an idle loop
+ * gets a flush on the next macrotask (`setImmediate`), so the writes of one burst — which reach
+ * `add` through several promise hops — still travel together.
  */
 export class ProposalBatcher {
   private pending: Proposal[] = [];
@@ -54,7 +58,7 @@ export class ProposalBatcher {
       }
       const batch = all.slice(start, end);
       try {
-        this.host.proposeMany(batch);
+        this.host.proposeMany(batch.length === 1 ? batch : [wrapProposals(this.host.envelopeId(), batch)]);
       } catch (error) {
         this.host.onRefused(
           batch.map((proposal) => proposal.id),

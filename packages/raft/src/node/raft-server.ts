@@ -102,6 +102,7 @@ export class RaftServer<Result> implements Replicator<Result> {
       proposeMany: (proposals) => void this.node.proposeMany(proposals),
       onRefused: (ids, error) => this.proposals.onSubmitFailed(ids, error),
       wake: () => this.loop?.schedule(),
+      envelopeId: () => this.nextProposalId(),
     });
     this.reads = new ReadBarrier((context) => this.node.readIndex(context), retryTicks);
     this.snapshots = new SnapshotPolicy(log, state, voters, this.options.snapshotEvery, this.options.compactionMargin);

@@ -2,6 +2,7 @@ import type { RaftNode } from '../consensus/raft.js';
 import type { Message, ReadState } from '../consensus/types.js';
 import { ApplyQueue } from './apply-queue.js';
 import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
+import { unwrapEnvelopes } from './proposal-envelope.js';
 
 /** What one turn of the loop reports to, and needs from, its server. */
 export interface ReadyLoopHooks<Result> {
@@ -124,10 +125,13 @@ export class ReadyLoop<Result> {
     }
   }
 
-  /** The entries of `committed` not yet handed to the state machine (on restart it may be ahead of the core). */
-  private fresh(committed: readonly CommittedEntry[]): CommittedEntry[] {
+  /**
+   * The entries of `committed` not yet handed to the state machine (on restart it may be ahead of
+   * the core), with envelopes unpacked into the proposals they carry.
+   */
+  private fresh(committed: readonly CommittedEntry[]): readonly CommittedEntry[] {
     const handedOver = this.applier.lastHandedOver;
-    return committed.filter((entry) => entry.index > handedOver);
+    return unwrapEnvelopes(committed.filter((entry) => entry.index > handedOver));
   }
 
   private async turn(): Promise<void> {

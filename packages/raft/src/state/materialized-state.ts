@@ -170,8 +170,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
         }
         continue;
       }
-      const expected = (fresh.at(-1)?.index ?? this.#appliedIndex) + 1;
-      if (entry.index !== expected) throw new RaftProtocolError(`state machine expected log index ${expected}, got ${entry.index}`);
+      const previous = fresh.at(-1)?.index;
+      // The proposals of one envelope entry share its index.
+      const expected = (previous ?? this.#appliedIndex) + 1;
+      if (entry.index !== expected && entry.index !== previous) throw new RaftProtocolError(`state machine expected log index ${expected}, got ${entry.index}`);
       fresh.push(entry);
     }
     if (fresh.length === 0) return results;

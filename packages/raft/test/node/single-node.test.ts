@@ -35,8 +35,24 @@ describe('RaftServer on one node', () => {
     const savesBefore = cluster.log('solo').saves;
     const results = await Promise.all(Array.from({ length: 50 }, () => cluster!.propose('solo', 'k')));
     expect(results.map((r) => r.value).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
-    // 50 proposals, one entry each: far fewer saves than entries proves they shared writes.
+    // 50 proposals: far fewer saves than proposals proves they shared writes.
     expect(cluster.log('solo').saves - savesBefore).toBeLessThan(25);
+  });
+
+  it('carries the proposals of one burst in one envelope entry; each still gets its own result, once', async () => {
+    cluster = new ServerCluster(['solo']);
+    await cluster.startAll();
+    await cluster.server('solo').ready();
+    const lastBefore = cluster.storage('solo').lastIndex();
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => cluster!.propose('solo', `k${i % 4}`)));
+    // Every result is its own: the four counters each counted to 10.
+    for (let k = 0; k < 4; k++) expect(results.filter((_, i) => i % 4 === k).map((r) => r.value)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    // One burst, a handful of entries: the proposals shared envelopes, unpacked at their envelope's index.
+    const entries = cluster.storage('solo').lastIndex() - lastBefore;
+    expect(entries).toBeLessThan(10);
+    expect(new Set(results.map((r) => r.index)).size).toBe(entries);
+    expect(cluster.state('solo').order).toHaveLength(40);
+    expect(cluster.state('solo').duplicates).toBe(0);
   });
 
   it('restarts from its log and state, and restores a fresh state from the log snapshot', async () => {

@@ -1,6 +1,7 @@
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { type Command, type CommandResult, type MaterializedState } from '../../src/index.js';
+import { encodeCommand, type Command, type CommandResult, type MaterializedState } from '../../src/index.js';
+import { unwrapEnvelopes, wrapProposals } from '../../src/node/proposal-envelope.js';
 import { ByteReader } from '../../src/state/binary.js';
 import { StateLayoutError } from '../../src/state/errors.js';
 import { Table } from '../../src/state/keys.js';
@@ -113,6 +114,33 @@ describe('the table of applied proposal IDs', () => {
     const onRestored = await restored.apply(entries(4, [{ command, proposalId: 'retried' }]));
     expect(onRestored.get('retried')).toEqual({ type: 'ok' });
     expect(restored.loadEvents(['once'], 0)).toHaveLength(1);
+  });
+
+  it('answers a proposal carried again by a later envelope from the table, and the envelope entries share their index', async () => {
+    const state = states.open();
+    const once = append(['envelope'], 0, 1);
+    const first = wrapProposals('e1', [
+      { id: 'x', data: encodeCommand(once) },
+      { id: 'y', data: encodeCommand(append(['other'], 0, 1)) },
+    ]);
+    const again = wrapProposals('e2', [
+      { id: 'z', data: encodeCommand(append(['other'], 1, 1)) },
+      { id: 'x', data: encodeCommand(once) },
+    ]);
+    const log: CommittedEntry[] = [
+      { index: 1, kind: 'command', proposalId: first.id, data: first.data },
+      { index: 2, kind: 'command', proposalId: again.id, data: again.data },
+    ];
+    const out = await state.apply(unwrapEnvelopes(log));
+    expect([...out]).toEqual([
+      ['x', { type: 'ok' }],
+      ['y', { type: 'ok' }],
+      ['z', { type: 'ok' }],
+    ]);
+    expect(state.appliedIndex()).toBe(2);
+    expect(state.loadEvents(['envelope'], 0)).toHaveLength(1);
+    // A batch that skips an index is still refused, envelope or not.
+    await expect(state.apply([{ index: 4, kind: 'command', proposalId: 'late', data: encodeCommand(append(['late'], 0, 1)) }])).rejects.toThrow(/expected log index 3/);
   });
 
   it('forgets what a failed batch recorded', async () => {

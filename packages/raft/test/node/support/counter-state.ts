@@ -55,8 +55,11 @@ export class CounterStateMachine implements StateMachine<CounterResult> {
       throw failure;
     }
     const out = new Map<string, CounterResult>();
+    let previous: number | null = null;
     for (const entry of entries) {
-      if (entry.index !== this.applied + 1) throw new Error(`counter state at ${this.applied} was given entry ${entry.index}`);
+      // The proposals of one envelope entry share its index.
+      if (entry.index !== this.applied + 1 && entry.index !== previous) throw new Error(`counter state at ${this.applied} was given entry ${entry.index}`);
+      previous = entry.index;
       this.applied = entry.index;
       const id = entry.proposalId;
       if (entry.kind !== 'command' || id === null) continue;
