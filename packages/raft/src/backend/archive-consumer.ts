@@ -72,6 +72,8 @@ export class ArchiveConsumer {
           signal?.throwIfAborted();
           this.#assertOpen();
         }
+        // The lease was answered as soon as decided: its batch (maybe the archive too) may still be committing.
+        await this.#state.whenCommitted();
         const record = this.#state.readArchiveRecord(result.record);
         // Gone already (a duplicate lease answer for a record since acknowledged): look again.
         if (record !== undefined) return { handle, record };

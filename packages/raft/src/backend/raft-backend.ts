@@ -229,11 +229,15 @@ export class RaftBackend implements Backend {
     return this.#replicator.propose(encodeCommand(command));
   }
 
-  /** Checks the backend is open and, for linearizable reads, waits for the read point. */
+  /**
+   * Checks the backend is open and, for linearizable reads, waits for the read point; in any mode
+   * waits until every write this member already answered is committed to its state (a write is
+   * answered once its result is final, a moment before the state's commit).
+   */
   async #readPoint(operation: string): Promise<void> {
     this.#assertOpen(operation);
-    if (this.#fence === undefined) return;
-    await this.#fence.wait();
+    if (this.#fence !== undefined) await this.#fence.wait();
+    await this.#state.whenCommitted();
     // Closed while waiting: the state may be closed too.
     this.#assertOpen(operation);
   }

@@ -2,6 +2,11 @@ import type { CommittedEntry, StateMachine } from './ports.js';
 
 /** What the queue reports to its loop. */
 export interface ApplyQueueHooks<Result> {
+  /**
+   * A batch's results are final: its proposals may be answered. Called once per batch, before
+   * `onApplied` (when the state machine reports them early, before its commit is durable).
+   */
+  onDecided(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>): void;
   /** A batch is applied and durable in the state machine (`applied` is its new applied index). */
   onApplied(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>, applied: number): void;
   /** The state machine failed: the queue takes no more work. */
@@ -30,7 +35,8 @@ export interface ApplyDeferral {
  * larger state commits: each commit has a fixed cost (a transaction, its syncs, a thread
  * handoff) that would otherwise be paid for every small batch. Anything urgent applies at once.
  *
- * A proposal still resolves only once its own entry is applied (`onApplied`).
+ * A proposal resolves once its own entry's result is final (`onDecided`): at the latest when the
+ * batch is durable, earlier when the state machine says so.
  */
 export class ApplyQueue<Result> {
   private waiting: CommittedEntry[] = [];
@@ -119,10 +125,16 @@ export class ApplyQueue<Result> {
     try {
       const batch = this.waiting;
       this.waiting = [];
-      const results = await this.state.apply(batch);
+      let decided = false;
+      const results = await this.state.apply(batch, (early) => {
+        if (decided || this.failed) return;
+        decided = true;
+        this.hooks.onDecided(batch, early);
+      });
       const last = (batch[batch.length - 1] as CommittedEntry).index;
       const applied = this.state.appliedIndex();
       if (applied !== last) throw new Error(`the state machine applied entries up to ${last} but reports applied index ${applied}`);
+      if (!decided) this.hooks.onDecided(batch, results);
       this.hooks.onApplied(batch, results, applied);
     } catch (error) {
       this.fail(error);

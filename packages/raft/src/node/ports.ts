@@ -62,7 +62,14 @@ export type CommittedEntry = Pick<Entry, 'index' | 'kind' | 'proposalId' | 'data
 export interface StateMachine<Result> {
   /** The index of the last entry applied durably (0 for a fresh state). */
   appliedIndex(): number;
-  apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, Result>>;
+  /**
+   * Applies a batch. A state may call `onDecided` with the results as soon as they are final —
+   * the batch's changes are made and only wait for their durable commit, which either succeeds or
+   * fails the node — so the driver answers its proposals without waiting for the commit. A state
+   * that does so must keep its reads from answering before the commit (see
+   * `MaterializedState.whenCommitted`); the proposals' durability is the log's, on a majority.
+   */
+  apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, Result>) => void): Promise<ReadonlyMap<string, Result>>;
   /** A consistent image of the whole state at `appliedIndex()`. */
   exportSnapshot(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot image taken at `index`. */

@@ -9,6 +9,7 @@ export interface ReadyLoopHooks<Result> {
   send(message: Message): void;
   /** A snapshot (`bytes` long) from the leader replaced the log (and the state, unless it was already past it). */
   onSnapshotInstalled(index: number, bytes: number): void;
+  /** The results of applied entries are final (possibly before the state's commit is durable): answer their proposals. */
   onApplied(entries: readonly CommittedEntry[], results: ReadonlyMap<string, Result>): void;
   /**
    * ReadIndex answers of a turn (with the applied index at that time), and after each applied
@@ -63,10 +64,11 @@ export class ReadyLoop<Result> {
     this.applier = new ApplyQueue<Result>(
       state,
       {
-        onApplied: (entries, results, applied) => {
-          if (this.stopped) return;
-          this.hooks.onApplied(entries, results);
-          this.hooks.onReadStates([], applied);
+        onDecided: (entries, results) => {
+          if (!this.stopped) this.hooks.onApplied(entries, results);
+        },
+        onApplied: (_entries, _results, applied) => {
+          if (!this.stopped) this.hooks.onReadStates([], applied);
         },
         onFatal: (error) => this.fatal(error),
       },

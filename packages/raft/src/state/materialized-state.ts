@@ -91,6 +91,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
   readonly #appendListeners = new Set<(events: PublishedEvent[]) => void>();
   readonly #restoreListeners = new Set<() => void>();
   #appliedIndex: number;
+  /** The last index whose results were handed out early (`apply`'s `onDecided`); ≥ the applied index. */
+  #decidedIndex: number;
+  /** Reads waiting for the commit of a batch whose results were handed out early. */
+  #commitWaiters: { index: number; resolve: () => void; reject: (error: unknown) => void }[] = [];
   /** Serializes apply, restore and close: one write at a time, in call order. */
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -104,6 +108,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
     this.#applier = new CommandApplier(this.#view, options.headCacheSize ?? DEFAULT_HEAD_CACHE_SIZE);
     const applied = db.get(metaKey(Meta.appliedIndex));
     this.#appliedIndex = applied === undefined ? 0 : decodeU64(applied);
+    this.#decidedIndex = this.#appliedIndex;
   }
 
   /**
@@ -152,12 +157,27 @@ export class MaterializedState implements StateMachine<CommandResult> {
    * index are skipped: a replay after restart) and resolves with the result of each command entry
    * by proposal ID. A duplicate proposal ID gets the result of its first application. An entry
    * whose bytes are not a command gets an `invalid-command` result and changes nothing.
+   *
+   * `onDecided` gets the same results as soon as the batch's changes are made, before its commit
+   * is durable, so the proposals can be answered meanwhile; `whenCommitted` then holds reads back
+   * until the commit, so no read answers without a write that was already answered.
    */
-  apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, CommandResult>> {
-    return this.#serialize(() => this.#apply(entries));
+  apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, CommandResult>) => void): Promise<ReadonlyMap<string, CommandResult>> {
+    return this.#serialize(() => this.#apply(entries, onDecided));
   }
 
-  async #apply(entries: readonly CommittedEntry[]): Promise<ReadonlyMap<string, CommandResult>> {
+  /**
+   * Resolves once every batch whose results were handed out (through `apply`'s `onDecided`) is
+   * committed, so a read that starts after it sees every write already answered. Resolves at once
+   * when no such batch is pending. Rejects if that commit fails.
+   */
+  whenCommitted(): Promise<void> {
+    if (this.#decidedIndex <= this.#appliedIndex) return Promise.resolve();
+    const index = this.#decidedIndex;
+    return new Promise((resolve, reject) => this.#commitWaiters.push({ index, resolve, reject }));
+  }
+
+  async #apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, CommandResult>) => void): Promise<ReadonlyMap<string, CommandResult>> {
     this.#assertOpen('apply entries');
     const results = new Map<string, CommandResult>();
     const fresh: CommittedEntry[] = [];
@@ -205,16 +225,35 @@ export class MaterializedState implements StateMachine<CommandResult> {
         }
         proposals.flush(this.#view, lastIndex);
         this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(lastIndex)));
+        if (onDecided !== undefined) {
+          // Nothing in the batch can fail any more: only its commit, which fails the node.
+          this.#decidedIndex = lastIndex;
+          queueMicrotask(() => onDecided(results));
+        }
       });
     } catch (error) {
       // What the applier and the proposal table hold in memory followed the aborted transaction.
       applier.forgetCachedHeads();
       proposals.reload();
+      this.#decidedIndex = this.#appliedIndex;
+      this.#releaseCommitWaiters(error);
       throw error;
     }
     this.#appliedIndex = lastIndex;
+    this.#releaseCommitWaiters();
     this.#afterCommit(effects);
     return results;
+  }
+
+  #releaseCommitWaiters(error?: unknown): void {
+    if (this.#commitWaiters.length === 0) return;
+    const waiting = this.#commitWaiters;
+    this.#commitWaiters = [];
+    for (const waiter of waiting) {
+      if (error !== undefined) waiter.reject(error);
+      else if (waiter.index <= this.#appliedIndex) waiter.resolve();
+      else this.#commitWaiters.push(waiter);
+    }
   }
 
   #afterCommit(effects: ApplyEffects): void {
@@ -401,6 +440,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
         this.#proposals.reload();
       }
       this.#appliedIndex = index;
+      this.#decidedIndex = index;
+      this.#releaseCommitWaiters();
       for (const listener of [...this.#restoreListeners]) listener();
       this.#notifyArchive();
     });

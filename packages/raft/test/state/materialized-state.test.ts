@@ -162,6 +162,51 @@ describe('MaterializedState', () => {
     expect(calls[0]!.events[0]).toEqual({ type: 'Counted', sequence: 0, timestamp: T0, data: '{"n":0}', aggregateId: ['a'] });
   });
 
+  it('hands out results before the commit is durable, and whenCommitted holds reads back until it is', async () => {
+    const published: number[] = [];
+    let state!: MaterializedState;
+    state = states.open({ publisher: () => published.push(state.appliedIndex()) });
+    const order: string[] = [];
+    let decided: ReadonlyMap<string, CommandResult> | undefined;
+    let visibleAtDecision = -1;
+    let commitWaited: Promise<void> | undefined;
+    const applied = state
+      .apply(entries(1, [append(['early'], 0, 2), append(['early'], 0, 1)]), (results) => {
+        order.push('decided');
+        decided = results;
+        // The batch is not committed yet: reads still show the old state, and must wait.
+        visibleAtDecision = state.loadEvents(['early'], 0).length;
+        commitWaited = state.whenCommitted().then(() => void order.push('committed'));
+      })
+      .then((results) => {
+        order.push('applied');
+        return results;
+      });
+    const results = await applied;
+    await commitWaited;
+    expect(order[0]).toBe('decided');
+    expect(order.slice(1).sort()).toEqual(['applied', 'committed']);
+    expect(decided).toEqual(results);
+    expect(results.get('p1')).toEqual({ type: 'ok' });
+    expect(results.get('p2')).toMatchObject({ type: 'conflict', actualSequence: 2 });
+    expect(visibleAtDecision).toBe(0);
+    expect(state.loadEvents(['early'], 0)).toHaveLength(2);
+    // The publisher still waits for the commit.
+    expect(published).toEqual([2]);
+    // Nothing pending: whenCommitted answers at once.
+    await state.whenCommitted();
+  });
+
+  it('a failed batch hands out nothing early, and a waiting read is told', async () => {
+    const state = states.open();
+    let decided = false;
+    const broken: CommittedEntry[] = [...entries(1, [append(['a'], 0, 1)]), { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array }];
+    await expect(state.apply(broken, () => (decided = true))).rejects.toThrow();
+    expect(decided).toBe(false);
+    await state.whenCommitted();
+    expect(state.appliedIndex()).toBe(0);
+  });
+
   it('a throwing publisher does not affect the state', async () => {
     const errors: unknown[] = [];
     const state = states.open({

@@ -33,7 +33,7 @@ function queue(deferral?: Partial<ApplyDeferral> & { urgent?: () => boolean }) {
   const applied: number[] = [];
   const applier = new ApplyQueue<number>(
     state,
-    { onApplied: (_entries, _results, index) => applied.push(index), onFatal: (error) => { throw error; } },
+    { onDecided: () => undefined, onApplied: (_entries, _results, index) => applied.push(index), onFatal: (error) => { throw error; } },
     10_000,
     deferral === undefined ? undefined : { urgent: deferral.urgent ?? (() => false), maxDelayMs: deferral.maxDelayMs ?? 50, maxEntries: deferral.maxEntries ?? 100 },
   );
@@ -41,6 +41,35 @@ function queue(deferral?: Partial<ApplyDeferral> & { urgent?: () => boolean }) {
 }
 
 describe('ApplyQueue', () => {
+  it('reports a batch decided once — early when the state says so, else when it is applied — and always before applied', async () => {
+    const events: string[] = [];
+    /** Hands its results out (twice) before its "commit". */
+    class EarlyState extends RecordingState {
+      override async apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, number>) => void): Promise<ReadonlyMap<string, number>> {
+        const results = new Map(entries.map((entry) => [entry.proposalId as string, entry.index]));
+        onDecided?.(results);
+        onDecided?.(results);
+        return super.apply(entries);
+      }
+    }
+    for (const state of [new EarlyState(), new RecordingState()]) {
+      const applier = new ApplyQueue<number>(
+        state,
+        {
+          onDecided: (entries) => events.push(`decided ${entries.length}`),
+          onApplied: (_entries, _results, index) => events.push(`applied ${index}`),
+          onFatal: (error) => {
+            throw error;
+          },
+        },
+        10_000,
+      );
+      applier.push(entries(1, 3));
+      await applier.whenIdle();
+    }
+    expect(events).toEqual(['decided 3', 'applied 3', 'decided 3', 'applied 3']);
+  });
+
   it('without a deferral applies at once, and groups what arrives meanwhile into the next call', async () => {
     const { state, applier } = queue();
     applier.push(entries(1, 2));
