@@ -30,12 +30,12 @@ export const Table = {
   archive: 0x07,
   /** [0x08, record ID] → archive lease (expiry, lease number, holder) */
   lease: 0x08,
-  /** [0x09, bucket number (log index ÷ 64)] → the proposals applied in the bucket (see proposal-table.ts) */
+  /** [0x09, bucket number (proposal ordinal ÷ 64)] → the proposals recorded in the bucket (see proposal-table.ts) */
   proposal: 0x09,
 } as const;
 
 /** Fields of the meta table. */
-export const Meta = { appliedIndex: 1, nextAggregate: 2, nextArchiveRecord: 3, layoutVersion: 4 } as const;
+export const Meta = { appliedIndex: 1, nextAggregate: 2, nextArchiveRecord: 3, layoutVersion: 4, nextProposalOrdinal: 5 } as const;
 
 /** LMDB's key size limit as lmdb-js builds it; a key beyond it cannot be stored. */
 export const MAX_KEY_BYTES = 1978;

@@ -14,12 +14,12 @@
  * | label index | 0x06, label, value, aggregate number | encoded ID |
  * | archive record | 0x07, record ID | encoded ID, snapshot, snapshot sequence, events |
  * | archive lease | 0x08, record ID | leased-until (proposer clock), lease number, holder |
- * | applied proposals | 0x09, bucket number (log index ÷ 64) | (log index, proposal ID, encoded result) of each proposal applied in the bucket |
+ * | applied proposals | 0x09, bucket number (ordinal ÷ 64) | (ordinal, proposal ID, encoded result) of each proposal recorded in the bucket |
  *
  * A range read over [0x03, n] gives an aggregate's events in sequence order; over [0x02, prefix] the
  * aggregates a prefix lists; over [0x05, status] a status's members oldest entry first. A proposal
- * ID is remembered for `proposalWindow` log indexes after the one it was applied at, then dropped
- * (by the same rule on every node, so all agree on whether a late duplicate is applied; see
+ * ID is remembered while fewer than `proposalWindow` later proposals were applied, then dropped (by
+ * the same rule on every node, so all agree on whether a late duplicate is applied; see
  * `proposal-table.ts`).
  */
 import { mkdirSync } from 'node:fs';
@@ -48,9 +48,9 @@ export interface MaterializedStateOptions {
   /** Receives what a publisher threw. Default: `process.emitWarning`. */
   readonly onPublisherError?: ((error: unknown) => void) | undefined;
   /**
-   * How many log indexes a proposal ID is remembered after it was applied, so a duplicate of it
-   * within that distance is answered with the first result instead of applied again. It decides
-   * results, so every node of a cluster must use the same value. Default 100000.
+   * A proposal ID is remembered while fewer than this many later proposals were applied, so a
+   * duplicate of it within that distance is answered with the first result instead of applied again. It
+   * decides results, so every node of a cluster must use the same value. Default 100000.
    */
   readonly proposalWindow?: number | undefined;
   /**
@@ -211,7 +211,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
           if (entry.kind !== 'command') continue;
           const id = entry.proposalId;
           if (id !== null) {
-            const seen = proposals.remembered(id, entry.index);
+            const seen = proposals.remembered(id);
             if (seen !== undefined) {
               results.set(id, seen);
               continue;
@@ -219,11 +219,11 @@ export class MaterializedState implements StateMachine<CommandResult> {
           }
           const result = applyOne(applier, entry.data);
           if (id !== null) {
-            proposals.record(id, entry.index, result);
+            proposals.record(id, result);
             results.set(id, result);
           }
         }
-        proposals.flush(this.#view, lastIndex);
+        proposals.flush(this.#view);
         this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(lastIndex)));
         if (onDecided !== undefined) {
           // Nothing in the batch can fail any more: only its commit, which fails the node.

@@ -3,18 +3,20 @@
  * after a leader change, reaches the log more than once, and every copy after the first must be
  * answered with the first one's result instead of being applied again.
  *
- * Stored in LMDB, in the state's own write transaction, as buckets of `BUCKET_SPAN` consecutive
- * log indexes: key [0x09, bucket number] → the records (log index, proposal ID, encoded result) of
- * the proposals applied in that range, in log order. A batch rewrites the bucket(s) it touched:
- * one put per bucket instead of a row (and an age row) per proposal. The bucket boundaries depend
- * only on log indexes, so equal logs give equal bytes however the entries were batched.
+ * Every applied proposal gets the next **ordinal** (0, 1, 2 … over all proposals ever applied,
+ * counted the same way on every node; the next one is kept in the meta table). Stored in LMDB, in
+ * the state's own write transaction, as buckets of `BUCKET_SPAN` consecutive ordinals: key [0x09,
+ * bucket number] → the records (ordinal, proposal ID, encoded result) in order. A batch rewrites
+ * the bucket(s) it touched: one put per bucket instead of a row per proposal. Ordinals depend only
+ * on the log, so equal logs give equal bytes however the entries were batched. (Ordinals rather
+ * than log indexes, because one log entry may carry many proposals: an envelope.)
  *
- * In memory, every remembered ID maps to its log index, so the common case — a proposal seen for
+ * In memory, every remembered ID maps to its ordinal, so the common case — a proposal seen for
  * the first time — costs one Map lookup; a duplicate reads its bucket back to decode the result.
  *
- * An ID applied at index j is remembered by entries at index i ≤ j + window (the check is made per
- * entry, so it does not depend on batching either); at the end of each batch the buckets wholly at
- * or below `last − window` are deleted.
+ * An ID recorded with ordinal o is remembered while fewer than `window` proposals were recorded
+ * after it (next ordinal − o ≤ window, checked per proposal, so it does not depend on batching
+ * either); at the end of each batch the buckets no proposal can remember any more are deleted.
  *
  * The in-memory part follows the committed transaction: after a failed batch or a restored
  * snapshot the owner calls `reload()`.
@@ -23,9 +25,10 @@ import { createHash } from 'node:crypto';
 import type { RootDatabase } from 'lmdb';
 import { ByteReader, ByteWriter, utf8Text } from './binary.js';
 import { decodeResult, writeResult, type CommandResult } from './commands.js';
-import { KeyReader, proposalBucketKey, Table } from './keys.js';
+import { KeyReader, Meta, metaKey, proposalBucketKey, Table } from './keys.js';
+import { decodeU64, encodeU64 } from './records.js';
 
-/** Log indexes per bucket. */
+/** Ordinals per bucket. */
 export const BUCKET_SPAN = 64;
 
 // Proposal IDs longer than this are remembered by their SHA-256, so memory per ID stays bounded.
@@ -38,8 +41,8 @@ function tableId(proposalId: string): string {
   return `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
 }
 
-function bucketOf(index: number): number {
-  return Math.floor(index / BUCKET_SPAN);
+function bucketOf(ordinal: number): number {
+  return Math.floor(ordinal / BUCKET_SPAN);
 }
 
 /** The writes the table makes inside the state's transaction. */
@@ -51,8 +54,12 @@ export interface ProposalTableWrites {
 export class ProposalTable {
   readonly #db: RootDatabase<Buffer, Buffer>;
   readonly #window: number;
-  /** Remembered ID → log index it was applied at. */
+  /** Remembered ID → its ordinal. */
   #known = new Map<string, number>();
+  /** The ordinal the next recorded proposal gets. */
+  #next = 0;
+  /** `#next` as last written by `flush`. */
+  #flushedNext = 0;
   /** Bucket number → the IDs recorded in it (to forget them with it), oldest bucket first. */
   #buckets = new Map<number, string[]>();
   /** The newest bucket's records as stored, kept so a batch appends to it without reading it back. */
@@ -76,11 +83,13 @@ export class ProposalTable {
     this.#open = null;
     this.#openDirty = false;
     this.#unwritten = [];
+    const stored = this.#db.get(metaKey(Meta.nextProposalOrdinal));
+    this.#next = this.#flushedNext = stored === undefined ? 0 : decodeU64(stored);
     for (const { key, value } of this.#db.getRange({ start: proposalBucketKey(0), end: Buffer.from([Table.proposal + 1]) })) {
       const bucket = new KeyReader(key).u64();
       const ids: string[] = [];
       for (const record of readRecords(value)) {
-        this.#known.set(record.id, record.index);
+        this.#known.set(record.id, record.ordinal);
         ids.push(record.id);
       }
       this.#buckets.set(bucket, ids);
@@ -89,54 +98,60 @@ export class ProposalTable {
   }
 
   /**
-   * The first result of `proposalId` if an entry at log index `atIndex` still remembers it, else
-   * undefined (a new proposal, to be applied).
+   * The first result of `proposalId` while it is remembered (see the module comment), else
+   * undefined: a new proposal, to be applied and then recorded.
    */
-  remembered(proposalId: string, atIndex: number): CommandResult | undefined {
+  remembered(proposalId: string): CommandResult | undefined {
     const id = tableId(proposalId);
-    const index = this.#known.get(id);
-    if (index === undefined || atIndex - index > this.#window) return undefined;
-    return this.#read(id, index);
+    const ordinal = this.#known.get(id);
+    if (ordinal === undefined || this.#next - ordinal > this.#window) return undefined;
+    return this.#read(id, ordinal);
   }
 
   /** The result `proposalId` was first answered with, however long ago, while its bucket is kept. */
   resultOf(proposalId: string): CommandResult | undefined {
     const id = tableId(proposalId);
-    const index = this.#known.get(id);
-    return index === undefined ? undefined : this.#read(id, index);
+    const ordinal = this.#known.get(id);
+    return ordinal === undefined ? undefined : this.#read(id, ordinal);
   }
 
-  /** Records that `proposalId`, applied at `index`, answered `result` (written by the next `flush`). */
-  record(proposalId: string, index: number, result: CommandResult): void {
+  /** Records that `proposalId` was applied and answered `result`, under the next ordinal (written by the next `flush`). */
+  record(proposalId: string, result: CommandResult): void {
     const id = tableId(proposalId);
-    const bucket = bucketOf(index);
+    const ordinal = this.#next++;
+    const bucket = bucketOf(ordinal);
     if (this.#open === null || this.#open.bucket !== bucket) {
-      // Indexes only grow, so a bucket is never reopened once a later one started.
+      // Ordinals only grow, so a bucket is never reopened once a later one started.
       if (this.#open !== null && this.#openDirty) this.#unwritten.push(this.#open);
       this.#open = { bucket, bytes: new ByteWriter(4096) };
       this.#buckets.set(bucket, []);
     }
     const encoded = writeResult(this.#resultScratch.reset(), result).view();
-    this.#open.bytes.varuint(index).string(id).bytes(encoded);
-    this.#known.set(id, index);
+    this.#open.bytes.varuint(ordinal).string(id).bytes(encoded);
+    this.#known.set(id, ordinal);
     (this.#buckets.get(bucket) as string[]).push(id);
     this.#openDirty = true;
   }
 
-  /** Writes the buckets this batch changed and deletes those wholly older than the window at `lastIndex`. */
-  flush(writes: ProposalTableWrites, lastIndex: number): void {
+  /** Writes what this batch changed (buckets, the next ordinal) and deletes the buckets nothing can remember any more. */
+  flush(writes: ProposalTableWrites): void {
     for (const { bucket, bytes } of this.#unwritten) writes.put(proposalBucketKey(bucket), bytes.view());
     this.#unwritten = [];
     if (this.#open !== null && this.#openDirty) writes.put(proposalBucketKey(this.#open.bucket), this.#open.bytes.view());
     this.#openDirty = false;
-    const cutoff = lastIndex - this.#window;
+    if (this.#next !== this.#flushedNext) {
+      writes.put(metaKey(Meta.nextProposalOrdinal), encodeU64(this.#next));
+      this.#flushedNext = this.#next;
+    }
+    // Ordinals below this are forgotten for good: the next ordinal only grows.
+    const oldestRemembered = this.#next - this.#window;
     for (const [bucket, ids] of this.#buckets) {
       // A Map iterates in insertion order, which is bucket order: stop at the first one kept.
-      if ((bucket + 1) * BUCKET_SPAN - 1 > cutoff) break;
+      if ((bucket + 1) * BUCKET_SPAN - 1 >= oldestRemembered) break;
       writes.remove(proposalBucketKey(bucket));
       for (const id of ids) {
-        const index = this.#known.get(id);
-        if (index !== undefined && bucketOf(index) === bucket) this.#known.delete(id);
+        const ordinal = this.#known.get(id);
+        if (ordinal !== undefined && bucketOf(ordinal) === bucket) this.#known.delete(id);
       }
       this.#buckets.delete(bucket);
       if (this.#open?.bucket === bucket) this.#open = null;
@@ -148,22 +163,22 @@ export class ProposalTable {
     return this.#known.size;
   }
 
-  #read(id: string, index: number): CommandResult | undefined {
-    const bucket = bucketOf(index);
+  #read(id: string, ordinal: number): CommandResult | undefined {
+    const bucket = bucketOf(ordinal);
     // A bucket this batch changed is not in LMDB yet (buckets are put by `flush`).
     const pending = this.#open?.bucket === bucket ? this.#open : this.#unwritten.find((written) => written.bucket === bucket);
     const bytes = pending !== undefined ? pending.bytes.view() : this.#db.get(proposalBucketKey(bucket));
     if (bytes === undefined) return undefined;
-    for (const record of readRecords(bytes)) if (record.index === index && record.id === id) return decodeResult(record.result);
+    for (const record of readRecords(bytes)) if (record.ordinal === ordinal && record.id === id) return decodeResult(record.result);
     return undefined;
   }
 }
 
-function* readRecords(bytes: Uint8Array): Generator<{ index: number; id: string; result: Uint8Array }> {
+function* readRecords(bytes: Uint8Array): Generator<{ ordinal: number; id: string; result: Uint8Array }> {
   const input = new ByteReader(bytes);
   while (!input.done) {
-    const index = input.varuint();
+    const ordinal = input.varuint();
     const id = utf8Text(input.bytes());
-    yield { index, id, result: input.bytes() };
+    yield { ordinal, id, result: input.bytes() };
   }
 }

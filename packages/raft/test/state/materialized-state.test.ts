@@ -108,14 +108,14 @@ describe('MaterializedState', () => {
     expect(state.appliedIndex()).toBe(4);
   });
 
-  it('forgets proposal IDs more than proposalWindow indexes old, the same way on every node', async () => {
+  it('forgets a proposal ID once proposalWindow later proposals were applied, the same way on every node', async () => {
     const state = states.open({ proposalWindow: 2 });
     const command = append(['w'], 0, 1);
     await state.apply(entries(1, [{ command, proposalId: 'x' }]));
     await state.apply(entries(2, [append(['o'], 0, 1)]));
     expect((await state.apply(entries(3, [{ command, proposalId: 'x' }]))).get('x')).toEqual({ type: 'ok' });
     await state.apply(entries(4, [append(['o'], 1, 1)]));
-    // Applied at 1, now at 5: beyond the window, so it is a new command (and conflicts).
+    // Two proposals applied since (the duplicate at 3 was answered, not applied): beyond the window, so it is a new command (and conflicts).
     expect((await state.apply(entries(5, [{ command, proposalId: 'x' }]))).get('x')).toMatchObject({ type: 'conflict', actualSequence: 1 });
   });
 
