@@ -27,7 +27,7 @@ export interface RaftMemberOptions {
   readonly address: string;
   /** Folder for this member's durable state: `wal/` (log, term and vote, snapshots) and `state/` (LMDB). */
   readonly dataDir: string;
-  /** Newest log entries kept in memory (older ones are read from the WAL files). Default 20480, at least 2048. */
+  /** Newest log entries kept in memory, at most 64 MiB of them (older ones are read from the WAL files). Default 20480, at least 2048. */
   readonly logTailSize?: number;
   /**
    * The voters, this member included, the same list on every member. Omitted: a single-member
@@ -48,7 +48,7 @@ export interface RaftMemberOptions {
   /** How long a write waits for a leader to commit it before `RaftUnavailableError`. Default 10000. */
   readonly proposalTimeoutMs?: number;
   /**
-   * The fewest entries applied between local snapshots (each followed by a log compaction); a
+   * The fewest commands applied between local snapshots (each followed by a log compaction); a
    * snapshot also waits until the commands applied since the last one add up to that image's size.
    * Default 16384.
    */

@@ -34,7 +34,7 @@ export interface RaftServerOptions<Result> {
    */
   readonly proposalTimeoutMs?: number;
   /**
-   * The fewest entries applied between two local snapshots (each followed by a log compaction); a
+   * The fewest commands applied between two local snapshots (each followed by a log compaction); a
    * snapshot also waits until the commands applied since the last one add up to that image's size.
    * Default 16384.
    */

@@ -2,8 +2,9 @@ import type { NodeId } from '../consensus/types.js';
 import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 
 /**
- * When to snapshot the local state and compact the log: once at least `every` entries were
- * applied since the last snapshot **and** their command bytes add up to at least the size of the
+ * When to snapshot the local state and compact the log: once at least `every` commands were
+ * applied since the last snapshot (the proposals of an envelope entry count one by one) **and**
+ * their bytes add up to at least the size of the
  * last image. The second rule keeps the cost of snapshotting proportional to the writes: an image
  * is a copy of the whole state, so with a fixed count alone a large state would be copied over and
  * over for a few new entries, while the log since the snapshot (what the snapshot lets go) stays
@@ -17,7 +18,8 @@ export class SnapshotPolicy {
   private lastIndex: number;
   /** Bytes of the last image taken or installed (0 until there is one). */
   private lastImageBytes: number;
-  /** Command bytes applied since the last snapshot. */
+  /** Commands applied since the last snapshot, and their bytes. */
+  private appliedCommands = 0;
   private appliedBytes = 0;
 
   constructor(
@@ -30,6 +32,8 @@ export class SnapshotPolicy {
     const snapshot = log.snapshot();
     this.lastIndex = snapshot.meta.index;
     this.lastImageBytes = snapshot.data.length;
+    // After a restart: at least one command per entry applied since the snapshot (their bytes are not known).
+    this.appliedCommands = Math.max(0, state.appliedIndex() - this.lastIndex);
   }
 
   /** The index of the latest snapshot, local or installed from the leader. */
@@ -39,6 +43,7 @@ export class SnapshotPolicy {
 
   /** Counts applied entries toward the next snapshot. */
   applied(entries: readonly CommittedEntry[]): void {
+    this.appliedCommands += entries.length;
     for (const entry of entries) this.appliedBytes += entry.data.length;
   }
 
@@ -47,12 +52,13 @@ export class SnapshotPolicy {
     if (index <= this.lastIndex) return;
     this.lastIndex = index;
     this.lastImageBytes = bytes;
+    this.appliedCommands = 0;
     this.appliedBytes = 0;
   }
 
   /** Whether enough was applied since the last snapshot to take the next. */
   due(): boolean {
-    return this.state.appliedIndex() - this.lastIndex >= this.every && this.appliedBytes >= this.lastImageBytes;
+    return this.appliedCommands >= this.every && this.appliedBytes >= this.lastImageBytes && this.state.appliedIndex() > this.lastIndex;
   }
 
   /**
@@ -66,6 +72,7 @@ export class SnapshotPolicy {
     const snapshot = await this.log.createSnapshot(applied, this.voters, data);
     this.lastIndex = snapshot.meta.index;
     this.lastImageBytes = data.length;
+    this.appliedCommands = 0;
     this.appliedBytes = 0;
     const compactTo = snapshot.meta.index - this.margin;
     if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo);

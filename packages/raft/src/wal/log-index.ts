@@ -19,15 +19,23 @@ export const UNKNOWN_TERM = -1;
 
 /**
  * The in-memory index of the log: one slot per entry from `base + 1` to `last`, plus the term of
- * `base` (the snapshot or compaction point). Only the newest `tailSize` slots keep their entry;
- * older ones are read back from disk by the owner.
+ * `base` (the snapshot or compaction point). Only the newest slots keep their entry — at most
+ * `tailSize` of them, holding at most `tailBytes` (an entry may carry many proposals, so a count
+ * alone does not bound the memory); older ones are read back from disk by the owner.
  */
 export class LogIndex {
   base = 0;
   baseTerm = 0;
   private slots: Slot[] = [];
+  /** Slots before this position hold no entry. */
+  private hotStart = 0;
+  /** Bytes of the entries the slots hold. */
+  private hotBytes = 0;
 
-  constructor(private readonly tailSize: number) {}
+  constructor(
+    private readonly tailSize: number,
+    private readonly tailBytes = Number.POSITIVE_INFINITY,
+  ) {}
 
   first(): number {
     return this.base + 1;
@@ -50,12 +58,14 @@ export class LogIndex {
   /** Appends `entry` at its index, dropping any slot at or after it first. */
   put(entry: Entry, segment: number, offset: number, length: number): void {
     const position = entry.index - this.base - 1;
-    if (position < this.slots.length) this.slots.length = position;
-    this.slots.push({ term: entry.term, segment, offset, length, bytes: entryBytes(entry), entry });
-    // Entries fall out of the hot tail one at a time as new ones arrive; after a truncation some
-    // slots inside the window may be cold already, which only costs a disk read.
-    const cold = this.slots[this.slots.length - 1 - this.tailSize];
-    if (cold !== undefined) cold.entry = undefined;
+    if (position < this.slots.length) this.drop(position, this.slots.length);
+    const bytes = entryBytes(entry);
+    this.slots.push({ term: entry.term, segment, offset, length, bytes, entry });
+    this.hotBytes += bytes;
+    // The oldest entries fall out of the hot tail as new ones arrive (the newest always stays).
+    while (this.hotStart < this.slots.length - 1 && (this.slots.length - this.hotStart > this.tailSize || this.hotBytes > this.tailBytes)) {
+      this.cool(this.slots[this.hotStart++] as Slot);
+    }
   }
 
   /** Empties the log; the next entry goes at `base + 1`. */
@@ -63,12 +73,34 @@ export class LogIndex {
     this.base = base;
     this.baseTerm = baseTerm;
     this.slots = [];
+    this.hotStart = 0;
+    this.hotBytes = 0;
   }
 
   /** Forgets slots up to and including `index` (base < index ≤ last). */
   compactTo(index: number): void {
     this.baseTerm = this.termAt(index);
-    this.slots = this.slots.slice(index - this.base);
+    const count = index - this.base;
+    this.drop(0, count);
     this.base = index;
+  }
+
+  /** Bytes of the entries held in memory (for tests). */
+  get heldBytes(): number {
+    return this.hotBytes;
+  }
+
+  /** Removes slots [from, to), keeping the hot-tail accounting. */
+  private drop(from: number, to: number): void {
+    for (let i = Math.max(from, this.hotStart); i < to; i++) this.cool(this.slots[i] as Slot);
+    this.slots.splice(from, to - from);
+    if (from === 0) this.hotStart = Math.max(0, this.hotStart - to);
+    else this.hotStart = Math.min(this.hotStart, from);
+  }
+
+  private cool(slot: Slot): void {
+    if (slot.entry === undefined) return;
+    slot.entry = undefined;
+    this.hotBytes -= slot.bytes;
   }
 }

@@ -37,7 +37,7 @@ const EMPTY_SNAPSHOT: Snapshot = { meta: { index: 0, term: 0, voters: [] }, data
  * together is anything changed on disk (a torn tail truncated, leftover temporary and old
  * snapshot files removed). Corruption throws {@link WalCorruptionError} with nothing changed.
  */
-export async function recoverWal(dir: string, tailSize: number): Promise<RecoveredWal> {
+export async function recoverWal(dir: string, tailSize: number, tailBytes?: number): Promise<RecoveredWal> {
   const listing = await listDir(dir);
   let snapshot = EMPTY_SNAPSHOT;
   const newest = listing.snapshots[listing.snapshots.length - 1];
@@ -49,7 +49,7 @@ export async function recoverWal(dir: string, tailSize: number): Promise<Recover
     }
   }
 
-  const log = new LogIndex(tailSize);
+  const log = new LogIndex(tailSize, tailBytes);
   let hardState: HardState = { term: 0, vote: null, commit: 0 };
   let started = false;
   let torn: { file: string; size: number } | null = null;

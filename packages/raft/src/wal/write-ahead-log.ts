@@ -21,6 +21,8 @@ import { writeSnapshotFile } from './snapshot-file.js';
 export interface WalOptions {
   /** Newest entries kept in memory; older ones are read from disk. Default 20480, at least 2048. */
   readonly tailSize?: number;
+  /** At most this many bytes of those entries are kept in memory. Default 64 MiB. */
+  readonly tailBytes?: number;
   /** A new segment file starts once the active one reaches this many bytes. Default 64 MiB. */
   readonly segmentBytes?: number;
 }
@@ -35,10 +37,12 @@ export interface WalStats {
   readonly writes: number;
   /** `datasync` calls on segments (snapshot files and directories are synced too, but not counted). */
   readonly syncs: number;
+  /** Bytes of the entries kept in memory (the hot tail). */
+  readonly tailBytes: number;
 }
 
 /** Defaults of {@link WalOptions}. */
-export const WAL_DEFAULTS = Object.freeze({ tailSize: 20480, segmentBytes: 64 * 1024 * 1024 });
+export const WAL_DEFAULTS = Object.freeze({ tailSize: 20480, tailBytes: 64 * 1024 * 1024, segmentBytes: 64 * 1024 * 1024 });
 const MIN_TAIL_SIZE = 2048;
 
 interface SaveJob {
@@ -112,9 +116,11 @@ export class WriteAheadLog implements DurableLog {
     }
     const segmentBytes = options.segmentBytes ?? WAL_DEFAULTS.segmentBytes;
     if (!Number.isSafeInteger(segmentBytes) || segmentBytes <= 0) throw new ConfigError('segmentBytes', 'must be an integer > 0', segmentBytes);
+    const tailBytes = options.tailBytes ?? WAL_DEFAULTS.tailBytes;
+    if (!Number.isSafeInteger(tailBytes) || tailBytes <= 0) throw new ConfigError('tailBytes', 'must be an integer > 0', tailBytes);
 
     await fs.mkdir(dir, { recursive: true });
-    const recovered = await recoverWal(dir, tailSize);
+    const recovered = await recoverWal(dir, tailSize, tailBytes);
     const { segments, log } = recovered;
     let last = segments[segments.length - 1];
     if (last === undefined) {
@@ -174,7 +180,7 @@ export class WriteAheadLog implements DurableLog {
   stats(): WalStats {
     let bytes = 0;
     for (const segment of this.segments) bytes += segment.size;
-    return { segments: this.segments.length, bytes, writes: this.writes, syncs: this.syncs };
+    return { segments: this.segments.length, bytes, writes: this.writes, syncs: this.syncs, tailBytes: this.log.heldBytes };
   }
 
   /**

@@ -204,6 +204,27 @@ describe('WriteAheadLog basics', () => {
     await third.close();
   });
 
+  it('keeps at most tailBytes of entries in memory, however few entries that is, and reads the rest back', async () => {
+    const dir = dirs.make();
+    const big = (index: number) => ({ ...entry(index, 1), data: new Uint8Array(1000).fill(index % 251) });
+    const wal = await WriteAheadLog.open(dir, { tailSize: 2048, tailBytes: 10_000 });
+    const written = Array.from({ length: 100 }, (_, i) => big(i + 1));
+    for (let i = 0; i < 100; i += 10) await wal.save({ snapshot: null, entries: written.slice(i, i + 10), hardState: null });
+    // 100 entries of ~1 KB, far fewer than tailSize: the byte budget decides.
+    expect(wal.stats().tailBytes).toBeLessThanOrEqual(10_000);
+    expect(wal.stats().tailBytes).toBeGreaterThan(8_000);
+    expect(wal.entries(1, 101, Infinity)).toEqual(written);
+    // Overwriting a suffix and compacting keep the accounting right.
+    await wal.save({ snapshot: null, entries: [big(95)], hardState: null });
+    expect(wal.lastIndex()).toBe(95);
+    await wal.createSnapshot(50, ['a'], new Uint8Array([1]));
+    await wal.compact(50);
+    expect(wal.stats().tailBytes).toBeLessThanOrEqual(10_000);
+    expect(wal.entries(51, 96, Infinity)).toEqual(written.slice(50, 95));
+    await expect(WriteAheadLog.open(dirs.make(), { tailBytes: 0 })).rejects.toThrow(/tailBytes/);
+    await wal.close();
+  });
+
   it('snapshot + compact deletes old segments; reopen starts after the snapshot and keeps the hard state', async () => {
     const dir = dirs.make();
     const options = { segmentBytes: 8 * 1024 };
