@@ -12,7 +12,8 @@
  *   npx tsx bench/append-throughput.ts --processes --spread  # ... load spread over the 3 processes
  *
  * Options: --ops N (default 20000), --concurrency N (64), --aggregates N (1000), --warmup N (2000),
- * --tick-ms N (member tickMs, default the member default), --rounds N (1; the best and every round are printed).
+ * --tick-ms N (member tickMs, default the member default), --rounds N (1; every round is printed),
+ * --phases (WAL save and state apply timings per member), --memory (this process's memory after each round).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -35,10 +36,11 @@ interface Args {
   tickMs: number | undefined;
   rounds: number;
   phases: boolean;
+  memory: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { members: 3, spread: false, processes: false, ops: 20_000, concurrency: 64, aggregates: 1_000, warmup: 2_000, tickMs: undefined, rounds: 1, phases: false };
+  const args: Args = { members: 3, spread: false, processes: false, ops: 20_000, concurrency: 64, aggregates: 1_000, warmup: 2_000, tickMs: undefined, rounds: 1, phases: false, memory: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const number = (): number => {
@@ -57,6 +59,7 @@ function parseArgs(argv: readonly string[]): Args {
       case '--tick-ms': args.tickMs = number(); break;
       case '--rounds': args.rounds = number(); break;
       case '--phases': args.phases = true; break;
+      case '--memory': args.memory = true; break;
       default: throw new Error(`unknown flag ${flag}`);
     }
   }
@@ -165,6 +168,13 @@ function printPhases(): void {
   phaseStats.clear();
 }
 
+/** This process's memory: resident, V8 heap, and buffers outside it. */
+function printMemory(): void {
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const memory = process.memoryUsage();
+  console.log(`  memory: rss ${mib(memory.rss)}, heap used ${mib(memory.heapUsed)}, array buffers ${mib(memory.arrayBuffers)}`);
+}
+
 // ------------------------------------------------------------------ one process
 
 async function waitForLeader(members: readonly RaftMember[]): Promise<number> {
@@ -200,6 +210,7 @@ async function inProcess(args: Args): Promise<void> {
     phaseStats.clear();
     for (let round = 0; round < args.rounds; round++) {
       console.log(summarize(label, [await runLoad(stores, workers, args.concurrency, ids, next, args.ops)]));
+      if (args.memory) printMemory();
       if (args.phases) printPhases();
     }
     await Promise.all(stores.map((store) => store.close()));
