@@ -84,6 +84,18 @@ describe('linearizability checker for the per-aggregate append model', () => {
     expect(checkAggregate(history).linearizable).toBe(true);
   });
 
+  it('checks a history far deeper than the call stack (thousands of operations on one aggregate)', () => {
+    const history: Operation[] = [];
+    for (let i = 0; i < 6_000; i++) {
+      history.push(append(`c${i % 4}`, i * 10, i * 10 + 8, i, `v${i}`, ok(i)));
+      history.push(append(`c${(i + 1) % 4}`, i * 10 + 1, i * 10 + 7, i, `x${i}`, conflict(i + 1)));
+    }
+    expect(checkAggregate(history).linearizable).toBe(true);
+    // And still finds the one bad answer at its end.
+    history.push(read('r', 1_000_000, 1_000_001, ['v0']));
+    expect(checkAggregate(history).linearizable).toBe(false);
+  });
+
   it('reports "unknown" rather than guessing when the search budget runs out', () => {
     const history: Operation[] = [];
     for (let i = 0; i < 12; i++) history.push(append(`c${i}`, 0, null, i % 3, `v${i}`, null));
