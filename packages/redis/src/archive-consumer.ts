@@ -97,8 +97,12 @@ export class ArchiveConsumer {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const result = await read(connection);
-      this.#busy.delete(connection);
-      this.#idle.push(connection);
+      // disconnect() only half-closes the socket, so a read can still be answered after an abort
+      // closed its connection; a closed connection must not go back to the pool.
+      if (!aborted) {
+        this.#busy.delete(connection);
+        this.#idle.push(connection);
+      }
       return result;
     } catch (error) {
       if (aborted && signal) throw signal.reason;

@@ -39,6 +39,33 @@ describe('archive stream', () => {
     }
   });
 
+  it('a blocking read answered just after an abort does not leave its closed connection for the next consumer', async () => {
+    const prefix = freshPrefix('archive');
+    // Named, so the test finds its own blocked connection among other test files' (duplicates keep the name).
+    const name = prefix.replace(/[^A-Za-z0-9-]/g, '');
+    const store = createRedisStore({}, { url, prefix, archiveBlockMs: 100, redisOptions: { connectionName: name } });
+    try {
+      const controller = new AbortController();
+      const waiting = store.consumeArchive(() => undefined, { signal: controller.signal }).catch((e: unknown) => e);
+      await expect.poll(() => blockedReaders(name), { timeout: 5000 }).toBe(1);
+      // Abort, then keep the event loop busy past the end of the 100 ms block: the abort runs
+      // first, and the read's (empty) answer is already waiting on the socket when the loop frees.
+      setTimeout(() => controller.abort(new Error('stop')), 0);
+      const until = Date.now() + 300;
+      while (Date.now() < until);
+      expect(await waiting).toEqual(new Error('stop'));
+
+      await store.appendEvents(['later'], 0, [{ type: 'T', data: {} }]);
+      await store.archive(['later']);
+      const seen: string[][] = [];
+      await store.consumeArchive((record) => void seen.push([...record.aggregateId]), { signal: AbortSignal.timeout(5000) });
+      expect(seen).toEqual([['later']]);
+    } finally {
+      await store.close();
+      await deleteStoreKeys(admin, { prefix });
+    }
+  });
+
   it('keeps a record on the stream until its handler resolves, then removes it', async () => {
     const prefix = freshPrefix('archive');
     const store = createRedisStore({}, { url, prefix });
@@ -133,4 +160,10 @@ async function holdWithSlowHandler() {
   });
   const entryId = await tookIt;
   return { prefix, store, keys, entryId, release, consuming };
+}
+
+/** How many connections named `name` are blocked in an XREADGROUP. */
+async function blockedReaders(name: string): Promise<number> {
+  const list = (await admin.client('LIST')) as string;
+  return list.split('\n').filter((line) => line.includes(` name=${name} `) && / flags=b /.test(line) && / cmd=xreadgroup /.test(line)).length;
 }

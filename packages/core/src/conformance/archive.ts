@@ -12,13 +12,16 @@ async function consumeOne(store: Store<ArchiveEvents>, handler: ArchiveHandler, 
   await store.consumeArchive(handler, { signal: AbortSignal.timeout(ms) });
 }
 
-/** True when no record arrives within `ms` (the call rejects with the abort reason, handler unused). */
-async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<boolean> {
-  let called = false;
+/**
+ * `'nothing'` when no record arrives within `ms` (the call rejects with the abort reason, handler
+ * unused); otherwise what happened instead, so a failing assertion says which it was.
+ */
+async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<string> {
+  const received: string[] = [];
   const error = await store
     .consumeArchive(
-      () => {
-        called = true;
+      (record) => {
+        received.push(JSON.stringify(record.aggregateId));
       },
       { signal: AbortSignal.timeout(ms) },
     )
@@ -26,7 +29,9 @@ async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<b
       () => undefined,
       (e: unknown) => e,
     );
-  return !called && error instanceof DOMException && error.name === 'TimeoutError';
+  if (received.length > 0) return `a record for ${received.join(', ')} within ${ms} ms`;
+  if (error instanceof DOMException && error.name === 'TimeoutError') return 'nothing';
+  return error === undefined ? 'consumeArchive resolved without a record' : `consumeArchive rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
 }
 
 export function archiveSuite(h: Harness): void {
@@ -73,7 +78,7 @@ export function archiveSuite(h: Harness): void {
       expect(received!.events.map((event) => event.type)).toEqual(['Set', 'Counted', 'Counted']);
       expect(received!.events[1]!.payload).toEqual({ n: 1 });
       expect(received!.events[0]!.aggregateId).toEqual(['order', 'a:1']);
-      expect(await nothingWithin(store, 100)).toBe(true);
+      expect(await nothingWithin(store, 100)).toBe('nothing');
     });
 
     it('starts an archived aggregate afresh at sequence 0', async () => {
@@ -87,7 +92,7 @@ export function archiveSuite(h: Harness): void {
     it('archiving an unknown aggregate succeeds and archives nothing', async () => {
       const store = await h.store<ArchiveEvents>();
       await expect(store.archive(['ghost'])).resolves.toBeUndefined();
-      expect(await nothingWithin(store, 150)).toBe(true);
+      expect(await nothingWithin(store, 150)).toBe('nothing');
     });
 
     it('redelivers a record whose handler threw', async () => {
@@ -105,7 +110,7 @@ export function archiveSuite(h: Harness): void {
         seen.push([...record.aggregateId]);
       });
       expect(seen).toEqual([['r']]);
-      expect(await nothingWithin(store, 100)).toBe(true);
+      expect(await nothingWithin(store, 100)).toBe('nothing');
     });
 
     it('an aborted signal rejects with its reason and calls nothing', async () => {
@@ -213,7 +218,7 @@ export function archiveSuite(h: Harness): void {
       }).catch(() => undefined);
       await tookIt;
       await first!.close();
-      expect(await nothingWithin(second!, Math.max(20, redeliveryMs! / 4))).toBe(true);
+      expect(await nothingWithin(second!, Math.max(20, redeliveryMs! / 4))).toBe('nothing');
       const received: string[][] = [];
       await consumeOne(second!, (record) => {
         received.push([...record.aggregateId]);
@@ -252,7 +257,7 @@ export function archiveSuite(h: Harness): void {
       expect(secondOutcome).toBeInstanceOf(DOMException);
       expect((secondOutcome as DOMException).name).toBe('TimeoutError');
       // Acknowledged by the first consumer: gone for good, even after another timeout.
-      expect(await nothingWithin(second!, redeliveryMs! * 2)).toBe(true);
+      expect(await nothingWithin(second!, redeliveryMs! * 2)).toBe('nothing');
     });
   });
 }
