@@ -7,7 +7,7 @@
  *
  *   CRASH_ROUNDS=50 npx vitest run --config vitest.crash-soak.config.ts
  *
- * Env: CRASH_ROUNDS (default 10), CRASH_ROUNDS_PER_CLUSTER (default 4, at most 20: the linearizability search grows with one cluster's history), CRASH_SEED (picks the
+ * Env: CRASH_ROUNDS (default 10), CRASH_ROUNDS_PER_CLUSTER (default 4, at most 8: see below), CRASH_SEED (picks the
  * targets and pauses; process timing is not replayable), CRASH_KEEP=1 keeps passing folders.
  */
 import { describe, expect, it } from 'vitest';
@@ -26,9 +26,11 @@ function positive(name: string, fallback: number): number {
 
 const rounds = positive('CRASH_ROUNDS', 10);
 const perCluster = positive('CRASH_ROUNDS_PER_CLUSTER', 4);
-// One cluster's history is checked as a whole, and each round adds up to a few thousand append
-// attempts to its busiest aggregate: the cap keeps one cluster's check within its test timeout.
-if (perCluster > 20) throw new Error(`CRASH_ROUNDS_PER_CLUSTER must be at most 20 (one cluster's history grows with its rounds, and so does the linearizability search), got ${perCluster}`);
+// A cluster's state grows with every round, and a member snapshots only once the writes since its
+// last snapshot add up to that snapshot's size (SnapshotPolicy): in late rounds, an 'installing'
+// round waits longer for the survivors to compact than the harness allows. 20 rounds on one
+// cluster ran into that wait at round 18; 8 rounds per cluster passed (40 rounds, 5 clusters).
+if (perCluster > 8) throw new Error(`CRASH_ROUNDS_PER_CLUSTER must be at most 8 (a cluster's state grows with its rounds, and late rounds wait too long for a snapshot), got ${perCluster}`);
 const seed = positive('CRASH_SEED', Date.now() % 1_000_000_007);
 const random = new SeededRandom(seed);
 const next = () => random.nextFloat();
