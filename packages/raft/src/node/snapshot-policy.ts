@@ -14,6 +14,9 @@ import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
  * up from the log rather than by InstallSnapshot. Runs inside a turn of the ready loop, so it
  * never interleaves with a log write, once the loop's apply queue is idle.
  */
+/** How much of the log one read takes when a restarted member counts the bytes applied since its snapshot. */
+const RESTART_READ_BYTES = 1 << 20;
+
 export class SnapshotPolicy {
   private lastIndex: number;
   /** Bytes of the last image taken or installed (0 until there is one). */
@@ -32,8 +35,19 @@ export class SnapshotPolicy {
     const snapshot = log.snapshot();
     this.lastIndex = snapshot.meta.index;
     this.lastImageBytes = snapshot.data.length;
-    // After a restart: at least one command per entry applied since the snapshot (their bytes are not known).
-    this.appliedCommands = Math.max(0, state.appliedIndex() - this.lastIndex);
+    // After a restart, count what was applied since the snapshot again: starting from zero would
+    // let a member that restarts more often than an image's worth of writes never compact its log.
+    // At least one command per entry; the bytes read back from the log, up to the image size.
+    const applied = Math.min(state.appliedIndex(), log.lastIndex());
+    if (applied > this.lastIndex) {
+      this.appliedCommands = applied - this.lastIndex;
+      for (let next = this.lastIndex + 1; next <= applied && this.appliedBytes < this.lastImageBytes; ) {
+        // At least one entry per read, so this always moves on.
+        const entries = log.entries(next, applied + 1, RESTART_READ_BYTES);
+        for (const entry of entries) this.appliedBytes += entry.data.length;
+        next += entries.length;
+      }
+    }
   }
 
   /** The index of the latest snapshot, local or installed from the leader. */

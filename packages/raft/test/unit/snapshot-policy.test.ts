@@ -71,4 +71,27 @@ describe('SnapshotPolicy', () => {
     await applyEntries(log, state, policy, 61, 70, 100);
     expect(policy.due()).toBe(true);
   });
+
+  it('after a restart, counts the entries applied since the snapshot and their bytes, read back from the log', async () => {
+    const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
+    const state = new SizedState(1_000);
+    const before = new SnapshotPolicy(log, state, ['n1'], 10, 0);
+    await applyEntries(log, state, before, 1, 10, 10);
+    expect(await before.maybeSnapshot()).toBe(10);
+    // 60 entries of 10 bytes since the 1000-byte image: not due yet.
+    await applyEntries(log, state, before, 11, 70, 10);
+    expect(before.due()).toBe(false);
+
+    // The process restarts: the new policy picks up the 600 bytes instead of starting from zero…
+    const restarted = new SnapshotPolicy(log, state, ['n1'], 10, 0);
+    expect(restarted.due()).toBe(false);
+    // …so 40 more entries (not another 100) make it due, as they would have without the restart.
+    await applyEntries(log, state, restarted, 71, 109, 10);
+    expect(restarted.due()).toBe(false);
+    await applyEntries(log, state, restarted, 110, 110, 10);
+    expect(restarted.due()).toBe(true);
+
+    // Restarting once the bytes are there: due at once.
+    expect(new SnapshotPolicy(log, state, ['n1'], 10, 0).due()).toBe(true);
+  });
 });
