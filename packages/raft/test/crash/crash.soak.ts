@@ -27,9 +27,8 @@ function positive(name: string, fallback: number): number {
 const rounds = positive('CRASH_ROUNDS', 10);
 const perCluster = positive('CRASH_ROUNDS_PER_CLUSTER', 4);
 // A cluster's state grows with every round, and a member snapshots only once the writes since its
-// last snapshot add up to that snapshot's size (SnapshotPolicy): in late rounds, an 'installing'
-// round waits longer for the survivors to compact than the harness allows. 20 rounds on one
-// cluster ran into that wait at round 18; 8 rounds per cluster passed (40 rounds, 5 clusters).
+// last snapshot add up to that snapshot's size (SnapshotPolicy): an 'installing' round waits for
+// the survivors to compact, longer the later the round. 8 rounds per cluster stay within the wait.
 if (perCluster > 8) throw new Error(`CRASH_ROUNDS_PER_CLUSTER must be at most 8 (a cluster's state grows with its rounds, and late rounds wait too long for a snapshot), got ${perCluster}`);
 const seed = positive('CRASH_SEED', Date.now() % 1_000_000_007);
 const random = new SeededRandom(seed);

@@ -112,9 +112,11 @@ export class ProcessCluster {
   /**
    * Waits until every given member has compacted its log past `index` (its snapshot index minus
    * the compaction margin beyond it), so a member whose log ends at `index` can only catch up
-   * from them by InstallSnapshot.
+   * from them by InstallSnapshot. The wait is long: a member snapshots once the writes since its
+   * last snapshot add up to that image (SnapshotPolicy), so in a cluster that has been written to
+   * for a while the next snapshot can be a minute of writes away.
    */
-  async compactedPast(index: number, indexes: readonly number[], timeoutMs = 60_000): Promise<void> {
+  async compactedPast(index: number, indexes: readonly number[], timeoutMs = 180_000): Promise<void> {
     const compacted = (i: number) => (this.handles[i]?.status?.snapshotIndex ?? 0) - (this.members[i]?.compactionMargin ?? 0);
     await waitFor(() => indexes.every((i) => compacted(i) > index), timeoutMs, () => `members ${indexes.join(', ')} to compact past ${index}; ${this.describe()}`);
   }
