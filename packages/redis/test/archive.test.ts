@@ -28,11 +28,7 @@ describe('archive stream', () => {
       expect(Date.now() - abortedAt).toBeLessThan(5_000);
 
       // The store keeps working, and a new consumer gets a record archived meanwhile.
-      await store.appendEvents(['later'], 0, [{ type: 'T', data: { n: 1 } }]);
-      await store.archive(['later']);
-      const seen: string[][] = [];
-      await store.consumeArchive((record) => void seen.push([...record.aggregateId]), { signal: AbortSignal.timeout(5000) });
-      expect(seen).toEqual([['later']]);
+      await expectConsumesNewRecord(store);
     } finally {
       await store.close();
       await deleteStoreKeys(admin, { prefix });
@@ -55,11 +51,8 @@ describe('archive stream', () => {
       while (Date.now() < until);
       expect(await waiting).toEqual(new Error('stop'));
 
-      await store.appendEvents(['later'], 0, [{ type: 'T', data: {} }]);
-      await store.archive(['later']);
-      const seen: string[][] = [];
-      await store.consumeArchive((record) => void seen.push([...record.aggregateId]), { signal: AbortSignal.timeout(5000) });
-      expect(seen).toEqual([['later']]);
+      // The next consumer of this store gets a record archived meanwhile.
+      await expectConsumesNewRecord(store);
     } finally {
       await store.close();
       await deleteStoreKeys(admin, { prefix });
@@ -166,4 +159,13 @@ async function holdWithSlowHandler() {
 async function blockedReaders(name: string): Promise<number> {
   const list = (await admin.client('LIST')) as string;
   return list.split('\n').filter((line) => line.includes(` name=${name} `) && / flags=b /.test(line) && / cmd=xreadgroup /.test(line)).length;
+}
+
+/** Archives a fresh aggregate `later` and checks that a consumer of `store` receives it. */
+async function expectConsumesNewRecord(store: ReturnType<typeof createRedisStore>): Promise<void> {
+  await store.appendEvents(['later'], 0, [{ type: 'T', data: {} }]);
+  await store.archive(['later']);
+  const seen: string[][] = [];
+  await store.consumeArchive((record) => void seen.push([...record.aggregateId]), { signal: AbortSignal.timeout(5000) });
+  expect(seen).toEqual([['later']]);
 }
