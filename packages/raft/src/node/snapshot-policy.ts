@@ -1,6 +1,9 @@
 import type { NodeId } from '../consensus/types.js';
 import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 
+/** How much of the log one read takes when a restarted member counts the bytes applied since its snapshot. */
+const RESTART_READ_BYTES = 1 << 20;
+
 /**
  * When to snapshot the local state and compact the log: once at least `every` commands were
  * applied since the last snapshot (the proposals of an envelope entry count one by one) **and**
@@ -8,15 +11,13 @@ import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
  * last image. The second rule keeps the cost of snapshotting proportional to the writes: an image
  * is a copy of the whole state, so with a fixed count alone a large state would be copied over and
  * over for a few new entries, while the log since the snapshot (what the snapshot lets go) stays
- * at most about as large as the state itself.
+ * at most about as large as the state itself. A policy created after a restart counts what the
+ * log holds since the snapshot, so restarts do not put the next snapshot off.
  *
  * Compaction keeps `margin` entries behind the snapshot so a follower that lags a little catches
  * up from the log rather than by InstallSnapshot. Runs inside a turn of the ready loop, so it
  * never interleaves with a log write, once the loop's apply queue is idle.
  */
-/** How much of the log one read takes when a restarted member counts the bytes applied since its snapshot. */
-const RESTART_READ_BYTES = 1 << 20;
-
 export class SnapshotPolicy {
   private lastIndex: number;
   /** Bytes of the last image taken or installed (0 until there is one). */
