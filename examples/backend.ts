@@ -40,7 +40,10 @@ export const SUPPORTED_BACKENDS: readonly string[] = Object.keys(OPENERS);
  * Opens a store on the backend named by the `TIMEBOX_BACKEND` environment variable (default
  * `memory`) and waits until it can serve requests. The caller closes it.
  */
-export async function openStore<M extends EventMap>(config: Config<M>, backend = process.env.TIMEBOX_BACKEND ?? 'memory'): Promise<Store<M>> {
+export async function openStore<M extends EventMap>(
+  config: Config<M>,
+  backend = process.env.TIMEBOX_BACKEND ?? 'memory',
+): Promise<Store<M>> {
   // `Object.hasOwn` so that names such as "toString" are refused rather than found on the prototype.
   const open = Object.hasOwn(OPENERS, backend) ? OPENERS[backend] : undefined;
   if (open === undefined) {

@@ -28,7 +28,9 @@ export function describeOrder(state: OrderState, totals: { itemCount: number; to
   const lines = [`status    ${state.status}`, `customer  ${state.customer}`, 'items'];
   for (const line of state.lines) {
     const amount = formatCents(line.quantity * line.unitPriceCents);
-    lines.push(`  ${String(line.quantity).padStart(3)} × ${line.name.padEnd(22)} ${formatCents(line.unitPriceCents).padStart(9)} ${amount.padStart(9)}`);
+    lines.push(
+      `  ${String(line.quantity).padStart(3)} × ${line.name.padEnd(22)} ${formatCents(line.unitPriceCents).padStart(9)} ${amount.padStart(9)}`,
+    );
   }
   lines.push(`total     ${itemCount} items, ${formatCents(totalCents)}`);
   lines.push(`ship to   ${state.shippingAddress === null ? '(none)' : formatAddress(state.shippingAddress)}`);

@@ -96,18 +96,22 @@ async function projection(): Promise<void> {
   }, 100);
   try {
     await store.subscribe(model.handler, { aggregatePrefix: ['order', run], onError: (error) => console.error(`  hub: ${error.message}`) });
-    console.log(`Read model subscribed on ${backend} (prefix ${prefix}); ${shared ? 'starting the command process' : 'running the commands in this process'}…`);
+    console.log(
+      `Read model subscribed on ${backend} (prefix ${prefix}); ${shared ? 'starting the command process' : 'running the commands in this process'}…`,
+    );
     const summary = shared ? await commandProcess(run, prefix) : await runOrderTraffic(store, run, ORDERS);
     await caughtUp(model, summary.events);
     clearInterval(ticker);
     console.log(`\nCommands appended ${summary.events} events for ${ORDERS} orders; the read model folded ${model.eventsSeen}.`);
     console.log('Orders by status, from the read model:');
     for (const row of model.byStatus()) {
-      console.log(`  ${row.status.padEnd(10)} ${String(row.orders).padStart(3)} orders  ${String(row.items).padStart(4)} items  ${formatCents(row.totalCents).padStart(12)}`);
+      console.log(
+        `  ${row.status.padEnd(10)} ${String(row.orders).padStart(3)} orders  ${String(row.items).padStart(4)} items  ${formatCents(row.totalCents).padStart(12)}`,
+      );
     }
     const problems = await verify(model, summary, store, run);
     if (problems.length > 0) throw new Error(`the read model disagrees with the store:\n${problems.join('\n')}`);
-    console.log('Checked: every order\'s status matches its aggregate, and every count matches the store\'s status index.');
+    console.log("Checked: every order's status matches its aggregate, and every count matches the store's status index.");
   } finally {
     clearInterval(ticker);
     await store.close();

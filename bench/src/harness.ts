@@ -157,7 +157,9 @@ interface RepSample {
 }
 
 /** Prepares, times and verifies one trial. */
-async function timeTrial(workload: Workload): Promise<{ ns: number; latencies?: readonly number[]; counters?: Readonly<Record<string, number>> }> {
+async function timeTrial(
+  workload: Workload,
+): Promise<{ ns: number; latencies?: readonly number[]; counters?: Readonly<Record<string, number>> }> {
   const trial = await workload.prepare();
   try {
     // No forced GC here: measured, a full collection right before a short trial made the exec
@@ -224,7 +226,13 @@ function summarize(workload: Workload | Unavailable, samples: readonly RepSample
     ops: workload.ops,
     opsPerSec: spread(samples.map((s) => s.opsPerSec)),
     ...(latencies.length === samples.length && latencies.length > 0
-      ? { latencyMs: { p50: spread(latencies.map((l) => l[0])), p99: spread(latencies.map((l) => l[1])), p999: spread(latencies.map((l) => l[2])) } }
+      ? {
+          latencyMs: {
+            p50: spread(latencies.map((l) => l[0])),
+            p99: spread(latencies.map((l) => l[1])),
+            p999: spread(latencies.map((l) => l[2])),
+          },
+        }
       : {}),
     ...(names.size > 0 ? { counters } : {}),
   };
@@ -247,7 +255,9 @@ export async function runComparisons(comparisons: readonly Comparison[], options
   for (const comparison of comparisons) {
     const start = performance.now();
     const sides = [comparison.subject, ...comparison.baselines];
-    const live = sides.map((side, index) => ({ side, index })).filter((entry): entry is { side: Workload; index: number } => isAvailable(entry.side));
+    const live = sides
+      .map((side, index) => ({ side, index }))
+      .filter((entry): entry is { side: Workload; index: number } => isAvailable(entry.side));
     const single = comparison.kind === 'memory';
     if (!single) {
       for (let w = 1; w <= options.warmups; w++) {

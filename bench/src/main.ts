@@ -95,7 +95,14 @@ async function runBench(
 
 async function main(): Promise<void> {
   const { quick, reps, benches } = parseOptions();
-  const settings = { mode: quick ? ('quick' as const) : ('full' as const), reps, memoryReps: Math.min(reps, quick ? 1 : 3), warmups: 1, minSampleMs: quick ? 100 : 400, warmupMs: quick ? 150 : 600 };
+  const settings = {
+    mode: quick ? ('quick' as const) : ('full' as const),
+    reps,
+    memoryReps: Math.min(reps, quick ? 1 : 3),
+    warmups: 1,
+    minSampleMs: quick ? 100 : 400,
+    warmupMs: quick ? 150 : 600,
+  };
   const machine = describeMachine();
   const date = new Date().toISOString();
   const start = performance.now();
@@ -104,7 +111,15 @@ async function main(): Promise<void> {
   const jsonFile = fileURLToPath(new URL('../results/bench.json', import.meta.url));
   const svgFile = fileURLToPath(new URL('../results/bench.svg', import.meta.url));
   let hubReport: RunReport['hub'];
-  const snapshot = (): RunReport => ({ date, ...settings, machine, loadAverageAtEnd: load(), wallMs: performance.now() - start, backends, hub: hubReport });
+  const snapshot = (): RunReport => ({
+    date,
+    ...settings,
+    machine,
+    loadAverageAtEnd: load(),
+    wallMs: performance.now() - start,
+    backends,
+    hub: hubReport,
+  });
   for (const bench of benches) {
     const report = await runBench(bench, settings, progress);
     backends.push(report);

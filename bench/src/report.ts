@@ -103,7 +103,11 @@ function figureCells(result: ComparisonResult, side: WorkloadResult): [string, s
 function latencyCells(side: WorkloadResult): [string, string, string] {
   const l = side.latencyMs;
   if (l === undefined) return ['', '', ''];
-  return [`${us(l.p50.median)} ${plusMinus(l.p50)}`, `${us(l.p99.median)} ${plusMinus(l.p99)}`, `${us(l.p999.median)} ${plusMinus(l.p999)}`];
+  return [
+    `${us(l.p50.median)} ${plusMinus(l.p50)}`,
+    `${us(l.p99.median)} ${plusMinus(l.p99)}`,
+    `${us(l.p999.median)} ${plusMinus(l.p999)}`,
+  ];
 }
 
 /** Extra figures from counters: retries per success (contention), heap (memory). */
@@ -136,9 +140,18 @@ function rowsOf(result: ComparisonResult): string[][] {
   const rows: string[][] = [];
   const subject = result.subject;
   const [fig, range] = figureCells(result, subject);
-  rows.push([result.title, subject.unavailable === undefined ? subject.label : `${subject.label}: not available yet`, fig, range, 'subject', ...latencyCells(subject), '', otherCell(subject)]);
+  rows.push([
+    result.title,
+    subject.unavailable === undefined ? subject.label : `${subject.label}: not available yet`,
+    fig,
+    range,
+    'subject',
+    ...latencyCells(subject),
+    '',
+    otherCell(subject),
+  ]);
   if (subject.unavailable !== undefined) rows.push(['', `  (${subject.unavailable})`, '', '', '', '', '', '', '', '']);
-  for (const baseline of result.baselines as readonly BaselineResult[]) {
+  for (const baseline of result.baselines) {
     if (baseline.unavailable !== undefined) {
       rows.push(['', `  vs ${baseline.label}: not measured: ${baseline.unavailable}`, '', '', '', '', '', '', '', '']);
       continue;

@@ -21,13 +21,28 @@ export function renderSvg(report: RunReport): string {
   text(10, y, `Timebox benchmarks: ${report.mode} run, ${report.date}`, 'font-size="18" font-weight="bold"');
   y += 20;
   const m = report.machine;
-  text(10, y, `${m.cpu}, ${m.cores} cores, Node ${m.node}; load average ${m.loadAverageAtStart.join(' ')} → ${report.loadAverageAtEnd.join(' ')}; medians of ${report.reps} repetitions`, 'font-size="12" fill="#555"');
+  text(
+    10,
+    y,
+    `${m.cpu}, ${m.cores} cores, Node ${m.node}; load average ${m.loadAverageAtStart.join(' ')} → ${report.loadAverageAtEnd.join(' ')}; medians of ${report.reps} repetitions`,
+    'font-size="12" fill="#555"',
+  );
   y += 16;
-  text(10, y, 'Blue: Timebox (subject). Grey: baselines in the same run. Bars within a block share one scale; × = subject ÷ baseline.', 'font-size="12" fill="#555"');
+  text(
+    10,
+    y,
+    'Blue: Timebox (subject). Grey: baselines in the same run. Bars within a block share one scale; × = subject ÷ baseline.',
+    'font-size="12" fill="#555"',
+  );
   y += 24;
 
   for (const backend of report.backends) {
-    text(10, y, backend.skipped === undefined ? backend.backend : `${backend.backend}: skipped (${backend.skipped})`, 'font-size="16" font-weight="bold"');
+    text(
+      10,
+      y,
+      backend.skipped === undefined ? backend.backend : `${backend.backend}: skipped (${backend.skipped})`,
+      'font-size="16" font-weight="bold"',
+    );
     y += 10;
     for (const result of backend.results) {
       const sides: { side: WorkloadResult; subject: boolean }[] = [
@@ -35,7 +50,12 @@ export function renderSvg(report: RunReport): string {
         ...result.baselines.map((side) => ({ side, subject: false })),
       ];
       y += 18;
-      text(10, y, `${result.title} (${result.kind === 'memory' ? 'resident memory, lower is better' : result.kind === 'latency' ? 'ops/s and latency' : 'ops/s, higher is better'})`, 'font-size="13" font-weight="bold"');
+      text(
+        10,
+        y,
+        `${result.title} (${result.kind === 'memory' ? 'resident memory, lower is better' : result.kind === 'latency' ? 'ops/s and latency' : 'ops/s, higher is better'})`,
+        'font-size="13" font-weight="bold"',
+      );
       y += 6;
       const value = (side: WorkloadResult) =>
         result.kind === 'memory' ? (side.counters?.rssBytes?.median ?? 0) : (side.opsPerSec?.median ?? 0);
@@ -67,7 +87,12 @@ export function renderSvg(report: RunReport): string {
           text(30, y + 11, side.label, 'font-size="11"');
           bar(labelWidth, y, (l.p99.median / maxLatency) * barMax, 14, subject ? '#93c5fd' : '#d1d5db');
           bar(labelWidth, y, (l.p50.median / maxLatency) * barMax, 14, subject ? '#1d4ed8' : '#6b7280');
-          text(labelWidth + (l.p99.median / maxLatency) * barMax + 6, y + 11, `p50 ${us(l.p50.median)} · p99 ${us(l.p99.median)} µs`, 'font-size="11"');
+          text(
+            labelWidth + (l.p99.median / maxLatency) * barMax + 6,
+            y + 11,
+            `p50 ${us(l.p50.median)} · p99 ${us(l.p99.median)} µs`,
+            'font-size="11"',
+          );
           y += 16;
         }
       }

@@ -12,7 +12,9 @@ describe('openStore', () => {
   });
 
   it('refuses an unknown backend, naming the supported ones', async () => {
-    await expect(openStore({}, 'mongo')).rejects.toThrow('unknown TIMEBOX_BACKEND "mongo": supported values are memory, redis, postgres, raft');
+    await expect(openStore({}, 'mongo')).rejects.toThrow(
+      'unknown TIMEBOX_BACKEND "mongo": supported values are memory, redis, postgres, raft',
+    );
     await expect(openStore({}, 'toString')).rejects.toThrow('supported values are memory, redis, postgres, raft');
   });
 

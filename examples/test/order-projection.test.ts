@@ -30,8 +30,11 @@ describe('the order projection example', () => {
 
   it('runs as a program and checks itself against the store', { timeout: 60_000 }, async () => {
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('npx', ['tsx', 'order-projection.ts'], { cwd: exampleDir, env: { ...process.env, TIMEBOX_BACKEND: 'memory', ORDERS: '12' } }, (error, stdout, stderr) =>
-        error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+      execFile(
+        'npx',
+        ['tsx', 'order-projection.ts'],
+        { cwd: exampleDir, env: { ...process.env, TIMEBOX_BACKEND: 'memory', ORDERS: '12' } },
+        (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout)),
       );
     });
     expect(output).toContain('Commands appended');

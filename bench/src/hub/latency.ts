@@ -25,7 +25,10 @@ const subscriberScript = fileURLToPath(new URL('./subscriber.ts', import.meta.ur
 /** Appends `appends` one-event batches, `inFlight` at a time (one aggregate each), and measures delivery. */
 export async function measureDelivery(backend: HubBackend, appends: number, inFlight: number): Promise<LatencyResult> {
   const prefix = `bench-hub-${randomUUID().slice(0, 8)}`;
-  const child = fork(subscriberScript, [backend, prefix], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(subscriberScript, [backend, prefix], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const messages: unknown[] = [];
   const waiters: (() => void)[] = [];
   child.on('message', (message) => {
@@ -67,7 +70,9 @@ export async function measureDelivery(backend: HubBackend, appends: number, inFl
   clearInterval(flusher);
   flush();
   child.send({ done: true });
-  const { latencies } = await next((m) => (m as { latencies?: number[] }).latencies !== undefined ? (m as { latencies: number[] }) : undefined);
+  const { latencies } = await next((m) =>
+    (m as { latencies?: number[] }).latencies !== undefined ? (m as { latencies: number[] }) : undefined,
+  );
   await store.close();
   latencies.sort((x, y) => x - y);
   return {

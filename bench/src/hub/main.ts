@@ -12,4 +12,7 @@ const { results, skipped } = await runHubLatency(['redis', 'postgres'], quick, (
 process.stdout.write(`${renderHubTable(results, skipped)}\n`);
 const resultsDir = fileURLToPath(new URL('../../results/', import.meta.url));
 await mkdir(resultsDir, { recursive: true });
-await writeFile(`${resultsDir}hub-latency.json`, JSON.stringify({ machine: describeMachine(), date: new Date().toISOString(), quick, results, skipped }, null, 2));
+await writeFile(
+  `${resultsDir}hub-latency.json`,
+  JSON.stringify({ machine: describeMachine(), date: new Date().toISOString(), quick, results, skipped }, null, 2),
+);

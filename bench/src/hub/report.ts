@@ -35,7 +35,10 @@ export function renderHubTable(results: readonly LatencyResult[], skipped: reado
     '',
     '| backend  | in flight | samples |    p50 ms |    p99 ms |  p99.9 ms |',
     '| -------- | --------: | ------: | --------: | --------: | --------: |',
-    ...results.map((r) => `| ${r.backend.padEnd(8)} | ${String(r.inFlight).padStart(9)} | ${String(r.samples).padStart(7)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.backend.padEnd(8)} | ${String(r.inFlight).padStart(9)} | ${String(r.samples).padStart(7)} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.p999Ms)} |`,
+    ),
     ...skipped.map((line) => `- ${line}`),
   ];
   return lines.join('\n');

@@ -9,7 +9,10 @@ export type HubBackend = 'redis' | 'postgres';
 export function openHubStore(backend: HubBackend, prefix: string): Store {
   return backend === 'redis'
     ? createRedisStore({}, { url: process.env.TIMEBOX_REDIS_URL || 'redis://127.0.0.1:6379', prefix })
-    : createPostgresStore({}, { url: process.env.TIMEBOX_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres', prefix, maxConns: 8 });
+    : createPostgresStore(
+        {},
+        { url: process.env.TIMEBOX_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres', prefix, maxConns: 8 },
+      );
 }
 
 /** Wall-clock time in ms with sub-ms precision, comparable across processes on one machine. */

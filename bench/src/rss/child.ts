@@ -48,7 +48,7 @@ function openStore(config: ChildConfig): Store<CounterEvents> {
     case 'redis':
       return createRedisStore<CounterEvents>({}, { url: config.url as string, prefix: config.prefix as string });
     case 'postgres':
-      return createPostgresStore<CounterEvents>({}, { url: config.url as string, prefix: config.prefix as string, maxConns: 10 });
+      return createPostgresStore<CounterEvents>({}, { url: config.url, prefix: config.prefix as string, maxConns: 10 });
     default:
       throw new Error(`no store for ${config.kind}`);
   }

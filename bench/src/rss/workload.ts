@@ -46,7 +46,8 @@ function childWorkload(label: string, base: Omit<ChildConfig, 'prefix'>, cleanup
           result = await runChild({ ...base, prefix });
         },
         async verify() {
-          if (result?.cached !== base.count) throw new Error(`${label}: the child held ${result?.cached} projections, expected ${base.count}`);
+          if (result?.cached !== base.count)
+            throw new Error(`${label}: the child held ${result?.cached} projections, expected ${base.count}`);
         },
         close: () => (base.kind === 'plain' || base.kind === 'emmett-memory' ? Promise.resolve() : cleanup(prefix)),
         counters: () => ({ rssBytes: result?.rssBytes ?? 0, heapBytes: result?.heapBytes ?? 0 }),

@@ -24,7 +24,11 @@ export async function fillColdAggregates(store: Store<CounterEvents>, { events, 
   for (const id of [REPLAY, SNAPSHOTTED]) {
     for (let from = 0; from < events; from += BATCH) {
       const count = Math.min(BATCH, events - from);
-      await store.appendEvents(id, from, Array.from({ length: count }, () => ({ type: 'Incremented' as const, data: { by: 1 } })));
+      await store.appendEvents(
+        id,
+        from,
+        Array.from({ length: count }, () => ({ type: 'Incremented' as const, data: { by: 1 } })),
+      );
     }
   }
   await store.putSnapshot(SNAPSHOTTED, { count: events - tail }, events - tail);

@@ -25,7 +25,12 @@ const HOT: AggregateId = Object.freeze(['counter', 'contended']);
  * The proof, after every trial: the aggregate's log holds exactly `successes` events, numbered
  * 0… without gaps, and the last exec of any writer saw a count no higher than that.
  */
-export function contentionWorkload(label: string, openShared: () => Promise<SharedStores>, writers: number, opsPerWriter: number): Workload {
+export function contentionWorkload(
+  label: string,
+  openShared: () => Promise<SharedStores>,
+  writers: number,
+  opsPerWriter: number,
+): Workload {
   return {
     label,
     ops: writers * opsPerWriter,

@@ -53,7 +53,9 @@ export function emmettAppendWorkload(ops: number, streamCount: number, concurren
       const streams = Array.from({ length: streamCount }, (_, n) => `counter-${n}`);
       const latencies: number[] = [];
       const appendOne = (i: number) =>
-        store.appendToStream(streams[i % streamCount] as string, [decide()], { expectedStreamVersion: BigInt(Math.floor(i / streamCount)) });
+        store.appendToStream(streams[i % streamCount] as string, [decide()], {
+          expectedStreamVersion: BigInt(Math.floor(i / streamCount)),
+        });
       return {
         run: () => (latency ? runTimedPool(ops, concurrency, appendOne, latencies) : runPool(ops, concurrency, appendOne)),
         verify: () => verifyStreams(store, streams, ops),

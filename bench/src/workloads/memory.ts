@@ -5,7 +5,16 @@ import { rssComparison } from '../rss/workload.js';
 import type { BackendBench } from '../suite.js';
 import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
 import { contentionWorkload } from './contention.js';
-import { appendWorkload, checkPattern, counterIds, execWorkload, INCREMENTED_DATA, verifyLogs, type CounterEvents, type TrialStore } from './counter.js';
+import {
+  appendWorkload,
+  checkPattern,
+  counterIds,
+  execWorkload,
+  INCREMENTED_DATA,
+  verifyLogs,
+  type CounterEvents,
+  type TrialStore,
+} from './counter.js';
 import { emmettAppendWorkload, emmettHandlerWorkload } from './emmett-memory.js';
 
 export interface MemorySizes {
@@ -91,7 +100,9 @@ export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['sto
       kind: 'throughput',
       params: { writers: sizes.writers, opsPerWriter: sizes.opsPerWriter },
       subject: contentionWorkload(`${sizes.writers} writers`, openShared(sizes.writers), sizes.writers, sizes.opsPerWriter),
-      baselines: [execWorkload('1 writer, same total', openMemoryStore, { ops: sizes.writers * sizes.opsPerWriter, ids: hotId, concurrency: 1 })],
+      baselines: [
+        execWorkload('1 writer, same total', openMemoryStore, { ops: sizes.writers * sizes.opsPerWriter, ids: hotId, concurrency: 1 }),
+      ],
     },
     rssComparison('memory', { count: sizes.aggregates, emmett: true }),
   ];

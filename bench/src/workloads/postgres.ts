@@ -10,7 +10,16 @@ import { rssComparison } from '../rss/workload.js';
 import { messageOf, SuiteUnavailableError, type BackendBench } from '../suite.js';
 import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
 import { contentionWorkload, type SharedStores } from './contention.js';
-import { appendWorkload, checkPattern, counterIds, execWorkload, INCREMENTED_DATA, opsOn, type CounterEvents, type TrialStore } from './counter.js';
+import {
+  appendWorkload,
+  checkPattern,
+  counterIds,
+  execWorkload,
+  INCREMENTED_DATA,
+  opsOn,
+  type CounterEvents,
+  type TrialStore,
+} from './counter.js';
 
 /**
  * Connections per pool, the same for the subject and every baseline. 10 is the default of all
@@ -92,7 +101,12 @@ export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Compari
     title: `store.appendEvents latency, ${pattern.concurrency} in flight over ${sizes.aggregates.toLocaleString('en-US')} aggregates`,
     kind: 'latency',
     params: { ...pattern, poolSize: POOL_SIZE },
-    subject: appendWorkload('store.appendEvents', open, { ops: pattern.ops, ids: counterIds(pattern.aggregates), concurrency: pattern.concurrency }, true),
+    subject: appendWorkload(
+      'store.appendEvents',
+      open,
+      { ops: pattern.ops, ids: counterIds(pattern.aggregates), concurrency: pattern.concurrency },
+      true,
+    ),
     baselines: baselines(pattern, true),
   });
   const hotIds = counterIds(1);
@@ -121,7 +135,12 @@ export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Compari
       title: `contention: ${sizes.writers} writers (stores on one prefix, pools of 2) on one aggregate`,
       kind: 'throughput',
       params: { writers: sizes.writers, opsPerWriter: sizes.opsPerWriter },
-      subject: contentionWorkload(`${sizes.writers} writers`, () => openShared(url, admin, sizes.writers), sizes.writers, sizes.opsPerWriter),
+      subject: contentionWorkload(
+        `${sizes.writers} writers`,
+        () => openShared(url, admin, sizes.writers),
+        sizes.writers,
+        sizes.opsPerWriter,
+      ),
       baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotIds, concurrency: 1 })],
     },
     rssComparison('postgres', { count: sizes.aggregates, url, cleanup: (prefix) => deleteTimebox(admin, prefix) }),
@@ -130,7 +149,9 @@ export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Compari
 
 /** Runs `one` over the pattern, timing each op into `latencies` when asked. */
 function runPattern(pattern: Pattern, one: (i: number) => Promise<unknown>, latencies: number[] | undefined): Promise<void> {
-  return latencies === undefined ? runPool(pattern.ops, pattern.concurrency, one) : runTimedPool(pattern.ops, pattern.concurrency, one, latencies);
+  return latencies === undefined
+    ? runPool(pattern.ops, pattern.concurrency, one)
+    : runTimedPool(pattern.ops, pattern.concurrency, one, latencies);
 }
 
 /** Throws unless `counts` (key → rows) gives every aggregate exactly its share. */
@@ -179,7 +200,12 @@ async function verifyTimebox(admin: Sql, prefix: string, ids: readonly Aggregate
   for (const row of rows) {
     if (row.top !== row.n - 1) throw new Error(`aggregate ${row.aggregate}: ${row.n} events but top sequence ${row.top}`);
   }
-  checkShares('aggregate', new Map(rows.map((row) => [row.aggregate, row.n])), ids.map((id) => id.join(':')), ops);
+  checkShares(
+    'aggregate',
+    new Map(rows.map((row) => [row.aggregate, row.n])),
+    ids.map((id) => id.join(':')),
+    ops,
+  );
 }
 
 async function deleteTimebox(admin: Sql, prefix: string): Promise<void> {
@@ -282,7 +308,12 @@ function castoreWorkload(adapter: PostgresEventStorageAdapter, admin: Sql, patte
             pattern,
             (i) =>
               adapter.pushEvent(
-                { aggregateId: streams[i % aggregates] as string, version: Math.floor(i / aggregates) + 1, type: 'Incremented', payload: { by: 1 } },
+                {
+                  aggregateId: streams[i % aggregates] as string,
+                  version: Math.floor(i / aggregates) + 1,
+                  type: 'Incremented',
+                  payload: { by: 1 },
+                },
                 { eventStoreId: CASTORE_STORE },
               ),
             latency ? latencies : undefined,

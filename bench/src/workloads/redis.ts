@@ -97,7 +97,12 @@ export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes, c
       title: `contention: ${sizes.writers} writers (stores on one prefix) on one aggregate`,
       kind: 'throughput',
       params: { writers: sizes.writers, opsPerWriter: sizes.opsPerWriter },
-      subject: contentionWorkload(`${sizes.writers} writers`, () => openShared(url, admin, sizes.writers), sizes.writers, sizes.opsPerWriter),
+      subject: contentionWorkload(
+        `${sizes.writers} writers`,
+        () => openShared(url, admin, sizes.writers),
+        sizes.writers,
+        sizes.opsPerWriter,
+      ),
       baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotId, concurrency: 1 })],
     },
     rssComparison('redis', { count: sizes.aggregates, url, cleanup: async (prefix) => void (await deleteStoreKeys(admin, { prefix })) }),

@@ -84,7 +84,7 @@ export class Executor<S, M extends EventMap> {
     this.store = store as Store<M>;
     this.#options = options;
     this.#cache = new LRUCache({ max: cacheSize });
-    this.#codec = options.snapshotCodec ?? (jsonCodec as SnapshotCodec<S>);
+    this.#codec = options.snapshotCodec ?? jsonCodec;
     this.#logger = options.logger ?? console;
   }
 
@@ -98,55 +98,58 @@ export class Executor<S, M extends EventMap> {
     const ownId = ownAggregateId(id);
     if (typeof command !== 'function') throw new InvalidArgumentError('command', 'must be a function', command);
     const key = encodeAggregateId(ownId);
-    const outcome = await withSpan('exec', () => ({ [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }), (span) =>
-      this.#locks.run(key, async () => {
-        const cached = this.#cache.get(key);
-        let projection = cached ?? (await this.#load(ownId, key));
-        // A cached projection may lag behind other processes. An append would reveal that by a
-        // conflict, but a command that throws or raises nothing would decide on stale state, so
-        // in those cases the projection is caught up once and the command run again.
-        let mayBeStale = cached !== undefined;
-        let retries = 0;
-        for (;;) {
-          const aggregator = new Aggregator<S, M>(ownId, projection.state, projection.nextSequence, this.#applyEvent);
-          let rejection: { error: unknown } | undefined;
-          try {
-            await command(aggregator.state, aggregator);
-          } catch (error) {
-            rejection = { error };
-          }
-          const events = aggregator.raised as readonly Event[];
-          if (mayBeStale && (rejection !== undefined || events.length === 0)) {
-            mayBeStale = false;
-            const current = await this.#fresh(ownId, key);
-            if (current !== projection) {
-              projection = current;
+    const outcome = await withSpan(
+      'exec',
+      () => ({ [Attr.aggregateId]: key, [Attr.backend]: this.store.backend.name }),
+      (span) =>
+        this.#locks.run(key, async () => {
+          const cached = this.#cache.get(key);
+          let projection = cached ?? (await this.#load(ownId, key));
+          // A cached projection may lag behind other processes. An append would reveal that by a
+          // conflict, but a command that throws or raises nothing would decide on stale state, so
+          // in those cases the projection is caught up once and the command run again.
+          let mayBeStale = cached !== undefined;
+          let retries = 0;
+          for (;;) {
+            const aggregator = new Aggregator<S, M>(ownId, projection.state, projection.nextSequence, this.#applyEvent);
+            let rejection: { error: unknown } | undefined;
+            try {
+              await command(aggregator.state, aggregator);
+            } catch (error) {
+              rejection = { error };
+            }
+            const events = aggregator.raised as readonly Event[];
+            if (mayBeStale && (rejection !== undefined || events.length === 0)) {
+              mayBeStale = false;
+              const current = await this.#fresh(ownId, key);
+              if (current !== projection) {
+                projection = current;
+                continue;
+              }
+            }
+            if (rejection !== undefined) throw rejection.error;
+            try {
+              if (events.length > 0) await this.store.appendPrepared(ownId, projection.nextSequence, events);
+            } catch (error) {
+              if (!(error instanceof VersionConflictError)) throw error;
+              if (retries >= this.store.config.maxRetries) {
+                span.setAttribute(Attr.retryCount, retries);
+                throw new MaxRetriesExceededError(ownId, retries, { cause: error });
+              }
+              retries++;
+              countRetry({ [Attr.backend]: this.store.backend.name });
+              span.addEvent('timebox.retry', { [Attr.retryCount]: retries, [Attr.expectedSequence]: error.expectedSequence });
+              projection = await this.#catchUp(ownId, key, projection, error);
+              mayBeStale = false;
               continue;
             }
+            projection = { state: aggregator.state, nextSequence: projection.nextSequence + events.length };
+            this.#cache.set(key, projection);
+            span.setAttribute(Attr.retryCount, retries);
+            span.setAttribute(Attr.eventCount, events.length);
+            return { state: aggregator.state, events: aggregator.raised, actions: aggregator.successActions };
           }
-          if (rejection !== undefined) throw rejection.error;
-          try {
-            if (events.length > 0) await this.store.appendPrepared(ownId, projection.nextSequence, events);
-          } catch (error) {
-            if (!(error instanceof VersionConflictError)) throw error;
-            if (retries >= this.store.config.maxRetries) {
-              span.setAttribute(Attr.retryCount, retries);
-              throw new MaxRetriesExceededError(ownId, retries, { cause: error });
-            }
-            retries++;
-            countRetry({ [Attr.backend]: this.store.backend.name });
-            span.addEvent('timebox.retry', { [Attr.retryCount]: retries, [Attr.expectedSequence]: error.expectedSequence });
-            projection = await this.#catchUp(ownId, key, projection, error);
-            mayBeStale = false;
-            continue;
-          }
-          projection = { state: aggregator.state, nextSequence: projection.nextSequence + events.length };
-          this.#cache.set(key, projection);
-          span.setAttribute(Attr.retryCount, retries);
-          span.setAttribute(Attr.eventCount, events.length);
-          return { state: aggregator.state, events: aggregator.raised, actions: aggregator.successActions };
-        }
-      }),
+        }),
     );
     await this.#runSuccessActions(ownId, outcome.state, outcome.events, outcome.actions);
     return outcome.state;
@@ -182,8 +185,7 @@ export class Executor<S, M extends EventMap> {
 
   readonly #applyEvent = (state: S, event: Event): S => {
     const applier = this.#options.appliers[event.type as keyof Appliers<S, M>] as
-      | ((state: S, data: unknown, event: Event) => S)
-      | undefined;
+      ((state: S, data: unknown, event: Event) => S) | undefined;
     return applier === undefined ? state : applier(state, event.payload, event);
   };
 

@@ -1,7 +1,22 @@
 export type { AggregateId } from './id.js';
-export { assertAggregateId, decodeAggregateId, encodeAggregateId, encodeIdPart, hasIdPrefix, ownAggregateId, sameAggregateId } from './id.js';
+export {
+  assertAggregateId,
+  decodeAggregateId,
+  encodeAggregateId,
+  encodeIdPart,
+  hasIdPrefix,
+  ownAggregateId,
+  sameAggregateId,
+} from './id.js';
 export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent } from './event.js';
-export { makeDispatcher, makeHandler, type DispatchTable, type EventHandler, type PayloadHandler, type SubscribeHandler } from './event-handlers.js';
+export {
+  makeDispatcher,
+  makeHandler,
+  type DispatchTable,
+  type EventHandler,
+  type PayloadHandler,
+  type SubscribeHandler,
+} from './event-handlers.js';
 export { DEFAULT_SUBSCRIBER_BUFFER, type SubscribeOptions, type Unsubscribe } from './hub.js';
 export type { SubscriptionError } from './subscription.js';
 export { DEFAULT_CONFIG, requirePositiveInteger, resolveConfig, type Config, type ResolvedConfig } from './config.js';
@@ -16,23 +31,9 @@ export type {
   FeedSink,
   SnapshotRecord,
 } from './backend.js';
-export {
-  createStore,
-  Store,
-  type ArchiveHandler,
-  type ArchiveRecord,
-  type ConsumeArchiveOptions,
-  type Snapshot,
-} from './store.js';
+export { createStore, Store, type ArchiveHandler, type ArchiveRecord, type ConsumeArchiveOptions, type Snapshot } from './store.js';
 export { Aggregator, type Applier, type Appliers, type SuccessAction } from './aggregator.js';
-export {
-  createExecutor,
-  Executor,
-  type Command,
-  type ExecutorLogger,
-  type ExecutorOptions,
-  type SnapshotCodec,
-} from './executor.js';
+export { createExecutor, Executor, type Command, type ExecutorLogger, type ExecutorOptions, type SnapshotCodec } from './executor.js';
 export {
   ArchiveHandlerMissingError,
   ArchivingDisabledError,

@@ -139,11 +139,15 @@ export class Store<M extends EventMap = EventMap> {
     this.#assertOpen('load events');
     const ownId = ownAggregateId(id);
     assertSequence('fromSequence', fromSequence);
-    return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
-      const events = this.#toEvents(ownId, await this.backend.loadEvents(ownId, fromSequence));
-      span.setAttribute(Attr.eventCount, events.length);
-      return events as EventOf<M>[];
-    });
+    return withSpan(
+      'load',
+      () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }),
+      async (span) => {
+        const events = this.#toEvents(ownId, await this.backend.loadEvents(ownId, fromSequence));
+        span.setAttribute(Attr.eventCount, events.length);
+        return events as EventOf<M>[];
+      },
+    );
   }
 
   /** The latest snapshot, the sequence it covers, the events after it, and their sizes. */
@@ -155,20 +159,24 @@ export class Store<M extends EventMap = EventMap> {
   async loadSnapshotWith<T>(id: AggregateId, decode: (data: string) => T): Promise<Snapshot<T>> {
     this.#assertOpen('load a snapshot');
     const ownId = ownAggregateId(id);
-    return withSpan('load', () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }), async (span) => {
-      const record = await this.backend.loadSnapshot(ownId);
-      const events = this.#toEvents(ownId, record.events);
-      span.setAttribute(Attr.eventCount, events.length);
-      let eventBytes = 0;
-      for (const event of events) eventBytes += Buffer.byteLength(event.data);
-      return {
-        value: record.data === undefined ? undefined : decode(record.data),
-        nextSequence: record.sequence,
-        events,
-        snapshotBytes: record.data === undefined ? 0 : Buffer.byteLength(record.data),
-        eventBytes,
-      };
-    });
+    return withSpan(
+      'load',
+      () => ({ [Attr.aggregateId]: encodeAggregateId(ownId), [Attr.backend]: this.backend.name }),
+      async (span) => {
+        const record = await this.backend.loadSnapshot(ownId);
+        const events = this.#toEvents(ownId, record.events);
+        span.setAttribute(Attr.eventCount, events.length);
+        let eventBytes = 0;
+        for (const event of events) eventBytes += Buffer.byteLength(event.data);
+        return {
+          value: record.data === undefined ? undefined : decode(record.data),
+          nextSequence: record.sequence,
+          events,
+          snapshotBytes: record.data === undefined ? 0 : Buffer.byteLength(record.data),
+          eventBytes,
+        };
+      },
+    );
   }
 
   /**

@@ -24,11 +24,7 @@ export function assertString(name: string, value: unknown, nonEmpty = false): as
  * Validates the caller's new events and builds the store's own copies, numbered from
  * `firstSequence`. Throws before anything is stored.
  */
-export function prepareEvents<M extends EventMap>(
-  id: AggregateId,
-  firstSequence: number,
-  events: readonly NewEvent<M>[],
-): Event[] {
+export function prepareEvents<M extends EventMap>(id: AggregateId, firstSequence: number, events: readonly NewEvent<M>[]): Event[] {
   if (!Array.isArray(events)) throw new InvalidArgumentError('events', 'must be an array', events);
   const now = Date.now();
   const prepared: Event[] = new Array(events.length);
@@ -42,14 +38,7 @@ export function prepareEvents<M extends EventMap>(
 }
 
 /** Validates one event's parts and builds it. */
-export function buildEvent(
-  id: AggregateId,
-  sequence: number,
-  type: unknown,
-  payload: unknown,
-  timestamp: unknown,
-  index: number,
-): Event {
+export function buildEvent(id: AggregateId, sequence: number, type: unknown, payload: unknown, timestamp: unknown, index: number): Event {
   if (typeof type !== 'string') throw new InvalidEventError(index, `type must be a string, got ${typeof type}`);
   if (type === '') throw new InvalidEventError(index, 'type must not be empty');
   if (hasLoneSurrogate(type)) throw new InvalidEventError(index, `type ${LONE_SURROGATE_PROBLEM}`);

@@ -51,7 +51,12 @@ function feedBackend(options: { failWatch?: number } = {}) {
   };
 }
 
-const record = (sequence: number, type = 'Counted'): EventRecord => ({ type, sequence, timestamp: 1_700_000_000_000 + sequence, data: `{"n":${sequence}}` });
+const record = (sequence: number, type = 'Counted'): EventRecord => ({
+  type,
+  sequence,
+  timestamp: 1_700_000_000_000 + sequence,
+  data: `{"n":${sequence}}`,
+});
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('event hub (core)', () => {

@@ -103,7 +103,10 @@ describe('encodeAggregateId / decodeAggregateId', () => {
   });
 
   it('is injective on IDs built from the reserved characters only (property)', () => {
-    const small = fc.array(fc.array(tricky, { maxLength: 3 }).map((p) => p.join('')), { minLength: 1, maxLength: 3 });
+    const small = fc.array(
+      fc.array(tricky, { maxLength: 3 }).map((p) => p.join('')),
+      { minLength: 1, maxLength: 3 },
+    );
     fc.assert(
       fc.property(small, small, (a, b) => {
         expect(encodeAggregateId(a) === encodeAggregateId(b)).toBe(sameAggregateId(a, b));
@@ -155,7 +158,13 @@ describe('encodeAggregateId / decodeAggregateId', () => {
 describe('hasIdPrefix', () => {
   it('equals a part-wise prefix check (property)', () => {
     const prefixOf = id.chain((full) =>
-      fc.tuple(fc.constant(full), fc.oneof(fc.integer({ min: 0, max: full.length }).map((n) => full.slice(0, n)), fc.array(part, { maxLength: 4 }))),
+      fc.tuple(
+        fc.constant(full),
+        fc.oneof(
+          fc.integer({ min: 0, max: full.length }).map((n) => full.slice(0, n)),
+          fc.array(part, { maxLength: 4 }),
+        ),
+      ),
     );
     fc.assert(
       fc.property(prefixOf, ([full, prefix]) => {

@@ -31,7 +31,13 @@ describe('foldIndexes', () => {
   });
 
   it('preserves "" values, which clear the status and remove labels', () => {
-    const update = foldIndexes([{ status: 'open', labels: { region: 'eu' } }, { status: '', labels: { region: '' } }], batch(1, 2));
+    const update = foldIndexes(
+      [
+        { status: 'open', labels: { region: 'eu' } },
+        { status: '', labels: { region: '' } },
+      ],
+      batch(1, 2),
+    );
     expect(update).toBeDefined();
     expect(update).toHaveProperty('status', '');
     expect(update?.labels).toEqual({ region: '' });

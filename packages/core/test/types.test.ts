@@ -142,9 +142,11 @@ function typeChecks(): void {
   );
   // @ts-expect-error a type the event map does not have
   void store.subscribe(() => undefined, { types: ['Nope'] });
-  void store.subscribe(makeHandler('ItemAdded', (item: { sku: string; qty: number }, event) => {
-    expectTypeOf(event).toEqualTypeOf<Event<'ItemAdded', { sku: string; qty: number }>>();
-  }));
+  void store.subscribe(
+    makeHandler('ItemAdded', (item: { sku: string; qty: number }, event) => {
+      expectTypeOf(event).toEqualTypeOf<Event<'ItemAdded', { sku: string; qty: number }>>();
+    }),
+  );
   // @ts-expect-error a makeHandler payload type that is not the map's for that event type
   void store.subscribe(makeHandler('ItemAdded', (item: { sku: number }) => void item));
   // @ts-expect-error a makeHandler for an event type the map does not have

@@ -35,7 +35,11 @@ export class ArchiveQueue {
    * closes (its process is going away): from then on the hold is no longer renewed, and the
    * record goes to another consumer once the lease lapses.
    */
-  async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined, holder: AbortSignal): Promise<void> {
+  async consume(
+    handler: (record: ArchiveRecordData) => Promise<void>,
+    signal: AbortSignal | undefined,
+    holder: AbortSignal,
+  ): Promise<void> {
     const taken = await this.#take(signal);
     const lease = taken.lease;
     // A live consumer keeps its hold while the handler runs, however long it takes; only a

@@ -128,7 +128,11 @@ export class MemoryDatabase {
     const key = encodeAggregateId(id);
     const aggregate = this.#aggregates.get(key);
     if (aggregate === undefined) return;
-    this.#applyIndex(key, aggregate, { status: '', statusTime: 0, labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])) });
+    this.#applyIndex(key, aggregate, {
+      status: '',
+      statusTime: 0,
+      labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])),
+    });
     this.#aggregates.delete(key);
     this.archive.push({
       aggregateId: [...aggregate.id],

@@ -6,7 +6,10 @@ import { createMemoryStore } from '../src/index.js';
 
 type Counted = { Added: { n: number } };
 type Other = { Renamed: { name: string } };
-const options = { initialState: () => ({ total: 0 }), appliers: { Added: (state: { total: number }, data: { n: number }) => ({ total: state.total + data.n }) } };
+const options = {
+  initialState: () => ({ total: 0 }),
+  appliers: { Added: (state: { total: number }, data: { n: number }) => ({ total: state.total + data.n }) },
+};
 
 describe('executor store typing', () => {
   it('accepts a store typed by the same map, or an untyped store', async () => {

@@ -74,10 +74,7 @@ function only(name: string): ReadableSpan {
 }
 
 function isChildOf(child: ReadableSpan, parent: ReadableSpan): boolean {
-  return (
-    child.parentSpanContext?.spanId === parent.spanContext().spanId &&
-    child.spanContext().traceId === parent.spanContext().traceId
-  );
+  return child.parentSpanContext?.spanId === parent.spanContext().spanId && child.spanContext().traceId === parent.spanContext().traceId;
 }
 
 function openStore(database = new MemoryDatabase()): Store<Events> {
@@ -125,9 +122,7 @@ describe('telemetry', () => {
     await store.appendEvents(['order', '2'], 0, [{ type: 'Added', data: { n: 1 } }]);
     spanExporter.reset();
 
-    await expect(store.appendEvents(['order', '2'], 0, [{ type: 'Added', data: { n: 1 } }])).rejects.toBeInstanceOf(
-      VersionConflictError,
-    );
+    await expect(store.appendEvents(['order', '2'], 0, [{ type: 'Added', data: { n: 1 } }])).rejects.toBeInstanceOf(VersionConflictError);
     const append = only('timebox.append');
     expect(append.attributes).toMatchObject({
       'timebox.aggregate_id': 'order:2',

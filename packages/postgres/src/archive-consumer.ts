@@ -74,7 +74,10 @@ export class ArchiveConsumer {
       await guard('release an archive record', () => this.#release(row)).catch(() => undefined);
       throw error;
     }
-    await guard('acknowledge an archive record', () => this.#sql`DELETE FROM timebox_archive WHERE id = ${row.id} AND lease = ${row.lease}`);
+    await guard(
+      'acknowledge an archive record',
+      () => this.#sql`DELETE FROM timebox_archive WHERE id = ${row.id} AND lease = ${row.lease}`,
+    );
   }
 
   /** Stops listening, stops renewing held records and rejects waiting consumers with `StoreClosedError`. */

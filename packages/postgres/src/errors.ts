@@ -2,7 +2,18 @@ import { TimeboxError } from '@timebox/core';
 
 // postgres.js codes for a connection that went away, and SQLSTATE classes 08 (connection
 // exception) and 57P0x (the server shut the session down, e.g. pg_terminate_backend).
-const CONNECTION_CODES = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH']);
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+]);
 // Of those, the ones that mean no connection was ever made, so the call was never sent.
 // Our own code for a statement that always returns a row and came back with none: seen once under
 // pg_terminate_backend storms, it can only mean the reply was cut off, so it counts as a loss.

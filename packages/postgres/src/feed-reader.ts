@@ -115,7 +115,9 @@ export class FeedReader implements Feed {
     clearInterval(this.#safetyTimer);
     await this.#listening?.unlisten().catch(() => undefined);
     await this.#reading?.catch(() => undefined);
-    await this.#sql`DELETE FROM timebox_feed_listener WHERE prefix = ${this.#prefix} AND listener = ${this.#listenerId}`.catch(() => undefined);
+    await this.#sql`DELETE FROM timebox_feed_listener WHERE prefix = ${this.#prefix} AND listener = ${this.#listenerId}`.catch(
+      () => undefined,
+    );
   }
 
   async #renewLease(): Promise<void> {

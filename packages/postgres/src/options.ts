@@ -100,10 +100,14 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     if (typeof sql !== 'function' || typeof (sql as { unsafe?: unknown }).unsafe !== 'function') {
       throw new ConfigError('sql', 'must be a postgres.js instance (the function postgres() returns)', sql);
     }
-    for (const [field, value] of [['url', url], ['maxConns', maxConns], ['postgres', driverOptions]] as const) {
+    for (const [field, value] of [
+      ['url', url],
+      ['maxConns', maxConns],
+      ['postgres', driverOptions],
+    ] as const) {
       if (value !== undefined) throw new ConfigError(field, 'cannot be combined with sql (configure that instance instead)', value);
     }
-    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: sql as unknown as Sql, ownsSql: false };
+    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: sql, ownsSql: false };
   }
   const owned = postgres(url ?? DEFAULT_URL, {
     ...OWN_POOL_DEFAULTS,
@@ -112,5 +116,5 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     max: maxConns ?? DEFAULT_MAX_CONNS,
     ...OWN_POOL_FIXED,
   });
-  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned as unknown as Sql, ownsSql: true };
+  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned, ownsSql: true };
 }

@@ -91,9 +91,12 @@ export class PostgresBackend implements Backend {
     const labels = JSON.stringify(Object.entries(index?.labels ?? {}).map(([name, value]) => [toStoredText(name), toStoredText(value)]));
     const status = index?.status === undefined ? null : toStoredText(index.status);
     const statusTime = index?.statusTime ?? null;
-    const rows = await guard('append events', () => this.#sql<AppendRow[]>`
+    const rows = await guard(
+      'append events',
+      () => this.#sql<AppendRow[]>`
       SELECT actual, events FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
-        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`);
+        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`,
+    );
     const { actual, events: stored } = onlyRow('append events', rows);
     if (actual === expectedSequence) return { ok: true };
     const newEvents = stored === null ? [] : parseEventList(stored);
@@ -120,10 +123,13 @@ export class PostgresBackend implements Backend {
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
     await this.#open('load events');
-    const rows = await guard('load events', () => this.#sql<EventRow[]>`
+    const rows = await guard(
+      'load events',
+      () => this.#sql<EventRow[]>`
       SELECT e.sequence::float8 AS sequence, e.type, e.time_ms::float8 AS time, e.data FROM timebox_events e
        WHERE e.prefix = ${this.#prefix} AND e.aggregate = ${aggregateKey(id)} AND e.sequence >= ${fromSequence}
-       ORDER BY e.sequence`);
+       ORDER BY e.sequence`,
+    );
     return rows.map(toEventRecord);
   }
 
@@ -131,7 +137,9 @@ export class PostgresBackend implements Backend {
     await this.#open('load a snapshot');
     const key = aggregateKey(id);
     // One statement, so the snapshot and its trailing events come from one consistent view.
-    const rows = await guard('load a snapshot', () => this.#sql<(EventRow & { snapshot: boolean })[]>`
+    const rows = await guard(
+      'load a snapshot',
+      () => this.#sql<(EventRow & { snapshot: boolean })[]>`
       SELECT s.sequence::float8 AS sequence, NULL::text AS type, NULL::float8 AS time, s.data, true AS snapshot
         FROM timebox_snapshot s WHERE s.prefix = ${this.#prefix} AND s.aggregate = ${key}
       UNION ALL
@@ -140,7 +148,8 @@ export class PostgresBackend implements Backend {
        WHERE e.prefix = ${this.#prefix} AND e.aggregate = ${key}
          AND e.sequence >= coalesce((SELECT sequence FROM timebox_snapshot
                                       WHERE prefix = ${this.#prefix} AND aggregate = ${key}), 0)
-      ORDER BY snapshot DESC, sequence`);
+      ORDER BY snapshot DESC, sequence`,
+    );
     const snapshot = rows[0]?.snapshot === true ? rows[0] : undefined;
     const events = (snapshot ? rows.slice(1) : rows).map(toEventRecord);
     return { data: snapshot?.data, sequence: snapshot?.sequence ?? 0, events };
@@ -148,8 +157,11 @@ export class PostgresBackend implements Backend {
 
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     await this.#open('save a snapshot');
-    const rows = await guard('save a snapshot', () => this.#sql<{ next: number }[]>`
-      SELECT timebox_save_snapshot(${this.#prefix}, ${aggregateKey(id)}, ${sequence}, ${data}, ${trim}) AS next`);
+    const rows = await guard(
+      'save a snapshot',
+      () => this.#sql<{ next: number }[]>`
+      SELECT timebox_save_snapshot(${this.#prefix}, ${aggregateKey(id)}, ${sequence}, ${data}, ${trim}) AS next`,
+    );
     const { next } = onlyRow('save a snapshot', rows);
     if (sequence > next) {
       throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${next}`, sequence);
@@ -160,36 +172,48 @@ export class PostgresBackend implements Backend {
     await this.#open('list aggregates');
     const rows =
       prefix.length === 0
-        ? await guard('list aggregates', () => this.#sql<{ aggregate: string }[]>`
-            SELECT aggregate FROM timebox_index WHERE prefix = ${this.#prefix} ORDER BY aggregate`)
+        ? await guard(
+            'list aggregates',
+            () => this.#sql<{ aggregate: string }[]>`
+            SELECT aggregate FROM timebox_index WHERE prefix = ${this.#prefix} ORDER BY aggregate`,
+          )
         : await this.#listUnder(prefix);
     return rows.map((row) => aggregateIdFromKey(row.aggregate));
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
     await this.#open('read a status');
-    const rows = await guard('read a status', () => this.#sql<{ status: string }[]>`
-      SELECT status FROM timebox_index WHERE prefix = ${this.#prefix} AND aggregate = ${aggregateKey(id)}`);
+    const rows = await guard(
+      'read a status',
+      () => this.#sql<{ status: string }[]>`
+      SELECT status FROM timebox_index WHERE prefix = ${this.#prefix} AND aggregate = ${aggregateKey(id)}`,
+    );
     return fromStoredText(rows[0]?.status ?? '');
   }
 
   async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
     await this.#open('list aggregates by status');
     if (status === '') return [];
-    const rows = await guard('list aggregates by status', () => this.#sql<{ aggregate: string; time: number }[]>`
+    const rows = await guard(
+      'list aggregates by status',
+      () => this.#sql<{ aggregate: string; time: number }[]>`
       SELECT aggregate, status_time::float8 AS time FROM timebox_index
        WHERE prefix = ${this.#prefix} AND status = ${toStoredText(status)} AND status <> ''
-       ORDER BY status_time, aggregate`);
+       ORDER BY status_time, aggregate`,
+    );
     return rows.map((row) => ({ id: aggregateIdFromKey(row.aggregate), timestamp: row.time }));
   }
 
   async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
     await this.#open('list aggregates by label');
     if (value === '') return [];
-    const rows = await guard('list aggregates by label', () => this.#sql<{ aggregate: string }[]>`
+    const rows = await guard(
+      'list aggregates by label',
+      () => this.#sql<{ aggregate: string }[]>`
       SELECT aggregate FROM timebox_labels
        WHERE prefix = ${this.#prefix} AND label = ${toStoredText(label)} AND value = ${toStoredText(value)}
-       ORDER BY aggregate`);
+       ORDER BY aggregate`,
+    );
     return rows.map((row) => aggregateIdFromKey(row.aggregate));
   }
 
@@ -197,7 +221,9 @@ export class PostgresBackend implements Backend {
     await this.#open('list label values');
     const stored = toStoredText(label);
     // A loose index scan: one index probe per distinct value, however many aggregates hold each.
-    const rows = await guard('list label values', () => this.#sql<{ value: string }[]>`
+    const rows = await guard(
+      'list label values',
+      () => this.#sql<{ value: string }[]>`
       WITH RECURSIVE v AS (
         (SELECT value FROM timebox_labels
           WHERE prefix = ${this.#prefix} AND label = ${stored} ORDER BY value LIMIT 1)
@@ -206,7 +232,8 @@ export class PostgresBackend implements Backend {
                  WHERE l.prefix = ${this.#prefix} AND l.label = ${stored} AND l.value > v.value
                  ORDER BY l.value LIMIT 1)
           FROM v WHERE v.value IS NOT NULL)
-      SELECT value FROM v WHERE value IS NOT NULL`);
+      SELECT value FROM v WHERE value IS NOT NULL`,
+    );
     // The index yields UTF-8 byte (code point) order, which differs from JavaScript's UTF-16
     // code unit order only between astral characters and U+E000..U+FFFF; re-sort to be exact.
     return rows.map((row) => fromStoredText(row.value)).sort(compareCodeUnits);
@@ -226,11 +253,14 @@ export class PostgresBackend implements Backend {
   #listUnder(prefix: AggregateId): Promise<{ aggregate: string }[]> {
     const exact = aggregateKey(prefix);
     const { low, high } = descendantKeyRange(prefix);
-    return guard('list aggregates', () => this.#sql<{ aggregate: string }[]>`
+    return guard(
+      'list aggregates',
+      () => this.#sql<{ aggregate: string }[]>`
       SELECT aggregate FROM timebox_index
        WHERE prefix = ${this.#prefix}
          AND (aggregate = ${exact} OR (aggregate >= ${low} AND aggregate < ${high}))
-       ORDER BY aggregate`);
+       ORDER BY aggregate`,
+    );
   }
 
   /** Throws when closed; otherwise makes sure the schema exists before the first statement. */

@@ -11,7 +11,9 @@ type RaceEvents = { Wrote: { token: string } };
 describe('archiving under concurrent appends', () => {
   it('puts every stored event either in exactly one archive record or in the live log, gap-free', async () => {
     const prefix = randomPrefix('archive-race');
-    const stores = [0, 1, 2].map(() => createPostgresStore<RaceEvents>({}, { url: serverUrl(), prefix, maxConns: 3, archiveLeaseMs: 5000 }));
+    const stores = [0, 1, 2].map(() =>
+      createPostgresStore<RaceEvents>({}, { url: serverUrl(), prefix, maxConns: 3, archiveLeaseMs: 5000 }),
+    );
     const id = ['contended'];
     try {
       const stored: string[] = [];

@@ -94,7 +94,12 @@ describe('config', () => {
         ];
         const id = ['acct', 'a,b{c}'];
         await expect(
-          backend.append({ id, expectedSequence: 0, events, index: { status: 'open', statusTime: 9, labels: { 'tier,"x"': '{gold}', gone: '' } } }),
+          backend.append({
+            id,
+            expectedSequence: 0,
+            events,
+            index: { status: 'open', statusTime: 9, labels: { 'tier,"x"': '{gold}', gone: '' } },
+          }),
         ).resolves.toEqual({ ok: true });
         // A conflict returns the stored events, which come back through the JSON event list.
         await expect(backend.append({ id, expectedSequence: 0, events: [events[0]!] })).resolves.toEqual({
@@ -145,10 +150,12 @@ describe('config', () => {
     const prefix = randomPrefix('closed');
     const backend = new PostgresBackend({ url: serverUrl(), prefix, maxConns: 2 });
     await backend.ready();
-    const waiting = backend.consumeArchive(async () => undefined, undefined).then(
-      () => 'resolved',
-      (error: unknown) => error,
-    );
+    const waiting = backend
+      .consumeArchive(async () => undefined, undefined)
+      .then(
+        () => 'resolved',
+        (error: unknown) => error,
+      );
     await new Promise((resolve) => setTimeout(resolve, 50));
     await backend.close();
     expect(await waiting).toBeInstanceOf(StoreClosedError);

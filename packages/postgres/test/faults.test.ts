@@ -103,8 +103,8 @@ describe('faults', () => {
         expect(events.length % 3).toBe(0);
         const ks: number[] = [];
         for (let i = 0; i < events.length; i += 3) {
-          const k = (events[i]!.payload as { k: number }).k;
-          expect(events.slice(i, i + 3).map((event) => [event.type, (event.payload as { k: number }).k])).toEqual([
+          const k = events[i]!.payload.k;
+          expect(events.slice(i, i + 3).map((event) => [event.type, event.payload.k])).toEqual([
             ['Opened', k],
             ['Filled', k],
             ['Filled', k],
@@ -146,7 +146,9 @@ describe('faults', () => {
     expect(error).toBeInstanceOf(PostgresBackendError);
     expect((error as PostgresBackendError).connectionLost).toBe(true);
     expect((error as PostgresBackendError).code).toBe('POSTGRES_UNREACHABLE');
-    expect((error as Error).message).toMatch(/postgres: create the schema failed: the server cannot be reached \(.*ECONNREFUSED.*\); nothing was sent/);
+    expect((error as Error).message).toMatch(
+      /postgres: create the schema failed: the server cannot be reached \(.*ECONNREFUSED.*\); nothing was sent/,
+    );
     await store.close();
   });
 });
@@ -156,7 +158,10 @@ describe('pool', () => {
     const prefix = randomPrefix('pool');
     const applicationName = `timebox-pool-${prefix.slice(-12)}`;
     const maxConns = 3;
-    const store = createPostgresStore({}, { url: serverUrl(), prefix, maxConns, postgres: { connection: { application_name: applicationName } } });
+    const store = createPostgresStore(
+      {},
+      { url: serverUrl(), prefix, maxConns, postgres: { connection: { application_name: applicationName } } },
+    );
     try {
       await store.ready();
       let running = true;

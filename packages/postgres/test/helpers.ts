@@ -20,7 +20,16 @@ export function adminSql(): Sql {
 /** Deletes every row a prefix owns, in every timebox table. */
 export async function deletePrefix(sql: Sql, prefix: string): Promise<void> {
   await sql.begin(async (tx) => {
-    for (const table of ['timebox_events', 'timebox_snapshot', 'timebox_labels', 'timebox_index', 'timebox_archive', 'timebox_feed', 'timebox_feed_horizon', 'timebox_feed_listener']) {
+    for (const table of [
+      'timebox_events',
+      'timebox_snapshot',
+      'timebox_labels',
+      'timebox_index',
+      'timebox_archive',
+      'timebox_feed',
+      'timebox_feed_horizon',
+      'timebox_feed_listener',
+    ]) {
       await tx`DELETE FROM ${tx(table)} WHERE prefix = ${prefix}`;
     }
   });

@@ -87,7 +87,15 @@ describe('hostile input', () => {
     const prefix = randomPrefix('nul');
     const store = createPostgresStore({}, { url: serverUrl(), prefix, maxConns: 2 });
     try {
-      const ids: AggregateId[] = [['n', 'x'], ['n\x00', 'x'], ['n\x01', 'x'], ['n\x01\x01', 'x'], ['n\x01\x02', 'x'], ['n', '\x00x'], ['n\x00x']];
+      const ids: AggregateId[] = [
+        ['n', 'x'],
+        ['n\x00', 'x'],
+        ['n\x01', 'x'],
+        ['n\x01\x01', 'x'],
+        ['n\x01\x02', 'x'],
+        ['n', '\x00x'],
+        ['n\x00x'],
+      ];
       for (const [i, id] of ids.entries()) await store.appendEvents(id, 0, [{ type: `T\x00${i}`, data: { i } }]);
       for (const [i, id] of ids.entries()) {
         const events = await store.getEvents(id);
@@ -96,7 +104,12 @@ describe('hostile input', () => {
       const sorted = (list: readonly AggregateId[]) => [...list].map((id) => JSON.stringify(id)).sort();
       expect(sorted(await store.listAggregates())).toEqual(sorted(ids));
       expect(sorted(await store.listAggregates(['n\x00']))).toEqual(sorted([['n\x00', 'x']]));
-      expect(sorted(await store.listAggregates(['n']))).toEqual(sorted([['n', 'x'], ['n', '\x00x']]));
+      expect(sorted(await store.listAggregates(['n']))).toEqual(
+        sorted([
+          ['n', 'x'],
+          ['n', '\x00x'],
+        ]),
+      );
     } finally {
       await store.close();
       await deletePrefix(admin, prefix);
@@ -155,7 +168,11 @@ describe('hostile input', () => {
     const store = createPostgresStore({ trimEvents: false }, { url: serverUrl(), prefix, maxConns: 2 });
     try {
       const times = [0, 1, -1, 1_234_567_890_123, -62_135_596_800_000, 8.64e15, -8.64e15, Date.UTC(2024, 1, 29, 23, 59, 59, 999)];
-      await store.appendEvents(['t'], 0, times.map((time, i) => ({ type: 'T', data: { i }, timestamp: new Date(time) })));
+      await store.appendEvents(
+        ['t'],
+        0,
+        times.map((time, i) => ({ type: 'T', data: { i }, timestamp: new Date(time) })),
+      );
       expect((await store.getEvents(['t'])).map((event) => event.timestamp.getTime())).toEqual(times);
       expect((await store.getSnapshot(['t'])).events.map((event) => event.timestamp.getTime())).toEqual(times);
       const conflict = (await store.appendEvents(['t'], 0, []).catch((e: unknown) => e)) as { newEvents: { timestamp: Date }[] };

@@ -25,7 +25,12 @@ function prefix(label: string): string {
 function recorder() {
   const events: Event[] = [];
   const errors: SubscriptionError[] = [];
-  return { events, errors, handler: (event: Event) => void events.push(event), onError: (error: SubscriptionError) => void errors.push(error) };
+  return {
+    events,
+    errors,
+    handler: (event: Event) => void events.push(event),
+    onError: (error: SubscriptionError) => void errors.push(error),
+  };
 }
 
 /** Terminates the server side of every LISTEN connection on the feed channel, as a network fault would. */
@@ -59,7 +64,9 @@ describe('postgres event feed', () => {
     const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
     const got = recorder();
     await reader.subscribe(got.handler, { onError: got.onError });
-    const writers = Array.from({ length: 4 }, () => createPostgresStore<Counted>({ maxRetries: 1000 }, { url: serverUrl(), prefix: p, maxConns: 4 }));
+    const writers = Array.from({ length: 4 }, () =>
+      createPostgresStore<Counted>({ maxRetries: 1000 }, { url: serverUrl(), prefix: p, maxConns: 4 }),
+    );
     const perWriter = 40;
     await Promise.all(
       writers.map(async (store, writer) => {
@@ -120,26 +127,30 @@ describe('postgres event feed', () => {
     await reader.close();
   });
 
-  it('prunes the feed to about feedRetention rows; with feedRetention 0 publishes nothing and refuses subscribe', { timeout: 120_000 }, async () => {
-    const p = prefix('retention');
-    const store = createPostgresStore({}, { url: serverUrl(), prefix: p, feedRetention: 1000, maxConns: 8 });
-    for (let i = 0; i < 3000; i += 100) {
-      await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
-    }
-    const rows = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_feed WHERE prefix = ${p}`;
-    const n = rows[0]!.n;
-    // Pruning runs on about every 1000th append across all stores, so allow for concurrent tests.
-    expect(n).toBeLessThan(3000);
-    expect(n).toBeGreaterThanOrEqual(1000);
-    await store.close();
+  it(
+    'prunes the feed to about feedRetention rows; with feedRetention 0 publishes nothing and refuses subscribe',
+    { timeout: 120_000 },
+    async () => {
+      const p = prefix('retention');
+      const store = createPostgresStore({}, { url: serverUrl(), prefix: p, feedRetention: 1000, maxConns: 8 });
+      for (let i = 0; i < 3000; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
+      }
+      const rows = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_feed WHERE prefix = ${p}`;
+      const n = rows[0]!.n;
+      // Pruning runs on about every 1000th append across all stores, so allow for concurrent tests.
+      expect(n).toBeLessThan(3000);
+      expect(n).toBeGreaterThanOrEqual(1000);
+      await store.close();
 
-    const q = prefix('quiet');
-    const quiet = createPostgresStore({}, { url: serverUrl(), prefix: q, feedRetention: 0 });
-    await quiet.appendEvents(['k'], 0, [{ type: 'T', data: {} }]);
-    expect(await admin`SELECT 1 FROM timebox_feed WHERE prefix = ${q}`).toHaveLength(0);
-    await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
-    await quiet.close();
-  });
+      const q = prefix('quiet');
+      const quiet = createPostgresStore({}, { url: serverUrl(), prefix: q, feedRetention: 0 });
+      await quiet.appendEvents(['k'], 0, [{ type: 'T', data: {} }]);
+      expect(await admin`SELECT 1 FROM timebox_feed WHERE prefix = ${q}`).toHaveLength(0);
+      await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
+      await quiet.close();
+    },
+  );
 
   it('appends notify only while a subscriber holds a listener lease', { timeout: 30_000 }, async () => {
     const p = prefix('lease');
@@ -171,7 +182,9 @@ describe('postgres event feed', () => {
     for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
       expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention })).toThrow(ConfigError);
     }
-    expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention: 5 })).toThrow('feedRetention must be 0 (no feed) or an integer ≥ 1000');
+    expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention: 5 })).toThrow(
+      'feedRetention must be 0 (no feed) or an integer ≥ 1000',
+    );
   });
 });
 
@@ -184,8 +197,11 @@ describe('two OS processes over one PostgreSQL', () => {
     const aggregates = 20;
     const rounds = 25;
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('npx', ['tsx', writerScript, serverUrl(), p, String(aggregates), String(rounds)], { cwd: packageDir }, (error, stdout, stderr) =>
-        error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout),
+      execFile(
+        'npx',
+        ['tsx', writerScript, serverUrl(), p, String(aggregates), String(rounds)],
+        { cwd: packageDir },
+        (error, stdout, stderr) => (error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout)),
       );
     });
     const { pid, counts } = JSON.parse(output.trim().split('\n').at(-1) as string) as { pid: number; counts: number[] };

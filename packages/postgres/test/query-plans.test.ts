@@ -62,12 +62,18 @@ describe('query plans', () => {
         const [row] = await admin.unsafe(`EXPLAIN (FORMAT JSON) ${query}`, parameters as never[]);
         const plan = (row!['QUERY PLAN'] as { Plan: PlanNode }[])[0]!.Plan;
         const all = nodes(plan);
-        expect(all.filter((node) => node['Node Type'] === 'Seq Scan').map((node) => node['Relation Name']), name).toEqual([]);
+        expect(
+          all.filter((node) => node['Node Type'] === 'Seq Scan').map((node) => node['Relation Name']),
+          name,
+        ).toEqual([]);
         const used = new Set(all.map((node) => node['Index Name']).filter((index) => index !== undefined));
         for (const index of indexes) expect([...used], name).toContain(index);
         // Ordered answers come straight from the index order, without sorting.
         if (name === 'listAggregatesByStatus' || name === 'listLabelValues' || name === 'loadEvents') {
-          expect(all.map((node) => node['Node Type']), name).not.toContain('Sort');
+          expect(
+            all.map((node) => node['Node Type']),
+            name,
+          ).not.toContain('Sort');
         }
       }
     } finally {

@@ -60,7 +60,8 @@ export async function startThrowawayCluster(): Promise<TestServer> {
   if (asUser.length > 0) {
     const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
     const gids = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-    if (ids.status !== 0) throw new Error('running as root, and PostgreSQL needs a "postgres" system user to run as; create one or set TIMEBOX_POSTGRES_URL');
+    if (ids.status !== 0)
+      throw new Error('running as root, and PostgreSQL needs a "postgres" system user to run as; create one or set TIMEBOX_POSTGRES_URL');
     chownSync(dir, Number(ids.stdout.trim()), Number(gids.stdout.trim()));
   }
   const data = join(dir, 'data');
@@ -72,7 +73,18 @@ export async function startThrowawayCluster(): Promise<TestServer> {
     throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   }
   const port = await freePort();
-  const [serverProgram, ...serverArgs] = run('postgres', ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off']);
+  const [serverProgram, ...serverArgs] = run('postgres', [
+    '-D',
+    data,
+    '-p',
+    String(port),
+    '-k',
+    dir,
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'fsync=off',
+  ]);
   const server: ChildProcess = spawn(serverProgram as string, serverArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   server.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));

@@ -40,7 +40,19 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { members: 3, spread: false, processes: false, ops: 20_000, concurrency: 64, aggregates: 1_000, warmup: 2_000, tickMs: undefined, rounds: 1, phases: false, memory: false };
+  const args: Args = {
+    members: 3,
+    spread: false,
+    processes: false,
+    ops: 20_000,
+    concurrency: 64,
+    aggregates: 1_000,
+    warmup: 2_000,
+    tickMs: undefined,
+    rounds: 1,
+    phases: false,
+    memory: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const number = (): number => {
@@ -49,18 +61,41 @@ function parseArgs(argv: readonly string[]): Args {
       return value;
     };
     switch (flag) {
-      case '--members': args.members = number(); break;
-      case '--spread': args.spread = true; break;
-      case '--processes': args.processes = true; break;
-      case '--ops': args.ops = number(); break;
-      case '--concurrency': args.concurrency = number(); break;
-      case '--aggregates': args.aggregates = number(); break;
-      case '--warmup': args.warmup = number(); break;
-      case '--tick-ms': args.tickMs = number(); break;
-      case '--rounds': args.rounds = number(); break;
-      case '--phases': args.phases = true; break;
-      case '--memory': args.memory = true; break;
-      default: throw new Error(`unknown flag ${flag}`);
+      case '--members':
+        args.members = number();
+        break;
+      case '--spread':
+        args.spread = true;
+        break;
+      case '--processes':
+        args.processes = true;
+        break;
+      case '--ops':
+        args.ops = number();
+        break;
+      case '--concurrency':
+        args.concurrency = number();
+        break;
+      case '--aggregates':
+        args.aggregates = number();
+        break;
+      case '--warmup':
+        args.warmup = number();
+        break;
+      case '--tick-ms':
+        args.tickMs = number();
+        break;
+      case '--rounds':
+        args.rounds = number();
+        break;
+      case '--phases':
+        args.phases = true;
+        break;
+      case '--memory':
+        args.memory = true;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}`);
     }
   }
   if (args.aggregates < args.concurrency) throw new Error('--aggregates must be at least --concurrency (each worker owns its aggregates)');
@@ -84,7 +119,14 @@ interface LoadResult {
  * worker w owns aggregates a ≡ w (mod concurrency) and appends to them in turn. `next` holds each
  * aggregate's next sequence, carried over between runs.
  */
-async function runLoad(stores: readonly Store[], workers: readonly number[], concurrency: number, ids: readonly AggregateId[], next: number[], opsTotal: number): Promise<LoadResult> {
+async function runLoad(
+  stores: readonly Store[],
+  workers: readonly number[],
+  concurrency: number,
+  ids: readonly AggregateId[],
+  next: number[],
+  opsTotal: number,
+): Promise<LoadResult> {
   const latencies: number[] = [];
   const perWorker = Math.ceil(opsTotal / concurrency);
   let ops = 0;
@@ -163,7 +205,9 @@ function instrument(member: RaftMember): void {
 
 function printPhases(): void {
   for (const [key, stat] of [...phaseStats].sort()) {
-    console.log(`  ${key}: ${stat.calls} calls, ${(stat.ms / stat.calls).toFixed(2)} ms each, ${(stat.items / stat.calls).toFixed(1)} entries each`);
+    console.log(
+      `  ${key}: ${stat.calls} calls, ${(stat.ms / stat.calls).toFixed(2)} ms each, ${(stat.items / stat.calls).toFixed(1)} entries each`,
+    );
   }
   phaseStats.clear();
 }
@@ -194,7 +238,13 @@ async function inProcess(args: Args): Promise<void> {
   const members: RaftMember[] = [];
   try {
     for (const server of servers) {
-      const options: RaftMemberOptions = { localId: server.id, address: server.address, dataDir: join(dir, server.id), servers, ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }) };
+      const options: RaftMemberOptions = {
+        localId: server.id,
+        address: server.address,
+        dataDir: join(dir, server.id),
+        servers,
+        ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }),
+      };
       members.push(await RaftMember.open(options));
       if (args.phases) instrument(members.at(-1) as RaftMember);
     }
@@ -313,7 +363,13 @@ async function multiProcess(args: Args): Promise<void> {
   const children: ChildProcess[] = [];
   try {
     for (const server of servers) {
-      const options: RaftMemberOptions = { localId: server.id, address: server.address, dataDir: join(dir, server.id), servers, ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }) };
+      const options: RaftMemberOptions = {
+        localId: server.id,
+        address: server.address,
+        dataDir: join(dir, server.id),
+        servers,
+        ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }),
+      };
       const config: ChildConfig = { options, phases: args.phases };
       const extra = process.env.BENCH_CHILD_NODE_OPTIONS?.split(' ').filter((s) => s !== '') ?? [];
       children.push(fork(script, ['--child', JSON.stringify(config)], { execArgv: ['--import', 'tsx', ...extra], stdio: 'inherit' }));
@@ -343,7 +399,9 @@ async function multiProcess(args: Args): Promise<void> {
     }
   } finally {
     for (const child of children) child.send({ type: 'close' } satisfies ToChild);
-    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))));
+    await Promise.all(
+      children.map((child) => new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)))),
+    );
     await rm(dir, { recursive: true, force: true });
   }
 }

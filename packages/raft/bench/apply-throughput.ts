@@ -33,11 +33,20 @@ function parseArgs(argv: readonly string[]): Args {
     const value = Number(argv[++i]);
     if (!Number.isSafeInteger(value) || value <= 0) throw new Error(`${flag} needs a positive integer`);
     switch (flag) {
-      case '--entries': args.entries = value; break;
-      case '--batch': args.batch = value; break;
-      case '--aggregates': args.aggregates = value; break;
-      case '--rounds': args.rounds = value; break;
-      default: throw new Error(`unknown flag ${flag}`);
+      case '--entries':
+        args.entries = value;
+        break;
+      case '--batch':
+        args.batch = value;
+        break;
+      case '--aggregates':
+        args.aggregates = value;
+        break;
+      case '--rounds':
+        args.rounds = value;
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}`);
     }
   }
   return args;

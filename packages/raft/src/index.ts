@@ -45,9 +45,21 @@ export {
 } from './state/commands.js';
 export { DecodeError } from './state/binary.js';
 export { MAX_AGGREGATE_ID_BYTES } from './state/limits.js';
-export { RaftBackend, RaftCommandRejectedError, type RaftBackendOptions, type RaftReadMode, type ReadBarrierReplicator } from './backend/raft-backend.js';
+export {
+  RaftBackend,
+  RaftCommandRejectedError,
+  type RaftBackendOptions,
+  type RaftReadMode,
+  type ReadBarrierReplicator,
+} from './backend/raft-backend.js';
 export { LocalReplicator } from './backend/local-replicator.js';
 // member: one process of a cluster, assembled
 export { RaftMember, openRaftStore, type RaftMemberBackendOptions } from './member/raft-member.js';
-export { LocalRaftCluster, startLocalCluster, freeLoopbackPort, type LocalClusterOptions, type LocalMemberSettings } from './member/local-cluster.js';
+export {
+  LocalRaftCluster,
+  startLocalCluster,
+  freeLoopbackPort,
+  type LocalClusterOptions,
+  type LocalMemberSettings,
+} from './member/local-cluster.js';
 export { MEMBER_DEFAULTS, MIN_LOG_TAIL_SIZE, type RaftMemberOptions, type RaftServerAddress } from './member/options.js';

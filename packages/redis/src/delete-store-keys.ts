@@ -6,7 +6,10 @@ import { KeySpace } from './key-space.js';
  * on every master of a Cluster. Not atomic: stop the store's writers first. Returns the number of
  * keys deleted.
  */
-export async function deleteStoreKeys(client: Redis | Cluster, store: { readonly prefix?: string; readonly shard?: string } = {}): Promise<number> {
+export async function deleteStoreKeys(
+  client: Redis | Cluster,
+  store: { readonly prefix?: string; readonly shard?: string } = {},
+): Promise<number> {
   const pattern = new KeySpace(store.prefix ?? 'timebox', store.shard).pattern;
   const nodes: Redis[] = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   let deleted = 0;

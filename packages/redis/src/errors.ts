@@ -18,7 +18,11 @@ export class RedisBackendError extends TimeboxError {
 
 function classify(reason: string): string {
   if (/WRONGPASS|NOAUTH|invalid password|invalid username-password|AUTH failed/i.test(reason)) return 'REDIS_AUTH_FAILED';
-  if (/max retries per request|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|connect ETIMEDOUT|CLUSTERDOWN|Failed to refresh slots cache|None of startup nodes/i.test(reason)) {
+  if (
+    /max retries per request|Connection is closed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|Stream isn't writeable|connect ETIMEDOUT|CLUSTERDOWN|Failed to refresh slots cache|None of startup nodes/i.test(
+      reason,
+    )
+  ) {
     return 'REDIS_UNAVAILABLE';
   }
   return 'REDIS_COMMAND_FAILED';

@@ -88,9 +88,7 @@ export class FeedReader implements Feed {
           await this.#checkLease();
           await this.#checkForLoss(`the feed connection was down for ${Date.now() - failedSince} ms`);
         }
-        const reply = (await this.#connection.xread('COUNT', FEED_PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', this.#key, this.#lastId)) as
-          | [string, StreamEntry[]][]
-          | null;
+        const reply = await this.#connection.xread('COUNT', FEED_PAGE, 'BLOCK', BLOCK_MS, 'STREAMS', this.#key, this.#lastId);
         failedSince = undefined;
         delay = RETRY_MIN_MS;
         const entries = reply?.[0]?.[1] ?? [];

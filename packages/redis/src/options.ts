@@ -130,7 +130,8 @@ export function resolveRedisOptions(options: RedisBackendOptions): ResolvedRedis
 
   if (options.client !== undefined) {
     for (const field of CLIENT_EXCLUSIVE) {
-      if (options[field] !== undefined) throw new ConfigError(field, 'cannot be combined with client (configure the client instead)', options[field]);
+      if (options[field] !== undefined)
+        throw new ConfigError(field, 'cannot be combined with client (configure the client instead)', options[field]);
     }
     const client = options.client;
     if (client === null || typeof client !== 'object' || typeof client.defineCommand !== 'function') {

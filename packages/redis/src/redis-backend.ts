@@ -68,7 +68,12 @@ export class RedisBackend implements Backend {
     }
     this.#scripts = new Scripts(this.client);
     this.#feedRetention = resolved.feedRetention;
-    this.#appends = new AppendBatcher(this.#scripts, this.keys.ids, { stream: this.keys.feed, lease: this.keys.feedLease }, resolved.feedRetention);
+    this.#appends = new AppendBatcher(
+      this.#scripts,
+      this.keys.ids,
+      { stream: this.keys.feed, lease: this.keys.feedLease },
+      resolved.feedRetention,
+    );
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
       stream: this.keys.archive,
       group: resolved.archiveGroup,

@@ -16,7 +16,7 @@ describe('appends issued together share one script call', () => {
   it('gives each append of a combined call its own sequence check, index update and result', async () => {
     const admin = new Redis(server.url);
     const store = createRedisStore<Events>(
-      { indexer: (events) => events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined)) },
+      { indexer: (events) => events.map((event) => (event.type === 'Set' ? event.payload : undefined)) },
       { url: server.url, prefix: 'batching' },
     );
     try {
@@ -34,7 +34,11 @@ describe('appends issued together share one script call', () => {
             ),
           );
         }
-        calls.push(store.appendEvents(['indexed', String(i)], 0, [{ type: 'Set', data: { status: i % 2 ? 'odd' : 'even', labels: { tens: String(Math.floor(i / 10)) } } }]));
+        calls.push(
+          store.appendEvents(['indexed', String(i)], 0, [
+            { type: 'Set', data: { status: i % 2 ? 'odd' : 'even', labels: { tens: String(Math.floor(i / 10)) } } },
+          ]),
+        );
       }
       const outcomes = await Promise.all(calls);
       const scriptCalls = (await commandCalls(admin, 'evalsha')) - before;

@@ -84,10 +84,12 @@ describe('archive stream', () => {
     const store = createRedisStore({}, { url, prefix, archiveBlockMs: 60_000 });
     try {
       // Handled from the start: the rejection comes while close() is still awaiting the server.
-      const waiting = store.consumeArchive(() => undefined).then(
-        () => undefined,
-        (error: unknown) => error,
-      );
+      const waiting = store
+        .consumeArchive(() => undefined)
+        .then(
+          () => undefined,
+          (error: unknown) => error,
+        );
       await new Promise((resolve) => setTimeout(resolve, 150));
       await store.close();
       expect(await waiting).toBeInstanceOf(StoreClosedError);
@@ -119,7 +121,7 @@ describe('archive stream', () => {
     try {
       await new Promise((resolve) => setTimeout(resolve, CLAIM_IDLE_MS * 3));
       // Still this consumer's, and never idle for the reclaim time, so XAUTOCLAIM skips it.
-      const stale = (await admin.xpending(keys.archive, 'timebox-archive', 'IDLE', CLAIM_IDLE_MS, '-', '+', 10)) as unknown[];
+      const stale = await admin.xpending(keys.archive, 'timebox-archive', 'IDLE', CLAIM_IDLE_MS, '-', '+', 10);
       expect(stale).toEqual([]);
       const pending = (await admin.xpending(keys.archive, 'timebox-archive', '-', '+', 10)) as [string, string, number, number][];
       expect(pending.map(([, consumer, , deliveries]) => [consumer, deliveries])).toEqual([['slow', 1]]);
@@ -158,7 +160,8 @@ async function holdWithSlowHandler() {
 /** How many connections named `name` are blocked in an XREADGROUP. */
 async function blockedReaders(name: string): Promise<number> {
   const list = (await admin.client('LIST')) as string;
-  return list.split('\n').filter((line) => line.includes(` name=${name} `) && / flags=b /.test(line) && / cmd=xreadgroup /.test(line)).length;
+  return list.split('\n').filter((line) => line.includes(` name=${name} `) && / flags=b /.test(line) && / cmd=xreadgroup /.test(line))
+    .length;
 }
 
 /** Archives a fresh aggregate `later` and checks that a consumer of `store` receives it. */

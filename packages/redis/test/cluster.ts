@@ -25,27 +25,44 @@ export class ThrowawayCluster {
         nodes.push(
           await ThrowawayServer.start({
             dir: nodeDir,
-            args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(nodeDir, 'nodes.conf'), '--cluster-node-timeout', '5000', '--save', '', '--appendonly', 'no'],
+            args: [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              join(nodeDir, 'nodes.conf'),
+              '--cluster-node-timeout',
+              '5000',
+              '--save',
+              '',
+              '--appendonly',
+              'no',
+            ],
           }),
         );
       }
       const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
-      await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 }).catch((error: NodeJS.ErrnoException) => {
-        throw error.code === 'ENOENT' ? new Error(`redis-cli was not found: ${INSTALL_HINT}`) : error;
-      });
+      await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], { timeout: 60_000 }).catch(
+        (error: NodeJS.ErrnoException) => {
+          throw error.code === 'ENOENT' ? new Error(`redis-cli was not found: ${INSTALL_HINT}`) : error;
+        },
+      );
       const cluster = new ThrowawayCluster(dir, nodes);
-      await waitFor('cluster_state:ok on every node', async () => {
-        for (const node of nodes) {
-          const client = new Redis(node.port, '127.0.0.1', { lazyConnect: true });
-          try {
-            const info = await client.cluster('INFO');
-            if (!info.includes('cluster_state:ok')) return false;
-          } finally {
-            client.disconnect();
+      await waitFor(
+        'cluster_state:ok on every node',
+        async () => {
+          for (const node of nodes) {
+            const client = new Redis(node.port, '127.0.0.1', { lazyConnect: true });
+            try {
+              const info = await client.cluster('INFO');
+              if (!info.includes('cluster_state:ok')) return false;
+            } finally {
+              client.disconnect();
+            }
           }
-        }
-        return true;
-      }, 30_000);
+          return true;
+        },
+        30_000,
+      );
       return cluster;
     } catch (error) {
       for (const node of nodes) await node.stop();

@@ -14,7 +14,12 @@ const packageDir = fileURLToPath(new URL('..', import.meta.url));
 function recorder() {
   const events: Event[] = [];
   const errors: SubscriptionError[] = [];
-  return { events, errors, handler: (event: Event) => void events.push(event), onError: (error: SubscriptionError) => void errors.push(error) };
+  return {
+    events,
+    errors,
+    handler: (event: Event) => void events.push(event),
+    onError: (error: SubscriptionError) => void errors.push(error),
+  };
 }
 
 /** Kills the server side of every connection blocked reading the feed (XREAD), as a network fault would. */
@@ -142,7 +147,9 @@ describe('redis event feed', () => {
     for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
       expect(() => new RedisBackend({ url: server.url, feedRetention })).toThrow(ConfigError);
     }
-    expect(() => new RedisBackend({ url: server.url, feedRetention: 999 })).toThrow('feedRetention must be 0 (no feed) or an integer ≥ 1000');
+    expect(() => new RedisBackend({ url: server.url, feedRetention: 999 })).toThrow(
+      'feedRetention must be 0 (no feed) or an integer ≥ 1000',
+    );
   });
 });
 
@@ -156,8 +163,11 @@ describe('two OS processes over one Redis', () => {
     const aggregates = 20;
     const rounds = 25;
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('npx', ['tsx', writerScript, url, prefix, String(aggregates), String(rounds)], { cwd: packageDir }, (error, stdout, stderr) =>
-        error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout),
+      execFile(
+        'npx',
+        ['tsx', writerScript, url, prefix, String(aggregates), String(rounds)],
+        { cwd: packageDir },
+        (error, stdout, stderr) => (error ? reject(new Error(`writer process failed: ${stderr || error.message}`)) : resolve(stdout)),
       );
     });
     const { pid, counts } = JSON.parse(output.trim().split('\n').at(-1) as string) as { pid: number; counts: number[] };

@@ -15,7 +15,7 @@ async function dumpStore(keys: KeySpace): Promise<Map<string, string>> {
   do {
     const [next, found] = await admin.scan(cursor, 'MATCH', keys.pattern, 'COUNT', 1000);
     cursor = next;
-    for (const key of found) dump.set(key, ((await admin.dumpBuffer(key)) as Buffer).toString('base64'));
+    for (const key of found) dump.set(key, (await admin.dumpBuffer(key)).toString('base64'));
   } while (cursor !== '0');
   return dump;
 }
@@ -39,7 +39,10 @@ type NastyEvents = { Set: Index; [type: string]: unknown };
 describe('keys: injection attempts through prefix, ID parts, labels and values are data', () => {
   it('stores and reads back every nasty string exactly and touches no other store', async () => {
     const victimPrefix = freshPrefix('victim');
-    const victim = createRedisStore<NastyEvents>({ indexer: (events) => events.map((e) => (e.type === 'Set' ? (e.payload as Index) : undefined)) }, { url, prefix: victimPrefix });
+    const victim = createRedisStore<NastyEvents>(
+      { indexer: (events) => events.map((e) => (e.type === 'Set' ? (e.payload as Index) : undefined)) },
+      { url, prefix: victimPrefix },
+    );
     await victim.appendEvents(['order', '1'], 0, [{ type: 'Set', data: { status: 'open', labels: { region: 'west' } } }]);
     await victim.putSnapshot(['order', '1'], { n: 1 }, 1);
     const victimKeys = new KeySpace(victimPrefix, undefined);
@@ -47,9 +50,18 @@ describe('keys: injection attempts through prefix, ID parts, labels and values a
     expect(before.size).toBeGreaterThan(0);
 
     // Attackers whose prefixes try to reach into the victim's key space.
-    const attackerPrefixes = [`${victimPrefix}:m:order`, `${victimPrefix}:ids`, `${victimPrefix}*`, `{${victimPrefix}}`, ...NASTY.filter((s) => s !== '')];
+    const attackerPrefixes = [
+      `${victimPrefix}:m:order`,
+      `${victimPrefix}:ids`,
+      `${victimPrefix}*`,
+      `{${victimPrefix}}`,
+      ...NASTY.filter((s) => s !== ''),
+    ];
     for (const [n, prefix] of attackerPrefixes.entries()) {
-      const store = createRedisStore<NastyEvents>({ indexer: (events) => events.map((e) => (e.type === 'Set' ? (e.payload as Index) : undefined)) }, { url, prefix });
+      const store = createRedisStore<NastyEvents>(
+        { indexer: (events) => events.map((e) => (e.type === 'Set' ? (e.payload as Index) : undefined)) },
+        { url, prefix },
+      );
       try {
         const labels = Object.fromEntries(NASTY.filter((s) => s !== '').map((name, i) => [name, NASTY[(i + n) % NASTY.length] || 'v']));
         const ids = NASTY.map((part, i) => [part, NASTY[(i + 1) % NASTY.length]!, 'order', '1']);
@@ -61,7 +73,10 @@ describe('keys: injection attempts through prefix, ID parts, labels and values a
         }
         for (const [i, id] of ids.entries()) {
           const events = await store.getEvents(id);
-          expect(events.map((e) => [e.type, e.aggregateId])).toEqual([[NASTY[i] || 'empty', id], ['Set', id]]);
+          expect(events.map((e) => [e.type, e.aggregateId])).toEqual([
+            [NASTY[i] || 'empty', id],
+            ['Set', id],
+          ]);
           expect(events[0]!.payload).toEqual({ text: NASTY[i] });
           expect(await store.getAggregateStatus(id)).toBe(NASTY[(i + 2) % NASTY.length] || 'x');
         }

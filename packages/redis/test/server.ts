@@ -19,7 +19,13 @@ export function freePort(): Promise<number> {
 
 /** True when a Redis at `url` answers PING within `timeoutMs`. */
 export async function answersPing(url: string, timeoutMs = 1000, password?: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, password });
+  const client = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    password,
+  });
   client.on('error', () => undefined);
   try {
     await client.connect();

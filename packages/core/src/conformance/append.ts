@@ -131,7 +131,10 @@ export function appendSuite(h: Harness): void {
     it('never mutates the caller’s events or ID, and returns the store’s own copies', async () => {
       const store = await h.store();
       const id = ['copy', '1'];
-      const input = [{ type: 'A', data: { value: 1 } }, { type: 'B', data: { value: 2 } }];
+      const input = [
+        { type: 'A', data: { value: 1 } },
+        { type: 'B', data: { value: 2 } },
+      ];
       const snapshotOfInput = JSON.stringify(input);
       const stored = await store.appendEvents(id, 0, input);
       expect(JSON.stringify(input)).toBe(snapshotOfInput);

@@ -31,7 +31,9 @@ async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<s
     );
   if (received.length > 0) return `a record for ${received.join(', ')} within ${ms} ms`;
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'nothing';
-  return error === undefined ? 'consumeArchive resolved without a record' : `consumeArchive rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+  return error === undefined
+    ? 'consumeArchive resolved without a record'
+    : `consumeArchive rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
 }
 
 export function archiveSuite(h: Harness): void {
@@ -54,7 +56,9 @@ export function archiveSuite(h: Harness): void {
         ...makeEvents(2, 1).map((event) => ({ ...event, type: 'Counted' as const })),
       ]);
       await store.putSnapshot(['order', 'a:1'], { upTo: 2 }, 2);
-      await store.appendEvents(['keep'], 0, [{ type: 'Set', data: { status: 'open', labels: { region: 'west' } }, timestamp: new Date(T0) }]);
+      await store.appendEvents(['keep'], 0, [
+        { type: 'Set', data: { status: 'open', labels: { region: 'west' } }, timestamp: new Date(T0) },
+      ]);
 
       await store.archive(['order', 'a:1']);
 
@@ -83,9 +87,17 @@ export function archiveSuite(h: Harness): void {
 
     it('starts an archived aggregate afresh at sequence 0', async () => {
       const store = await h.store<ArchiveEvents>();
-      await store.appendEvents(['again'], 0, makeEvents(3).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.appendEvents(
+        ['again'],
+        0,
+        makeEvents(3).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await store.archive(['again']);
-      await store.appendEvents(['again'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.appendEvents(
+        ['again'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       expect((await store.getEvents(['again'])).map((event) => event.sequence)).toEqual([0]);
     });
 
@@ -97,7 +109,11 @@ export function archiveSuite(h: Harness): void {
 
     it('redelivers a record whose handler threw', async () => {
       const store = await h.store<ArchiveEvents>();
-      await store.appendEvents(['r'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.appendEvents(
+        ['r'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await store.archive(['r']);
       const failure = new Error('handler failed');
       await expect(
@@ -115,7 +131,11 @@ export function archiveSuite(h: Harness): void {
 
     it('an aborted signal rejects with its reason and calls nothing', async () => {
       const store = await h.store<ArchiveEvents>();
-      await store.appendEvents(['r'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await store.appendEvents(
+        ['r'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await store.archive(['r']);
       const reason = new Error('stop now');
       let called = false;
@@ -152,7 +172,11 @@ export function archiveSuite(h: Harness): void {
         received.push([...record.aggregateId]);
       });
       await sleep(50);
-      await writerStore!.appendEvents(['late'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await writerStore!.appendEvents(
+        ['late'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await writerStore!.archive(['late']);
       await waiting;
       expect(received).toEqual([['late']]);
@@ -169,7 +193,11 @@ export function archiveSuite(h: Harness): void {
       const writer = stores[0]!;
       const count = 12;
       for (let i = 0; i < count; i++) {
-        await writer.appendEvents(['job', String(i)], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+        await writer.appendEvents(
+          ['job', String(i)],
+          0,
+          makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+        );
         await writer.archive(['job', String(i)]);
       }
       const holding = new Set<string>();
@@ -205,38 +233,56 @@ export function archiveSuite(h: Harness): void {
     const redeliveryMs = h.target.capabilities.archiveRedeliveryMs;
     it.skipIf(redeliveryMs === undefined)('redelivers a record held by a consumer that died', async () => {
       const [first, second] = await h.stores<ArchiveEvents>(2);
-      await first!.appendEvents(['stuck'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await first!.appendEvents(
+        ['stuck'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await first!.archive(['stuck']);
       let taken!: () => void;
       const tookIt = new Promise<void>((resolve) => (taken = resolve));
       // The first consumer takes the record and its process dies mid-handler: the handler never
       // finishes and the store's connection goes away. (A live consumer keeps renewing its hold on
       // a record however long its handler takes, so only the close makes it give the record up.)
-      void first!.consumeArchive(() => {
-        taken();
-        return new Promise<void>(() => undefined);
-      }).catch(() => undefined);
+      void first!
+        .consumeArchive(() => {
+          taken();
+          return new Promise<void>(() => undefined);
+        })
+        .catch(() => undefined);
       await tookIt;
       await first!.close();
       expect(await nothingWithin(second!, Math.max(20, redeliveryMs! / 4))).toBe('nothing');
       const received: string[][] = [];
-      await consumeOne(second!, (record) => {
-        received.push([...record.aggregateId]);
-      }, redeliveryMs! * 4 + 2000);
+      await consumeOne(
+        second!,
+        (record) => {
+          received.push([...record.aggregateId]);
+        },
+        redeliveryMs! * 4 + 2000,
+      );
       expect(received).toEqual([['stuck']]);
     });
 
     it.skipIf(redeliveryMs === undefined)('keeps a record with a live consumer whose handler outlasts the redelivery timeout', async () => {
       const [first, second] = await h.stores<ArchiveEvents>(2);
-      await first!.appendEvents(['slow'], 0, makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })));
+      await first!.appendEvents(
+        ['slow'],
+        0,
+        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
+      );
       await first!.archive(['slow']);
       const handlingMs = redeliveryMs! * 3;
       let taken!: () => void;
       const tookIt = new Promise<void>((resolve) => (taken = resolve));
-      const firstDone = consumeOne(first!, async () => {
-        taken();
-        await sleep(handlingMs);
-      }, handlingMs + 10_000);
+      const firstDone = consumeOne(
+        first!,
+        async () => {
+          taken();
+          await sleep(handlingMs);
+        },
+        handlingMs + 10_000,
+      );
       await tookIt;
       // The second consumer waits the whole time the first one handles the record, and a bit more.
       const stolen: string[][] = [];

@@ -71,13 +71,20 @@ const BAD_EVENTS: [string, unknown, new (...args: never[]) => TimeboxError][] = 
   ['a type with a lone surrogate', { type: 'Created\uD83D', data: {} }, InvalidEventError],
   ['an invalid Date', { type: 'A', data: {}, timestamp: new Date('nope') }, InvalidEventError],
   ['a string timestamp', { type: 'A', data: {}, timestamp: '2024-01-01' }, InvalidEventError],
-  ...BAD_PAYLOADS.map(([name, data]): [string, unknown, new (...args: never[]) => TimeboxError] => [`a payload that is ${name}`, { type: 'A', data }, InvalidPayloadError]),
+  ...BAD_PAYLOADS.map(([name, data]): [string, unknown, new (...args: never[]) => TimeboxError] => [
+    `a payload that is ${name}`,
+    { type: 'A', data },
+    InvalidPayloadError,
+  ]),
 ];
 
 /** A store with some data, and a way to show it is unchanged. */
 async function seeded(h: Harness): Promise<{ store: Store; unchanged: () => Promise<void> }> {
   const store = await h.store({ indexer: payloadIndexer, trimEvents: true });
-  const ids: AggregateId[] = [['seed', '1'], ['seed', '2']];
+  const ids: AggregateId[] = [
+    ['seed', '1'],
+    ['seed', '2'],
+  ];
   await store.appendEvents(ids[0]!, 0, [{ type: 'Set', data: { status: 'open', labels: { tier: 'gold' } } }, ...makeEvents(2)]);
   await store.appendEvents(ids[1]!, 0, makeEvents(3));
   await store.putSnapshot(ids[1]!, { upTo: 2 }, 2);
@@ -132,9 +139,13 @@ export function badInputSuite(h: Harness): void {
         expect(append, `appendEvents with ${name}`).toBeInstanceOf(InvalidSequenceError);
         expect((append as Error).message).toMatch(/expectedSequence/);
         if (sequence !== undefined) {
-          await expect(store.getEvents(['seed', '1'], sequence as Loose), `getEvents with ${name}`).rejects.toBeInstanceOf(InvalidSequenceError);
+          await expect(store.getEvents(['seed', '1'], sequence as Loose), `getEvents with ${name}`).rejects.toBeInstanceOf(
+            InvalidSequenceError,
+          );
         }
-        await expect(store.putSnapshot(['seed', '1'], { bad: true }, sequence as Loose), `putSnapshot with ${name}`).rejects.toBeInstanceOf(InvalidSequenceError);
+        await expect(store.putSnapshot(['seed', '1'], { bad: true }, sequence as Loose), `putSnapshot with ${name}`).rejects.toBeInstanceOf(
+          InvalidSequenceError,
+        );
       }
       await unchanged();
     });
@@ -203,7 +214,11 @@ export function badInputSuite(h: Harness): void {
       const labelled = await h.store({ indexer: () => [{ labels: { tier: 5 } }] as Loose }, namespace);
       await expect(labelled.appendEvents(['i'], 0, makeEvents(1))).rejects.toBeInstanceOf(InvalidArgumentError);
       // Text a UTF-8 store would silently change is refused, whichever index field holds it.
-      const surrogateIndexes: Index[] = [{ status: 'open\uD800' }, { labels: { 'tier\uDC00': 'gold' } }, { labels: { tier: '\uD83Dgold' } }];
+      const surrogateIndexes: Index[] = [
+        { status: 'open\uD800' },
+        { labels: { 'tier\uDC00': 'gold' } },
+        { labels: { tier: '\uD83Dgold' } },
+      ];
       for (const bad of surrogateIndexes) {
         const surrogate = await h.store({ indexer: () => [bad] }, namespace);
         const error = await surrogate.appendEvents(['i'], 0, makeEvents(1)).then(

@@ -22,7 +22,12 @@ export function concurrencySuite(h: Harness): void {
       const store = await h.store();
       await store.appendEvents(['race'], 0, makeEvents(2));
       const results = await Promise.allSettled(
-        Array.from({ length: writers }, (_, writer) => store.appendEvents(['race'], 2, [{ type: 'Won', data: { writer } }, { type: 'Won', data: { writer } }])),
+        Array.from({ length: writers }, (_, writer) =>
+          store.appendEvents(['race'], 2, [
+            { type: 'Won', data: { writer } },
+            { type: 'Won', data: { writer } },
+          ]),
+        ),
       );
       const winners = results.flatMap((result, writer) => (result.status === 'fulfilled' ? [writer] : []));
       expect(winners).toHaveLength(1);
@@ -42,7 +47,9 @@ export function concurrencySuite(h: Harness): void {
     it(`${writers} concurrent first appends over separate connections: exactly one wins`, async () => {
       const stores = await h.stores(Math.min(writers, 8));
       const results = await Promise.allSettled(
-        Array.from({ length: writers }, (_, writer) => stores[writer % stores.length]!.appendEvents(['first'], 0, [{ type: 'Won', data: { writer } }])),
+        Array.from({ length: writers }, (_, writer) =>
+          stores[writer % stores.length]!.appendEvents(['first'], 0, [{ type: 'Won', data: { writer } }]),
+        ),
       );
       expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
       for (const result of results) {

@@ -12,7 +12,10 @@ function cartExecutor(store: Store<CartEvents>) {
   return createExecutor<Cart, CartEvents>(store, {
     initialState: () => ({ items: {}, version: 0 }),
     appliers: {
-      Added: (state, data) => ({ items: { ...state.items, [data.sku]: (state.items[data.sku] ?? 0) + data.qty }, version: state.version + 1 }),
+      Added: (state, data) => ({
+        items: { ...state.items, [data.sku]: (state.items[data.sku] ?? 0) + data.qty },
+        version: state.version + 1,
+      }),
       Removed: (state, data) => {
         const items = { ...state.items };
         delete items[data.sku];
@@ -92,9 +95,11 @@ export function executorSuite(h: Harness): void {
       await theirs.exec(['fresh'], (_s, aggregator) => aggregator.raise('Added', { sku: 'c', qty: 1 }));
       const readOnly = await mine.exec(['fresh'], () => undefined);
       expect(readOnly.items).toEqual({ a: 1, c: 1 });
-      await expect(mine.exec(['fresh'], () => {
-        throw new Error('rejected on the current state');
-      })).rejects.toThrow('rejected on the current state');
+      await expect(
+        mine.exec(['fresh'], () => {
+          throw new Error('rejected on the current state');
+        }),
+      ).rejects.toThrow('rejected on the current state');
       expect(await first!.getEvents(['fresh'])).toHaveLength(4);
     });
 

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { EventsDroppedError, HubUnavailableError, InvalidArgumentError, StoreClosedError, SubscriberError, VersionConflictError } from '../errors.js';
+import {
+  EventsDroppedError,
+  HubUnavailableError,
+  InvalidArgumentError,
+  StoreClosedError,
+  SubscriberError,
+  VersionConflictError,
+} from '../errors.js';
 import { makeDispatcher, makeHandler } from '../event-handlers.js';
 import type { Event } from '../event.js';
 import { createExecutor } from '../executor.js';
@@ -69,7 +76,9 @@ export function hubSuite(h: Harness): void {
         const events = got.of(part);
         expect(events.map((event) => event.sequence)).toEqual(Array.from({ length: next.get(part) as number }, (_, i) => i));
         expect(events.map((event) => event.payload)).toEqual(events.map((_, i) => ({ n: i })));
-        expect(events.every((event) => event.type === 'Counted' && event.timestamp.getTime() === Date.UTC(2024, 0, 1, 12, 0, event.sequence))).toBe(true);
+        expect(
+          events.every((event) => event.type === 'Counted' && event.timestamp.getTime() === Date.UTC(2024, 0, 1, 12, 0, event.sequence)),
+        ).toBe(true);
         expect(events[0]!.aggregateId).toEqual(['hub', part]);
       }
       // The events match what the store holds, field for field.

@@ -13,7 +13,10 @@ export function indexingSuite(h: Harness): void {
   describe('indexing', () => {
     it('records the status with the time of the batch’s last event', async () => {
       const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
-      await store.appendEvents(['o', '1'], 0, [set({ status: 'open' }, 1000), { type: 'Other', data: { note: 'x' }, timestamp: new Date(T0 + 2000) }]);
+      await store.appendEvents(['o', '1'], 0, [
+        set({ status: 'open' }, 1000),
+        { type: 'Other', data: { note: 'x' }, timestamp: new Date(T0 + 2000) },
+      ]);
       await expect(store.getAggregateStatus(['o', '1'])).resolves.toBe('open');
       const entries = await store.listAggregatesByStatus('open');
       expect(entries).toEqual([{ id: ['o', '1'], timestamp: new Date(T0 + 2000) }]);
@@ -83,7 +86,7 @@ export function indexingSuite(h: Harness): void {
 
     it('stores label names and values holding separators exactly', async () => {
       const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
-      const name = "we:ird{label}\\%'\"";
+      const name = 'we:ird{label}\\%\'"';
       const value = 'val:ue{}\\%\x1f 🙂';
       await store.appendEvents(['w', 'x:y'], 0, [set({ status: 'st:at{us}', labels: { [name]: value, plain: 'a:b' } })]);
       await expect(store.listLabelValues(name)).resolves.toEqual([value]);

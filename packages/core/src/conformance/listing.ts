@@ -16,7 +16,7 @@ export const TRICKY_IDS: readonly AggregateId[] = [
   ['per', 'cent%3A'],
   ['{brace}', 'tag'],
   ['{brace', '}tag'],
-  ["quote'\"", '`tick`'],
+  ['quote\'"', '`tick`'],
   ['', 'empty first'],
   ['empty last', ''],
   ['*'],
@@ -35,7 +35,10 @@ export function listingSuite(h: Harness): void {
       }
       for (const [i, id] of TRICKY_IDS.entries()) {
         const events = await store.getEvents(id);
-        expect(events.map((event) => event.payload), JSON.stringify(id)).toEqual([{ n: i }]);
+        expect(
+          events.map((event) => event.payload),
+          JSON.stringify(id),
+        ).toEqual([{ n: i }]);
         expect(events[0]!.aggregateId).toEqual(id);
       }
       expect(sortIds(await store.listAggregates())).toEqual(sortIds(TRICKY_IDS));

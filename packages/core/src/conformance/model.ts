@@ -84,7 +84,13 @@ function random(seed: number): () => number {
   };
 }
 
-const IDS: AggregateId[] = [['m', 'a'], ['m', 'a:b'], ['m:a', 'b'], ['n', '{x}'], ['n', '%']];
+const IDS: AggregateId[] = [
+  ['m', 'a'],
+  ['m', 'a:b'],
+  ['m:a', 'b'],
+  ['n', '{x}'],
+  ['n', '%'],
+];
 const STATUSES = ['', 'open', 'paid', 'shipped'];
 const LABELS = ['region', 'tier'];
 const VALUES = ['', 'east', 'west', 'gold'];
@@ -102,9 +108,10 @@ async function compare(store: Store<ModelEvents>, model: ReferenceModel, seed: n
     const snapshot = await store.getSnapshot(aggregate.id);
     expect(snapshot.value, label).toEqual(aggregate.snapshot?.value);
     expect(snapshot.nextSequence, label).toBe(aggregate.snapshot?.sequence ?? 0);
-    expect(snapshot.events.map((event) => event.sequence), label).toEqual(
-      aggregate.events.filter((event) => event.sequence >= (aggregate.snapshot?.sequence ?? 0)).map((event) => event.sequence),
-    );
+    expect(
+      snapshot.events.map((event) => event.sequence),
+      label,
+    ).toEqual(aggregate.events.filter((event) => event.sequence >= (aggregate.snapshot?.sequence ?? 0)).map((event) => event.sequence));
     expect(await store.getAggregateStatus(aggregate.id), label).toBe(aggregate.status);
   }
   for (const status of STATUSES.filter((s) => s !== '')) {
@@ -168,7 +175,10 @@ async function runRandomOperations(store: Store<ModelEvents>, trim: boolean, see
       expect(result === 'done' ? 'stored or ignored' : 'rejected', where).toBe(outcome === 'rejected' ? 'rejected' : 'stored or ignored');
     }
     const stored = model.aggregates.get(JSON.stringify(id))?.events ?? [];
-    expect((await store.getEvents(id)).map((event) => event.sequence), where).toEqual(stored.map((event) => event.sequence));
+    expect(
+      (await store.getEvents(id)).map((event) => event.sequence),
+      where,
+    ).toEqual(stored.map((event) => event.sequence));
   }
   await compare(store, model, seed);
 }

@@ -101,7 +101,10 @@ export function snapshotSuite(h: Harness): void {
       const store = await h.store({ trimEvents: true });
       await store.appendEvents(['a'], 0, makeEvents(4));
       await store.putSnapshot(['a'], { n: 2 }, 2);
-      const error = (await store.appendEvents(['a'], 0, makeEvents(1)).catch((e: unknown) => e)) as { actualSequence: number; newEvents: { sequence: number }[] };
+      const error = (await store.appendEvents(['a'], 0, makeEvents(1)).catch((e: unknown) => e)) as {
+        actualSequence: number;
+        newEvents: { sequence: number }[];
+      };
       expect(error.actualSequence).toBe(4);
       expect(error.newEvents.map((event) => event.sequence)).toEqual([2, 3]);
     });

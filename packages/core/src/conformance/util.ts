@@ -30,7 +30,12 @@ export function sortIds(ids: readonly AggregateId[]): AggregateId[] {
  * Everything a store holds about some aggregates and labels, as plain data, so a test can show
  * that a failed call left the store exactly as it was.
  */
-export async function fingerprint(store: Store, ids: readonly AggregateId[], labels: readonly string[] = [], statuses: readonly string[] = []): Promise<unknown> {
+export async function fingerprint(
+  store: Store,
+  ids: readonly AggregateId[],
+  labels: readonly string[] = [],
+  statuses: readonly string[] = [],
+): Promise<unknown> {
   const aggregates = [];
   for (const id of ids) {
     const snapshot = await store.getSnapshot(id);

@@ -39,8 +39,14 @@ describe.concurrent('the conformance suite has teeth', () => {
       const report = await runSuiteOn(variant);
       expect(report.numTotalTests).toBeGreaterThan(50);
       expect(report.numFailedTests).toBeGreaterThan(0);
-      const failed = report.testResults.flatMap((file) => file.assertionResults).filter((test) => test.status === 'failed').map((test) => test.fullName);
-      expect(failed.some((name) => name.includes(mustFail)), `expected "${mustFail}" among failures: ${failed.join(' | ')}`).toBe(true);
+      const failed = report.testResults
+        .flatMap((file) => file.assertionResults)
+        .filter((test) => test.status === 'failed')
+        .map((test) => test.fullName);
+      expect(
+        failed.some((name) => name.includes(mustFail)),
+        `expected "${mustFail}" among failures: ${failed.join(' | ')}`,
+      ).toBe(true);
     });
   }
 });

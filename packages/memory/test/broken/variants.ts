@@ -173,10 +173,19 @@ class FeedsEventsOutOfOrder extends DelegatingBackend {
 export const BROKEN_VARIANTS = {
   'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
   'ignores-trim': { make: (inner: MemoryBackend) => new IgnoresTrim(inner), mustFail: 'with trimEvents deletes covered events' },
-  'events-out-of-order': { make: (inner: MemoryBackend) => new ReturnsEventsOutOfOrder(inner), mustFail: 'continues sequences across appends' },
-  'unescaped-ids': { make: (inner: MemoryBackend) => new JoinsIdsWithoutEscaping(inner), mustFail: 'keeps IDs that differ only in how their parts split' },
+  'events-out-of-order': {
+    make: (inner: MemoryBackend) => new ReturnsEventsOutOfOrder(inner),
+    mustFail: 'continues sequences across appends',
+  },
+  'unescaped-ids': {
+    make: (inner: MemoryBackend) => new JoinsIdsWithoutEscaping(inner),
+    mustFail: 'keeps IDs that differ only in how their parts split',
+  },
   'keeps-empty-labels': { make: (inner: MemoryBackend) => new KeepsEmptyLabels(inner), mustFail: 'changes and removes labels' },
-  'acks-before-handler': { make: (inner: MemoryBackend) => new AcksBeforeHandler(inner), mustFail: 'redelivers a record whose handler threw' },
+  'acks-before-handler': {
+    make: (inner: MemoryBackend) => new AcksBeforeHandler(inner),
+    mustFail: 'redelivers a record whose handler threw',
+  },
   'feeds-failed-appends': { make: (inner: MemoryBackend) => new FeedsFailedAppends(inner), mustFail: 'a failed append delivers nothing' },
   'feed-out-of-order': { make: (inner: MemoryBackend) => new FeedsEventsOutOfOrder(inner), mustFail: 'in sequence order per aggregate' },
 } as const;

@@ -41,7 +41,12 @@ export class LocalReplicator<Result> implements Replicator<Result> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (!(command instanceof Uint8Array)) return Promise.reject(new TypeError('a command must be a Uint8Array'));
     return new Promise<Result>((resolve, reject) => {
-      const entry: CommittedEntry = { index: this.#nextIndex++, kind: 'command', proposalId: this.#prefix + this.#nextProposal++, data: command };
+      const entry: CommittedEntry = {
+        index: this.#nextIndex++,
+        kind: 'command',
+        proposalId: this.#prefix + this.#nextProposal++,
+        data: command,
+      };
       this.#queue.push({ entry, resolve: resolve as (result: unknown) => void, reject });
       this.#schedule();
     });

@@ -113,7 +113,8 @@ export class RaftBackend implements Backend {
     const reads = options.reads ?? 'linearizable';
     if (reads !== 'linearizable' && reads !== 'local') throw new InvalidArgumentError('reads', 'must be "linearizable" or "local"', reads);
     const replicator = options.replicator;
-    this.#fence = reads === 'linearizable' && typeof replicator.readBarrier === 'function' ? new ReadFence(() => replicator.readBarrier!()) : undefined;
+    this.#fence =
+      reads === 'linearizable' && typeof replicator.readBarrier === 'function' ? new ReadFence(() => replicator.readBarrier!()) : undefined;
   }
 
   /** The ID this backend's archive consumers hold leases under. */
@@ -141,7 +142,13 @@ export class RaftBackend implements Backend {
 
   async append(request: AppendRequest): Promise<AppendResult> {
     this.#assertOpen('append events');
-    const result = await this.#propose({ type: 'append', id: request.id, expectedSequence: request.expectedSequence, events: request.events, index: request.index });
+    const result = await this.#propose({
+      type: 'append',
+      id: request.id,
+      expectedSequence: request.expectedSequence,
+      events: request.events,
+      index: request.index,
+    });
     if (result.type === 'ok') return { ok: true };
     if (result.type === 'conflict') return { ok: false, actualSequence: result.actualSequence, newEvents: result.newEvents };
     throw unexpected('append', result);
@@ -212,7 +219,9 @@ export class RaftBackend implements Backend {
   async watch(sink: FeedSink): Promise<Feed> {
     this.#assertOpen('subscribe');
     const stopAppends = this.#state.onAppended((events) => sink.events(events[0]!.aggregateId, events.map(toRecord)));
-    const stopRestores = this.#state.onRestored(() => sink.gap('this node installed a state snapshot from the leader; the appends it covers were not seen one by one'));
+    const stopRestores = this.#state.onRestored(() =>
+      sink.gap('this node installed a state snapshot from the leader; the appends it covers were not seen one by one'),
+    );
     const stop = () => {
       stopAppends();
       stopRestores();

@@ -60,7 +60,8 @@ export function resolveRaftConfig(config: RaftNodeConfig): ResolvedRaftConfig {
     if (typeof voter !== 'string' || voter === '') throw new ConfigError('voters', 'must hold non-empty strings', voter);
   }
   if (new Set(config.voters).size !== config.voters.length) throw new ConfigError('voters', 'must not repeat an ID', config.voters);
-  if (!config.voters.includes(config.id)) throw new ConfigError('voters', `must include the local node ${JSON.stringify(config.id)}`, config.voters);
+  if (!config.voters.includes(config.id))
+    throw new ConfigError('voters', `must include the local node ${JSON.stringify(config.id)}`, config.voters);
   const resolved: ResolvedRaftConfig = {
     ...RAFT_DEFAULTS,
     ...definedOnly(config),
@@ -70,7 +71,14 @@ export function resolveRaftConfig(config: RaftNodeConfig): ResolvedRaftConfig {
     random: config.random,
     applied: config.applied ?? null,
   };
-  for (const field of ['electionTicks', 'heartbeatTicks', 'maxMessageBytes', 'maxInflightMessages', 'maxUncommittedBytes', 'maxApplyBytes'] as const) {
+  for (const field of [
+    'electionTicks',
+    'heartbeatTicks',
+    'maxMessageBytes',
+    'maxInflightMessages',
+    'maxUncommittedBytes',
+    'maxApplyBytes',
+  ] as const) {
     requirePositiveInteger(field, resolved[field]);
   }
   if (!Number.isSafeInteger(resolved.maxInflightBytes) || resolved.maxInflightBytes < 0) {
@@ -82,7 +90,8 @@ export function resolveRaftConfig(config: RaftNodeConfig): ResolvedRaftConfig {
   if (resolved.applied !== null && (!Number.isSafeInteger(resolved.applied) || resolved.applied < 0)) {
     throw new ConfigError('applied', 'must be an integer ≥ 0', resolved.applied);
   }
-  if (typeof config.preVote !== 'undefined' && typeof config.preVote !== 'boolean') throw new ConfigError('preVote', 'must be a boolean', config.preVote);
+  if (typeof config.preVote !== 'undefined' && typeof config.preVote !== 'boolean')
+    throw new ConfigError('preVote', 'must be a boolean', config.preVote);
   if (typeof config.checkQuorum !== 'undefined' && typeof config.checkQuorum !== 'boolean') {
     throw new ConfigError('checkQuorum', 'must be a boolean', config.checkQuorum);
   }

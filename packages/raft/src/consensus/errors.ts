@@ -6,7 +6,10 @@ export class NoLeaderError extends TimeboxError {
     readonly nodeId: string,
     operation: string,
   ) {
-    super('RAFT_NO_LEADER', `cannot ${operation} on node ${JSON.stringify(nodeId)}: no leader is known (an election is under way or quorum is lost)`);
+    super(
+      'RAFT_NO_LEADER',
+      `cannot ${operation} on node ${JSON.stringify(nodeId)}: no leader is known (an election is under way or quorum is lost)`,
+    );
   }
 }
 

@@ -95,16 +95,21 @@ export class RaftNode {
     const storage = this.config.storage;
     const initial = storage.initialState();
     if (initial.voters.length > 0 && !sameMembers(initial.voters, this.voters)) {
-      throw new RaftProtocolError(`stored voters ${JSON.stringify(initial.voters)} differ from configured voters ${JSON.stringify(this.voters)}`);
+      throw new RaftProtocolError(
+        `stored voters ${JSON.stringify(initial.voters)} differ from configured voters ${JSON.stringify(this.voters)}`,
+      );
     }
     this.log = new RaftLog(storage);
     const hard = initial.hardState;
     if (hard.commit < this.log.committed || hard.commit > this.log.lastIndex()) {
-      throw new RaftProtocolError(`stored commit ${hard.commit} is outside the stored log [${this.log.committed}, ${this.log.lastIndex()}]`);
+      throw new RaftProtocolError(
+        `stored commit ${hard.commit} is outside the stored log [${this.log.committed}, ${this.log.lastIndex()}]`,
+      );
     }
     this.log.committed = hard.commit;
     if (this.config.applied !== null) {
-      if (this.config.applied > hard.commit) throw new RaftProtocolError(`applied ${this.config.applied} is beyond the stored commit ${hard.commit}`);
+      if (this.config.applied > hard.commit)
+        throw new RaftProtocolError(`applied ${this.config.applied} is beyond the stored commit ${hard.commit}`);
       this.log.applied = Math.max(this.config.applied, this.log.applied);
     }
     this.persistedHardState = hard;
@@ -156,7 +161,8 @@ export class RaftNode {
   proposeMany(proposals: readonly Proposal[]): ProposeOutcome {
     if (!Array.isArray(proposals) || proposals.length === 0) throw new InvalidProposalError('proposals must be a non-empty array');
     for (const proposal of proposals) {
-      if (typeof proposal?.id !== 'string' || proposal.id === '') throw new InvalidProposalError('the proposal ID must be a non-empty string');
+      if (typeof proposal?.id !== 'string' || proposal.id === '')
+        throw new InvalidProposalError('the proposal ID must be a non-empty string');
       if (!(proposal.data instanceof Uint8Array)) throw new InvalidProposalError('the data must be a Uint8Array');
     }
     const copy = proposals.map((proposal): Proposal => ({ id: proposal.id, data: proposal.data }));
@@ -553,12 +559,26 @@ export class RaftNode {
       return;
     }
     if (this.log.matchTerm(request.prevIndex, request.prevTerm)) {
-      const lastNew = this.log.maybeAppend(request.prevIndex, request.prevTerm, request.commit, request.entries, this.appendConflictIndex(request));
+      const lastNew = this.log.maybeAppend(
+        request.prevIndex,
+        request.prevTerm,
+        request.commit,
+        request.entries,
+        this.appendConflictIndex(request),
+      );
       this.respondAppend(request.from, lastNew ?? this.log.committed);
       return;
     }
     const hint = this.log.findConflictByTerm(Math.min(request.prevIndex, this.log.lastIndex()), request.prevTerm);
-    this.send({ type: 'append-response', to: request.from, term: this.term, index: request.prevIndex, rejected: true, hintIndex: hint.index, hintTerm: hint.term });
+    this.send({
+      type: 'append-response',
+      to: request.from,
+      term: this.term,
+      index: request.prevIndex,
+      rejected: true,
+      hintIndex: hint.index,
+      hintTerm: hint.term,
+    });
   }
 
   private respondAppend(to: NodeId, index: number): void {
@@ -574,7 +594,9 @@ export class RaftNode {
   private handleSnapshot(request: SnapshotRequest): void {
     const snapshot = request.snapshot;
     if (!sameMembers(snapshot.meta.voters, this.voters)) {
-      throw new RaftProtocolError(`snapshot voters ${JSON.stringify(snapshot.meta.voters)} differ from ours ${JSON.stringify(this.voters)}`);
+      throw new RaftProtocolError(
+        `snapshot voters ${JSON.stringify(snapshot.meta.voters)} differ from ours ${JSON.stringify(this.voters)}`,
+      );
     }
     if (this.restore(snapshot)) this.respondAppend(request.from, this.log.lastIndex());
     else this.respondAppend(request.from, this.log.committed);
@@ -701,7 +723,11 @@ export class RaftNode {
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: 'append', to, term: this.term, prevIndex, prevTerm, entries, commit: this.log.committed });
     const lastSent = entries[entries.length - 1];
-    progress.sentEntries(entries.length, lastSent?.index ?? prevIndex, entries.reduce((sum, entry) => sum + entryBytes(entry), 0));
+    progress.sentEntries(
+      entries.length,
+      lastSent?.index ?? prevIndex,
+      entries.reduce((sum, entry) => sum + entryBytes(entry), 0),
+    );
     return true;
   }
 

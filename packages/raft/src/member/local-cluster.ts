@@ -54,13 +54,20 @@ export class LocalRaftCluster {
     if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
     const size = options.size ?? 3;
     requirePositiveInteger('size', size);
-    if (options.dir !== undefined && (typeof options.dir !== 'string' || options.dir === '')) throw new ConfigError('dir', 'must be a non-empty path', options.dir);
+    if (options.dir !== undefined && (typeof options.dir !== 'string' || options.dir === ''))
+      throw new ConfigError('dir', 'must be a non-empty path', options.dir);
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'timebox-raft-')));
     await mkdir(dir, { recursive: true });
     for (let attempt = 1; ; attempt++) {
       const servers: RaftServerAddress[] = [];
       for (let i = 0; i < size; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freeLoopbackPort()}` });
-      const memberOptions = servers.map((server) => ({ ...options.member, localId: server.id, address: server.address, dataDir: join(dir, server.id), servers }));
+      const memberOptions = servers.map((server) => ({
+        ...options.member,
+        localId: server.id,
+        address: server.address,
+        dataDir: join(dir, server.id),
+        servers,
+      }));
       const cluster = new LocalRaftCluster(dir, memberOptions, options.dir === undefined);
       try {
         for (let i = 0; i < size; i++) await cluster.restart(i);
@@ -126,7 +133,13 @@ export class LocalRaftCluster {
       readBarrier: () => member.server.readBarrier(),
       close: () => this.close(),
     };
-    const backend = new RaftBackend({ state: member.state, replicator, ownsNode: true, archiveLeaseMs: backendOptions.archiveLeaseMs, reads: backendOptions.reads });
+    const backend = new RaftBackend({
+      state: member.state,
+      replicator,
+      ownsNode: true,
+      archiveLeaseMs: backendOptions.archiveLeaseMs,
+      reads: backendOptions.reads,
+    });
     return createStore<M>(backend, config);
   }
 

@@ -96,7 +96,8 @@ export const MEMBER_DEFAULTS = Object.freeze({
 export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMemberOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
   const { localId, address, dataDir } = options;
-  if (typeof localId !== 'string' || localId === '') throw new ConfigError('localId', 'must be a non-empty string (the member ID)', localId);
+  if (typeof localId !== 'string' || localId === '')
+    throw new ConfigError('localId', 'must be a non-empty string (the member ID)', localId);
   if (typeof address !== 'string') throw new ConfigError('address', 'must be "host:port"', address);
   parseAddress(address, 'address');
   if (typeof dataDir !== 'string' || dataDir === '') throw new ConfigError('dataDir', 'must be a non-empty path', dataDir);
@@ -105,7 +106,8 @@ export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMember
     throw new ConfigError('logTailSize', `must be an integer ≥ ${MIN_LOG_TAIL_SIZE}`, logTailSize);
   }
   const servers = options.servers ?? [{ id: localId, address }];
-  if (!Array.isArray(servers) || servers.length === 0) throw new ConfigError('servers', 'must be a non-empty array of { id, address }', servers);
+  if (!Array.isArray(servers) || servers.length === 0)
+    throw new ConfigError('servers', 'must be a non-empty array of { id, address }', servers);
   const seen = new Set<string>();
   for (const [i, server] of (servers as unknown[]).entries()) {
     const { id, address: at } = (server ?? {}) as { id?: unknown; address?: unknown };
@@ -116,11 +118,21 @@ export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMember
     parseAddress(at, `servers[${i}].address`);
   }
   const self = servers.find((server) => server.id === localId);
-  if (self === undefined) throw new ConfigError('servers', `must include the local member ${JSON.stringify(localId)}`, servers.map((s) => s.id));
+  if (self === undefined)
+    throw new ConfigError(
+      'servers',
+      `must include the local member ${JSON.stringify(localId)}`,
+      servers.map((s) => s.id),
+    );
   if (self.address !== address) {
-    throw new ConfigError('servers', `gives ${JSON.stringify(localId)} the address ${JSON.stringify(self.address)}, not its own address ${JSON.stringify(address)}`, self.address);
+    throw new ConfigError(
+      'servers',
+      `gives ${JSON.stringify(localId)} the address ${JSON.stringify(self.address)}, not its own address ${JSON.stringify(address)}`,
+      self.address,
+    );
   }
-  if (options.publisher !== undefined && typeof options.publisher !== 'function') throw new ConfigError('publisher', 'must be a function', options.publisher);
+  if (options.publisher !== undefined && typeof options.publisher !== 'function')
+    throw new ConfigError('publisher', 'must be a function', options.publisher);
   const clusterId = options.clusterId ?? MEMBER_DEFAULTS.clusterId;
   if (typeof clusterId !== 'string' || clusterId === '') throw new ConfigError('clusterId', 'must be a non-empty string', clusterId);
   const numbers = {
@@ -132,7 +144,8 @@ export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMember
   };
   for (const [field, value] of Object.entries(numbers)) requirePositiveInteger(field, value);
   // Heartbeats go every tick, and must come more often than an election timeout.
-  if (numbers.electionTicks < 2) throw new ConfigError('electionTicks', 'must be an integer ≥ 2 (heartbeats go every tick)', numbers.electionTicks);
+  if (numbers.electionTicks < 2)
+    throw new ConfigError('electionTicks', 'must be an integer ≥ 2 (heartbeats go every tick)', numbers.electionTicks);
   if (options.segmentBytes !== undefined) requirePositiveInteger('segmentBytes', options.segmentBytes);
   return {
     localId,

@@ -42,7 +42,12 @@ export class RaftMember {
   readonly #transport: { current: TcpTransport | undefined };
   #closing: Promise<void> | undefined;
 
-  private constructor(options: ResolvedMemberOptions, state: MaterializedState, server: RaftServer<CommandResult>, transport: { current: TcpTransport | undefined }) {
+  private constructor(
+    options: ResolvedMemberOptions,
+    state: MaterializedState,
+    server: RaftServer<CommandResult>,
+    transport: { current: TcpTransport | undefined },
+  ) {
     this.options = options;
     this.state = state;
     this.server = server;
@@ -53,7 +58,10 @@ export class RaftMember {
   static async open(options: RaftMemberOptions): Promise<RaftMember> {
     const resolved = resolveMemberOptions(options);
     await mkdir(resolved.dataDir, { recursive: true });
-    const log = await WriteAheadLog.open(join(resolved.dataDir, 'wal'), { tailSize: resolved.logTailSize, segmentBytes: resolved.segmentBytes });
+    const log = await WriteAheadLog.open(join(resolved.dataDir, 'wal'), {
+      tailSize: resolved.logTailSize,
+      segmentBytes: resolved.segmentBytes,
+    });
     let state: MaterializedState | undefined;
     let server: RaftServer<CommandResult> | undefined;
     try {
@@ -67,7 +75,14 @@ export class RaftMember {
         log,
         state,
         connect: (events) => {
-          transport.current = new TcpTransport({ localId: resolved.localId, listen: resolved.address, peers, clusterId: resolved.clusterId, events, faults: resolved.faults });
+          transport.current = new TcpTransport({
+            localId: resolved.localId,
+            listen: resolved.address,
+            peers,
+            clusterId: resolved.clusterId,
+            events,
+            faults: resolved.faults,
+          });
           return transport.current;
         },
         tickMs: resolved.tickMs,
@@ -92,7 +107,13 @@ export class RaftMember {
 
   /** A new backend over this member; close the member after the stores over it. */
   backend(options: RaftMemberBackendOptions = {}): RaftBackend {
-    return new RaftBackend({ state: this.state, replicator: this.server, ownsNode: false, archiveLeaseMs: options.archiveLeaseMs, reads: options.reads });
+    return new RaftBackend({
+      state: this.state,
+      replicator: this.server,
+      ownsNode: false,
+      archiveLeaseMs: options.archiveLeaseMs,
+      reads: options.reads,
+    });
   }
 
   /** This member's ID. */
@@ -129,7 +150,11 @@ export class RaftMember {
  * Opens a member and a store over it that owns it: `store.close()` closes the member too.
  * For several stores on one member, use `RaftMember.open` and `member.backend()`.
  */
-export async function openRaftStore<M extends EventMap = EventMap>(config: Config<M>, options: RaftMemberOptions, backendOptions: RaftMemberBackendOptions = {}): Promise<Store<M>> {
+export async function openRaftStore<M extends EventMap = EventMap>(
+  config: Config<M>,
+  options: RaftMemberOptions,
+  backendOptions: RaftMemberBackendOptions = {},
+): Promise<Store<M>> {
   const member = await RaftMember.open(options);
   const replicator = {
     propose: (command: Uint8Array) => member.server.propose(command),
@@ -139,7 +164,13 @@ export async function openRaftStore<M extends EventMap = EventMap>(config: Confi
     close: () => member.close(),
   };
   try {
-    const backend = new RaftBackend({ state: member.state, replicator, ownsNode: true, archiveLeaseMs: backendOptions.archiveLeaseMs, reads: backendOptions.reads });
+    const backend = new RaftBackend({
+      state: member.state,
+      replicator,
+      ownsNode: true,
+      archiveLeaseMs: backendOptions.archiveLeaseMs,
+      reads: backendOptions.reads,
+    });
     return createStore<M>(backend, config);
   } catch (error) {
     await member.close();

@@ -19,7 +19,10 @@ export class RaftUnavailableError extends TimeboxError {
     readonly lastTerm: number,
   ) {
     const known = lastLeader === null ? 'no leader was ever known' : `last known leader ${JSON.stringify(lastLeader)} in term ${lastTerm}`;
-    super('RAFT_UNAVAILABLE', `node ${JSON.stringify(nodeId)}: no leader reachable within ${waitedMs} ms (${known}); a proposal that timed out may still commit later`);
+    super(
+      'RAFT_UNAVAILABLE',
+      `node ${JSON.stringify(nodeId)}: no leader reachable within ${waitedMs} ms (${known}); a proposal that timed out may still commit later`,
+    );
   }
 }
 
@@ -34,7 +37,11 @@ export class RaftNodeFailedError extends TimeboxError {
     readonly nodeId: NodeId,
     cause: unknown,
   ) {
-    super('RAFT_NODE_FAILED', `raft node ${JSON.stringify(nodeId)} stopped after a fatal error: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(
+      'RAFT_NODE_FAILED',
+      `raft node ${JSON.stringify(nodeId)} stopped after a fatal error: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
 }
 
@@ -47,6 +54,9 @@ export class ProposalResultMissingError extends TimeboxError {
     readonly proposalId: string,
     readonly index: number,
   ) {
-    super('RAFT_RESULT_MISSING', `the state machine applied proposal ${JSON.stringify(proposalId)} at index ${index} but returned no result for it`);
+    super(
+      'RAFT_RESULT_MISSING',
+      `the state machine applied proposal ${JSON.stringify(proposalId)} at index ${index} but returned no result for it`,
+    );
   }
 }

@@ -7,7 +7,10 @@ import type { DurableLog, StateMachine, Transport, TransportEvents } from './por
 
 /** Consensus settings passed through to the core unchanged (see `RaftNodeConfig`). */
 export type ConsensusTuning = Partial<
-  Pick<RaftNodeConfig, 'preVote' | 'checkQuorum' | 'maxMessageBytes' | 'maxInflightMessages' | 'maxInflightBytes' | 'maxUncommittedBytes' | 'maxApplyBytes'>
+  Pick<
+    RaftNodeConfig,
+    'preVote' | 'checkQuorum' | 'maxMessageBytes' | 'maxInflightMessages' | 'maxInflightBytes' | 'maxUncommittedBytes' | 'maxApplyBytes'
+  >
 >;
 
 /** How to assemble a {@link RaftServer}. */
@@ -83,8 +86,10 @@ export const RAFT_SERVER_DEFAULTS = Object.freeze({
 export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Result>): ResolvedRaftServerOptions<Result> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('options', 'must be an object', options);
   if (typeof options.id !== 'string' || options.id === '') throw new ConfigError('id', 'must be a non-empty string', options.id);
-  if (!Array.isArray(options.voters) || options.voters.length === 0) throw new ConfigError('voters', 'must be a non-empty array of node IDs', options.voters);
-  if (!options.voters.includes(options.id)) throw new ConfigError('voters', `must include the local node ${JSON.stringify(options.id)}`, options.voters);
+  if (!Array.isArray(options.voters) || options.voters.length === 0)
+    throw new ConfigError('voters', 'must be a non-empty array of node IDs', options.voters);
+  if (!options.voters.includes(options.id))
+    throw new ConfigError('voters', `must include the local node ${JSON.stringify(options.id)}`, options.voters);
   requireMethods('log', options.log, ['save', 'createSnapshot', 'compact', 'close', 'hardState', 'initialState', 'snapshot']);
   requireMethods('state', options.state, ['appliedIndex', 'apply', 'exportSnapshot', 'restoreSnapshot']);
   if (typeof options.connect !== 'function') throw new ConfigError('connect', 'must be a function (events) => Transport', options.connect);
@@ -97,10 +102,12 @@ export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Resu
   requirePositiveInteger('tickMs', tickMs);
   requirePositiveInteger('electionTicks', electionTicks);
   requirePositiveInteger('heartbeatTicks', heartbeatTicks);
-  if (heartbeatTicks >= electionTicks) throw new ConfigError('heartbeatTicks', `must be below electionTicks (${electionTicks})`, heartbeatTicks);
+  if (heartbeatTicks >= electionTicks)
+    throw new ConfigError('heartbeatTicks', `must be below electionTicks (${electionTicks})`, heartbeatTicks);
   requirePositiveInteger('proposalTimeoutMs', proposalTimeoutMs);
   requirePositiveInteger('snapshotEvery', snapshotEvery);
-  if (!Number.isSafeInteger(compactionMargin) || compactionMargin < 0) throw new ConfigError('compactionMargin', 'must be an integer ≥ 0', compactionMargin);
+  if (!Number.isSafeInteger(compactionMargin) || compactionMargin < 0)
+    throw new ConfigError('compactionMargin', 'must be an integer ≥ 0', compactionMargin);
   if (options.seed !== undefined && (!Number.isSafeInteger(options.seed) || options.seed < 0)) {
     throw new ConfigError('seed', 'must be an integer ≥ 0', options.seed);
   }
@@ -130,6 +137,7 @@ export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Resu
 function requireMethods(field: string, value: unknown, methods: readonly string[]): void {
   if (typeof value !== 'object' || value === null) throw new ConfigError(field, 'must be an object', value);
   for (const method of methods) {
-    if (typeof (value as Record<string, unknown>)[method] !== 'function') throw new ConfigError(field, `must have a ${method}() method`, value);
+    if (typeof (value as Record<string, unknown>)[method] !== 'function')
+      throw new ConfigError(field, `must have a ${method}() method`, value);
   }
 }

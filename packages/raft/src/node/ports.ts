@@ -69,7 +69,10 @@ export interface StateMachine<Result> {
    * that does so must keep its reads from answering before the commit (see
    * `MaterializedState.whenCommitted`); the proposals' durability is the log's, on a majority.
    */
-  apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, Result>) => void): Promise<ReadonlyMap<string, Result>>;
+  apply(
+    entries: readonly CommittedEntry[],
+    onDecided?: (results: ReadonlyMap<string, Result>) => void,
+  ): Promise<ReadonlyMap<string, Result>>;
   /** A consistent image of the whole state at `appliedIndex()`. */
   exportSnapshot(): Promise<Uint8Array>;
   /** Replaces the whole state with a snapshot image taken at `index`. */

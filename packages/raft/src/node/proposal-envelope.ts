@@ -56,7 +56,10 @@ export function unwrapEnvelopes(entries: readonly CommittedEntry[]): readonly Co
       const proposalId = input.string('proposal id');
       out.push({ index: entry.index, kind: 'command', proposalId, data: input.bytes('proposal data') });
     }
-    if (input.remaining !== 0) throw new CodecError(`${input.remaining} unexpected bytes after the proposals of envelope ${entry.proposalId} at index ${entry.index}`);
+    if (input.remaining !== 0)
+      throw new CodecError(
+        `${input.remaining} unexpected bytes after the proposals of envelope ${entry.proposalId} at index ${entry.index}`,
+      );
   }
   return out;
 }

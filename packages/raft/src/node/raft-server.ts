@@ -83,7 +83,12 @@ export class RaftServer<Result> implements Replicator<Result> {
     const snapshotIndex = log.snapshot().meta.index;
     const stateApplied = state.appliedIndex();
     if (stateApplied > log.lastIndex()) {
-      throw new RaftNodeFailedError(id, new Error(`the state has applied index ${stateApplied}, beyond the log's last index ${log.lastIndex()}: the log lost entries the state holds`));
+      throw new RaftNodeFailedError(
+        id,
+        new Error(
+          `the state has applied index ${stateApplied}, beyond the log's last index ${log.lastIndex()}: the log lost entries the state holds`,
+        ),
+      );
     }
     // After start() the state is at least at the snapshot; entries it holds past the durable commit are skipped when applied.
     const applied = Math.min(Math.max(stateApplied, snapshotIndex), log.hardState().commit);
@@ -166,7 +171,10 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.loop?.schedule();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RaftUnavailableError(this.id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm)), this.options.proposalTimeoutMs);
+      timer = setTimeout(
+        () => reject(new RaftUnavailableError(this.id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm)),
+        this.options.proposalTimeoutMs,
+      );
     });
     try {
       await Promise.race([reached, timedOut]);
@@ -178,7 +186,8 @@ export class RaftServer<Result> implements Replicator<Result> {
   /** The node's current state, for tests and diagnostics. */
   status(): RaftServerStatus {
     const core = this.node.status();
-    const lifecycle: RaftServerLifecycle = this.failure !== null ? 'failed' : this.closed ? 'closed' : this.starting !== null ? 'running' : 'new';
+    const lifecycle: RaftServerLifecycle =
+      this.failure !== null ? 'failed' : this.closed ? 'closed' : this.starting !== null ? 'running' : 'new';
     return {
       id: this.id,
       lifecycle,

@@ -42,7 +42,7 @@ export class SnapshotPolicy {
     const applied = Math.min(state.appliedIndex(), log.lastIndex());
     if (applied > this.lastIndex) {
       this.appliedCommands = applied - this.lastIndex;
-      for (let next = this.lastIndex + 1; next <= applied && this.appliedBytes < this.lastImageBytes; ) {
+      for (let next = this.lastIndex + 1; next <= applied && this.appliedBytes < this.lastImageBytes;) {
         // At least one entry per read, so this always moves on.
         const entries = log.entries(next, applied + 1, RESTART_READ_BYTES);
         for (const entry of entries) this.appliedBytes += entry.data.length;

@@ -6,7 +6,16 @@
 import { LRUCache } from 'lru-cache';
 import { encodeAggregateId, type AggregateId, type EventRecord, type IndexUpdate } from '@timebox/core';
 import { ByteWriter } from './binary.js';
-import type { AckCommand, AppendCommand, ArchiveCommand, CommandResult, LeaseCommand, ReleaseCommand, RenewCommand, SaveSnapshotCommand } from './commands.js';
+import type {
+  AckCommand,
+  AppendCommand,
+  ArchiveCommand,
+  CommandResult,
+  LeaseCommand,
+  ReleaseCommand,
+  RenewCommand,
+  SaveSnapshotCommand,
+} from './commands.js';
 import {
   aggregateKey,
   archiveKey,
@@ -116,7 +125,8 @@ export class CommandApplier {
     }
     if (command.events.length === 0) return OK;
     const target = head ?? this.#create();
-    for (const event of command.events) this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event).view());
+    for (const event of command.events)
+      this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event).view());
     cached.nextSequence += command.events.length;
     // The head is written only when it changes: the next sequence is not stored (see AggregateHead).
     const indexChanged = command.index !== undefined && this.#applyIndex(encodedId, target, command.index);
@@ -135,7 +145,8 @@ export class CommandApplier {
     target.snapshotSequence = command.sequence;
     this.view.put(snapshotKey(target.number), encodeText(command.data));
     if (command.trim && command.sequence > target.firstSequence) {
-      for (let sequence = target.firstSequence; sequence < command.sequence; sequence++) this.view.remove(eventKey(target.number, sequence));
+      for (let sequence = target.firstSequence; sequence < command.sequence; sequence++)
+        this.view.remove(eventKey(target.number, sequence));
       target.firstSequence = command.sequence;
     }
     this.#putHead(cached, target);
@@ -187,7 +198,10 @@ export class CommandApplier {
 
   renew(command: RenewCommand): CommandResult {
     if (!this.#holds(command)) return LEASE_LOST;
-    this.view.put(leaseKey(command.record), encodeLease({ leasedUntil: command.at + command.leaseMs, lease: command.lease, holder: command.consumer }));
+    this.view.put(
+      leaseKey(command.record),
+      encodeLease({ leasedUntil: command.at + command.leaseMs, lease: command.lease, holder: command.consumer }),
+    );
     return OK;
   }
 

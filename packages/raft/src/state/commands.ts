@@ -129,7 +129,10 @@ export function encodeCommand(command: Command): Uint8Array {
     }
     case 'save-snapshot':
       writeId(out, command.id);
-      out.string(command.data).varuint(command.sequence).u8(command.trim ? 1 : 0);
+      out
+        .string(command.data)
+        .varuint(command.sequence)
+        .u8(command.trim ? 1 : 0);
       break;
     case 'archive':
       writeId(out, command.id);
@@ -226,7 +229,15 @@ export function decodeCommand(bytes: Uint8Array): Command {
   return command;
 }
 
-const RESULT_TAGS = { ok: 1, conflict: 2, 'invalid-sequence': 3, leased: 4, 'nothing-available': 5, 'lease-lost': 6, 'invalid-command': 7 } as const;
+const RESULT_TAGS = {
+  ok: 1,
+  conflict: 2,
+  'invalid-sequence': 3,
+  leased: 4,
+  'nothing-available': 5,
+  'lease-lost': 6,
+  'invalid-command': 7,
+} as const;
 
 /** Encodes a result, as stored in the table of applied proposals. */
 export function encodeResult(result: CommandResult): Uint8Array {

@@ -51,7 +51,16 @@ export class KeyBuilder {
   u64(value: number): this {
     const high = Math.floor(value / 0x1_0000_0000);
     const low = value >>> 0;
-    this.#parts.push(high >>> 24, (high >>> 16) & 0xff, (high >>> 8) & 0xff, high & 0xff, low >>> 24, (low >>> 16) & 0xff, (low >>> 8) & 0xff, low & 0xff);
+    this.#parts.push(
+      high >>> 24,
+      (high >>> 16) & 0xff,
+      (high >>> 8) & 0xff,
+      high & 0xff,
+      low >>> 24,
+      (low >>> 16) & 0xff,
+      (low >>> 8) & 0xff,
+      low & 0xff,
+    );
     return this;
   }
 

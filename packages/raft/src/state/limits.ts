@@ -29,21 +29,33 @@ function aggregateIdProblem(id: AggregateId): LimitProblem | undefined {
   // Buffer.byteLength counts a lone surrogate as the 3 bytes of U+FFFD, as the key writer stores it.
   const bytes = Buffer.byteLength(encodeAggregateId(id), 'utf8');
   if (bytes <= MAX_AGGREGATE_ID_BYTES) return undefined;
-  return { field: 'aggregate ID', rule: `must encode to at most ${MAX_AGGREGATE_ID_BYTES} bytes on the raft backend (this one takes ${bytes})`, value: id };
+  return {
+    field: 'aggregate ID',
+    rule: `must encode to at most ${MAX_AGGREGATE_ID_BYTES} bytes on the raft backend (this one takes ${bytes})`,
+    value: id,
+  };
 }
 
 /** Key: tag, status, time (8), aggregate number (8). */
 function statusProblem(status: string): LimitProblem | undefined {
   const bytes = 1 + tupleBytes(status) + 16;
   if (bytes <= MAX_KEY_BYTES) return undefined;
-  return { field: 'index status', rule: `is too long for the raft backend's status index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`, value: status };
+  return {
+    field: 'index status',
+    rule: `is too long for the raft backend's status index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`,
+    value: status,
+  };
 }
 
 /** Key: tag, name, value, aggregate number (8). */
 function labelProblem(name: string, value: string): LimitProblem | undefined {
   const bytes = 1 + tupleBytes(name) + tupleBytes(value) + 8;
   if (bytes <= MAX_KEY_BYTES) return undefined;
-  return { field: `index label ${JSON.stringify(name.slice(0, 40))}`, rule: `name and value are too long for the raft backend's label index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`, value };
+  return {
+    field: `index label ${JSON.stringify(name.slice(0, 40))}`,
+    rule: `name and value are too long for the raft backend's label index (${bytes} key bytes, limit ${MAX_KEY_BYTES})`,
+    value,
+  };
 }
 
 /** The storage limit applying `command` would break, or undefined. */

@@ -24,14 +24,38 @@
  */
 import { mkdirSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
-import { ConfigError, decodeAggregateId, encodeAggregateId, hasIdPrefix, requirePositiveInteger, StoreClosedError, type AggregateId, type ArchiveRecordData, type EventRecord, type SnapshotRecord } from '@timebox/core';
+import {
+  ConfigError,
+  decodeAggregateId,
+  encodeAggregateId,
+  hasIdPrefix,
+  requirePositiveInteger,
+  StoreClosedError,
+  type AggregateId,
+  type ArchiveRecordData,
+  type EventRecord,
+  type SnapshotRecord,
+} from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
 import { StateLayoutError } from './errors.js';
 import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
-import { aggregateKey, archiveKey, eventKey, eventsEnd, KeyBuilder, KeyReader, Meta, metaKey, prefixEnd, snapshotKey, Table, tailPrefixEnd } from './keys.js';
+import {
+  aggregateKey,
+  archiveKey,
+  eventKey,
+  eventsEnd,
+  KeyBuilder,
+  KeyReader,
+  Meta,
+  metaKey,
+  prefixEnd,
+  snapshotKey,
+  Table,
+  tailPrefixEnd,
+} from './keys.js';
 import { commandLimitProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
 import { decodeArchiveRecord, decodeEvent, decodeHead, decodeText, decodeU64, encodeU64, type AggregateHead } from './records.js';
@@ -118,7 +142,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
   static open(dir: string, options: MaterializedStateOptions = {}): MaterializedState {
     if (options.proposalWindow !== undefined) requirePositiveInteger('proposalWindow', options.proposalWindow);
     if (options.headCacheSize !== undefined) requirePositiveInteger('headCacheSize', options.headCacheSize);
-    if (options.publisher !== undefined && typeof options.publisher !== 'function') throw new ConfigError('publisher', 'must be a function', options.publisher);
+    if (options.publisher !== undefined && typeof options.publisher !== 'function')
+      throw new ConfigError('publisher', 'must be a function', options.publisher);
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('dir', 'must be a non-empty path', dir);
     mkdirSync(dir, { recursive: true });
     const db = open<Buffer, Buffer>({
@@ -162,7 +187,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
    * is durable, so the proposals can be answered meanwhile; `whenCommitted` then holds reads back
    * until the commit, so no read answers without a write that was already answered.
    */
-  apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, CommandResult>) => void): Promise<ReadonlyMap<string, CommandResult>> {
+  apply(
+    entries: readonly CommittedEntry[],
+    onDecided?: (results: ReadonlyMap<string, CommandResult>) => void,
+  ): Promise<ReadonlyMap<string, CommandResult>> {
     return this.#serialize(() => this.#apply(entries, onDecided));
   }
 
@@ -177,7 +205,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
     return new Promise((resolve, reject) => this.#commitWaiters.push({ index, resolve, reject }));
   }
 
-  async #apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, CommandResult>) => void): Promise<ReadonlyMap<string, CommandResult>> {
+  async #apply(
+    entries: readonly CommittedEntry[],
+    onDecided?: (results: ReadonlyMap<string, CommandResult>) => void,
+  ): Promise<ReadonlyMap<string, CommandResult>> {
     this.#assertOpen('apply entries');
     const results = new Map<string, CommandResult>();
     const fresh: CommittedEntry[] = [];
@@ -193,7 +224,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
       const previous = fresh.at(-1)?.index;
       // The proposals of one envelope entry share its index.
       const expected = (previous ?? this.#appliedIndex) + 1;
-      if (entry.index !== expected && entry.index !== previous) throw new RaftProtocolError(`state machine expected log index ${expected}, got ${entry.index}`);
+      if (entry.index !== expected && entry.index !== previous)
+        throw new RaftProtocolError(`state machine expected log index ${expected}, got ${entry.index}`);
       fresh.push(entry);
     }
     if (fresh.length === 0) return results;
@@ -306,7 +338,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
   // ---- reads: each runs synchronously in one read transaction, so it sees one committed state ----
 
-  #read<T>(operation: string, read: (get: (key: Buffer) => Buffer | undefined, range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>) => T): T {
+  #read<T>(
+    operation: string,
+    read: (get: (key: Buffer) => Buffer | undefined, range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>) => T,
+  ): T {
     this.#assertOpen(operation);
     const transaction = this.#db.useReadTransaction();
     try {
@@ -403,7 +438,10 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
   /** How many archive records wait for acknowledgement. */
   archiveSize(): number {
-    return this.#read('count archive records', (_get, range) => [...range(Buffer.from([Table.archive]), Buffer.from([Table.archive + 1]))].length);
+    return this.#read(
+      'count archive records',
+      (_get, range) => [...range(Buffer.from([Table.archive]), Buffer.from([Table.archive + 1]))].length,
+    );
   }
 
   // ---- snapshot image ----
@@ -545,7 +583,11 @@ function readHead(get: (key: Buffer) => Buffer | undefined, id: AggregateId): Ag
   return stored === undefined ? undefined : decodeHead(stored);
 }
 
-function readEvents(range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>, head: AggregateHead, fromSequence: number): EventRecord[] {
+function readEvents(
+  range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>,
+  head: AggregateHead,
+  fromSequence: number,
+): EventRecord[] {
   const start = Math.max(fromSequence, head.firstSequence);
   const events: EventRecord[] = [];
   for (const { key, value } of range(eventKey(head.number, start), eventsEnd(head.number))) {
@@ -558,7 +600,10 @@ function parseImage(data: Uint8Array): [Buffer, Buffer][] {
   if (!(data instanceof Uint8Array) || data.length < IMAGE_MAGIC.length || IMAGE_MAGIC.some((byte, i) => i < 3 && data[i] !== byte)) {
     throw new RaftProtocolError('not a raft state snapshot image (bad header)');
   }
-  if (data[3] !== LAYOUT_VERSION) throw new RaftProtocolError(`a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`);
+  if (data[3] !== LAYOUT_VERSION)
+    throw new RaftProtocolError(
+      `a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`,
+    );
   const input = new ByteReader(data.subarray(IMAGE_MAGIC.length));
   const pairs: [Buffer, Buffer][] = [];
   try {

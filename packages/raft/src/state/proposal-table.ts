@@ -37,7 +37,8 @@ const MAX_PLAIN_PROPOSAL_ID_BYTES = 512;
 /** The ID under which a proposal is remembered. */
 function tableId(proposalId: string): string {
   // At most 3 UTF-8 bytes per UTF-16 unit: a short ID needs no byte count.
-  if (proposalId.length * 3 <= MAX_PLAIN_PROPOSAL_ID_BYTES || Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES) return proposalId;
+  if (proposalId.length * 3 <= MAX_PLAIN_PROPOSAL_ID_BYTES || Buffer.byteLength(proposalId, 'utf8') <= MAX_PLAIN_PROPOSAL_ID_BYTES)
+    return proposalId;
   return `sha256:${createHash('sha256').update(proposalId).digest('hex')}`;
 }
 

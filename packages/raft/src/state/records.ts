@@ -84,7 +84,12 @@ export function decodeText(bytes: Uint8Array): string {
 }
 
 /** An archive record as stored: `streamId` is the decimal record ID. */
-export function encodeArchiveRecord(encodedId: string, snapshotData: string | undefined, snapshotSequence: number, events: readonly EventRecord[]): Uint8Array {
+export function encodeArchiveRecord(
+  encodedId: string,
+  snapshotData: string | undefined,
+  snapshotSequence: number,
+  events: readonly EventRecord[],
+): Uint8Array {
   const out = new ByteWriter(256);
   out.string(encodedId).u8(snapshotData === undefined ? 0 : 1);
   if (snapshotData !== undefined) out.string(snapshotData);

@@ -26,9 +26,11 @@ export function parseAddress(text: string, field = 'address'): HostPort {
     if (colon < 0) throw new ConfigError(field, 'must be "host:port" (no port given)', text);
     host = text.slice(0, colon);
     portText = text.slice(colon + 1);
-    if (host.includes(':') && /^[0-9A-Fa-f:.]+$/.test(host)) throw new ConfigError(field, 'must put an IPv6 host in brackets, as "[::1]:port"', text);
+    if (host.includes(':') && /^[0-9A-Fa-f:.]+$/.test(host))
+      throw new ConfigError(field, 'must put an IPv6 host in brackets, as "[::1]:port"', text);
     if (host === '') throw new ConfigError(field, 'must name a host before the port', text);
-    if (!/^[A-Za-z0-9._-]+$/.test(host)) throw new ConfigError(field, 'must hold a host name or IP address (letters, digits, ".", "-", "_")', text);
+    if (!/^[A-Za-z0-9._-]+$/.test(host))
+      throw new ConfigError(field, 'must hold a host name or IP address (letters, digits, ".", "-", "_")', text);
   }
   if (!/^[0-9]{1,5}$/.test(portText)) throw new ConfigError(field, 'must end in a decimal port number', text);
   const port = Number(portText);

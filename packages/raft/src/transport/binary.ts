@@ -193,7 +193,9 @@ export class ByteReader {
 
   private need(count: number, what: string): void {
     if (this.position + count > this.end) {
-      throw new CodecError(`truncated input: ${what} needs ${count} bytes at offset ${this.position}, only ${this.end - this.position} left`);
+      throw new CodecError(
+        `truncated input: ${what} needs ${count} bytes at offset ${this.position}, only ${this.end - this.position} left`,
+      );
     }
   }
 

@@ -94,7 +94,8 @@ function encodeEntry(writer: ByteWriter, entry: Entry): void {
   writer.uint(entry.term, 'entry.term');
   writer.uint(entry.index, 'entry.index');
   let flags = entry.kind === 'empty' ? ENTRY_EMPTY : 0;
-  if (entry.kind !== 'empty' && entry.kind !== 'command') throw new CodecError(`entry.kind must be "command" or "empty" (got ${JSON.stringify(entry.kind)})`);
+  if (entry.kind !== 'empty' && entry.kind !== 'command')
+    throw new CodecError(`entry.kind must be "command" or "empty" (got ${JSON.stringify(entry.kind)})`);
   if (entry.proposalId !== null) flags |= ENTRY_HAS_PROPOSAL;
   writer.u8(flags);
   if (entry.proposalId !== null) writer.string(entry.proposalId, 'entry.proposalId');
@@ -146,7 +147,13 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
       };
     case TAG['vote-response']:
     case TAG['pre-vote-response']:
-      return { type: tag === TAG['vote-response'] ? 'vote-response' : 'pre-vote-response', from, to, term, granted: reader.bool('granted') };
+      return {
+        type: tag === TAG['vote-response'] ? 'vote-response' : 'pre-vote-response',
+        from,
+        to,
+        term,
+        granted: reader.bool('granted'),
+      };
     case TAG.append: {
       const prevIndex = reader.uint('prevIndex');
       const prevTerm = reader.uint('prevTerm');
@@ -177,7 +184,8 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
       const index = reader.uint('snapshot.meta.index');
       const snapshotTerm = reader.uint('snapshot.meta.term');
       const voterCount = reader.uint('snapshot.meta.voters.length');
-      if (voterCount > reader.remaining) throw new CodecError(`snapshot.meta.voters.length ${voterCount} does not fit in the ${reader.remaining} bytes left`);
+      if (voterCount > reader.remaining)
+        throw new CodecError(`snapshot.meta.voters.length ${voterCount} does not fit in the ${reader.remaining} bytes left`);
       const voters = new Array<string>(voterCount);
       for (let position = 0; position < voterCount; position++) voters[position] = reader.string('snapshot.meta.voters[]');
       const data = reader.bytes('snapshot.data');
@@ -185,9 +193,11 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
     }
     case TAG.propose: {
       const count = reader.uint('proposals.length');
-      if (count * 2 > reader.remaining) throw new CodecError(`proposals.length ${count} does not fit in the ${reader.remaining} bytes left`);
+      if (count * 2 > reader.remaining)
+        throw new CodecError(`proposals.length ${count} does not fit in the ${reader.remaining} bytes left`);
       const proposals = new Array<Proposal>(count);
-      for (let index = 0; index < count; index++) proposals[index] = { id: reader.string('proposal.id'), data: reader.bytes('proposal.data') };
+      for (let index = 0; index < count; index++)
+        proposals[index] = { id: reader.string('proposal.id'), data: reader.bytes('proposal.data') };
       return { type: 'propose', from, to, term, proposals };
     }
     case TAG['read-index']:

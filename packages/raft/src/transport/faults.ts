@@ -81,7 +81,8 @@ export class LinkFaults {
   /** Blackholes both directions of every link between the two groups (which must not overlap). */
   partition(groupA: readonly NodeId[], groupB: readonly NodeId[]): this {
     for (const a of groupA) {
-      if (groupB.includes(a)) throw new InvalidArgumentError('groupB', `must not share a node with groupA (${JSON.stringify(a)} is in both)`, groupB);
+      if (groupB.includes(a))
+        throw new InvalidArgumentError('groupB', `must not share a node with groupA (${JSON.stringify(a)} is in both)`, groupB);
     }
     for (const a of groupA) {
       for (const b of groupB) {

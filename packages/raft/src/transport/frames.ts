@@ -78,9 +78,11 @@ export function writeHello(writer: ByteWriter, hello: Omit<Hello, 'version'>, ma
  */
 export function readHello(body: Buffer, expected: { readonly clusterId: string; readonly localId: NodeId }): Hello {
   const reader = new ByteReader(body);
-  if (reader.remaining < 4 || reader.u32('magic') !== MAGIC) throw new HandshakeError('the peer is not a Timebox Raft node (bad magic in hello)');
+  if (reader.remaining < 4 || reader.u32('magic') !== MAGIC)
+    throw new HandshakeError('the peer is not a Timebox Raft node (bad magic in hello)');
   const version = reader.u16('version');
-  if (version !== PROTOCOL_VERSION) throw new HandshakeError(`protocol version ${version} is not supported (this node speaks version ${PROTOCOL_VERSION})`);
+  if (version !== PROTOCOL_VERSION)
+    throw new HandshakeError(`protocol version ${version} is not supported (this node speaks version ${PROTOCOL_VERSION})`);
   const code = reader.u8('channel');
   const channel = (Object.keys(CHANNEL_CODES) as Channel[]).find((name) => CHANNEL_CODES[name] === code);
   if (channel === undefined) throw new HandshakeError(`unknown channel ${code} in hello`);
@@ -89,9 +91,14 @@ export function readHello(body: Buffer, expected: { readonly clusterId: string; 
   const to = reader.string('to');
   if (reader.remaining !== 0) throw new CodecError(`${reader.remaining} unexpected bytes after the hello`);
   if (clusterId !== expected.clusterId) {
-    throw new HandshakeError(`cluster ID mismatch: node ${JSON.stringify(from)} belongs to cluster ${JSON.stringify(clusterId)}, this node ${JSON.stringify(expected.localId)} to ${JSON.stringify(expected.clusterId)}`);
+    throw new HandshakeError(
+      `cluster ID mismatch: node ${JSON.stringify(from)} belongs to cluster ${JSON.stringify(clusterId)}, this node ${JSON.stringify(expected.localId)} to ${JSON.stringify(expected.clusterId)}`,
+    );
   }
-  if (to !== expected.localId) throw new HandshakeError(`node ${JSON.stringify(from)} meant to reach ${JSON.stringify(to)}, but this is node ${JSON.stringify(expected.localId)}`);
+  if (to !== expected.localId)
+    throw new HandshakeError(
+      `node ${JSON.stringify(from)} meant to reach ${JSON.stringify(to)}, but this is node ${JSON.stringify(expected.localId)}`,
+    );
   if (from === '') throw new HandshakeError('the hello names no sender');
   return { version, channel, clusterId, from, to };
 }
@@ -154,6 +161,7 @@ export class FrameReader {
 
   private checkLength(length: number): void {
     if (length === 0) throw new CodecError('empty frame (length 0)');
-    if (length > this.maxFrameBytes) throw new CodecError(`frame length ${length} exceeds maxFrameBytes (${this.maxFrameBytes}); garbage on the connection?`);
+    if (length > this.maxFrameBytes)
+      throw new CodecError(`frame length ${length} exceeds maxFrameBytes (${this.maxFrameBytes}); garbage on the connection?`);
   }
 }

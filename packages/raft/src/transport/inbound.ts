@@ -66,7 +66,11 @@ export class InboundConnection {
       context.forget(this);
       const assembly = this.snapshot;
       if (assembly !== null && !this.ended) {
-        context.error(new TransportError(`snapshot stream from ${JSON.stringify(assembly.message.from)} was cut after ${assembly.filled} of ${assembly.data.length} bytes`));
+        context.error(
+          new TransportError(
+            `snapshot stream from ${JSON.stringify(assembly.message.from)} was cut after ${assembly.filled} of ${assembly.data.length} bytes`,
+          ),
+        );
       }
       this.ended = true;
     });
@@ -137,8 +141,10 @@ export class InboundConnection {
 
   private checked(message: Message): Message {
     const sender = this.hello?.from;
-    if (message.from !== sender) throw new TransportError(`a message from ${JSON.stringify(message.from)} arrived on the connection of ${JSON.stringify(sender)}`);
-    if (message.to !== this.context.localId) throw new TransportError(`a message for ${JSON.stringify(message.to)} arrived at node ${JSON.stringify(this.context.localId)}`);
+    if (message.from !== sender)
+      throw new TransportError(`a message from ${JSON.stringify(message.from)} arrived on the connection of ${JSON.stringify(sender)}`);
+    if (message.to !== this.context.localId)
+      throw new TransportError(`a message for ${JSON.stringify(message.to)} arrived at node ${JSON.stringify(this.context.localId)}`);
     return message;
   }
 
@@ -171,7 +177,10 @@ export class InboundConnection {
     if (assembly === null || assembly.filled < assembly.data.length) return;
     this.ended = true;
     const { message, data } = assembly;
-    this.deliver({ ...message, snapshot: { meta: message.snapshot.meta, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } });
+    this.deliver({
+      ...message,
+      snapshot: { meta: message.snapshot.meta, data: new Uint8Array(data.buffer, data.byteOffset, data.length) },
+    });
     const writer = new ByteWriter(16);
     endFrame(writer, beginFrame(writer, FrameKind.snapshotAck), this.context.maxFrameBytes);
     this.socket.end(writer.take());
@@ -182,7 +191,12 @@ export class InboundConnection {
       this.context.deliver(message);
     } catch (error) {
       // The receiver's handler failed; that is not the peer's fault, so the connection stays.
-      this.context.error(new TransportError(`onMessage threw for a ${message.type} message from ${JSON.stringify(message.from)}: ${(error as Error).message}`, { cause: error }));
+      this.context.error(
+        new TransportError(
+          `onMessage threw for a ${message.type} message from ${JSON.stringify(message.from)}: ${(error as Error).message}`,
+          { cause: error },
+        ),
+      );
     }
   }
 

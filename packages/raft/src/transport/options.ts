@@ -83,7 +83,8 @@ export function resolveTransportOptions(options: TcpTransportOptions): ResolvedT
     if (typeof id !== 'string' || id === '') throw new ConfigError('peers', 'must have non-empty string node IDs as keys', id);
     if (id !== localId) peers.set(id, parseAddress(address, `peers[${JSON.stringify(id)}]`));
   }
-  if (options.faults !== undefined && !(options.faults instanceof LinkFaults)) throw new ConfigError('faults', 'must be a LinkFaults', options.faults);
+  if (options.faults !== undefined && !(options.faults instanceof LinkFaults))
+    throw new ConfigError('faults', 'must be a LinkFaults', options.faults);
   const maxFrameBytes = options.maxFrameBytes ?? TRANSPORT_DEFAULTS.maxFrameBytes;
   requirePositiveInteger('maxFrameBytes', maxFrameBytes);
   if (maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > MAX_FRAME_BYTES) {
@@ -95,7 +96,8 @@ export function resolveTransportOptions(options: TcpTransportOptions): ResolvedT
   if (typeof reconnect !== 'object' || reconnect === null) throw new ConfigError('reconnect', 'must be { initialMs, maxMs }', reconnect);
   requirePositiveInteger('reconnect.initialMs', reconnect.initialMs);
   requirePositiveInteger('reconnect.maxMs', reconnect.maxMs);
-  if (reconnect.maxMs < reconnect.initialMs) throw new ConfigError('reconnect.maxMs', `must be ≥ reconnect.initialMs (${reconnect.initialMs})`, reconnect.maxMs);
+  if (reconnect.maxMs < reconnect.initialMs)
+    throw new ConfigError('reconnect.maxMs', `must be ≥ reconnect.initialMs (${reconnect.initialMs})`, reconnect.maxMs);
   const chunkBytes = options.chunkBytes ?? Math.min(TRANSPORT_DEFAULTS.chunkBytes, maxFrameBytes - 1);
   requirePositiveInteger('chunkBytes', chunkBytes);
   if (chunkBytes >= maxFrameBytes) throw new ConfigError('chunkBytes', `must be below maxFrameBytes (${maxFrameBytes})`, chunkBytes);

@@ -63,7 +63,11 @@ export class PeerLink {
       endFrame(this.pending, start, this.context.maxFrameBytes);
     } catch (error) {
       this.pending.truncate(mark);
-      this.context.error(new TransportError(`cannot send a ${message.type} message to ${JSON.stringify(this.peer)}: ${(error as Error).message}`, { cause: error }));
+      this.context.error(
+        new TransportError(`cannot send a ${message.type} message to ${JSON.stringify(this.peer)}: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
       return;
     }
     const queued = this.pending.length + (this.socket?.writableLength ?? 0);
@@ -117,7 +121,11 @@ export class PeerLink {
       socket.setKeepAlive(true, 5000);
       this.state = 'open';
       const hello = new ByteWriter(128);
-      writeHello(hello, { channel: 'messages', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer }, this.context.maxFrameBytes);
+      writeHello(
+        hello,
+        { channel: 'messages', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer },
+        this.context.maxFrameBytes,
+      );
       socket.cork();
       socket.write(hello.take());
       if (this.pending.length > 0) socket.write(this.pending.take());

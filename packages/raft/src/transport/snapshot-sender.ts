@@ -57,7 +57,9 @@ export class SnapshotTransfer {
             this.finish(true);
             this.socket.destroy();
           } else if (kind === FrameKind.reject) {
-            throw new HandshakeError(`peer ${JSON.stringify(this.peer)} at ${formatAddress(this.address)} refused a snapshot stream: ${body.toString('utf8')}`);
+            throw new HandshakeError(
+              `peer ${JSON.stringify(this.peer)} at ${formatAddress(this.address)} refused a snapshot stream: ${body.toString('utf8')}`,
+            );
           } else {
             throw new TransportError(`unexpected frame kind ${kind} on a snapshot stream from ${JSON.stringify(this.peer)}`);
           }
@@ -71,7 +73,9 @@ export class SnapshotTransfer {
       this.socket.setTimeout(0);
       this.socket.setKeepAlive(true, 5000);
       this.stream().catch((error: unknown) => {
-        this.context.error(new TransportError(`snapshot stream to ${JSON.stringify(this.peer)} failed: ${(error as Error).message}`, { cause: error }));
+        this.context.error(
+          new TransportError(`snapshot stream to ${JSON.stringify(this.peer)} failed: ${(error as Error).message}`, { cause: error }),
+        );
         this.socket.destroy();
       });
     });
@@ -96,7 +100,11 @@ export class SnapshotTransfer {
   private async stream(): Promise<void> {
     const { data } = this.message.snapshot;
     const head = new ByteWriter(256);
-    writeHello(head, { channel: 'snapshot', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer }, this.context.maxFrameBytes);
+    writeHello(
+      head,
+      { channel: 'snapshot', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer },
+      this.context.maxFrameBytes,
+    );
     const start = beginFrame(head, FrameKind.snapshotHeader);
     head.uint(data.length, 'snapshot.data.length');
     encodeMessage(head, { ...this.message, snapshot: { meta: this.message.snapshot.meta, data: new Uint8Array(0) } });

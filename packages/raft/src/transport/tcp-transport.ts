@@ -41,7 +41,16 @@ export class TcpTransport implements Transport {
     this.options = resolveTransportOptions(options);
     const { localId, clusterId, maxFrameBytes, maxQueueBytes, reconnect, chunkBytes, connectTimeoutMs, faults } = this.options;
     const error = (failure: Error): void => this.reportError(failure);
-    this.linkContext = { localId, clusterId, maxFrameBytes, maxQueueBytes, reconnect, connectTimeoutMs, error, unreachable: (peer) => this.reportUnreachable(peer) };
+    this.linkContext = {
+      localId,
+      clusterId,
+      maxFrameBytes,
+      maxQueueBytes,
+      reconnect,
+      connectTimeoutMs,
+      error,
+      unreachable: (peer) => this.reportUnreachable(peer),
+    };
     this.snapshotContext = { localId, clusterId, maxFrameBytes, chunkBytes, connectTimeoutMs, faults, error };
     this.inboundContext = {
       localId,

@@ -15,7 +15,10 @@ export interface Projection {
  * and turns it into records, with MemoryLogStorage's rules: a snapshot older than the current one
  * is ignored, entries must not leave a gap, entries at or below the log's base are skipped.
  */
-export function planSave(write: DurableWrite, before: Projection): { records: WalRecord[]; snapshot: Snapshot | null; projection: Projection } {
+export function planSave(
+  write: DurableWrite,
+  before: Projection,
+): { records: WalRecord[]; snapshot: Snapshot | null; projection: Projection } {
   let { base, last, snapshotIndex } = before;
   const records: WalRecord[] = [];
   let snapshot: Snapshot | null = null;
@@ -33,7 +36,9 @@ export function planSave(write: DurableWrite, before: Projection): { records: Wa
     if (first.index > last + 1) throw new RaftProtocolError(`storage gap: appending index ${first.index} after last index ${last}`);
     write.entries.forEach((entry, i) => {
       if (entry.index !== first.index + i || !Number.isSafeInteger(entry.index) || !Number.isSafeInteger(entry.term) || entry.term < 0) {
-        throw new RaftProtocolError(`entries to save must be consecutive log positions (entry ${i} has index ${entry.index}, term ${entry.term})`);
+        throw new RaftProtocolError(
+          `entries to save must be consecutive log positions (entry ${i} has index ${entry.index}, term ${entry.term})`,
+        );
       }
     });
     for (const entry of write.entries) {
@@ -44,7 +49,13 @@ export function planSave(write: DurableWrite, before: Projection): { records: Wa
   }
   if (write.hardState !== null) {
     const { term, commit, vote } = write.hardState;
-    if (!Number.isSafeInteger(term) || term < 0 || !Number.isSafeInteger(commit) || commit < 0 || (vote !== null && typeof vote !== 'string')) {
+    if (
+      !Number.isSafeInteger(term) ||
+      term < 0 ||
+      !Number.isSafeInteger(commit) ||
+      commit < 0 ||
+      (vote !== null && typeof vote !== 'string')
+    ) {
       throw new RaftProtocolError('hard state must hold a term, a commit index and a vote (string or null)');
     }
     records.push({ type: 'hard-state', hardState: write.hardState });

@@ -29,7 +29,11 @@ export function writeRecord(out: ByteWriter, record: WalRecord): ByteWriter {
   switch (record.type) {
     case 'entry': {
       const { entry } = record;
-      out.u8(ENTRY).u64(entry.term).u64(entry.index).u8(entry.kind === 'command' ? KIND_COMMAND : KIND_EMPTY);
+      out
+        .u8(ENTRY)
+        .u64(entry.term)
+        .u64(entry.index)
+        .u8(entry.kind === 'command' ? KIND_COMMAND : KIND_EMPTY);
       out.string(entry.proposalId).bytes(entry.data);
       break;
     }

@@ -115,7 +115,8 @@ export class WriteAheadLog implements DurableLog {
       throw new ConfigError('tailSize', `must be an integer ≥ ${MIN_TAIL_SIZE}`, tailSize);
     }
     const segmentBytes = options.segmentBytes ?? WAL_DEFAULTS.segmentBytes;
-    if (!Number.isSafeInteger(segmentBytes) || segmentBytes <= 0) throw new ConfigError('segmentBytes', 'must be an integer > 0', segmentBytes);
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes <= 0)
+      throw new ConfigError('segmentBytes', 'must be an integer > 0', segmentBytes);
     const tailBytes = options.tailBytes ?? WAL_DEFAULTS.tailBytes;
     if (!Number.isSafeInteger(tailBytes) || tailBytes <= 0) throw new ConfigError('tailBytes', 'must be an integer > 0', tailBytes);
 
@@ -124,7 +125,14 @@ export class WriteAheadLog implements DurableLog {
     const { segments, log } = recovered;
     let last = segments[segments.length - 1];
     if (last === undefined) {
-      last = { seq: 1, firstIndex: log.last() + 1, path: path.join(dir, segmentName(1, log.last() + 1)), size: 0, maxIndex: 0, hasHardState: false };
+      last = {
+        seq: 1,
+        firstIndex: log.last() + 1,
+        path: path.join(dir, segmentName(1, log.last() + 1)),
+        size: 0,
+        maxIndex: 0,
+        hasHardState: false,
+      };
       segments.push(last);
       const created = await fs.open(last.path, 'w+');
       await created.close();
@@ -207,7 +215,9 @@ export class WriteAheadLog implements DurableLog {
       await this.removeOldSnapshots();
       result = snapshot;
     };
-    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'op', run, resolve, reject }, 'create a snapshot')).then(() => result);
+    return new Promise<void>((resolve, reject) => this.enqueue({ kind: 'op', run, resolve, reject }, 'create a snapshot')).then(
+      () => result,
+    );
   }
 
   compact(index: number): Promise<void> {
@@ -276,7 +286,8 @@ export class WriteAheadLog implements DurableLog {
       } else {
         this.jobs.shift();
         try {
-          if (this.failure !== null && head.evenAfterFailure !== true) throw new WalUnavailableError('write', 'failed earlier', { cause: this.failure });
+          if (this.failure !== null && head.evenAfterFailure !== true)
+            throw new WalUnavailableError('write', 'failed earlier', { cause: this.failure });
           await head.run();
           head.resolve();
         } catch (error) {
@@ -397,7 +408,14 @@ export class WriteAheadLog implements DurableLog {
     const firstEntry = records.find((r) => r.type === 'entry');
     const firstIndex = firstEntry?.type === 'entry' ? firstEntry.entry.index : this.log.last() + 1;
     const seq = current.seq + 1;
-    const next: SegmentState = { seq, firstIndex, path: path.join(this.dir, segmentName(seq, firstIndex)), size: 0, maxIndex: 0, hasHardState: false };
+    const next: SegmentState = {
+      seq,
+      firstIndex,
+      path: path.join(this.dir, segmentName(seq, firstIndex)),
+      size: 0,
+      maxIndex: 0,
+      hasHardState: false,
+    };
     const handle = await fs.open(next.path, 'wx+');
     await syncDir(this.dir);
     await this.active.close();

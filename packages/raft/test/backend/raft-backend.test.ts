@@ -21,7 +21,13 @@ describe('LocalReplicator', () => {
       batches.push(entries.map((entry) => entry.index));
       return apply(entries);
     };
-    const command = (n: number) => encodeCommand({ type: 'append', id: ['c'], expectedSequence: n, events: [{ type: 'A', sequence: n, timestamp: 0, data: String(n) }] });
+    const command = (n: number) =>
+      encodeCommand({
+        type: 'append',
+        id: ['c'],
+        expectedSequence: n,
+        events: [{ type: 'A', sequence: n, timestamp: 0, data: String(n) }],
+      });
     const results = await Promise.all([0, 1, 2, 3].map((n) => replicator.propose(command(n))));
     expect(results).toEqual([{ type: 'ok' }, { type: 'ok' }, { type: 'ok' }, { type: 'ok' }]);
     expect(batches).toEqual([[1, 2, 3, 4]]);
@@ -77,7 +83,9 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
 
   it('rejects a label too long to index with InvalidArgumentError and stores nothing', async () => {
     const { state, replicator } = node();
-    const store = createStore(new RaftBackend({ state, replicator }), { indexer: (events) => events.map(() => ({ labels: { big: 'v'.repeat(3000) } })) });
+    const store = createStore(new RaftBackend({ state, replicator }), {
+      indexer: (events) => events.map(() => ({ labels: { big: 'v'.repeat(3000) } })),
+    });
     await expect(store.appendEvents(['a'], 0, [{ type: 'A', data: 1 }])).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(store.getEvents(['a'])).resolves.toEqual([]);
     await store.close();
@@ -138,7 +146,14 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
       events: (id, records) => seen.push(`${id.join('/')}:${records.map((r) => r.sequence).join(',')}@${state.appliedIndex()}`),
       gap: (reason) => gaps.push(reason),
     });
-    await backend.append({ id: ['f'], expectedSequence: 0, events: [{ type: 'A', sequence: 0, timestamp: 1, data: '1' }, { type: 'A', sequence: 1, timestamp: 2, data: '2' }] });
+    await backend.append({
+      id: ['f'],
+      expectedSequence: 0,
+      events: [
+        { type: 'A', sequence: 0, timestamp: 1, data: '1' },
+        { type: 'A', sequence: 1, timestamp: 2, data: '2' },
+      ],
+    });
     await backend.append({ id: ['f'], expectedSequence: 0, events: [{ type: 'A', sequence: 0, timestamp: 3, data: '3' }] });
     expect(seen).toEqual(['f:0,1@1']);
     await state.restoreSnapshot(await state.exportSnapshot(), state.appliedIndex());

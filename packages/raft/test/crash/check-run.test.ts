@@ -14,12 +14,27 @@ function three(ops: readonly string[]): MemberState[] {
   return ['n1', 'n2', 'n3'].map((id) => member(id, ops));
 }
 
-const call = (op: string, expected: number, at: number): HistoryLine => ({ t: 'call', op, client: op.split('.')[0] as string, aggregate: A, expected, at });
+const call = (op: string, expected: number, at: number): HistoryLine => ({
+  t: 'call',
+  op,
+  client: op.split('.')[0] as string,
+  aggregate: A,
+  expected,
+  at,
+});
 const ok = (op: string, at: number): HistoryLine => ({ t: 'ok', op, at });
 const conflict = (op: string, actual: number, at: number): HistoryLine => ({ t: 'conflict', op, actual, at });
 
 // a.0 wins sequence 0; b.0 conflicts at 0 (actual 1) and b.1 retries at 1 and wins; c.0 is killed in flight.
-const history: HistoryLine[] = [call('a.0', 0, 1), call('b.0', 0, 2), ok('a.0', 5), conflict('b.0', 1, 6), call('b.1', 1, 7), ok('b.1', 9), call('c.0', 2, 10)];
+const history: HistoryLine[] = [
+  call('a.0', 0, 1),
+  call('b.0', 0, 2),
+  ok('a.0', 5),
+  conflict('b.0', 1, 6),
+  call('b.1', 1, 7),
+  ok('b.1', 9),
+  call('c.0', 2, 10),
+];
 
 describe('checkRun', () => {
   it('passes a sound run, with an in-flight append that committed and one that did not', () => {
@@ -39,7 +54,9 @@ describe('checkRun', () => {
 
   it('flags an append stored twice, one stored although answered "conflict", one stored at another sequence, and a stranger', () => {
     expect(checkRun(three(['a.0', 'b.1', 'b.1']), history, 100).problems.join('\n')).toMatch(/b\.1 stored twice/);
-    expect(checkRun(three(['a.0', 'b.0', 'b.1']), history, 100).problems.join('\n')).toMatch(/b\.0 stored at 1 although its writer was told "conflict"/);
+    expect(checkRun(three(['a.0', 'b.0', 'b.1']), history, 100).problems.join('\n')).toMatch(
+      /b\.0 stored at 1 although its writer was told "conflict"/,
+    );
     expect(checkRun(three(['b.1', 'a.0']), history, 100).problems.join('\n')).toMatch(/a\.0 stored at 1, its writer was told 0/);
     expect(checkRun(three(['a.0', 'b.1', 'x.9']), history, 100).problems.join('\n')).toMatch(/holds x\.9, which nobody proposed/);
   });

@@ -69,7 +69,10 @@ export function checkRun(states: readonly MemberState[], lines: readonly History
   if (first === undefined) throw new Error('no member states to check');
   for (const other of others) {
     if (other.applied !== first.applied) problems.push(`${other.id} applied index ${other.applied}, ${first.id} ${first.applied}`);
-    if (!sameBytes(other.image, first.image)) problems.push(`${other.id}'s state image (${other.image.length} bytes) differs from ${first.id}'s (${first.image.length} bytes) ${describeDifference(first, other)}`);
+    if (!sameBytes(other.image, first.image))
+      problems.push(
+        `${other.id}'s state image (${other.image.length} bytes) differs from ${first.id}'s (${first.image.length} bytes) ${describeDifference(first, other)}`,
+      );
   }
 
   // Where every stored payload ID sits, per member; duplicates and strangers are problems.
@@ -78,17 +81,21 @@ export function checkRun(states: readonly MemberState[], lines: readonly History
     for (const [aggregate, ops] of state.aggregates) {
       for (const [sequence, op] of ops.entries()) {
         const earlier = where.get(op);
-        if (earlier !== undefined) problems.push(`${state.id}: ${op} stored twice, ${earlier.aggregate}@${earlier.sequence} and ${aggregate}@${sequence}`);
+        if (earlier !== undefined)
+          problems.push(`${state.id}: ${op} stored twice, ${earlier.aggregate}@${earlier.sequence} and ${aggregate}@${sequence}`);
         where.set(op, { aggregate, sequence });
         const call = calls.get(op);
         if (call === undefined) problems.push(`${state.id}: ${aggregate}@${sequence} holds ${op}, which nobody proposed`);
         else if (call.aggregate !== aggregate) problems.push(`${state.id}: ${op} stored in ${aggregate}, proposed to ${call.aggregate}`);
-        else if (call.answer?.t === 'conflict') problems.push(`${state.id}: ${op} stored at ${sequence} although its writer was told "conflict"`);
-        else if (call.answer?.t === 'ok' && call.expected !== sequence) problems.push(`${state.id}: ${op} stored at ${sequence}, its writer was told ${call.expected}`);
+        else if (call.answer?.t === 'conflict')
+          problems.push(`${state.id}: ${op} stored at ${sequence} although its writer was told "conflict"`);
+        else if (call.answer?.t === 'ok' && call.expected !== sequence)
+          problems.push(`${state.id}: ${op} stored at ${sequence}, its writer was told ${call.expected}`);
       }
     }
     for (const call of calls.values()) {
-      if (call.answer?.t === 'ok' && !where.has(call.op)) problems.push(`${state.id}: acknowledged ${call.op} (${call.aggregate}@${call.expected}) is missing`);
+      if (call.answer?.t === 'ok' && !where.has(call.op))
+        problems.push(`${state.id}: acknowledged ${call.op} (${call.aggregate}@${call.expected}) is missing`);
     }
   }
 
@@ -98,9 +105,15 @@ export function checkRun(states: readonly MemberState[], lines: readonly History
   let indeterminateStored = 0;
   for (const call of calls.values()) {
     const answer = call.answer;
-    const base = { client: call.client, aggregate: call.aggregate, calledAt: call.at, input: { kind: 'append', expected: call.expected, value: call.op } } as const;
+    const base = {
+      client: call.client,
+      aggregate: call.aggregate,
+      calledAt: call.at,
+      input: { kind: 'append', expected: call.expected, value: call.op },
+    } as const;
     if (answer?.t === 'ok') operations.push({ ...base, returnedAt: answer.at, output: { kind: 'append-ok', sequence: call.expected } });
-    else if (answer?.t === 'conflict') operations.push({ ...base, returnedAt: answer.at, output: { kind: 'append-conflict', actual: answer.actual } });
+    else if (answer?.t === 'conflict')
+      operations.push({ ...base, returnedAt: answer.at, output: { kind: 'append-conflict', actual: answer.actual } });
     else if (stored.has(call.op)) {
       indeterminateStored++;
       operations.push({ ...base, returnedAt: null, output: null });
@@ -108,7 +121,14 @@ export function checkRun(states: readonly MemberState[], lines: readonly History
   }
   // The final state, read after every writer stopped, closes each aggregate's history.
   for (const [aggregate, ops] of first.aggregates) {
-    operations.push({ client: 'final-read', aggregate, calledAt: endedAt, returnedAt: endedAt + 1, input: { kind: 'read' }, output: { kind: 'read', values: ops } });
+    operations.push({
+      client: 'final-read',
+      aggregate,
+      calledAt: endedAt,
+      returnedAt: endedAt + 1,
+      input: { kind: 'read' },
+      output: { kind: 'read', values: ops },
+    });
   }
 
   const answers = [...calls.values()].map((call) => call.answer?.t ?? 'none');
@@ -137,12 +157,16 @@ export function checkRun(states: readonly MemberState[], lines: readonly History
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  return (
+    a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
+  );
 }
 
 /** Names the aggregates whose stored IDs differ, to point at what the images disagree on. */
 function describeDifference(a: MemberState, b: MemberState): string {
   const keys = new Set([...a.aggregates.keys(), ...b.aggregates.keys()]);
   const differing = [...keys].filter((key) => (a.aggregates.get(key) ?? []).join(',') !== (b.aggregates.get(key) ?? []).join(','));
-  return differing.length === 0 ? '(same events; the difference is elsewhere: snapshots, index or proposal table)' : `(events differ in ${differing.join(', ')})`;
+  return differing.length === 0
+    ? '(same events; the difference is elsewhere: snapshots, index or proposal table)'
+    : `(events differ in ${differing.join(', ')})`;
 }

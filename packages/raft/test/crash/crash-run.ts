@@ -84,13 +84,16 @@ export async function crashRun(options: CrashRunOptions): Promise<CrashRunResult
       if (survivors.length >= 2) {
         await cluster.progress(options.progress, survivors);
         // Reports are up to 100 ms old: the headroom covers what the victim wrote since.
-        if (options.outlastVictimLogs === true || target === 'installing') await cluster.compactedPast(victimsLast + STALE_REPORT_HEADROOM, survivors);
+        if (options.outlastVictimLogs === true || target === 'installing')
+          await cluster.compactedPast(victimsLast + STALE_REPORT_HEADROOM, survivors);
       }
       if (target === 'installing') {
         for (const i of victims) await cluster.start(i).waitFor('open', START_MS);
         // Open means connected: the leader's snapshot is on its way or being restored within a few hundred ms.
         await new Promise((resolve) => setTimeout(resolve, Math.floor(random() * 400)));
-        log(`round ${round + 1}: SIGKILL again ${victims.map((i) => cluster.handle(i).spec.client).join(', ')} while it catches up (${cluster.describe()})`);
+        log(
+          `round ${round + 1}: SIGKILL again ${victims.map((i) => cluster.handle(i).spec.client).join(', ')} while it catches up (${cluster.describe()})`,
+        );
         await cluster.kill(victims);
       }
       await cluster.restart(victims);
@@ -104,9 +107,20 @@ export async function crashRun(options: CrashRunOptions): Promise<CrashRunResult
     const states = await Promise.all(cluster.members.map((member) => readMemberState(member.localId, member.dataDir)));
     const verdict = checkRun(states, readHistoryDir(cluster.historyDir), endedAt);
     passed = verdict.problems.length === 0 && verdict.linearizability.linearizable === true && cluster.crashed().length === 0;
-    return { verdict, crashed: cluster.crashed(), kills, victims: victimIds, installedSnapshots, dir: cluster.dir, ms: Date.now() - started };
+    return {
+      verdict,
+      crashed: cluster.crashed(),
+      kills,
+      victims: victimIds,
+      installedSnapshots,
+      dir: cluster.dir,
+      ms: Date.now() - started,
+    };
   } catch (error) {
-    throw new Error(`crash run failed (folder kept: ${cluster.dir}; kills: ${kills.join('; ')}): ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(
+      `crash run failed (folder kept: ${cluster.dir}; kills: ${kills.join('; ')}): ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   } finally {
     await cluster.killAll();
     if (passed && options.keep !== true) cluster.remove();

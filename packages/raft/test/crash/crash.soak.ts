@@ -29,29 +29,41 @@ const perCluster = positive('CRASH_ROUNDS_PER_CLUSTER', 4);
 // A cluster's state grows with every round, and a member snapshots only once the writes since its
 // last snapshot add up to that snapshot's size (SnapshotPolicy): an 'installing' round waits for
 // the survivors to compact, longer the later the round. 8 rounds per cluster stay within the wait.
-if (perCluster > 8) throw new Error(`CRASH_ROUNDS_PER_CLUSTER must be at most 8 (a cluster's state grows with its rounds, and late rounds wait too long for a snapshot), got ${perCluster}`);
+if (perCluster > 8)
+  throw new Error(
+    `CRASH_ROUNDS_PER_CLUSTER must be at most 8 (a cluster's state grows with its rounds, and late rounds wait too long for a snapshot), got ${perCluster}`,
+  );
 const seed = positive('CRASH_SEED', Date.now() % 1_000_000_007);
 const random = new SeededRandom(seed);
 const next = () => random.nextFloat();
 
 describe(`crash soak: ${rounds} rounds, seed ${seed}`, () => {
   for (let first = 0; first < rounds; first += perCluster) {
-    const targets = Array.from({ length: Math.min(perCluster, rounds - first) }, () => TARGETS[Math.floor(next() * TARGETS.length)] as KillTarget);
-    it(`rounds ${first + 1}–${first + targets.length}: ${targets.join(', ')}`, { timeout: 120_000 * targets.length + 120_000 }, async () => {
-      const result = await crashRun({
-        rounds: targets,
-        progress: 30,
-        random: next,
-        maxKillDelayMs: 500,
-        keep: process.env.CRASH_KEEP === '1',
-        log: (line) => process.stdout.write(`${line}\n`),
-      });
-      const { verdict } = result;
-      process.stdout.write(`rounds ${first + 1}–${first + targets.length}: ${result.ms} ms; kills ${result.kills.join('; ')}; installed snapshots: ${result.installedSnapshots.join(', ') || 'none'}; ${JSON.stringify(verdict.stats)}\n`);
-      const context = `seed ${seed}; kills ${result.kills.join('; ')}; folder ${result.dir}`;
-      expect(result.crashed, context).toEqual([]);
-      expect(verdict.problems, context).toEqual([]);
-      expect(verdict.linearizability, context).toMatchObject({ linearizable: true });
-    });
+    const targets = Array.from(
+      { length: Math.min(perCluster, rounds - first) },
+      () => TARGETS[Math.floor(next() * TARGETS.length)] as KillTarget,
+    );
+    it(
+      `rounds ${first + 1}–${first + targets.length}: ${targets.join(', ')}`,
+      { timeout: 120_000 * targets.length + 120_000 },
+      async () => {
+        const result = await crashRun({
+          rounds: targets,
+          progress: 30,
+          random: next,
+          maxKillDelayMs: 500,
+          keep: process.env.CRASH_KEEP === '1',
+          log: (line) => process.stdout.write(`${line}\n`),
+        });
+        const { verdict } = result;
+        process.stdout.write(
+          `rounds ${first + 1}–${first + targets.length}: ${result.ms} ms; kills ${result.kills.join('; ')}; installed snapshots: ${result.installedSnapshots.join(', ') || 'none'}; ${JSON.stringify(verdict.stats)}\n`,
+        );
+        const context = `seed ${seed}; kills ${result.kills.join('; ')}; folder ${result.dir}`;
+        expect(result.crashed, context).toEqual([]);
+        expect(verdict.problems, context).toEqual([]);
+        expect(verdict.linearizability, context).toMatchObject({ linearizable: true });
+      },
+    );
   }
 });

@@ -28,7 +28,9 @@ export class HistoryWriter {
 /** Every history line of every `*.jsonl` file in `dir`; a torn last line (a killed writer) is skipped. */
 export function readHistoryDir(dir: string): HistoryLine[] {
   const lines: HistoryLine[] = [];
-  for (const name of readdirSync(dir).filter((n) => n.endsWith('.jsonl')).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => n.endsWith('.jsonl'))
+    .sort()) {
     const text = readFileSync(join(dir, name), 'utf8');
     const parts = text.split('\n');
     for (const [i, part] of parts.entries()) {

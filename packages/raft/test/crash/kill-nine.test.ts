@@ -21,7 +21,9 @@ function expectSound(result: CrashRunResult): void {
 
 async function run(rounds: KillTarget[], outlastVictimLogs = false): Promise<CrashRunResult> {
   const result = await crashRun({ rounds, progress: 40, outlastVictimLogs, log: (line) => console.log(line) });
-  console.log(`${rounds.join(', ')}: ${result.ms} ms, installed snapshots: ${result.installedSnapshots.join(', ') || 'none'}, ${JSON.stringify(result.verdict.stats)}`);
+  console.log(
+    `${rounds.join(', ')}: ${result.ms} ms, installed snapshots: ${result.installedSnapshots.join(', ') || 'none'}, ${JSON.stringify(result.verdict.stats)}`,
+  );
   return result;
 }
 
@@ -35,7 +37,10 @@ describe('raft members under kill -9 (separate OS processes)', () => {
     const result = await run(['follower'], true);
     expectSound(result);
     const victim = result.victims[0] as string;
-    expect(result.installedSnapshots.filter((run) => run.startsWith(`${victim}-`)), `kills ${result.kills.join('; ')}`).toHaveLength(1);
+    expect(
+      result.installedSnapshots.filter((run) => run.startsWith(`${victim}-`)),
+      `kills ${result.kills.join('; ')}`,
+    ).toHaveLength(1);
   });
 
   it('kill -9 of all three at once; all restart from disk', { timeout: 180_000 }, async () => {

@@ -95,7 +95,8 @@ export class MemberHandle {
       timeoutMs,
       () => `${this.spec.client} to report ${event}; last status ${JSON.stringify(this.#status)}; log ${this.#logFile}`,
     );
-    if (!this.#events.has(event)) throw new Error(`${this.spec.client} exited (${JSON.stringify(this.#exit)}) before reporting ${event}; see ${this.#logFile}`);
+    if (!this.#events.has(event))
+      throw new Error(`${this.spec.client} exited (${JSON.stringify(this.#exit)}) before reporting ${event}; see ${this.#logFile}`);
   }
 
   send(word: 'stop' | 'close'): void {
@@ -107,7 +108,8 @@ export class MemberHandle {
     this.send('close');
     await this.waitFor('closed', timeoutMs);
     await this.#exited;
-    if (this.#exit?.code !== 0) throw new Error(`${this.spec.client} exited with ${JSON.stringify(this.#exit)} after a clean close; see ${this.#logFile}`);
+    if (this.#exit?.code !== 0)
+      throw new Error(`${this.spec.client} exited with ${JSON.stringify(this.#exit)} after a clean close; see ${this.#logFile}`);
   }
 
   /** SIGKILLs the whole process group and waits until the process is gone. */

@@ -14,7 +14,13 @@ export interface CrashTimings {
   readonly compactionMargin: number;
 }
 
-export const CRASH_TIMINGS: CrashTimings = { tickMs: 20, electionTicks: 10, proposalTimeoutMs: 5_000, snapshotEvery: 200, compactionMargin: 50 };
+export const CRASH_TIMINGS: CrashTimings = {
+  tickMs: 20,
+  electionTicks: 10,
+  proposalTimeoutMs: 5_000,
+  snapshotEvery: 200,
+  compactionMargin: 50,
+};
 
 /**
  * The verification restart uses a long election timeout: closing the three members one after
@@ -50,7 +56,13 @@ export class ProcessCluster {
     for (const sub of ['data', 'history', 'log']) mkdirSync(join(dir, sub));
     const servers: { id: string; address: string }[] = [];
     for (let i = 0; i < size; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freePort()}` });
-    const members = servers.map((server) => ({ ...timings, localId: server.id, address: server.address, dataDir: join(dir, 'data', server.id), servers }));
+    const members = servers.map((server) => ({
+      ...timings,
+      localId: server.id,
+      address: server.address,
+      dataDir: join(dir, 'data', server.id),
+      servers,
+    }));
     return new ProcessCluster(dir, members, workload);
   }
 
@@ -106,7 +118,11 @@ export class ProcessCluster {
   /** Waits until the given running members have together answered `more` further appends ok. */
   async progress(more: number, indexes: readonly number[], timeoutMs = 60_000): Promise<void> {
     const target = this.oks(indexes) + more;
-    await waitFor(() => this.oks(indexes) >= target, timeoutMs, () => `${more} more acknowledged appends on members ${indexes.join(', ')} (at ${this.oks(indexes)} of ${target}); ${this.describe()}`);
+    await waitFor(
+      () => this.oks(indexes) >= target,
+      timeoutMs,
+      () => `${more} more acknowledged appends on members ${indexes.join(', ')} (at ${this.oks(indexes)} of ${target}); ${this.describe()}`,
+    );
   }
 
   /**
@@ -118,7 +134,11 @@ export class ProcessCluster {
    */
   async compactedPast(index: number, indexes: readonly number[], timeoutMs = 180_000): Promise<void> {
     const compacted = (i: number) => (this.handles[i]?.status?.snapshotIndex ?? 0) - (this.members[i]?.compactionMargin ?? 0);
-    await waitFor(() => indexes.every((i) => compacted(i) > index), timeoutMs, () => `members ${indexes.join(', ')} to compact past ${index}; ${this.describe()}`);
+    await waitFor(
+      () => indexes.every((i) => compacted(i) > index),
+      timeoutMs,
+      () => `members ${indexes.join(', ')} to compact past ${index}; ${this.describe()}`,
+    );
   }
 
   /** The index of the member that a fresh status report shows as leader, agreed by every running member. */
@@ -175,7 +195,9 @@ export class ProcessCluster {
         seen = handles.map((h) => h.statusCount);
         const statuses = handles.map((h) => h.status);
         const commit = statuses[0]?.commit ?? -1;
-        const agreed = statuses.every((s) => s !== undefined && s.commit === commit && s.applied === commit && s.lastIndex === commit && s.leader !== null);
+        const agreed = statuses.every(
+          (s) => s !== undefined && s.commit === commit && s.applied === commit && s.lastIndex === commit && s.leader !== null,
+        );
         if (!agreed) {
           agreedTimes = 0;
           return false;
@@ -203,7 +225,10 @@ export class ProcessCluster {
   /** One line per member: its run and latest report, for failure messages. */
   describe(): string {
     return this.handles
-      .map((h, i) => `${this.members[i]?.localId}: ${h === undefined ? 'never started' : `${h.spec.client} ${h.alive ? 'up' : 'down'} ${JSON.stringify(h.status)}`}`)
+      .map(
+        (h, i) =>
+          `${this.members[i]?.localId}: ${h === undefined ? 'never started' : `${h.spec.client} ${h.alive ? 'up' : 'down'} ${JSON.stringify(h.status)}`}`,
+      )
       .join('; ');
   }
 

@@ -64,7 +64,14 @@ export interface StatusReport {
  * was killed first) is indeterminate, and so is `error`: the append may still commit.
  */
 export type HistoryLine =
-  | { readonly t: 'call'; readonly op: string; readonly client: string; readonly aggregate: string; readonly expected: number; readonly at: number }
+  | {
+      readonly t: 'call';
+      readonly op: string;
+      readonly client: string;
+      readonly aggregate: string;
+      readonly expected: number;
+      readonly at: number;
+    }
   | { readonly t: 'ok'; readonly op: string; readonly at: number }
   | { readonly t: 'conflict'; readonly op: string; readonly actual: number; readonly at: number }
   | { readonly t: 'error'; readonly op: string; readonly error: string; readonly at: number };

@@ -37,7 +37,12 @@ export class RecordingBackend implements Backend {
     try {
       result = await this.#inner.append(request);
     } catch (error) {
-      this.#history.write({ t: 'error', op, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error), at: Date.now() });
+      this.#history.write({
+        t: 'error',
+        op,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        at: Date.now(),
+      });
       throw error;
     }
     if (result.ok) {

@@ -31,8 +31,24 @@ describe('RaftMemberOptions', () => {
     [{ servers: [] }, 'servers'],
     [{ servers: [{ id: 'b', address: '127.0.0.1:7401' }] }, 'servers'],
     [{ servers: [{ id: 'a', address: '127.0.0.1:7409' }] }, 'servers'],
-    [{ servers: [{ id: 'a', address: '127.0.0.1:7400' }, { id: 'a', address: '127.0.0.1:7401' }] }, 'servers[1].id'],
-    [{ servers: [{ id: 'a', address: '127.0.0.1:7400' }, { id: 'b', address: 'x' }] }, 'servers[1].address'],
+    [
+      {
+        servers: [
+          { id: 'a', address: '127.0.0.1:7400' },
+          { id: 'a', address: '127.0.0.1:7401' },
+        ],
+      },
+      'servers[1].id',
+    ],
+    [
+      {
+        servers: [
+          { id: 'a', address: '127.0.0.1:7400' },
+          { id: 'b', address: 'x' },
+        ],
+      },
+      'servers[1].address',
+    ],
     [{ publisher: 'log' }, 'publisher'],
     [{ clusterId: '' }, 'clusterId'],
     [{ tickMs: 0 }, 'tickMs'],

@@ -46,7 +46,8 @@ describe('RaftServer on one node', () => {
     const lastBefore = cluster.storage('solo').lastIndex();
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => cluster!.propose('solo', `k${i % 4}`)));
     // Every result is its own: the four counters each counted to 10.
-    for (let k = 0; k < 4; k++) expect(results.filter((_, i) => i % 4 === k).map((r) => r.value)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    for (let k = 0; k < 4; k++)
+      expect(results.filter((_, i) => i % 4 === k).map((r) => r.value)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
     // One burst, a handful of entries: the proposals shared envelopes, unpacked at their envelope's index.
     const entries = cluster.storage('solo').lastIndex() - lastBefore;
     expect(entries).toBeLessThan(10);
@@ -161,7 +162,7 @@ describe('RaftServer options', () => {
     ['state', { state: { appliedIndex: () => 0 } }, /state must have a apply\(\) method/],
     ['connect', { connect: 'tcp' }, /connect must be a function/],
   ])('refuses a bad %s with ConfigError', (field, patch, message) => {
-    const attempt = () => new RaftServer({ ...base(), ...(patch as object) } as ConstructorParameters<typeof RaftServer>[0]);
+    const attempt = () => new RaftServer({ ...base(), ...(patch as object) });
     expect(attempt).toThrow(ConfigError);
     expect(attempt).toThrow(message);
     try {

@@ -116,7 +116,7 @@ describe('static bootstrap and restart', () => {
     for (const [field, override] of bad) {
       let caught: unknown;
       try {
-        new RaftNode({ ...base, ...override } as ConstructorParameters<typeof RaftNode>[0]);
+        new RaftNode({ ...base, ...override });
       } catch (error) {
         caught = error;
       }

@@ -15,7 +15,7 @@ describe('linearizable reads through ReadIndex', () => {
     expect(cluster.member('n1').readStates).toEqual([{ context: 'r1', index: 2 }]);
   });
 
-  it('a follower forwards the read and gets the leader\'s commit index', () => {
+  it("a follower forwards the read and gets the leader's commit index", () => {
     const cluster = new TestCluster(three);
     cluster.campaign('n1');
     cluster.propose('n1', 'a');

@@ -29,7 +29,14 @@ describe('log replication', () => {
     const storage = new MemoryLogStorage();
     const follower = makeNode('n2', three, storage);
     const append = (prevIndex: number, prevTerm: number, terms: number[], commit = 0): Message => ({
-      type: 'append', from: 'n1', to: 'n2', term: 1, prevIndex, prevTerm, entries: entries(terms, prevIndex + 1), commit,
+      type: 'append',
+      from: 'n1',
+      to: 'n2',
+      term: 1,
+      prevIndex,
+      prevTerm,
+      entries: entries(terms, prevIndex + 1),
+      commit,
     });
     follower.step(append(0, 0, [1, 1, 1]));
     drain(follower, storage);
@@ -40,7 +47,10 @@ describe('log replication', () => {
     expect(storage.lastIndex()).toBe(3);
     expect(ready.entries).toEqual([]);
     const answers = sent(ready) as AppendResponse[];
-    expect(answers.map((m) => [m.index, m.rejected])).toEqual([[1, false], [3, false]]);
+    expect(answers.map((m) => [m.index, m.rejected])).toEqual([
+      [1, false],
+      [3, false],
+    ]);
   });
 
   it('a real term conflict truncates from the first conflicting entry', () => {
@@ -142,7 +152,7 @@ describe('log replication', () => {
   });
 });
 
-describe('commit and durability of the leader\'s own log', () => {
+describe("commit and durability of the leader's own log", () => {
   it('a single-node cluster commits only after its own write is durable', () => {
     const storage = new MemoryLogStorage();
     const node = makeNode('solo', ['solo'], storage);

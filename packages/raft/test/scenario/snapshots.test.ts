@@ -52,7 +52,7 @@ describe('snapshots and compaction', () => {
     expect(cluster.node('n3').status().commit).toBe(leader.status().commit);
   });
 
-  it('a follower that already holds the snapshot\'s last entry only moves its commit index', () => {
+  it("a follower that already holds the snapshot's last entry only moves its commit index", () => {
     const cluster = new TestCluster(three);
     cluster.campaign('n1');
     for (let i = 0; i < 3; i++) cluster.propose('n1', `p${i}`);

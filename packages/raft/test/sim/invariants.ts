@@ -48,7 +48,8 @@ export class InvariantChecker {
     const key = `${message.from}@${message.term}`;
     const earlier = this.votes.get(key);
     if (earlier === undefined) this.votes.set(key, message.to);
-    else if (earlier !== message.to) this.fail(`double vote: ${message.from} voted for ${earlier} and ${message.to} in term ${message.term}`);
+    else if (earlier !== message.to)
+      this.fail(`double vote: ${message.from} voted for ${earlier} and ${message.to} in term ${message.term}`);
   }
 
   observe(raft: RaftNode): void {
@@ -75,7 +76,9 @@ export class InvariantChecker {
       if (committedTerm === undefined) continue;
       const term = raft.termAt(index);
       if (term !== committedTerm) {
-        this.fail(`leader completeness: ${status.id} leads term ${status.term} but has term ${term} at committed index ${index} (committed term ${committedTerm})`);
+        this.fail(
+          `leader completeness: ${status.id} leads term ${status.term} but has term ${term} at committed index ${index} (committed term ${committedTerm})`,
+        );
         return;
       }
     }
@@ -115,9 +118,12 @@ export class InvariantChecker {
         this.logFacts.set(key, fact);
         continue;
       }
-      if (known.fingerprint !== fact.fingerprint) this.fail(`log matching: two different entries at index ${entry.index} term ${entry.term}`);
+      if (known.fingerprint !== fact.fingerprint)
+        this.fail(`log matching: two different entries at index ${entry.index} term ${entry.term}`);
       else if (known.prevTerm !== null && fact.prevTerm !== null && known.prevTerm !== fact.prevTerm) {
-        this.fail(`log matching: entry ${entry.index}@${entry.term} follows term ${known.prevTerm} in one log and ${fact.prevTerm} in another`);
+        this.fail(
+          `log matching: entry ${entry.index}@${entry.term} follows term ${known.prevTerm} in one log and ${fact.prevTerm} in another`,
+        );
       }
     }
   }
@@ -130,7 +136,9 @@ export class InvariantChecker {
       this.canonicalEnd = Math.max(this.canonicalEnd, entry.index);
       this.recordCommitted(entry.index, entry.term, `${node} applying`);
     } else if (known.term !== entry.term || known.fingerprint !== fingerprint) {
-      this.fail(`state machine safety: ${node} applied ${entry.index}@${entry.term} but ${entry.index}@${known.term} was applied elsewhere`);
+      this.fail(
+        `state machine safety: ${node} applied ${entry.index}@${entry.term} but ${entry.index}@${known.term} was applied elsewhere`,
+      );
     }
     this.checkChain(node, entry.index, chainAfter);
   }

@@ -117,7 +117,17 @@ export class Simulation {
   readonly stats: SimulationStats;
   readonly schedule: FaultSchedule;
   /** Per-seed knobs, so the seeds between them cover small and large messages, windows and fault rates. */
-  private readonly profile: { maxMessageBytes: number; maxInflightMessages: number; crashDuringWrite: number; faultSpacingMs: number; crashNewLeader: number; deferEarlySends: number; crashAfterCommit: number; preVote: boolean; checkQuorum: boolean };
+  private readonly profile: {
+    maxMessageBytes: number;
+    maxInflightMessages: number;
+    crashDuringWrite: number;
+    faultSpacingMs: number;
+    crashNewLeader: number;
+    deferEarlySends: number;
+    crashAfterCommit: number;
+    preVote: boolean;
+    checkQuorum: boolean;
+  };
 
   constructor(private readonly options: SimulationOptions) {
     this.random = new SeededRandom(options.seed);
@@ -127,8 +137,22 @@ export class Simulation {
     this.createNode = options.createNode ?? ((config) => new RaftNode(config));
     this.checker = new InvariantChecker(() => this.time);
     this.stats = {
-      nodes: size, events: 0, messagesSent: 0, messagesDropped: 0, messagesDuplicated: 0, crashes: 0, tornWrites: 0, pauses: 0,
-      partitions: 0, snapshotsSent: 0, compactions: 0, leaderTerms: 0, committed: 0, operations: 0, abandoned: 0, virtualMs: 0,
+      nodes: size,
+      events: 0,
+      messagesSent: 0,
+      messagesDropped: 0,
+      messagesDuplicated: 0,
+      crashes: 0,
+      tornWrites: 0,
+      pauses: 0,
+      partitions: 0,
+      snapshotsSent: 0,
+      compactions: 0,
+      leaderTerms: 0,
+      committed: 0,
+      operations: 0,
+      abandoned: 0,
+      virtualMs: 0,
     };
     const access: ClusterAccess = {
       now: () => this.time,
@@ -180,8 +204,18 @@ export class Simulation {
   run(): SimulationResult {
     for (const id of this.ids) {
       this.nodes.set(id, {
-        id, storage: new MemoryLogStorage(), raft: null, machine: new AggregateStateMachine(), incarnation: 0, pausedUntil: 0, inbox: [],
-        persisting: null, deferredPersist: false, sendEarlyAfterWrite: false, crashAfterWrite: false, crashOnNextWrite: false,
+        id,
+        storage: new MemoryLogStorage(),
+        raft: null,
+        machine: new AggregateStateMachine(),
+        incarnation: 0,
+        pausedUntil: 0,
+        inbox: [],
+        persisting: null,
+        deferredPersist: false,
+        sendEarlyAfterWrite: false,
+        crashAfterWrite: false,
+        crashOnNextWrite: false,
       });
       this.start(this.node(id));
     }
@@ -194,7 +228,9 @@ export class Simulation {
     const deadline = this.time + LIVENESS_DEADLINE_MS;
     this.runUntil(() => this.workload.pendingCount() === 0 || this.time >= deadline);
     if (this.workload.pendingCount() > 0) {
-      this.violation(`liveness: ${this.workload.pendingCount()} operations still pending ${LIVENESS_DEADLINE_MS} ms after the cluster healed`);
+      this.violation(
+        `liveness: ${this.workload.pendingCount()} operations still pending ${LIVENESS_DEADLINE_MS} ms after the cluster healed`,
+      );
     } else {
       const settle = this.time + SETTLE_MS;
       this.runUntil(() => this.time >= settle);
@@ -204,7 +240,9 @@ export class Simulation {
     if (this.checker.violations.length === 0) {
       const result = checkHistory(this.workload.history);
       if (result.linearizable === false) {
-        this.violation(`linearizability: history of aggregate ${result.aggregate} is not linearizable:\n${formatOperations(result.operations)}`);
+        this.violation(
+          `linearizability: history of aggregate ${result.aggregate} is not linearizable:\n${formatOperations(result.operations)}`,
+        );
       } else if (result.linearizable === 'unknown') {
         this.violation(`linearizability: the checker gave up on aggregate ${result.aggregate} after ${result.explored} states`);
       }
@@ -214,7 +252,12 @@ export class Simulation {
     this.stats.operations = this.workload.history.length;
     this.stats.abandoned = this.workload.abandoned;
     this.stats.virtualMs = this.time;
-    return { seed: this.options.seed, violations: this.checker.violations, traceHash: this.trace.toString(16).padStart(8, '0'), stats: this.stats };
+    return {
+      seed: this.options.seed,
+      violations: this.checker.violations,
+      traceHash: this.trace.toString(16).padStart(8, '0'),
+      stats: this.stats,
+    };
   }
 
   // ------------------------------------------------------------ event loop
@@ -484,7 +527,13 @@ export class Simulation {
     if (this.cut.has(`${message.from}>${message.to}`) || this.random.chance(this.dropRate)) {
       this.stats.messagesDropped++;
       if (message.type === 'snapshot') {
-        this.queue.push(this.time + 1 + this.random.nextInt(20), { kind: 'snapshot-report', node: message.from, to: message.to, ok: false, incarnation: from.incarnation });
+        this.queue.push(this.time + 1 + this.random.nextInt(20), {
+          kind: 'snapshot-report',
+          node: message.from,
+          to: message.to,
+          ok: false,
+          incarnation: from.incarnation,
+        });
       }
       return;
     }
@@ -506,7 +555,13 @@ export class Simulation {
     const lost = to.raft === null || this.cut.has(`${message.from}>${message.to}`);
     if (message.type === 'snapshot') {
       const from = this.node(message.from);
-      this.queue.push(this.time + 1, { kind: 'snapshot-report', node: message.from, to: message.to, ok: !lost, incarnation: from.incarnation });
+      this.queue.push(this.time + 1, {
+        kind: 'snapshot-report',
+        node: message.from,
+        to: message.to,
+        ok: !lost,
+        incarnation: from.incarnation,
+      });
     }
     if (lost) {
       this.stats.messagesDropped++;
@@ -578,7 +633,9 @@ export class Simulation {
     const first = this.node(this.ids[0]!);
     for (const node of this.nodes.values()) {
       if (node.machine.applied !== first.machine.applied || node.machine.chain !== first.machine.chain) {
-        this.violation(`convergence: ${node.id} applied ${node.machine.applied} (chain ${node.machine.chain}) but ${first.id} applied ${first.machine.applied} (chain ${first.machine.chain}) after healing`);
+        this.violation(
+          `convergence: ${node.id} applied ${node.machine.applied} (chain ${node.machine.chain}) but ${first.id} applied ${first.machine.applied} (chain ${first.machine.chain}) after healing`,
+        );
         return;
       }
     }
@@ -591,7 +648,9 @@ export class Simulation {
       for (const node of this.nodes.values()) {
         const stored = node.machine.read(op.aggregate)[op.output.sequence];
         if (stored !== op.input.value) {
-          this.violation(`acknowledged write lost: ${op.input.value} was acknowledged at ${op.aggregate}[${op.output.sequence}] but ${node.id} holds ${stored ?? 'nothing'} there`);
+          this.violation(
+            `acknowledged write lost: ${op.input.value} was acknowledged at ${op.aggregate}[${op.output.sequence}] but ${node.id} holds ${stored ?? 'nothing'} there`,
+          );
           return;
         }
       }
@@ -609,7 +668,9 @@ export class Simulation {
   }
 }
 
-function formatOperations(operations: readonly { client: string; calledAt: number; returnedAt: number | null; input: unknown; output: unknown }[]): string {
+function formatOperations(
+  operations: readonly { client: string; calledAt: number; returnedAt: number | null; input: unknown; output: unknown }[],
+): string {
   return operations
     .map((op) => `  ${op.client} [${op.calledAt}, ${op.returnedAt ?? '∞'}] ${JSON.stringify(op.input)} -> ${JSON.stringify(op.output)}`)
     .join('\n');

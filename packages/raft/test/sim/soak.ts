@@ -33,7 +33,22 @@ export function runSoak(env: Readonly<Record<string, string | undefined>>, print
   };
 
   const started = performance.now();
-  const totals = { events: 0, messagesSent: 0, messagesDropped: 0, messagesDuplicated: 0, crashes: 0, tornWrites: 0, pauses: 0, partitions: 0, snapshotsSent: 0, compactions: 0, leaderTerms: 0, committed: 0, operations: 0, abandoned: 0 };
+  const totals = {
+    events: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    messagesDuplicated: 0,
+    crashes: 0,
+    tornWrites: 0,
+    pauses: 0,
+    partitions: 0,
+    snapshotsSent: 0,
+    compactions: 0,
+    leaderTerms: 0,
+    committed: 0,
+    operations: 0,
+    abandoned: 0,
+  };
   const failing: number[] = [];
   for (let seed = first; seed < first + count; seed++) {
     // A broken core only needs its first violation (its runs can livelock); replaying one seed shows everything.
@@ -52,7 +67,9 @@ export function runSoak(env: Readonly<Record<string, string | undefined>>, print
   const seconds = (performance.now() - started) / 1000;
   say(
     `soak: ${count} seeds (${first}..${first + count - 1})${variantName === undefined ? '' : ` variant ${variantName}`}, ${failing.length} failing, ${seconds.toFixed(1)} s\n` +
-      `  totals: ${Object.entries(totals).map(([key, value]) => `${key}=${value}`).join(' ')}`,
+      `  totals: ${Object.entries(totals)
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' ')}`,
   );
   return { seeds: count, failing, variant: variantName ?? null, lines };
 }

@@ -73,7 +73,17 @@ export class Workload {
       const expected = this.random.chance(0.2) ? Math.max(0, known + this.random.nextInt(3) - 1) : known;
       input = { kind: 'append', expected, value: id };
     }
-    this.pending.set(client, { id, input, aggregate, calledAt: this.cluster.now(), attempt: 0, node: null, incarnation: -1, readContext: null, readIndex: null });
+    this.pending.set(client, {
+      id,
+      input,
+      aggregate,
+      calledAt: this.cluster.now(),
+      attempt: 0,
+      node: null,
+      incarnation: -1,
+      readContext: null,
+      readIndex: null,
+    });
     this.attempt(client);
   }
 
@@ -96,7 +106,10 @@ export class Workload {
       if (op.input.kind === 'append') {
         const known = node.machine.results.get(op.id);
         if (known !== undefined) {
-          this.complete(client, known.ok ? { kind: 'append-ok', sequence: known.sequence } : { kind: 'append-conflict', actual: known.actual });
+          this.complete(
+            client,
+            known.ok ? { kind: 'append-ok', sequence: known.sequence } : { kind: 'append-conflict', actual: known.actual },
+          );
           return;
         }
         node.raft.propose(op.id, encodeCommand({ aggregate: op.aggregate, expected: op.input.expected, value: op.input.value }));
@@ -146,7 +159,10 @@ export class Workload {
     if (op === undefined || op.id !== entry.proposalId || op.node !== nodeId || op.incarnation !== incarnation) return;
     const result = machine.results.get(op.id);
     if (result === undefined) return;
-    this.complete(client, result.ok ? { kind: 'append-ok', sequence: result.sequence } : { kind: 'append-conflict', actual: result.actual });
+    this.complete(
+      client,
+      result.ok ? { kind: 'append-ok', sequence: result.sequence } : { kind: 'append-conflict', actual: result.actual },
+    );
   }
 
   onReadState(nodeId: string, state: ReadState, incarnation: number): void {

@@ -21,13 +21,17 @@ describe('the simulation has teeth: each deliberately broken core is caught with
     ['vote-not-persisted', /double vote|election safety/],
   ];
   for (const [name, expected] of cases) {
-    it(name, () => {
-      const caught = firstFailingSeed(name);
-      expect(caught, `${name} survived seeds 1..${TEST_SEED_COUNT}`).not.toBeNull();
-      expect(caught?.violation).toMatch(expected);
-      // The same seed is clean with the real core: the failure is the variant's, not the harness's.
-      expect(simulate({ seed: caught!.seed }).violations).toEqual([]);
-      console.log(`${name}: caught at seed ${caught!.seed}: ${caught!.violation.split('\n')[0]}`);
-    }, 180_000);
+    it(
+      name,
+      () => {
+        const caught = firstFailingSeed(name);
+        expect(caught, `${name} survived seeds 1..${TEST_SEED_COUNT}`).not.toBeNull();
+        expect(caught?.violation).toMatch(expected);
+        // The same seed is clean with the real core: the failure is the variant's, not the harness's.
+        expect(simulate({ seed: caught!.seed }).violations).toEqual([]);
+        console.log(`${name}: caught at seed ${caught!.seed}: ${caught!.violation.split('\n')[0]}`);
+      },
+      180_000,
+    );
   }
 });

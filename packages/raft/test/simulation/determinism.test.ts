@@ -17,7 +17,17 @@ describe('simulation determinism', () => {
   });
 
   it('injects every kind of fault across the test seeds', () => {
-    const totals = { crashes: 0, tornWrites: 0, pauses: 0, partitions: 0, messagesDropped: 0, messagesDuplicated: 0, snapshotsSent: 0, compactions: 0, abandoned: 0 };
+    const totals = {
+      crashes: 0,
+      tornWrites: 0,
+      pauses: 0,
+      partitions: 0,
+      messagesDropped: 0,
+      messagesDuplicated: 0,
+      snapshotsSent: 0,
+      compactions: 0,
+      abandoned: 0,
+    };
     for (let seed = 1; seed <= 60; seed++) {
       const { stats } = simulate({ seed });
       for (const key of Object.keys(totals) as (keyof typeof totals)[]) totals[key] += stats[key];

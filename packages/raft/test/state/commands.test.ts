@@ -15,7 +15,13 @@ const commands: Command[] = [
     index: { status: 'open', statusTime: 1_700_000_000_123, labels: { region: 'west', gone: '', __proto__x: 'p' } },
   },
   { type: 'append', id: ['x'], expectedSequence: 0, events: [], index: undefined },
-  { type: 'append', id: ['x'], expectedSequence: 3, events: [{ type: 'A', sequence: 3, timestamp: 0, data: '1' }], index: { statusTime: 5, labels: { a: 'b' } } },
+  {
+    type: 'append',
+    id: ['x'],
+    expectedSequence: 3,
+    events: [{ type: 'A', sequence: 3, timestamp: 0, data: '1' }],
+    index: { statusTime: 5, labels: { a: 'b' } },
+  },
   { type: 'save-snapshot', id: ['s', 'nap'], data: '{"total":3}', sequence: 3, trim: true },
   { type: 'save-snapshot', id: ['s'], data: '{}', sequence: 0, trim: false },
   { type: 'archive', id: ['gone', 'x'] },
@@ -32,13 +38,26 @@ describe('command codec', () => {
 
   it('keeps a label named __proto__ as plain data', () => {
     const labels = JSON.parse('{"__proto__":"v"}') as Record<string, string>;
-    const decoded = decodeCommand(encodeCommand({ type: 'append', id: ['a'], expectedSequence: 0, events: [{ type: 'A', sequence: 0, timestamp: 0, data: '1' }], index: { statusTime: 0, labels } }));
+    const decoded = decodeCommand(
+      encodeCommand({
+        type: 'append',
+        id: ['a'],
+        expectedSequence: 0,
+        events: [{ type: 'A', sequence: 0, timestamp: 0, data: '1' }],
+        index: { statusTime: 0, labels },
+      }),
+    );
     expect(decoded.type === 'append' && Object.entries(decoded.index!.labels)).toEqual([['__proto__', 'v']]);
     expect(Object.getPrototypeOf(decoded.type === 'append' ? decoded.index!.labels : null)).toBe(Object.prototype);
   });
 
   it('is compact: a one-event append is a few bytes beyond its strings', () => {
-    const bytes = encodeCommand({ type: 'append', id: ['order', '1'], expectedSequence: 5, events: [{ type: 'A', sequence: 5, timestamp: 0, data: '{}' }] });
+    const bytes = encodeCommand({
+      type: 'append',
+      id: ['order', '1'],
+      expectedSequence: 5,
+      events: [{ type: 'A', sequence: 5, timestamp: 0, data: '{}' }],
+    });
     expect(bytes.length).toBeLessThan(2 + 1 + 6 + 2 + 1 + 1 + 2 + 8 + 3 + 1 + 1);
   });
 

@@ -11,7 +11,12 @@ function readAll(state: MaterializedState) {
   return {
     applied: state.appliedIndex(),
     ids,
-    aggregates: ids.map((id) => ({ id, events: state.loadEvents(id, 0), snapshot: state.loadSnapshot(id), status: state.getAggregateStatus(id) })),
+    aggregates: ids.map((id) => ({
+      id,
+      events: state.loadEvents(id, 0),
+      snapshot: state.loadSnapshot(id),
+      status: state.getAggregateStatus(id),
+    })),
     open: state.listAggregatesByStatus('open'),
     done: state.listAggregatesByStatus('done'),
     regions: state.listLabelValues('region').map((value) => [value, state.listAggregatesByLabel('region', value)]),
@@ -46,7 +51,11 @@ describe('MaterializedState', () => {
     expect(beyond).toEqual({ type: 'invalid-sequence', nextSequence: 0 });
     expect(state.appliedIndex()).toBe(6);
     expect(state.loadEvents(['a'], 0).map((e) => e.sequence)).toEqual([2]);
-    expect(state.loadSnapshot(['a'])).toEqual({ data: '{"n":2}', sequence: 2, events: [{ type: 'Counted', sequence: 2, timestamp: T0 + 2000, data: '{"n":2}' }] });
+    expect(state.loadSnapshot(['a'])).toEqual({
+      data: '{"n":2}',
+      sequence: 2,
+      events: [{ type: 'Counted', sequence: 2, timestamp: T0 + 2000, data: '{"n":2}' }],
+    });
     expect(state.listAggregates([])).toEqual([['a']]);
     expect(state.listAggregatesByStatus('open')).toEqual([{ id: ['a'], timestamp: T0 + 2000 }]);
     expect(state.listAggregatesByLabel('region', 'west')).toEqual([['a']]);
@@ -86,7 +95,10 @@ describe('MaterializedState', () => {
 
   it('treats empty entries as advancing the index only', async () => {
     const state = states.open();
-    const out = await state.apply([{ index: 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) }, ...entries(2, [append(['a'], 0, 1)])]);
+    const out = await state.apply([
+      { index: 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) },
+      ...entries(2, [append(['a'], 0, 1)]),
+    ]);
     expect([...out.keys()]).toEqual(['p2']);
     expect(state.appliedIndex()).toBe(2);
   });
@@ -127,7 +139,9 @@ describe('MaterializedState', () => {
     expect(out.get('p3')).toMatchObject({ type: 'invalid-command' });
     expect(state.appliedIndex()).toBe(3);
     const longId = ['x'.repeat(3000)];
-    const tooLong = await state.apply(entries(4, [append(longId, 0, 1), append(['s'], 0, 1, { status: 's'.repeat(2000), statusTime: 0, labels: {} })]));
+    const tooLong = await state.apply(
+      entries(4, [append(longId, 0, 1), append(['s'], 0, 1, { status: 's'.repeat(2000), statusTime: 0, labels: {} })]),
+    );
     expect(tooLong.get('p4')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/aggregate ID/) });
     expect(tooLong.get('p5')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/status/) });
     expect(state.listAggregates([])).toEqual([['a']]);
@@ -138,7 +152,10 @@ describe('MaterializedState', () => {
     await state.apply(entries(1, [append(['a'], 0, 1)]));
     const before = await state.exportSnapshot();
     // Data that is not bytes at all is a driver bug, not a command: the apply throws mid-batch.
-    const broken: CommittedEntry[] = [...entries(2, [append(['a'], 1, 1), append(['b'], 0, 1), { type: 'archive', id: ['a'] }]), { index: 5, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array }];
+    const broken: CommittedEntry[] = [
+      ...entries(2, [append(['a'], 1, 1), append(['b'], 0, 1), { type: 'archive', id: ['a'] }]),
+      { index: 5, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array },
+    ];
     await expect(state.apply(broken)).rejects.toThrow();
     expect(state.appliedIndex()).toBe(1);
     expect(Buffer.from(await state.exportSnapshot()).equals(Buffer.from(before))).toBe(true);
@@ -152,10 +169,17 @@ describe('MaterializedState', () => {
     const calls: { events: PublishedEvent[]; applied: number; visible: number }[] = [];
     let state!: MaterializedState;
     state = states.open({
-      publisher: (events) => calls.push({ events, applied: state.appliedIndex(), visible: state.loadEvents(events[0]!.aggregateId, 0).length }),
+      publisher: (events) =>
+        calls.push({ events, applied: state.appliedIndex(), visible: state.loadEvents(events[0]!.aggregateId, 0).length }),
     });
-    await state.apply(entries(1, [append(['a'], 0, 2), append(['a'], 0, 1), append(['b'], 0, 1), append(['a'], 2, 0), append(['a'], 2, 1)]));
-    expect(calls.map((call) => call.events.map((e) => `${e.aggregateId.join('/')}#${e.sequence}`))).toEqual([['a#0', 'a#1'], ['b#0'], ['a#2']]);
+    await state.apply(
+      entries(1, [append(['a'], 0, 2), append(['a'], 0, 1), append(['b'], 0, 1), append(['a'], 2, 0), append(['a'], 2, 1)]),
+    );
+    expect(calls.map((call) => call.events.map((e) => `${e.aggregateId.join('/')}#${e.sequence}`))).toEqual([
+      ['a#0', 'a#1'],
+      ['b#0'],
+      ['a#2'],
+    ]);
     // Called only once the whole batch was committed (and durable: commits sync before resolving).
     expect(calls.map((call) => call.applied)).toEqual([5, 5, 5]);
     expect(calls[0]!.visible).toBe(3);
@@ -200,7 +224,10 @@ describe('MaterializedState', () => {
   it('a failed batch hands out nothing early, and a waiting read is told', async () => {
     const state = states.open();
     let decided = false;
-    const broken: CommittedEntry[] = [...entries(1, [append(['a'], 0, 1)]), { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array }];
+    const broken: CommittedEntry[] = [
+      ...entries(1, [append(['a'], 0, 1)]),
+      { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array },
+    ];
     await expect(state.apply(broken, () => (decided = true))).rejects.toThrow();
     expect(decided).toBe(false);
     await state.whenCommitted();
@@ -223,7 +250,15 @@ describe('MaterializedState', () => {
 
   it('leases archive records by the command time, renews, releases and acknowledges', async () => {
     const state = states.open();
-    await state.apply(entries(1, [append(['r', '1'], 0, 2), { type: 'save-snapshot', id: ['r', '1'], data: '{"s":1}', sequence: 1, trim: false }, { type: 'archive', id: ['r', '1'] }, append(['r', '2'], 0, 1), { type: 'archive', id: ['r', '2'] }]));
+    await state.apply(
+      entries(1, [
+        append(['r', '1'], 0, 2),
+        { type: 'save-snapshot', id: ['r', '1'], data: '{"s":1}', sequence: 1, trim: false },
+        { type: 'archive', id: ['r', '1'] },
+        append(['r', '2'], 0, 1),
+        { type: 'archive', id: ['r', '2'] },
+      ]),
+    );
     const lease = (consumer: string, at: number): Command => ({ type: 'lease', consumer, at, leaseMs: 100 });
     const out = await state.apply(entries(6, [lease('c1', 1000), lease('c2', 1000), lease('c3', 1050)]));
     expect(out.get('p6')).toEqual({ type: 'leased', record: 1, lease: 1, expiresAt: 1100 });
@@ -263,8 +298,16 @@ describe('MaterializedState', () => {
 
   it('sorts status entries by time (negative times too) and label values by code unit', async () => {
     const state = states.open();
-    const set = (id: string, status: string, time: number, region: string): Command => append([id], 0, 1, { status, statusTime: time, labels: { region } });
-    await state.apply(entries(1, [set('late', 'open', 5000, '\uFF61'), set('early', 'open', -5000, '\u{1F642}'), set('zero', 'open', 0, 'a\u0000b'), set('other', 'open\u0000', -9999, 'a')]));
+    const set = (id: string, status: string, time: number, region: string): Command =>
+      append([id], 0, 1, { status, statusTime: time, labels: { region } });
+    await state.apply(
+      entries(1, [
+        set('late', 'open', 5000, '\uFF61'),
+        set('early', 'open', -5000, '\u{1F642}'),
+        set('zero', 'open', 0, 'a\u0000b'),
+        set('other', 'open\u0000', -9999, 'a'),
+      ]),
+    );
     expect(state.listAggregatesByStatus('open')).toEqual([
       { id: ['early'], timestamp: -5000 },
       { id: ['zero'], timestamp: 0 },
@@ -282,18 +325,38 @@ describe('MaterializedState determinism and snapshot images', () => {
     const commands: Command[] = [];
     let at = 1_700_000_000_000;
     for (let round = 0; round < 6; round++) {
-      for (const id of [['o', String(round)], ['o', 'shared'], ['x:y', '%']]) {
+      for (const id of [
+        ['o', String(round)],
+        ['o', 'shared'],
+        ['x:y', '%'],
+      ]) {
         const next = commands.filter((c) => c.type === 'append' && c.id.join('\u0000') === id.join('\u0000')).length;
-        commands.push(append(id, next, 2, { status: round % 2 ? 'open' : 'done', statusTime: T0 + round, labels: { region: `r${round % 3}`, drop: round % 2 ? 'x' : '' } }));
+        commands.push(
+          append(id, next, 2, {
+            status: round % 2 ? 'open' : 'done',
+            statusTime: T0 + round,
+            labels: { region: `r${round % 3}`, drop: round % 2 ? 'x' : '' },
+          }),
+        );
         commands.push(append(id, 0, 1)); // a conflict (or a first append)
       }
-      commands.push({ type: 'save-snapshot', id: ['o', 'shared'], data: JSON.stringify({ round }), sequence: round, trim: round % 2 === 0 });
+      commands.push({
+        type: 'save-snapshot',
+        id: ['o', 'shared'],
+        data: JSON.stringify({ round }),
+        sequence: round,
+        trim: round % 2 === 0,
+      });
       commands.push({ type: 'archive', id: ['o', String(round)] });
       commands.push({ type: 'lease', consumer: `c${round % 2}`, at: (at += 37 * round), leaseMs: 50 + round });
       commands.push({ type: 'ack', record: round, lease: 1, consumer: `c${round % 2}` });
       commands.push({ type: 'release', record: round + 1, lease: 1, consumer: 'c1' });
     }
-    return [...entries(1, commands), { index: commands.length + 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) }, ...entries(commands.length + 2, [encodeCommand(commands[0]!).subarray(1)])];
+    return [
+      ...entries(1, commands),
+      { index: commands.length + 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) },
+      ...entries(commands.length + 2, [encodeCommand(commands[0]!).subarray(1)]),
+    ];
   }
 
   it('two states fed the same entries, in different batch sizes, export byte-identical images', async () => {
@@ -336,14 +399,20 @@ describe('MaterializedState determinism and snapshot images', () => {
     expect(first.loadEvents(['trimmed'], 0)).toEqual([]);
     await first.close();
     const reopened = states.open({}, dir);
-    const out = await reopened.apply(entries(5, [append(['kept'], 2, 1), append(['kept'], 3, 1), append(['trimmed'], 3, 1), append(['trimmed'], 4, 1), append(['only-snapshot'], 0, 1)]));
-    expect(results(out, 'p5', 'p6', 'p7', 'p8', 'p9').map((result) => (result.type === 'conflict' ? `conflict at ${result.actualSequence}` : result.type))).toEqual([
-      'conflict at 3',
-      'ok',
-      'conflict at 4',
-      'ok',
-      'ok',
-    ]);
+    const out = await reopened.apply(
+      entries(5, [
+        append(['kept'], 2, 1),
+        append(['kept'], 3, 1),
+        append(['trimmed'], 3, 1),
+        append(['trimmed'], 4, 1),
+        append(['only-snapshot'], 0, 1),
+      ]),
+    );
+    expect(
+      results(out, 'p5', 'p6', 'p7', 'p8', 'p9').map((result) =>
+        result.type === 'conflict' ? `conflict at ${result.actualSequence}` : result.type,
+      ),
+    ).toEqual(['conflict at 3', 'ok', 'conflict at 4', 'ok', 'ok']);
     expect(reopened.loadEvents(['trimmed'], 0).map((event) => event.sequence)).toEqual([4]);
   });
 

@@ -34,7 +34,10 @@ function workload(): CommittedEntry[] {
   const distances = [3, 40, 99, 100, 101, 150];
   for (let index = 1; index <= 300; index++) {
     const original = distances.map((d) => index - d).find((earlier) => earlier >= 1 && earlier % 9 === 0 && commands.has(earlier));
-    const item = original !== undefined && index % 2 === 0 ? (commands.get(original) as { command: Command; proposalId: string }) : { command: append([`agg-${index}`], 0, 1), proposalId: `id-${index}` };
+    const item =
+      original !== undefined && index % 2 === 0
+        ? (commands.get(original) as { command: Command; proposalId: string })
+        : { command: append([`agg-${index}`], 0, 1), proposalId: `id-${index}` };
     if (!commands.has(index)) commands.set(index, item);
     log.push(...entries(index, [item]));
   }
@@ -48,7 +51,7 @@ async function applyInBatches(state: MaterializedState, log: readonly CommittedE
     const results = await state.apply(batch);
     // A batch answers by proposal ID: the answer stands for the last entry with that ID.
     const last = new Map(batch.map((entry) => [entry.proposalId, entry.index]));
-    for (const [id, index] of last) byIndex.set(index as number, results.get(id as string) as CommandResult);
+    for (const [id, index] of last) byIndex.set(index, results.get(id as string) as CommandResult);
   }
   return byIndex;
 }
@@ -65,7 +68,8 @@ describe('the table of applied proposal IDs', () => {
     }
     // One entry per batch answers every entry; the others answer the last of each ID per batch.
     expect(outcomes[0]?.size).toBe(300);
-    for (const other of outcomes.slice(1)) for (const [index, result] of other) expect(result, `entry ${index}`).toEqual(outcomes[0]?.get(index));
+    for (const other of outcomes.slice(1))
+      for (const [index, result] of other) expect(result, `entry ${index}`).toEqual(outcomes[0]?.get(index));
     for (const other of images.slice(1)) expect(other.equals(images[0] as Buffer)).toBe(true);
 
     // What each entry got, by a model of the rule: ordinals count the proposals applied (a
@@ -96,7 +100,12 @@ describe('the table of applied proposal IDs', () => {
 
   it('keeps only the buckets the window still needs', async () => {
     const state = states.open({ proposalWindow: 100 });
-    await state.apply(entries(1, Array.from({ length: 1000 }, (_, i) => append([`a${i}`], 0, 1))));
+    await state.apply(
+      entries(
+        1,
+        Array.from({ length: 1000 }, (_, i) => append([`a${i}`], 0, 1)),
+      ),
+    );
     const buckets = imageKeys(await state.exportSnapshot(), Table.proposal);
     // Indexes 901–1000 are still needed: buckets 14 (896–959) and 15 (960–1023).
     expect(buckets.map((key) => Buffer.from(key).readUInt32BE(5))).toEqual([14, 15]);
@@ -145,25 +154,36 @@ describe('the table of applied proposal IDs', () => {
     expect(state.appliedIndex()).toBe(2);
     expect(state.loadEvents(['envelope'], 0)).toHaveLength(1);
     // A batch that skips an index is still refused, envelope or not.
-    await expect(state.apply([{ index: 4, kind: 'command', proposalId: 'late', data: encodeCommand(append(['late'], 0, 1)) }])).rejects.toThrow(/expected log index 3/);
+    await expect(
+      state.apply([{ index: 4, kind: 'command', proposalId: 'late', data: encodeCommand(append(['late'], 0, 1)) }]),
+    ).rejects.toThrow(/expected log index 3/);
   });
 
   it('counts the window in proposals, so an envelope of many proposals ages IDs by as many', async () => {
     const state = states.open({ proposalWindow: 3 });
     const x = append(['x'], 0, 1);
     await state.apply(entries(1, [{ command: x, proposalId: 'x' }]));
-    const envelope = wrapProposals('e', [0, 1].map((i) => ({ id: `q${i}`, data: encodeCommand(append([`q${i}`], 0, 1)) })));
+    const envelope = wrapProposals(
+      'e',
+      [0, 1].map((i) => ({ id: `q${i}`, data: encodeCommand(append([`q${i}`], 0, 1)) })),
+    );
     await state.apply(unwrapEnvelopes([{ index: 2, kind: 'command', proposalId: envelope.id, data: envelope.data }]));
     // Two later proposals, in one log entry: fewer than three, still remembered.
     expect((await state.apply(entries(3, [{ command: x, proposalId: 'x' }]))).get('x')).toEqual({ type: 'ok' });
     await state.apply(entries(4, [append(['y'], 0, 1)]));
     // Three: forgotten, so applied again, and the sequence is taken.
-    expect((await state.apply(entries(5, [{ command: x, proposalId: 'x' }]))).get('x')).toMatchObject({ type: 'conflict', actualSequence: 1 });
+    expect((await state.apply(entries(5, [{ command: x, proposalId: 'x' }]))).get('x')).toMatchObject({
+      type: 'conflict',
+      actualSequence: 1,
+    });
   });
 
   it('forgets what a failed batch recorded', async () => {
     const state = states.open();
-    const broken: CommittedEntry[] = [...entries(1, [{ command: append(['a'], 0, 1), proposalId: 'q' }]), { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array }];
+    const broken: CommittedEntry[] = [
+      ...entries(1, [{ command: append(['a'], 0, 1), proposalId: 'q' }]),
+      { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array },
+    ];
     await expect(state.apply(broken)).rejects.toThrow();
     // 'q' never committed: the same ID with another command is a new proposal.
     const out = await state.apply(entries(1, [{ command: append(['b'], 0, 2), proposalId: 'q' }]));

@@ -30,7 +30,10 @@ export function tempStates(): { open(options?: MaterializedStateOptions, dir?: s
 }
 
 /** Log entries for `commands`, numbered from `firstIndex`, proposal IDs `p<index>` unless given. */
-export function entries(firstIndex: number, commands: (Command | Uint8Array | { command: Command; proposalId: string | null })[]): CommittedEntry[] {
+export function entries(
+  firstIndex: number,
+  commands: (Command | Uint8Array | { command: Command; proposalId: string | null })[],
+): CommittedEntry[] {
   return commands.map((item, i) => {
     const index = firstIndex + i;
     if (item instanceof Uint8Array) return { index, kind: 'command', proposalId: `p${index}`, data: item };
@@ -47,7 +50,12 @@ export function append(id: string[], from: number, count: number, index?: IndexU
     type: 'append',
     id,
     expectedSequence: from,
-    events: Array.from({ length: count }, (_, i) => ({ type: 'Counted', sequence: from + i, timestamp: T0 + (from + i) * 1000, data: JSON.stringify({ n: from + i }) })),
+    events: Array.from({ length: count }, (_, i) => ({
+      type: 'Counted',
+      sequence: from + i,
+      timestamp: T0 + (from + i) * 1000,
+      data: JSON.stringify({ n: from + i }),
+    })),
     index,
   };
 }

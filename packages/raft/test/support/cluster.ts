@@ -1,4 +1,12 @@
-import { MemoryLogStorage, RaftNode, SeededRandom, type Entry, type Message, type RaftNodeConfig, type ReadState } from '../../src/index.js';
+import {
+  MemoryLogStorage,
+  RaftNode,
+  SeededRandom,
+  type Entry,
+  type Message,
+  type RaftNodeConfig,
+  type ReadState,
+} from '../../src/index.js';
 
 /** Options for a {@link TestCluster}; anything not given uses the node defaults. */
 export type ClusterNodeOptions = Partial<Omit<RaftNodeConfig, 'id' | 'voters' | 'storage' | 'random'>>;
@@ -38,7 +46,15 @@ export class TestCluster {
   }
 
   private build(id: string, storage: MemoryLogStorage): RaftNode {
-    return this.createNode({ electionTicks: 10, heartbeatTicks: 1, ...this.options, id, voters: this.ids, storage, random: this.random.fork() });
+    return this.createNode({
+      electionTicks: 10,
+      heartbeatTicks: 1,
+      ...this.options,
+      id,
+      voters: this.ids,
+      storage,
+      random: this.random.fork(),
+    });
   }
 
   member(id: string): TestMember {

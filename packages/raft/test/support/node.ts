@@ -4,11 +4,20 @@ const encoder = new TextEncoder();
 
 /** Entries with the given terms, starting at index `from`. */
 export function entries(terms: readonly number[], from = 1): Entry[] {
-  return terms.map((term, i) => ({ term, index: from + i, kind: 'command', proposalId: `p${from + i}`, data: encoder.encode(`v${from + i}`) }));
+  return terms.map((term, i) => ({
+    term,
+    index: from + i,
+    kind: 'command',
+    proposalId: `p${from + i}`,
+    data: encoder.encode(`v${from + i}`),
+  }));
 }
 
 /** Storage holding a log with these terms and a hard state. */
-export function storageWith(terms: readonly number[], hardState: { term: number; vote?: string | null; commit?: number } = { term: terms.at(-1) ?? 0 }): MemoryLogStorage {
+export function storageWith(
+  terms: readonly number[],
+  hardState: { term: number; vote?: string | null; commit?: number } = { term: terms.at(-1) ?? 0 },
+): MemoryLogStorage {
   const storage = new MemoryLogStorage();
   storage.append(entries(terms));
   storage.setHardState({ term: hardState.term, vote: hardState.vote ?? null, commit: hardState.commit ?? 0 });
@@ -16,7 +25,13 @@ export function storageWith(terms: readonly number[], hardState: { term: number;
 }
 
 /** A standalone node over `storage` (a fresh one by default). */
-export function makeNode(id: string, voters: readonly string[], storage = new MemoryLogStorage(), options: Partial<RaftNodeConfig> = {}, seed = 1): RaftNode {
+export function makeNode(
+  id: string,
+  voters: readonly string[],
+  storage = new MemoryLogStorage(),
+  options: Partial<RaftNodeConfig> = {},
+  seed = 1,
+): RaftNode {
   return new RaftNode({ electionTicks: 10, heartbeatTicks: 1, ...options, id, voters, storage, random: new SeededRandom(seed) });
 }
 

@@ -50,7 +50,9 @@ function measure(name: string, message: Message, seconds: number): void {
   const entries = message.type === 'append' ? message.entries.length : 0;
   console.log(
     `${name}: ${Math.round(perSecond).toLocaleString('en')} encode+decode/s, ${bytes} bytes/frame` +
-      (entries > 0 ? `, ${Math.round(perSecond * entries).toLocaleString('en')} entries/s, ${((perSecond * bytes) / 2 ** 20).toFixed(0)} MiB/s` : ''),
+      (entries > 0
+        ? `, ${Math.round(perSecond * entries).toLocaleString('en')} entries/s, ${((perSecond * bytes) / 2 ** 20).toFixed(0)} MiB/s`
+        : ''),
   );
 }
 

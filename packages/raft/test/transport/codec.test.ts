@@ -8,8 +8,18 @@ import { FrameKind, FrameReader, beginFrame, endFrame } from '../../src/transpor
 import { message } from './arbitraries.js';
 
 const MESSAGE_TYPES: readonly Message['type'][] = [
-  'vote', 'pre-vote', 'vote-response', 'pre-vote-response', 'append', 'append-response',
-  'heartbeat', 'heartbeat-response', 'snapshot', 'propose', 'read-index', 'read-index-response',
+  'vote',
+  'pre-vote',
+  'vote-response',
+  'pre-vote-response',
+  'append',
+  'append-response',
+  'heartbeat',
+  'heartbeat-response',
+  'snapshot',
+  'propose',
+  'read-index',
+  'read-index-response',
 ];
 
 function decodeError(run: () => unknown): CodecError {
@@ -67,7 +77,13 @@ describe('message codec', { timeout: 60_000 }, () => {
 
   it('decodes data as views of a private copy when the frame is a view into a socket chunk', () => {
     const original: Message = {
-      type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0,
+      type: 'append',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      prevIndex: 0,
+      prevTerm: 0,
+      commit: 0,
       entries: [{ term: 1, index: 1, kind: 'command', proposalId: 'p', data: new Uint8Array([1, 2, 3]) }],
     };
     const chunk = Buffer.concat([Buffer.alloc(10, 7), encodeMessageToBuffer(original), Buffer.alloc(10, 7)]);
@@ -95,13 +111,21 @@ describe('message codec', { timeout: 60_000 }, () => {
 
   it('rejects trailing bytes, unknown tags, bad booleans and entry flags', () => {
     const heartbeat = encodeMessageToBuffer({ type: 'heartbeat', from: 'a', to: 'b', term: 1, commit: 1, context: null });
-    expect(decodeError(() => decodeMessage(Buffer.concat([heartbeat, Buffer.from([0])]))).message).toContain('unexpected bytes after a heartbeat');
+    expect(decodeError(() => decodeMessage(Buffer.concat([heartbeat, Buffer.from([0])]))).message).toContain(
+      'unexpected bytes after a heartbeat',
+    );
     expect(decodeError(() => decodeMessage(Buffer.from([99, 0, 0, 0]))).message).toContain('unknown message type tag 99');
     const vote = encodeMessageToBuffer({ type: 'vote-response', from: 'a', to: 'b', term: 1, granted: true });
     vote[vote.length - 1] = 7;
     expect(decodeError(() => decodeMessage(vote)).message).toContain('granted must be 0 or 1');
     const append = encodeMessageToBuffer({
-      type: 'append', from: 'a', to: 'b', term: 1, prevIndex: 0, prevTerm: 0, commit: 0,
+      type: 'append',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      prevIndex: 0,
+      prevTerm: 0,
+      commit: 0,
       entries: [{ term: 1, index: 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) }],
     });
     append[append.length - 2] = 0x40; // the entry's flags byte
@@ -126,9 +150,20 @@ describe('message codec', { timeout: 60_000 }, () => {
   it('refuses to encode values the wire cannot carry', () => {
     const bad = { type: 'heartbeat', from: 'a', to: 'b', term: -1, commit: 0, context: null } as Message;
     expect(() => encodeMessageToBuffer(bad)).toThrow(/term must be a safe integer ≥ 0/);
-    const fractional = { type: 'append-response', from: 'a', to: 'b', term: 1, index: 1.5, rejected: false, hintIndex: 0, hintTerm: 0 } as Message;
+    const fractional = {
+      type: 'append-response',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      index: 1.5,
+      rejected: false,
+      hintIndex: 0,
+      hintTerm: 0,
+    } as Message;
     expect(() => encodeMessageToBuffer(fractional)).toThrow(CodecError);
-    expect(() => encodeMessageToBuffer({ type: 'bogus', from: 'a', to: 'b', term: 1 } as unknown as Message)).toThrow(/unknown message type/);
+    expect(() => encodeMessageToBuffer({ type: 'bogus', from: 'a', to: 'b', term: 1 } as unknown as Message)).toThrow(
+      /unknown message type/,
+    );
   });
 });
 

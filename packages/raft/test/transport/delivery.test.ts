@@ -17,7 +17,7 @@ describe('TcpTransport delivery', { timeout: 60_000 }, () => {
     nodes = await startCluster(['a', 'b', 'c']);
     const ids = [...nodes.keys()];
     // Sent in bursts across ticks, so both the coalesced write of a tick and many writes are exercised.
-    for (let sent = 0; sent < MESSAGES_PER_LINK; ) {
+    for (let sent = 0; sent < MESSAGES_PER_LINK;) {
       const burst = Math.min(MESSAGES_PER_LINK - sent, 1 + (sent % 700));
       for (let index = sent; index < sent + burst; index++) {
         for (const from of ids) {

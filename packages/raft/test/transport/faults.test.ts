@@ -21,7 +21,13 @@ describe('LinkFaults rules', { timeout: 60_000 }, () => {
   it('isolate, partition and the heal forms', () => {
     const faults = new LinkFaults();
     faults.isolate('c');
-    for (const [from, to] of [['a', 'c'], ['c', 'a'], ['c', 'z'], ['z', 'c']] as const) expect(faults.verdict(from, to).kind).toBe('blackhole');
+    for (const [from, to] of [
+      ['a', 'c'],
+      ['c', 'a'],
+      ['c', 'z'],
+      ['z', 'c'],
+    ] as const)
+      expect(faults.verdict(from, to).kind).toBe('blackhole');
     expect(faults.verdict('a', 'b').kind).toBe('deliver');
     faults.heal('a', 'c'); // a link heal leaves an isolated endpoint isolated
     expect(faults.verdict('a', 'c').kind).toBe('blackhole');
@@ -29,7 +35,13 @@ describe('LinkFaults rules', { timeout: 60_000 }, () => {
     expect(faults.verdict('a', 'c').kind).toBe('deliver');
 
     faults.partition(['a'], ['b', 'c']);
-    for (const [from, to] of [['a', 'b'], ['b', 'a'], ['a', 'c'], ['c', 'a']] as const) expect(faults.verdict(from, to).kind).toBe('blackhole');
+    for (const [from, to] of [
+      ['a', 'b'],
+      ['b', 'a'],
+      ['a', 'c'],
+      ['c', 'a'],
+    ] as const)
+      expect(faults.verdict(from, to).kind).toBe('blackhole');
     expect(faults.verdict('b', 'c').kind).toBe('deliver');
     faults.heal(undefined, 'b'); // one node given: every link to or from it
     expect(faults.verdict('a', 'b').kind).toBe('deliver');

@@ -47,7 +47,16 @@ describe('TcpTransport options', { timeout: 60_000 }, () => {
   });
 
   it('ignores a peer entry for the local node and accepts IPv6 addresses', () => {
-    expect(() => new TcpTransport({ ...base, peers: new Map([['a', '[::1]:1'], ['b', '[::1]:2']]) })).not.toThrow();
+    expect(
+      () =>
+        new TcpTransport({
+          ...base,
+          peers: new Map([
+            ['a', '[::1]:1'],
+            ['b', '[::1]:2'],
+          ]),
+        }),
+    ).not.toThrow();
   });
 
   it('setPeer refuses a bad address with a ConfigError', () => {

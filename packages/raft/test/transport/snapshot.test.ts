@@ -38,7 +38,10 @@ describe('TcpTransport snapshot streams', { timeout: 120_000 }, () => {
     }
     const snapshotIndex = b.received.findIndex((message) => message.type === 'snapshot');
     const delivered = snapshotsIn(b)[0] as SnapshotRequest;
-    expect({ ...delivered, snapshot: { ...delivered.snapshot, data: null } }).toEqual({ ...snapshotMessage(data), snapshot: { ...snapshotMessage(data).snapshot, data: null } });
+    expect({ ...delivered, snapshot: { ...delivered.snapshot, data: null } }).toEqual({
+      ...snapshotMessage(data),
+      snapshot: { ...snapshotMessage(data).snapshot, data: null },
+    });
     expect(Buffer.from(delivered.snapshot.data).equals(data)).toBe(true);
 
     // It came in chunks.
@@ -48,7 +51,9 @@ describe('TcpTransport snapshot streams', { timeout: 120_000 }, () => {
     // Heartbeats delivered between the first chunk's arrival and the snapshot's completion.
     const firstChunkAt = b.progress[0]?.at as number;
     const completedAt = b.arrivals[snapshotIndex] as number;
-    const during = b.received.filter((message, index) => message.type === 'heartbeat' && (b.arrivals[index] as number) >= firstChunkAt && index < snapshotIndex);
+    const during = b.received.filter(
+      (message, index) => message.type === 'heartbeat' && (b.arrivals[index] as number) >= firstChunkAt && index < snapshotIndex,
+    );
     expect(during.length).toBeGreaterThanOrEqual(5);
     expect(completedAt).toBeGreaterThan(firstChunkAt);
 
@@ -65,8 +70,13 @@ describe('TcpTransport snapshot streams', { timeout: 120_000 }, () => {
     a.transport.send(snapshotMessage(new Uint8Array(0)));
     a.transport.send(snapshotMessage(Uint8Array.from([1, 2, 3])));
     await waitFor(() => a.snapshotsSent.length === 2, 'both reports');
-    expect(a.snapshotsSent).toEqual([{ peer: 'b', ok: true }, { peer: 'b', ok: true }]);
-    const sizes = snapshotsIn(b).map((message) => message.snapshot.data.length).sort();
+    expect(a.snapshotsSent).toEqual([
+      { peer: 'b', ok: true },
+      { peer: 'b', ok: true },
+    ]);
+    const sizes = snapshotsIn(b)
+      .map((message) => message.snapshot.data.length)
+      .sort();
     expect(sizes).toEqual([0, 3]);
   });
 
@@ -107,7 +117,10 @@ describe('TcpTransport snapshot streams', { timeout: 120_000 }, () => {
     await waitFor(() => b.progress.length >= 2, 'the transfer under way');
     faults.partition(['a'], ['b']);
     await waitFor(() => a.snapshotsSent.length === 2, 'the partition report');
-    expect(a.snapshotsSent).toEqual([{ peer: 'b', ok: false }, { peer: 'b', ok: false }]);
+    expect(a.snapshotsSent).toEqual([
+      { peer: 'b', ok: false },
+      { peer: 'b', ok: false },
+    ]);
     expect(snapshotsIn(b)).toEqual([]);
     await waitFor(() => b.errors.length > 0, 'the receiver to notice the cut stream');
     expect(b.errors[0]?.message).toMatch(/snapshot stream from "a" was cut after \d+ of 8388608 bytes/);

@@ -65,6 +65,8 @@ for (let round = 0; round < APPENDS; round += 64) {
 await finished;
 clearInterval(progress);
 const seconds = (performance.now() - started) / 1000;
-console.log(`${APPENDS} appends (${APPENDS * ENTRIES} entries) in ${seconds.toFixed(2)} s: ${Math.round(APPENDS / seconds).toLocaleString('en')} appends/s, ${Math.round((APPENDS * ENTRIES) / seconds).toLocaleString('en')} entries/s`);
+console.log(
+  `${APPENDS} appends (${APPENDS * ENTRIES} entries) in ${seconds.toFixed(2)} s: ${Math.round(APPENDS / seconds).toLocaleString('en')} appends/s, ${Math.round((APPENDS * ENTRIES) / seconds).toLocaleString('en')} entries/s`,
+);
 await a.close();
 await b.close();

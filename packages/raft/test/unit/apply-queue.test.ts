@@ -33,9 +33,17 @@ function queue(deferral?: Partial<ApplyDeferral> & { urgent?: () => boolean }) {
   const applied: number[] = [];
   const applier = new ApplyQueue<number>(
     state,
-    { onDecided: () => undefined, onApplied: (_entries, _results, index) => applied.push(index), onFatal: (error) => { throw error; } },
+    {
+      onDecided: () => undefined,
+      onApplied: (_entries, _results, index) => applied.push(index),
+      onFatal: (error) => {
+        throw error;
+      },
+    },
     10_000,
-    deferral === undefined ? undefined : { urgent: deferral.urgent ?? (() => false), maxDelayMs: deferral.maxDelayMs ?? 50, maxEntries: deferral.maxEntries ?? 100 },
+    deferral === undefined
+      ? undefined
+      : { urgent: deferral.urgent ?? (() => false), maxDelayMs: deferral.maxDelayMs ?? 50, maxEntries: deferral.maxEntries ?? 100 },
   );
   return { state, applied, applier };
 }
@@ -45,7 +53,10 @@ describe('ApplyQueue', () => {
     const events: string[] = [];
     /** Hands its results out (twice) before its "commit". */
     class EarlyState extends RecordingState {
-      override async apply(entries: readonly CommittedEntry[], onDecided?: (results: ReadonlyMap<string, number>) => void): Promise<ReadonlyMap<string, number>> {
+      override async apply(
+        entries: readonly CommittedEntry[],
+        onDecided?: (results: ReadonlyMap<string, number>) => void,
+      ): Promise<ReadonlyMap<string, number>> {
         const results = new Map(entries.map((entry) => [entry.proposalId as string, entry.index]));
         onDecided?.(results);
         onDecided?.(results);
@@ -76,7 +87,10 @@ describe('ApplyQueue', () => {
     applier.push(entries(3, 3));
     applier.push(entries(4, 6));
     await applier.whenIdle();
-    expect(state.calls).toEqual([[1, 2], [3, 4, 5, 6]]);
+    expect(state.calls).toEqual([
+      [1, 2],
+      [3, 4, 5, 6],
+    ]);
   });
 
   it('while nothing is urgent, puts applying off for maxDelayMs, then applies all that waited in one call', async () => {

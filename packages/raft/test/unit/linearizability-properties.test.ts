@@ -10,19 +10,43 @@ function sequentialHistory(commands: readonly { read: boolean; expectedOffset: n
     // With overlap > 0 neighbouring operations run concurrently; the sequential order stays a valid linearization.
     const returnedAt = calledAt + 5 + overlap;
     if (command.read) {
-      return { client: `c${i}`, aggregate: 'a', calledAt, returnedAt, input: { kind: 'read' }, output: { kind: 'read', values: [...values] } };
+      return {
+        client: `c${i}`,
+        aggregate: 'a',
+        calledAt,
+        returnedAt,
+        input: { kind: 'read' },
+        output: { kind: 'read', values: [...values] },
+      };
     }
     const expected = Math.max(0, values.length + command.expectedOffset);
     const value = `v${i}`;
     if (expected === values.length) {
       values.push(value);
-      return { client: `c${i}`, aggregate: 'a', calledAt, returnedAt, input: { kind: 'append', expected, value }, output: { kind: 'append-ok', sequence: expected } };
+      return {
+        client: `c${i}`,
+        aggregate: 'a',
+        calledAt,
+        returnedAt,
+        input: { kind: 'append', expected, value },
+        output: { kind: 'append-ok', sequence: expected },
+      };
     }
-    return { client: `c${i}`, aggregate: 'a', calledAt, returnedAt, input: { kind: 'append', expected, value }, output: { kind: 'append-conflict', actual: values.length } };
+    return {
+      client: `c${i}`,
+      aggregate: 'a',
+      calledAt,
+      returnedAt,
+      input: { kind: 'append', expected, value },
+      output: { kind: 'append-conflict', actual: values.length },
+    };
   });
 }
 
-const commandsArb = fc.array(fc.record({ read: fc.boolean(), expectedOffset: fc.integer({ min: -1, max: 1 }) }), { minLength: 1, maxLength: 25 });
+const commandsArb = fc.array(fc.record({ read: fc.boolean(), expectedOffset: fc.integer({ min: -1, max: 1 }) }), {
+  minLength: 1,
+  maxLength: 25,
+});
 
 describe('linearizability checker properties', () => {
   it('every history produced by running the model sequentially is linearizable, with or without overlap', () => {

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { checkAggregate, checkHistory, type Operation, type OperationOutput } from '../sim/linearizability.js';
 
-function append(client: string, calledAt: number, returnedAt: number | null, expected: number, value: string, output: OperationOutput | null, aggregate = 'a'): Operation {
+function append(
+  client: string,
+  calledAt: number,
+  returnedAt: number | null,
+  expected: number,
+  value: string,
+  output: OperationOutput | null,
+  aggregate = 'a',
+): Operation {
   return { client, aggregate, calledAt, returnedAt, input: { kind: 'append', expected, value }, output };
 }
 function read(client: string, calledAt: number, returnedAt: number, values: string[], aggregate = 'a'): Operation {

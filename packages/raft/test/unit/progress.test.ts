@@ -77,8 +77,25 @@ describe('quorum arithmetic', () => {
   it('vote results', () => {
     const voters = ['a', 'b', 'c'];
     expect(voteResult(voters, new Map([['a', true]]))).toBe('pending');
-    expect(voteResult(voters, new Map([['a', true], ['b', true]]))).toBe('won');
-    expect(voteResult(voters, new Map([['a', true], ['b', false], ['c', false]]))).toBe('lost');
+    expect(
+      voteResult(
+        voters,
+        new Map([
+          ['a', true],
+          ['b', true],
+        ]),
+      ),
+    ).toBe('won');
+    expect(
+      voteResult(
+        voters,
+        new Map([
+          ['a', true],
+          ['b', false],
+          ['c', false],
+        ]),
+      ),
+    ).toBe('lost');
   });
 });
 

@@ -21,9 +21,17 @@ class SizedState implements StateMachine<unknown> {
 }
 
 /** Entries `from`..`to` with `bytes` of command each, appended to the log and counted as applied. */
-async function applyEntries(log: MemoryDurableLog, state: SizedState, policy: SnapshotPolicy, from: number, to: number, bytes: number): Promise<void> {
+async function applyEntries(
+  log: MemoryDurableLog,
+  state: SizedState,
+  policy: SnapshotPolicy,
+  from: number,
+  to: number,
+  bytes: number,
+): Promise<void> {
   const entries = [];
-  for (let index = from; index <= to; index++) entries.push({ index, term: 1, kind: 'command' as const, proposalId: `p${index}`, data: new Uint8Array(bytes) });
+  for (let index = from; index <= to; index++)
+    entries.push({ index, term: 1, kind: 'command' as const, proposalId: `p${index}`, data: new Uint8Array(bytes) });
   await log.save({ snapshot: null, entries, hardState: { term: 1, vote: null, commit: to } });
   state.applied = to;
   policy.applied(entries satisfies CommittedEntry[]);
@@ -65,7 +73,11 @@ describe('SnapshotPolicy', () => {
     policy.installed(50, 2_000);
     state.applied = 50;
     expect(policy.snapshotIndex).toBe(50);
-    await log.save({ snapshot: { meta: { index: 50, term: 1, voters: ['n1'] }, data: new Uint8Array(2_000) }, entries: [], hardState: null });
+    await log.save({
+      snapshot: { meta: { index: 50, term: 1, voters: ['n1'] }, data: new Uint8Array(2_000) },
+      entries: [],
+      hardState: null,
+    });
     await applyEntries(log, state, policy, 51, 60, 100);
     expect(policy.due()).toBe(false);
     await applyEntries(log, state, policy, 61, 70, 100);

@@ -17,7 +17,7 @@ function say(line: string): void {
   // Synchronous, so a line printed is a line the parent can read even after SIGKILL. The pipe is
   // non-blocking: when it is full (a busy parent), writeSync throws EAGAIN, so try again.
   const bytes = Buffer.from(`${line}\n`);
-  for (let offset = 0; offset < bytes.length; ) {
+  for (let offset = 0; offset < bytes.length;) {
     try {
       offset += fs.writeSync(1, bytes, offset);
     } catch (error) {
@@ -51,7 +51,10 @@ function pump(): void {
       if (to - lastSnapshotAt >= 1500) {
         lastSnapshotAt = to;
         const at = to - 300;
-        wal.createSnapshot(at, ['w'], new Uint8Array([at & 0xff])).then(() => wal.compact(at)).catch(fail);
+        wal
+          .createSnapshot(at, ['w'], new Uint8Array([at & 0xff]))
+          .then(() => wal.compact(at))
+          .catch(fail);
       }
       pump();
     }, fail);

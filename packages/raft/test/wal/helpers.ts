@@ -48,5 +48,8 @@ export function segmentFiles(dir: string): string[] {
 }
 
 export function snapshotFiles(dir: string): string[] {
-  return fs.readdirSync(dir).filter((name) => name.endsWith('.snap')).sort();
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith('.snap'))
+    .sort();
 }

@@ -113,7 +113,8 @@ describe('WriteAheadLog basics', () => {
     const dir = dirs.make();
     const wal = await WriteAheadLog.open(dir);
     const calls: Promise<void>[] = [];
-    for (let i = 1; i <= 200; i++) calls.push(wal.save({ snapshot: null, entries: [entry(i, 1)], hardState: { term: 1, vote: null, commit: i - 1 } }));
+    for (let i = 1; i <= 200; i++)
+      calls.push(wal.save({ snapshot: null, entries: [entry(i, 1)], hardState: { term: 1, vote: null, commit: i - 1 } }));
     await Promise.all(calls);
     const { syncs, writes } = wal.stats();
     expect(syncs).toBeGreaterThan(0);
@@ -183,7 +184,8 @@ describe('WriteAheadLog basics', () => {
   it('rolls segments over and reads across them, beyond the in-memory tail', async () => {
     const dir = dirs.make();
     const wal = await WriteAheadLog.open(dir, { tailSize: 2048, segmentBytes: 16 * 1024 });
-    for (let i = 1; i <= 6000; i += 100) await wal.save({ snapshot: null, entries: run(i, i + 99, 3), hardState: { term: 3, vote: null, commit: i } });
+    for (let i = 1; i <= 6000; i += 100)
+      await wal.save({ snapshot: null, entries: run(i, i + 99, 3), hardState: { term: 3, vote: null, commit: i } });
     const { segments } = wal.stats();
     expect(segments).toBeGreaterThan(10);
     expect(segmentFiles(dir)).toHaveLength(segments);

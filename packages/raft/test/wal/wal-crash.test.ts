@@ -55,7 +55,7 @@ describe('WriteAheadLog under SIGKILL', () => {
     const dir = dirs.make();
     const seed = Date.now();
     let state = seed;
-    const random = () => ((state = (state * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const random = () => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
     const everAcked: number[] = [];
     for (let round = 1; round <= 4; round++) {
       const killAfter = 100 + Math.floor(random() * 1500);

@@ -40,8 +40,19 @@ const saveSpec: fc.Arbitrary<SaveSpec> = fc.record({
 });
 const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 6, arbitrary: saveSpec.map((spec) => ({ type: 'save' as const, spec })) },
-  { weight: 2, arbitrary: fc.array(saveSpec.map((s) => ({ ...s, snapshotAhead: null, gap: false })), { minLength: 2, maxLength: 6 }).map((specs) => ({ type: 'burst' as const, specs })) },
-  { weight: 2, arbitrary: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }).map((at) => ({ type: 'createSnapshot' as const, at })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(
+        saveSpec.map((s) => ({ ...s, snapshotAhead: null, gap: false })),
+        { minLength: 2, maxLength: 6 },
+      )
+      .map((specs) => ({ type: 'burst' as const, specs })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }).map((at) => ({ type: 'createSnapshot' as const, at })),
+  },
   { weight: 2, arbitrary: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }).map((at) => ({ type: 'compact' as const, at })) },
   { weight: 1, arbitrary: fc.constant({ type: 'reopen' as const }) },
 );
@@ -50,7 +61,11 @@ function makeEntries(start: number, count: number, term: number, size: number): 
   const out: Entry[] = [];
   for (let i = 0; i < count; i++) {
     const index = start + i;
-    out.push(i % 3 === 2 ? { index, term, kind: 'empty', proposalId: null, data: new Uint8Array(0) } : { index, term, kind: 'command', proposalId: `id-${index}-${term}`, data: payload(index, term, size) });
+    out.push(
+      i % 3 === 2
+        ? { index, term, kind: 'empty', proposalId: null, data: new Uint8Array(0) }
+        : { index, term, kind: 'command', proposalId: `id-${index}-${term}`, data: payload(index, term, size) },
+    );
   }
   return out;
 }
@@ -76,7 +91,8 @@ function toWrite(model: MemoryLogStorage, spec: SaveSpec): { snapshot: Snapshot 
 /** Applies a write to the model, all or nothing; returns the error the WAL must also give. */
 function applyToModel(model: MemoryLogStorage, write: ReturnType<typeof toWrite>): unknown {
   const first = write.entries[0];
-  const last = write.snapshot !== null && write.snapshot.meta.index > model.snapshot().meta.index ? write.snapshot.meta.index : model.lastIndex();
+  const last =
+    write.snapshot !== null && write.snapshot.meta.index > model.snapshot().meta.index ? write.snapshot.meta.index : model.lastIndex();
   if (first !== undefined && first.index > last + 1) return new RaftProtocolError('storage gap');
   if (write.snapshot !== null) model.applySnapshot(write.snapshot);
   model.append(write.entries);
@@ -103,8 +119,12 @@ function expectSame(wal: WriteAheadLog, model: MemoryLogStorage): void {
   expect(wal.snapshot()).toEqual(model.snapshot());
   for (let i = model.firstIndex() - 1; i <= model.lastIndex(); i++) expect(wal.term(i)).toBe(model.term(i));
   if (model.lastIndex() >= model.firstIndex()) {
-    expect(wal.entries(model.firstIndex(), model.lastIndex() + 1, Infinity)).toEqual(model.entries(model.firstIndex(), model.lastIndex() + 1, Infinity));
-    expect(wal.entries(model.firstIndex(), model.lastIndex() + 1, 300)).toEqual(model.entries(model.firstIndex(), model.lastIndex() + 1, 300));
+    expect(wal.entries(model.firstIndex(), model.lastIndex() + 1, Infinity)).toEqual(
+      model.entries(model.firstIndex(), model.lastIndex() + 1, Infinity),
+    );
+    expect(wal.entries(model.firstIndex(), model.lastIndex() + 1, 300)).toEqual(
+      model.entries(model.firstIndex(), model.lastIndex() + 1, 300),
+    );
   }
 }
 

@@ -149,7 +149,11 @@ describe('WriteAheadLog recovery', () => {
     const wal = await WriteAheadLog.open(dir);
     await wal.save({ snapshot: null, entries: run(1, 30, 1), hardState: { term: 1, vote: null, commit: 5 } });
     const lastStart = wal.stats().bytes;
-    await wal.save({ snapshot: { meta: { index: 20, term: 5, voters: ['a'] }, data: new Uint8Array([7]) }, entries: run(21, 22, 5), hardState: null });
+    await wal.save({
+      snapshot: { meta: { index: 20, term: 5, voters: ['a'] }, data: new Uint8Array([7]) },
+      entries: run(21, 22, 5),
+      hardState: null,
+    });
     await wal.close();
     // Tear the batch that carried the reset: the snapshot file is there, the log still holds the
     // old entries whose term at 20 disagrees, so they must all go.

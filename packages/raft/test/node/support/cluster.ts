@@ -29,7 +29,8 @@ export class ServerCluster {
     readonly ids: readonly NodeId[],
     private readonly tuning: ServerTuning = FAST,
   ) {
-    for (const id of ids) this.members.set(id, { storage: new MemoryLogStorage(), state: new CounterStateMachine(), log: null, server: null });
+    for (const id of ids)
+      this.members.set(id, { storage: new MemoryLogStorage(), state: new CounterStateMachine(), log: null, server: null });
   }
 
   /** Starts (or restarts) `id`'s server; its storage and state carry over. */
@@ -103,22 +104,28 @@ export class ServerCluster {
   /** The node that is leader, among running ones, once exactly one claims it in the highest term. */
   async leader(among: readonly NodeId[] = this.running()): Promise<NodeId> {
     let found: NodeId | null = null;
-    await waitFor(() => {
-      const statuses = among.map((id) => this.server(id).status());
-      const top = Math.max(...statuses.map((s) => s.term));
-      const leaders = statuses.filter((s) => s.role === 'leader' && s.term === top);
-      found = leaders.length === 1 ? (leaders[0]?.id ?? null) : null;
-      return found !== null;
-    }, `a leader among ${among.join(',')}`);
+    await waitFor(
+      () => {
+        const statuses = among.map((id) => this.server(id).status());
+        const top = Math.max(...statuses.map((s) => s.term));
+        const leaders = statuses.filter((s) => s.role === 'leader' && s.term === top);
+        found = leaders.length === 1 ? (leaders[0]?.id ?? null) : null;
+        return found !== null;
+      },
+      `a leader among ${among.join(',')}`,
+    );
     return found as unknown as NodeId;
   }
 
   /** Waits until the given nodes hold the same state at the same applied index. */
   async converged(among: readonly NodeId[] = this.running()): Promise<void> {
-    await waitFor(() => {
-      const prints = among.map((id) => this.state(id).fingerprint());
-      return prints.every((print) => print === prints[0]);
-    }, `convergence of ${among.join(',')}`);
+    await waitFor(
+      () => {
+        const prints = among.map((id) => this.state(id).fingerprint());
+        return prints.every((print) => print === prints[0]);
+      },
+      `convergence of ${among.join(',')}`,
+    );
   }
 
   propose(id: NodeId, key: string, by = 1): Promise<CounterResult> {

@@ -58,7 +58,8 @@ export class CounterStateMachine implements StateMachine<CounterResult> {
     let previous: number | null = null;
     for (const entry of entries) {
       // The proposals of one envelope entry share its index.
-      if (entry.index !== this.applied + 1 && entry.index !== previous) throw new Error(`counter state at ${this.applied} was given entry ${entry.index}`);
+      if (entry.index !== this.applied + 1 && entry.index !== previous)
+        throw new Error(`counter state at ${this.applied} was given entry ${entry.index}`);
       previous = entry.index;
       this.applied = entry.index;
       const id = entry.proposalId;
