@@ -1,5 +1,5 @@
 import type { AggregateId } from './id.js';
-import type { EventRecord } from './event.js';
+import type { EventRecord, StoredEventRecord } from './event.js';
 import type { IndexUpdate } from './indexer.js';
 
 /**
@@ -14,6 +14,12 @@ export interface Backend {
   readonly name: string;
   /** What the backend supports beyond the required methods. */
   readonly capabilities: BackendCapabilities;
+  /**
+   * The store's log: an identity for checkpoints and the number of partitions. `id` names this
+   * store's data (e.g. `"redis:{prefix}"`) so a checkpoint from another store is refused; it must
+   * be the same for every backend opened over the same data.
+   */
+  readonly log: LogDescriptor;
 
   /** Resolves once the backend can serve requests. */
   ready(): Promise<void>;
@@ -22,24 +28,55 @@ export interface Backend {
 
   /**
    * Atomically: if the aggregate's next sequence equals `expectedSequence`, stores `events`
-   * (their sequences already run from `expectedSequence`) and applies `index`; otherwise stores
-   * nothing and reports the conflict with the events stored from `expectedSequence` on.
-   * An empty `events` at the right sequence succeeds and stores nothing.
+   * (their sequences already run from `expectedSequence`), gives each a position in the log
+   * partition of the aggregate, and applies `index`; otherwise stores nothing and reports the
+   * conflict with the events stored from `expectedSequence` on. An empty `events` at the right
+   * sequence succeeds and stores nothing.
+   *
+   * One life per ID: after `archive(id)`, the ID's next sequence is the archived life's next
+   * sequence plus one (the boundary leaves a gap), so an append expecting a sequence read in an
+   * earlier life is a conflict and a catch-up from an old life's sequence finds a gap.
    */
   append(request: AppendRequest): Promise<AppendResult>;
 
   /** Stored events with sequence ≥ `fromSequence`, in order; `[]` for an unknown aggregate. */
-  loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]>;
+  loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]>;
 
-  /** The latest snapshot (if any) and the events stored after it, in one consistent read. */
+  /**
+   * The latest snapshot (if any) and the events stored after it, in one consistent read. For an ID
+   * whose earlier life was archived and that has no snapshot in its current life, `sequence` is
+   * where the current life starts (no `data`), so a load starts from the empty state there.
+   */
   loadSnapshot(id: AggregateId): Promise<SnapshotRecord>;
 
   /**
    * Stores a snapshot covering events below `sequence`, only if newer than the stored one; an
-   * older or equal one is ignored. With `trim`, deletes the stored events below `sequence`.
-   * Rejects with `InvalidSequenceError` when `sequence` is beyond the aggregate's next sequence.
+   * older or equal one is ignored, and so is one at or below the start of the ID's current life.
+   * With `trim`, deletes the stored events below `sequence`. Rejects with `InvalidSequenceError`
+   * when `sequence` is beyond the aggregate's next sequence.
    */
   saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void>;
+
+  /**
+   * A page of the store's log: up to `limit` events (matching `types` and `prefix` when given)
+   * with positions after `after`, in log order, and the positions the page read up to. A backend
+   * may scan past non-matching events and return fewer than `limit` without reaching the end; it
+   * sets `end` only when nothing readable lay beyond what it read (for
+   * PostgreSQL: nothing settled yet). Events removed by trimming or
+   * archiving are not in the log. A reader that has read a partition up to position p must never
+   * later find an event at or below p that it did not see: a backend whose positions can commit
+   * out of order (PostgreSQL) returns only the prefix of the log that is settled.
+   */
+  readLog(request: ReadLogRequest): Promise<LogPage>;
+
+  /**
+   * The position of the newest settled event in each partition (0 for an empty one): everything
+   * at or below it is committed, so a reader starting there misses nothing appended afterwards.
+   */
+  logHead(): Promise<number[]>;
+
+  /** The durable state of named projections (checkpoint, lease, last error). */
+  readonly projections: ProjectionStore;
 
   /** IDs whose parts start with `prefix` (all for `[]`), including snapshot-only aggregates. */
   listAggregates(prefix: AggregateId): Promise<AggregateId[]>;
@@ -75,8 +112,8 @@ export interface Backend {
 
 /** Where a backend's feed hands appended events. */
 export interface FeedSink {
-  /** Events one append stored, in sequence order. */
-  events(id: AggregateId, records: readonly EventRecord[]): void;
+  /** Events one append stored, in sequence order, with their positions. */
+  events(id: AggregateId, records: readonly StoredEventRecord[]): void;
   /** The feed may have missed appends; `reason` says what happened, in words for a log. */
   gap(reason: string): void;
 }
@@ -101,22 +138,118 @@ export interface AppendRequest {
 }
 
 export type AppendResult =
-  | { readonly ok: true }
+  | {
+      readonly ok: true;
+      /** The log position given to each appended event, in order (empty for an empty batch). */
+      readonly positions: readonly number[];
+    }
   | {
       readonly ok: false;
       /** The aggregate's actual next sequence. */
       readonly actualSequence: number;
       /** Events stored from the expected sequence on (those still stored, if trimmed). */
-      readonly newEvents: EventRecord[];
+      readonly newEvents: StoredEventRecord[];
     };
 
 export interface SnapshotRecord {
   /** The snapshot's JSON text, absent when there is none. */
   readonly data?: string | undefined;
-  /** The sequence the snapshot covers (events below it); 0 without a snapshot. */
+  /**
+   * The sequence the snapshot covers (events below it); without a snapshot, where the ID's current
+   * life starts (0, or one past an archived life's next sequence).
+   */
   readonly sequence: number;
   /** Stored events from `sequence` on. */
-  readonly events: EventRecord[];
+  readonly events: StoredEventRecord[];
+}
+
+/** What identifies a store's log and how it is partitioned. */
+export interface LogDescriptor {
+  /** Names this store's data; equal for every backend over the same data, different for others. */
+  readonly id: string;
+  /** How many partitions the log has (1 unless the store spreads over several Redis slots). */
+  readonly partitions: number;
+}
+
+export interface ReadLogRequest {
+  /** For each partition, the position read up to (0 = from the start). */
+  readonly after: readonly number[];
+  /** The most events to return, 1 to 10,000. */
+  readonly limit: number;
+  /** Only events of these types (all when absent). */
+  readonly types?: readonly string[] | undefined;
+  /** Only events of aggregates whose IDs start with this prefix (all when absent). */
+  readonly prefix?: AggregateId | undefined;
+}
+
+export interface LogPage {
+  /** Events in log order (merged across partitions in an order of the backend's choosing). */
+  readonly entries: LogEntry[];
+  /** For each partition, the position this page read up to (≥ the request's `after`). */
+  readonly after: number[];
+  /** True when nothing was stored beyond `after` in any partition when the page was read. */
+  readonly end: boolean;
+}
+
+export interface LogEntry {
+  readonly id: AggregateId;
+  readonly event: StoredEventRecord;
+}
+
+/**
+ * A projection's durable record. `checkpoint` is core's encoded checkpoint text, opaque to the
+ * backend, which stores it exactly as given.
+ */
+export interface ProjectionRecord {
+  readonly name: string;
+  /** Where the projection has handled the log up to; absent before its first batch. */
+  readonly checkpoint?: string | undefined;
+  /** Who holds the lease (a runner ID), absent when nobody does or it expired. */
+  readonly holder?: string | undefined;
+  /** When the holder's lease runs out, epoch ms by the backend's clock; 0 when none. */
+  readonly leaseUntil: number;
+  /** Bumped by every `reset`, so a running holder notices that its checkpoint was replaced. */
+  readonly generation: number;
+  /** The last failure the runner reported, cleared by its next successful batch. */
+  readonly lastError?: string | undefined;
+}
+
+/** The outcome of a conditional projection write: done, or why not. */
+export type ProjectionWrite = 'ok' | 'lost-lease' | 'reset';
+
+/**
+ * Durable projection state with a lease per name, so that across all processes at most one runner
+ * per name is active. Every write is atomic and conditional; expiry is judged by the backend's
+ * clock where it has one (the server's), so processes with skewed clocks still agree.
+ */
+export interface ProjectionStore {
+  /** The record, or undefined for a name never used. */
+  load(name: string): Promise<ProjectionRecord | undefined>;
+  /**
+   * Takes or renews the lease for `holder` if it is free, expired, or already `holder`'s, for
+   * `leaseMs`. Creates the record when missing. Answers the record after the attempt and whether
+   * `holder` now holds it.
+   */
+  claim(name: string, holder: string, leaseMs: number): Promise<{ readonly held: boolean; readonly record: ProjectionRecord }>;
+  /**
+   * If `holder` still holds the lease and the record's generation is still `generation`: stores
+   * `checkpoint` (when given) and `lastError` (a string sets it, `null` clears it, absent keeps it)
+   * and renews the lease for `leaseMs`.
+   */
+  save(
+    name: string,
+    holder: string,
+    generation: number,
+    update: { readonly checkpoint?: string; readonly lastError?: string | null },
+    leaseMs: number,
+  ): Promise<ProjectionWrite>;
+  /** Gives the lease up if `holder` has it. */
+  release(name: string, holder: string): Promise<void>;
+  /**
+   * Replaces the checkpoint (absent: back to the start), clears the last error and bumps the
+   * generation, whoever holds the lease. Creates the record when missing.
+   */
+  reset(name: string, checkpoint: string | undefined): Promise<void>;
 }
 
 /** An archived aggregate as a backend hands it to core. */
@@ -126,5 +259,5 @@ export interface ArchiveRecordData {
   readonly aggregateId: AggregateId;
   readonly snapshotData?: string | undefined;
   readonly snapshotSequence: number;
-  readonly events: EventRecord[];
+  readonly events: StoredEventRecord[];
 }

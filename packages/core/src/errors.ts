@@ -159,6 +159,17 @@ export class InvalidSequenceError extends TimeboxError {
   }
 }
 
+/**
+ * A checkpoint that this store cannot resume from: not a checkpoint, altered, written by a newer
+ * release, or another store's. Also reported (never silently reset) when a projection's stored
+ * checkpoint cannot be read.
+ */
+export class InvalidCheckpointError extends TimeboxError {
+  constructor(name: string, problem: string, received: unknown) {
+    super('INVALID_CHECKPOINT', `invalid ${name}: it ${problem} (got ${describe(received)})`);
+  }
+}
+
 /** Any other argument of the wrong shape (a label name that is not a string, say). */
 export class InvalidArgumentError extends TimeboxError {
   constructor(name: string, problem: string, received: unknown) {

@@ -1,6 +1,6 @@
 import type { Backend, Feed, FeedSink } from './backend.js';
 import { HubUnavailableError, InvalidArgumentError } from './errors.js';
-import { Event, type EventRecord } from './event.js';
+import { Event, type StoredEventRecord } from './event.js';
 import { assertIdPrefix, type AggregateId } from './id.js';
 import { Subscription, type SubscriptionError } from './subscription.js';
 import { hasLoneSurrogate } from './text.js';
@@ -127,7 +127,7 @@ export class EventHub {
     await (await feed.opened).close();
   }
 
-  #deliver(id: AggregateId, records: readonly EventRecord[]): void {
+  #deliver(id: AggregateId, records: readonly StoredEventRecord[]): void {
     if (this.#subscriptions.size === 0) return;
     const aggregateId = Object.isFrozen(id) ? id : Object.freeze([...id]);
     for (const record of records) {

@@ -8,7 +8,7 @@ export {
   ownAggregateId,
   sameAggregateId,
 } from './id.js';
-export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent } from './event.js';
+export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
 export {
   makeDispatcher,
   makeHandler,
@@ -29,8 +29,16 @@ export type {
   BackendCapabilities,
   Feed,
   FeedSink,
+  LogDescriptor,
+  LogEntry,
+  LogPage,
+  ProjectionRecord,
+  ProjectionStore,
+  ProjectionWrite,
+  ReadLogRequest,
   SnapshotRecord,
 } from './backend.js';
+export { compareCheckpoints, type Checkpoint } from './checkpoint.js';
 export { createStore, Store, type ArchiveHandler, type ArchiveRecord, type ConsumeArchiveOptions, type Snapshot } from './store.js';
 export { Aggregator, type Applier, type Appliers, type SuccessAction } from './aggregator.js';
 export { createExecutor, Executor, type Command, type ExecutorLogger, type ExecutorOptions, type SnapshotCodec } from './executor.js';
@@ -43,6 +51,7 @@ export {
   HubUnavailableError,
   InvalidAggregateIdError,
   InvalidArgumentError,
+  InvalidCheckpointError,
   InvalidEventError,
   InvalidPayloadError,
   InvalidSequenceError,

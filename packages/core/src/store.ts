@@ -1,4 +1,5 @@
 import type { AppendResult, Backend, ArchiveRecordData } from './backend.js';
+import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
 import {
   ArchiveHandlerMissingError,
@@ -7,7 +8,7 @@ import {
   StoreClosedError,
   VersionConflictError,
 } from './errors.js';
-import { Event, type EventMap, type EventOf, type EventRecord, type EventType, type NewEvent } from './event.js';
+import { Event, type EventMap, type EventOf, type EventOfType, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
 import type { SubscribeHandler } from './event-handlers.js';
 import { EventHub, type SubscribeOptions, type Unsubscribe } from './hub.js';
 import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
@@ -131,6 +132,7 @@ export class Store<M extends EventMap = EventMap> {
         countConflict({ [Attr.backend]: this.backend.name });
         throw new VersionConflictError(id, expectedSequence, result.actualSequence, this.#toEvents(id, result.newEvents));
       }
+      for (let i = 0; i < events.length; i++) (events[i] as Event).placeAt(result.positions[i] as number);
     });
   }
 
@@ -234,6 +236,53 @@ export class Store<M extends EventMap = EventMap> {
   }
 
   /**
+   * A page of the store's whole log: up to `limit` events after the checkpoint `after` (from the
+   * start when absent), in log order, with the checkpoint after them. Paging from the start with
+   * each page's `checkpoint` reads every stored event exactly once; `end` says the page reached
+   * the end of the log as it stood. Events removed by trimming or archiving are not in the log.
+   * `types` and `aggregatePrefix` filter the page (the checkpoint still moves past what they skip).
+   *
+   * ```ts
+   * let page = await store.readAll({ limit: 500 });
+   * for (;;) {
+   *   for (const event of page.events) fold(event);
+   *   if (page.end) break;
+   *   page = await store.readAll({ after: page.checkpoint, limit: 500 });
+   * }
+   * ```
+   * @throws InvalidCheckpointError when `after` is not a checkpoint of this store.
+   */
+  async readAll<K extends EventType<M> = EventType<M>>(options: ReadAllOptions<K> = {}): Promise<ReadAllPage<M, K>> {
+    this.#assertOpen('read the log');
+    const request = resolveReadAll(this.backend.log, options);
+    let after = request.after;
+    for (;;) {
+      const page = await this.backend.readLog({ ...request, after });
+      const moved = page.after.some((position, i) => position !== after[i]);
+      after = page.after;
+      if (page.entries.length > 0 || page.end || !moved) {
+        const events = page.entries.map((entry) => Event.fromRecord(Object.freeze([...entry.id]), entry.event));
+        return { events: events as EventOfType<M, K>[], checkpoint: encodeCheckpoint(this.backend.log, after), end: page.end };
+      }
+      this.#assertOpen('read the log');
+    }
+  }
+
+  /**
+   * The checkpoint at the end of the log now: reading from it returns only events appended
+   * after this call.
+   */
+  async headCheckpoint(): Promise<Checkpoint> {
+    this.#assertOpen('read the log');
+    return encodeCheckpoint(this.backend.log, await this.backend.logHead());
+  }
+
+  /** The checkpoint before the first event: reading from it returns the whole log. */
+  get startCheckpoint(): Checkpoint {
+    return encodeCheckpoint(this.backend.log, startPositions(this.backend.log));
+  }
+
+  /**
    * Calls `handler` with every event appended to this store's data from now on — by this store or
    * any other process sharing the backend — after the append is durable, in sequence order per
    * aggregate. Resolves, once the backend's feed is live, with a function that unsubscribes.
@@ -299,15 +348,65 @@ export class Store<M extends EventMap = EventMap> {
     }, combined);
   }
 
-  #toEvents(id: AggregateId, records: readonly EventRecord[]): Event[] {
+  #toEvents(id: AggregateId, records: readonly StoredEventRecord[]): Event[] {
     const events: Event[] = new Array(records.length);
-    for (let i = 0; i < records.length; i++) events[i] = Event.fromRecord(id, records[i] as EventRecord);
+    for (let i = 0; i < records.length; i++) events[i] = Event.fromRecord(id, records[i] as StoredEventRecord);
     return events;
   }
 
   #assertOpen(operation: string): void {
     if (this.#closed !== undefined) throw new StoreClosedError(operation);
   }
+}
+
+/** What `store.readAll` reads. */
+export interface ReadAllOptions<K extends string = string> {
+  /** Read after this checkpoint (a page's `checkpoint`); from the start when absent. */
+  readonly after?: Checkpoint | undefined;
+  /** The most events in the page, 1 to 10,000. Default 100. */
+  readonly limit?: number | undefined;
+  /** Only events of these types. */
+  readonly types?: readonly K[] | undefined;
+  /** Only events of aggregates whose ID starts with these parts. */
+  readonly aggregatePrefix?: AggregateId | undefined;
+}
+
+/** A page of the log. */
+export interface ReadAllPage<M extends EventMap, K extends EventType<M> = EventType<M>> {
+  /** The page's events in log order. */
+  readonly events: EventOfType<M, K>[];
+  /** Where the page ended: pass it as `after` to read on. */
+  readonly checkpoint: Checkpoint;
+  /** True when the page reached the end of the log as it stood when read. */
+  readonly end: boolean;
+}
+
+/** The largest page `readAll` returns. */
+export const MAX_PAGE_SIZE = 10_000;
+const DEFAULT_PAGE_SIZE = 100;
+
+function resolveReadAll(
+  log: Backend['log'],
+  options: ReadAllOptions,
+): { after: number[]; limit: number; types: readonly string[] | undefined; prefix: AggregateId | undefined } {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('readAll options', 'must be an object', options);
+  const after = options.after === undefined ? startPositions(log) : decodeCheckpoint(log, options.after, 'after');
+  const limit = options.limit ?? DEFAULT_PAGE_SIZE;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
+    throw new InvalidArgumentError('limit', `must be a whole number from 1 to ${MAX_PAGE_SIZE}`, limit);
+  }
+  let types: readonly string[] | undefined;
+  if (options.types !== undefined) {
+    if (!Array.isArray(options.types)) throw new InvalidArgumentError('types', 'must be an array of event type names', options.types);
+    for (const type of options.types) assertString('types[]', type, true);
+    types = Object.freeze([...options.types]);
+  }
+  let prefix: AggregateId | undefined;
+  if (options.aggregatePrefix !== undefined) {
+    assertIdPrefix(options.aggregatePrefix);
+    prefix = options.aggregatePrefix.length === 0 ? undefined : Object.freeze([...options.aggregatePrefix]);
+  }
+  return { after, limit, types, prefix };
 }
 
 /** Binds a backend to a config. Throws `ConfigError` for an invalid config. */

@@ -5,23 +5,38 @@ import {
   type AggregateId,
   type AppendRequest,
   type AppendResult,
-  type EventRecord,
   type FeedSink,
   type IndexUpdate,
+  type LogPage,
+  type ReadLogRequest,
   type SnapshotRecord,
+  type StoredEventRecord,
 } from '@timebox/core';
+import { randomUUID } from 'node:crypto';
 import { ArchiveQueue } from './archive-queue.js';
+import { MemoryProjections } from './projections.js';
 
 interface AggregateData {
   readonly id: AggregateId;
+  readonly key: string;
   /** Stored events, oldest first; `events[0]` has sequence `firstSequence`. */
-  events: EventRecord[];
+  events: StoredEventRecord[];
   firstSequence: number;
   /** The sequence the next appended event takes (survives trimming). */
   nextSequence: number;
+  /** The first sequence of this life: 0, or one past the archived life's next sequence. */
+  readonly lifeStart: number;
   snapshot: { data: string; sequence: number } | undefined;
   status: string;
   labels: Map<string, string>;
+  /** Set when the aggregate is archived: its events leave the log. */
+  archived: boolean;
+}
+
+/** One event's place in the log; it still counts while its aggregate holds it. */
+interface LogSlot {
+  readonly aggregate: AggregateData;
+  readonly event: StoredEventRecord;
 }
 
 /**
@@ -37,6 +52,13 @@ export class MemoryDatabase {
   readonly archive: ArchiveQueue;
   /** Live feeds of subscribed stores: told of every append, right after it is stored. */
   readonly #feeds = new Set<FeedSink>();
+  /** The log: the event at position p is `#log[p - 1]`. Trimmed and archived events stay as stale slots. */
+  readonly #log: LogSlot[] = [];
+  /** For IDs whose last life was archived: where the next life starts. */
+  readonly #nextLives = new Map<string, number>();
+  /** Names this database's data in checkpoints. */
+  readonly id = `memory:${randomUUID()}`;
+  readonly projections = new MemoryProjections();
 
   /** @param archiveLeaseMs - how long an archive record stays with a consumer that stopped renewing its lease (its backend closed) before it is redelivered */
   constructor(archiveLeaseMs = 30_000) {
@@ -46,20 +68,48 @@ export class MemoryDatabase {
   append({ id, expectedSequence, events, index }: AppendRequest): AppendResult {
     const key = encodeAggregateId(id);
     const existing = this.#aggregates.get(key);
-    const actualSequence = existing?.nextSequence ?? 0;
+    const actualSequence = existing?.nextSequence ?? this.#nextLives.get(key) ?? 0;
     if (actualSequence !== expectedSequence) {
       return { ok: false, actualSequence, newEvents: existing ? eventsFrom(existing, expectedSequence) : [] };
     }
-    if (events.length === 0) return { ok: true };
+    if (events.length === 0) return { ok: true, positions: [] };
     const aggregate = existing ?? this.#create(key, id);
-    for (const event of events) aggregate.events.push(Object.freeze({ ...event }));
+    const positions: number[] = new Array(events.length);
+    for (let i = 0; i < events.length; i++) {
+      const position = this.#log.length + 1;
+      const stored = Object.freeze({ ...(events[i] as StoredEventRecord), position });
+      aggregate.events.push(stored);
+      this.#log.push({ aggregate, event: stored });
+      positions[i] = position;
+    }
     aggregate.nextSequence += events.length;
     if (index !== undefined) this.#applyIndex(key, aggregate, index);
     if (this.#feeds.size > 0) {
       const stored = aggregate.events.slice(aggregate.events.length - events.length);
       for (const feed of this.#feeds) feed.events(aggregate.id, stored);
     }
-    return { ok: true };
+    return { ok: true, positions };
+  }
+
+  /** Reads the log after `after[0]`, skipping slots whose events were trimmed or archived. */
+  readLog({ after, limit, types, prefix }: ReadLogRequest): LogPage {
+    const entries: LogPage['entries'] = [];
+    let position = after[0] ?? 0;
+    const typeSet = types === undefined ? undefined : new Set(types);
+    while (position < this.#log.length && entries.length < limit) {
+      const slot = this.#log[position] as LogSlot;
+      position++;
+      if (!isLive(slot)) continue;
+      if (typeSet !== undefined && !typeSet.has(slot.event.type)) continue;
+      if (prefix !== undefined && !hasIdPrefix(slot.aggregate.key, prefix)) continue;
+      entries.push({ id: [...slot.aggregate.id], event: slot.event });
+    }
+    return { entries, after: [position], end: position >= this.#log.length };
+  }
+
+  /** The newest position in the log. */
+  logHead(): number[] {
+    return [this.#log.length];
   }
 
   /** Tells `sink` of every append from now on; returns a function that stops it. */
@@ -68,26 +118,28 @@ export class MemoryDatabase {
     return () => this.#feeds.delete(sink);
   }
 
-  loadEvents(id: AggregateId, fromSequence: number): EventRecord[] {
+  loadEvents(id: AggregateId, fromSequence: number): StoredEventRecord[] {
     const aggregate = this.#aggregates.get(encodeAggregateId(id));
     return aggregate ? eventsFrom(aggregate, fromSequence) : [];
   }
 
   loadSnapshot(id: AggregateId): SnapshotRecord {
-    const aggregate = this.#aggregates.get(encodeAggregateId(id));
-    if (aggregate === undefined) return { sequence: 0, events: [] };
-    const sequence = aggregate.snapshot?.sequence ?? 0;
+    const key = encodeAggregateId(id);
+    const aggregate = this.#aggregates.get(key);
+    if (aggregate === undefined) return { sequence: this.#nextLives.get(key) ?? 0, events: [] };
+    const sequence = aggregate.snapshot?.sequence ?? aggregate.lifeStart;
     return { data: aggregate.snapshot?.data, sequence, events: eventsFrom(aggregate, sequence) };
   }
 
   saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): void {
     const key = encodeAggregateId(id);
     const existing = this.#aggregates.get(key);
-    const nextSequence = existing?.nextSequence ?? 0;
+    const lifeStart = existing?.lifeStart ?? this.#nextLives.get(key) ?? 0;
+    const nextSequence = existing?.nextSequence ?? lifeStart;
     if (sequence > nextSequence) {
       throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${nextSequence}`, sequence);
     }
-    if (existing?.snapshot !== undefined && existing.snapshot.sequence >= sequence) return;
+    if ((existing?.snapshot !== undefined && existing.snapshot.sequence >= sequence) || (lifeStart > 0 && sequence <= lifeStart)) return;
     const aggregate = existing ?? this.#create(key, id);
     aggregate.snapshot = { data, sequence };
     if (trim && sequence > aggregate.firstSequence) {
@@ -143,14 +195,18 @@ export class MemoryDatabase {
   }
 
   #create(key: string, id: AggregateId): AggregateData {
+    const lifeStart = this.#nextLives.get(key) ?? 0;
     const aggregate: AggregateData = {
       id: [...id],
+      key,
       events: [],
-      firstSequence: 0,
-      nextSequence: 0,
+      firstSequence: lifeStart,
+      nextSequence: lifeStart,
+      lifeStart,
       snapshot: undefined,
       status: '',
       labels: new Map(),
+      archived: false,
     };
     this.#aggregates.set(key, aggregate);
     return aggregate;
@@ -191,7 +247,11 @@ export class MemoryDatabase {
   }
 }
 
-function eventsFrom(aggregate: AggregateData, fromSequence: number): EventRecord[] {
+function isLive(slot: LogSlot): boolean {
+  return !slot.aggregate.archived && slot.event.sequence >= slot.aggregate.firstSequence;
+}
+
+function eventsFrom(aggregate: AggregateData, fromSequence: number): StoredEventRecord[] {
   return aggregate.events.slice(Math.max(0, fromSequence - aggregate.firstSequence));
 }
 

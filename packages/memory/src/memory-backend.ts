@@ -7,10 +7,14 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  type EventRecord,
   type Feed,
   type FeedSink,
+  type LogDescriptor,
+  type LogPage,
+  type ProjectionStore,
+  type ReadLogRequest,
   type SnapshotRecord,
+  type StoredEventRecord,
 } from '@timebox/core';
 import { MemoryDatabase } from './database.js';
 
@@ -33,6 +37,8 @@ export class MemoryBackend implements Backend {
   readonly name = 'memory';
   readonly capabilities: BackendCapabilities = { archive: true };
   readonly database: MemoryDatabase;
+  readonly log: LogDescriptor;
+  readonly projections: ProjectionStore;
   #closed = false;
   /** Aborted on close: archive records this connection holds stop being renewed. */
   readonly #closing = new AbortController();
@@ -40,6 +46,8 @@ export class MemoryBackend implements Backend {
   constructor(options: MemoryBackendOptions = {}) {
     if (options.archiveLeaseMs !== undefined) requirePositiveInteger('archiveLeaseMs', options.archiveLeaseMs);
     this.database = options.database ?? new MemoryDatabase(options.archiveLeaseMs);
+    this.log = { id: this.database.id, partitions: 1 };
+    this.projections = guardProjections(this.database.projections, (operation) => this.#assertOpen(operation));
   }
 
   async ready(): Promise<void> {
@@ -56,7 +64,7 @@ export class MemoryBackend implements Backend {
     return this.database.append(request);
   }
 
-  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     this.#assertOpen('load events');
     return this.database.loadEvents(id, fromSequence);
   }
@@ -69,6 +77,16 @@ export class MemoryBackend implements Backend {
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     this.#assertOpen('save a snapshot');
     this.database.saveSnapshot(id, data, sequence, trim);
+  }
+
+  async readLog(request: ReadLogRequest): Promise<LogPage> {
+    this.#assertOpen('read the log');
+    return this.database.readLog(request);
+  }
+
+  async logHead(): Promise<number[]> {
+    this.#assertOpen('read the log');
+    return this.database.logHead();
   }
 
   async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
@@ -123,4 +141,18 @@ export class MemoryBackend implements Backend {
   #assertOpen(operation: string): void {
     if (this.#closed) throw new StoreClosedError(operation);
   }
+}
+
+/** The database's projection records, refused once this backend is closed. */
+function guardProjections(inner: ProjectionStore, assertOpen: (operation: string) => void): ProjectionStore {
+  return {
+    load: async (name) => (assertOpen('read a projection'), inner.load(name)),
+    claim: async (name, holder, leaseMs) => (assertOpen('claim a projection'), inner.claim(name, holder, leaseMs)),
+    save: async (name, holder, generation, update, leaseMs) => (
+      assertOpen('save a projection'),
+      inner.save(name, holder, generation, update, leaseMs)
+    ),
+    release: async (name, holder) => (assertOpen('release a projection'), inner.release(name, holder)),
+    reset: async (name, checkpoint) => (assertOpen('reset a projection'), inner.reset(name, checkpoint)),
+  };
 }

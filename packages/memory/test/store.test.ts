@@ -65,6 +65,7 @@ describe('Store (memory backend)', () => {
       type: 'Added',
       aggregateId: ['order', '3'],
       sequence: 0,
+      position: 1,
       timestamp: '2024-01-02T03:04:05.006Z',
       data: '{"sku":"s","qty":3}',
     });
@@ -72,6 +73,7 @@ describe('Store (memory backend)', () => {
       type: 'Added',
       aggregateId: ['order', '3'],
       sequence: 0,
+      position: 1,
       timestamp: '2024-01-02T03:04:05.006Z',
       data: '{"sku":"s","qty":3}',
     });

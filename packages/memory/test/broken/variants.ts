@@ -8,10 +8,14 @@ import type {
   AppendResult,
   ArchiveRecordData,
   Backend,
-  EventRecord,
   Feed,
   FeedSink,
+  LogDescriptor,
+  LogPage,
+  ProjectionStore,
+  ReadLogRequest,
   SnapshotRecord,
+  StoredEventRecord,
 } from '@timebox/core';
 import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
 
@@ -22,6 +26,13 @@ class DelegatingBackend implements Backend {
 
   constructor(protected readonly inner: MemoryBackend) {}
 
+  get log(): LogDescriptor {
+    return this.inner.log;
+  }
+  get projections(): ProjectionStore {
+    return this.inner.projections;
+  }
+
   ready(): Promise<void> {
     return this.inner.ready();
   }
@@ -31,8 +42,14 @@ class DelegatingBackend implements Backend {
   append(request: AppendRequest): Promise<AppendResult> {
     return this.inner.append(request);
   }
-  loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return this.inner.loadEvents(id, fromSequence);
+  }
+  readLog(request: ReadLogRequest): Promise<LogPage> {
+    return this.inner.readLog(request);
+  }
+  logHead(): Promise<number[]> {
+    return this.inner.logHead();
   }
   loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
     return this.inner.loadSnapshot(id);
@@ -86,7 +103,7 @@ class IgnoresTrim extends DelegatingBackend {
 
 /** Returns events newest first. */
 class ReturnsEventsOutOfOrder extends DelegatingBackend {
-  override async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  override async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return (await this.inner.loadEvents(id, fromSequence)).reverse();
   }
   override async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
@@ -101,7 +118,7 @@ class JoinsIdsWithoutEscaping extends DelegatingBackend {
   override append(request: AppendRequest): Promise<AppendResult> {
     return this.inner.append({ ...request, id: this.#join(request.id) });
   }
-  override loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  override loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return this.inner.loadEvents(this.#join(id), fromSequence);
   }
   override loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
@@ -153,7 +170,13 @@ class FeedsFailedAppends extends DelegatingBackend {
     return sinks;
   }
   override async append(request: AppendRequest): Promise<AppendResult> {
-    if (request.events.length > 0) for (const sink of this.#feed) sink.events(request.id, request.events);
+    if (request.events.length > 0) {
+      for (const sink of this.#feed)
+        sink.events(
+          request.id,
+          request.events.map((event, i) => ({ ...event, position: i + 1 })),
+        );
+    }
     return this.inner.append(request);
   }
   override async watch(sink: FeedSink): Promise<Feed> {
