@@ -277,7 +277,8 @@ return start
  *
  * KEYS: the partition's position counter, its log stream. ARGV: after (the position read up to),
  * limit (most events to return), budget (most log entries plus elements to look at), '1'/'0'
- * whether a prefix is given, the encoded prefix, the count of types, the types.
+ * whether a prefix is given, the encoded prefix, the count of types ('' for no type filter; 0
+ * matches nothing), the types.
  *
  * Walks the log entries after `after` (`XRANGE`, in position order) and, for each, reads the
  * aggregate's trim offset and next sequence: an entry's events below the offset were trimmed, and
@@ -300,7 +301,7 @@ local limit, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
 local hasPrefix, prefix = ARGV[4] == '1', ARGV[5]
 local prefixPart = prefix .. ':'
 local types = nil
-if tonumber(ARGV[6]) > 0 then
+if ARGV[6] ~= '' then
   types = {}
   for i = 7, 6 + tonumber(ARGV[6]) do types[ARGV[i]] = true end
 end
@@ -552,7 +553,8 @@ export class Scripts {
 
   readLog(counter: string, log: string, request: ReadLogArgs): Promise<ReadLogReply> {
     const types = request.types ?? [];
-    const args = [request.after, request.limit, request.budget, request.prefix === undefined ? '0' : '1', request.prefix ?? '', types.length, ...types];
+    const typeCount = request.types === undefined ? '' : types.length;
+    const args = [request.after, request.limit, request.budget, request.prefix === undefined ? '0' : '1', request.prefix ?? '', typeCount, ...types];
     return this.#run(SCRIPTS.readLog, [counter, log], args) as Promise<ReadLogReply>;
   }
 
