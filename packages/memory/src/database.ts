@@ -186,6 +186,9 @@ export class MemoryDatabase {
       labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])),
     });
     this.#aggregates.delete(key);
+    aggregate.archived = true;
+    // One life per ID: the next life numbers its events after this one's, leaving a gap.
+    this.#nextLives.set(key, aggregate.nextSequence + 1);
     this.archive.push({
       aggregateId: [...aggregate.id],
       snapshotData: aggregate.snapshot?.data,
