@@ -65,6 +65,7 @@ export {
   InvalidPayloadError,
   InvalidSequenceError,
   MaxRetriesExceededError,
+  ProjectionError,
   StoreClosedError,
   SubscriberError,
   TimeboxError,

@@ -38,6 +38,16 @@ function typeOnlyBackend(): Backend {
     listAggregatesByStatus: async () => fail(),
     listAggregatesByLabel: async () => fail(),
     listLabelValues: async () => fail(),
+    log: { id: 'type-only', partitions: 1 },
+    readLog: async () => fail(),
+    logHead: async () => fail(),
+    projections: {
+      load: async () => fail(),
+      claim: async () => fail(),
+      save: async () => fail(),
+      release: async () => fail(),
+      reset: async () => fail(),
+    },
   };
 }
 

@@ -4,7 +4,8 @@ import { InvalidAggregateIdError, InvalidArgumentError, InvalidCheckpointError, 
 import type { Event, EventMap } from '../event.js';
 import { createExecutor, type Command } from '../executor.js';
 import type { AggregateId } from '../id.js';
-import type { ReadAllOptions, Store } from '../store.js';
+import type { ReadAllOptions } from '../read-all.js';
+import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
 import { makeEvents } from './util.js';
 
