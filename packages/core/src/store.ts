@@ -83,7 +83,10 @@ export class Store<M extends EventMap = EventMap> {
       this.#closing.abort(new StoreClosedError('consume the archive'));
       this.#closed = this.#hub.close().then(
         () => this.backend.close(),
-        (error: unknown) => this.backend.close().then(() => Promise.reject(error)),
+        (error: unknown) =>
+          this.backend.close().then(() => {
+            throw error;
+          }),
       );
     }
     return this.#closed;
@@ -300,7 +303,7 @@ export class Store<M extends EventMap = EventMap> {
   }
 
   #toEvents(id: AggregateId, records: readonly EventRecord[]): Event[] {
-    const events: Event[] = new Array(records.length);
+    const events: Event[] = new Array<Event>(records.length);
     for (let i = 0; i < records.length; i++) events[i] = Event.fromRecord(id, records[i] as EventRecord);
     return events;
   }
