@@ -99,7 +99,10 @@ export class Store<M extends EventMap = EventMap> {
         .then(() => this.#hub.close())
         .then(
           () => this.backend.close(),
-          (error: unknown) => this.backend.close().then(() => Promise.reject(error)),
+          (error: unknown) =>
+            this.backend.close().then(() => {
+              throw error;
+            }),
         );
     }
     return this.#closed;
@@ -458,7 +461,7 @@ export class Store<M extends EventMap = EventMap> {
   }
 
   #toEvents(id: AggregateId, records: readonly StoredEventRecord[]): Event[] {
-    const events: Event[] = new Array(records.length);
+    const events: Event[] = new Array<Event>(records.length);
     for (let i = 0; i < records.length; i++) events[i] = Event.fromRecord(id, records[i] as StoredEventRecord);
     return events;
   }

@@ -205,8 +205,9 @@ describe('event hub (core)', () => {
   });
 
   it('a backend without a feed rejects subscribe with HubUnavailableError', async () => {
-    const { watch: _, ...withoutFeed } = feedBackend().backend;
-    const store = createStore(withoutFeed as Backend);
+    const withoutFeed: Backend = { ...feedBackend().backend };
+    delete withoutFeed.watch;
+    const store = createStore(withoutFeed);
     await expect(store.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
     await expect(store.subscribe(() => undefined)).rejects.toThrow('feed-only backend cannot deliver appended events');
   });

@@ -108,8 +108,8 @@ function typeChecks(): void {
     expectTypeOf(aggregator.raised).toEqualTypeOf<readonly EventOf<OrderEvents>[]>();
   });
 
-  expectTypeOf(executor.exec).returns.toEqualTypeOf<Promise<OrderState>>();
-  expectTypeOf(executor.get).returns.toEqualTypeOf<Promise<OrderState>>();
+  expectTypeOf<typeof executor.exec>().returns.toEqualTypeOf<Promise<OrderState>>();
+  expectTypeOf<typeof executor.get>().returns.toEqualTypeOf<Promise<OrderState>>();
 
   const narrow = (event: EventOf<OrderEvents>) => {
     if (event.type === 'ItemAdded') {
@@ -134,7 +134,7 @@ function typeChecks(): void {
   // @ts-expect-error payload of another type
   void store.appendEvents(['order', '1'], 0, [{ type: 'OrderShipped', data: { sku: 'a', qty: 1 } }]);
 
-  expectTypeOf(store.getEvents).returns.toEqualTypeOf<Promise<EventOf<OrderEvents>[]>>();
+  expectTypeOf<typeof store.getEvents>().returns.toEqualTypeOf<Promise<EventOf<OrderEvents>[]>>();
   expectTypeOf<NewEvent<OrderEvents>>().toEqualTypeOf<
     | { readonly type: 'ItemAdded'; readonly data: { sku: string; qty: number }; readonly timestamp?: Date }
     | { readonly type: 'OrderShipped'; readonly data: { carrier: string }; readonly timestamp?: Date }

@@ -222,7 +222,7 @@ export class MemoryDatabase {
       aggregate.status = index.status;
       if (index.status !== '') {
         let members = this.#statuses.get(index.status);
-        if (members === undefined) this.#statuses.set(index.status, (members = new Map()));
+        if (members === undefined) this.#statuses.set(index.status, (members = new Map<string, number>()));
         members.set(key, index.statusTime);
       }
     }
@@ -242,7 +242,7 @@ export class MemoryDatabase {
       }
       aggregate.labels.set(label, value);
       let values = this.#labels.get(label);
-      if (values === undefined) this.#labels.set(label, (values = new Map()));
+      if (values === undefined) this.#labels.set(label, (values = new Map<string, Set<string>>()));
       let holders = values.get(value);
       if (holders === undefined) values.set(value, (holders = new Set()));
       holders.add(key);

@@ -31,9 +31,10 @@ async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<s
     );
   if (received.length > 0) return `a record for ${received.join(', ')} within ${ms} ms`;
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'nothing';
-  return error === undefined
-    ? 'consumeArchive resolved without a record'
-    : `consumeArchive rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+  if (error === undefined) return 'consumeArchive resolved without a record';
+  if (error instanceof Error) return `consumeArchive rejected with ${error.name}: ${error.message}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- describes any non-Error rejection value as is
+  return `consumeArchive rejected with ${String(error)}`;
 }
 
 export function archiveSuite(h: Harness): void {
