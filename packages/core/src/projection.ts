@@ -4,8 +4,8 @@ import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } f
 import { InvalidArgumentError, ProjectionError, StoreClosedError, TimeboxError } from './errors.js';
 import { Event, type EventMap, type EventOfType, type EventType, type StoredEventRecord } from './event.js';
 import type { HandlesTypes } from './event-handlers.js';
-import { assertIdPrefix, type AggregateId } from './id.js';
-import { MAX_PAGE_SIZE } from './read-all.js';
+import type { AggregateId } from './id.js';
+import { MAX_PAGE_SIZE, resolveLogFilter } from './read-all.js';
 import type { Store } from './store.js';
 import { hasLoneSurrogate } from './text.js';
 import { WakeSignal } from './wake-signal.js';
@@ -140,19 +140,7 @@ export function resolveProjectOptions(log: Backend['log'], options: ProjectOptio
     }
     decodeCheckpoint(log, start.after, 'start.after');
   }
-  let types: readonly string[] | undefined;
-  if (options.types !== undefined) {
-    if (!Array.isArray(options.types)) throw new InvalidArgumentError('types', 'must be an array of event type names', options.types);
-    for (const type of options.types) {
-      if (typeof type !== 'string' || type === '') throw new InvalidArgumentError('types[]', 'must be a non-empty string', type);
-    }
-    types = Object.freeze([...options.types]);
-  }
-  let prefix: AggregateId | undefined;
-  if (options.aggregatePrefix !== undefined) {
-    assertIdPrefix(options.aggregatePrefix);
-    prefix = options.aggregatePrefix.length === 0 ? undefined : Object.freeze([...options.aggregatePrefix]);
-  }
+  const { types, prefix } = resolveLogFilter(options);
   const retry = options.retry ?? {};
   const initialDelayMs = wholeNumber('retry.initialDelayMs', retry.initialDelayMs, 1, 3_600_000, 100);
   if (options.onError !== undefined && typeof options.onError !== 'function') {
@@ -183,11 +171,11 @@ type AnyHandler = ProjectionHandler<EventMap, string> | BatchProjectionHandler<E
 function batchFunction(handler: AnyHandler): (events: readonly Event[], context: ProjectionContext) => Promise<void> {
   if (typeof handler === 'function') {
     return async (events, context) => {
-      for (const event of events) await handler(event as EventOfType<EventMap, string>, context);
+      for (const event of events) await handler(event, context);
     };
   }
   if (handler !== null && typeof handler === 'object' && typeof handler.handleBatch === 'function') {
-    return async (events, context) => handler.handleBatch(events as EventOfType<EventMap, string>[], context);
+    return async (events, context) => handler.handleBatch(events, context);
   }
   throw new InvalidArgumentError('projection handler', 'must be a function of each event, or an object with handleBatch(events)', handler);
 }
@@ -372,9 +360,9 @@ export class ProjectionRunner implements Projection {
     const renewal = setInterval(() => void this.#save(generation, {}).catch(() => undefined), this.options.leaseMs / 3);
     renewal.unref();
     try {
-      const saveWith = this.#projections.saveWith;
-      if (this.options.transactional && saveWith !== undefined) {
-        return await saveWith.call(this.#projections, this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
+      const projections = this.#projections;
+      if (this.options.transactional && projections.saveWith !== undefined) {
+        return await projections.saveWith(this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
           this.#handle(events, { projection: this.name, checkpoint, transaction }),
         );
       }

@@ -42,16 +42,33 @@ export function resolveReadAll(
   if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
     throw new InvalidArgumentError('limit', `must be a whole number from 1 to ${MAX_PAGE_SIZE}`, limit);
   }
+  const { types, prefix } = resolveLogFilter(options);
+  return { after, limit, types, prefix };
+}
+
+/** @internal Validates the `types` and `aggregatePrefix` filters of `readAll` and `project`. */
+export function resolveLogFilter(options: {
+  readonly types?: readonly string[] | undefined;
+  readonly aggregatePrefix?: AggregateId | undefined;
+}): {
+  types: readonly string[] | undefined;
+  prefix: AggregateId | undefined;
+} {
   let types: readonly string[] | undefined;
   if (options.types !== undefined) {
-    if (!Array.isArray(options.types)) throw new InvalidArgumentError('types', 'must be an array of event type names', options.types);
-    for (const type of options.types) assertString('types[]', type, true);
-    types = Object.freeze([...options.types]);
+    const given: unknown = options.types;
+    if (!Array.isArray(given)) throw new InvalidArgumentError('types', 'must be an array of event type names', given);
+    const names: string[] = [];
+    for (const type of given as unknown[]) {
+      assertString('types[]', type, true);
+      names.push(type);
+    }
+    types = Object.freeze(names);
   }
   let prefix: AggregateId | undefined;
   if (options.aggregatePrefix !== undefined) {
     assertIdPrefix(options.aggregatePrefix);
     prefix = options.aggregatePrefix.length === 0 ? undefined : Object.freeze([...options.aggregatePrefix]);
   }
-  return { after, limit, types, prefix };
+  return { types, prefix };
 }

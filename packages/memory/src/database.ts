@@ -74,7 +74,7 @@ export class MemoryDatabase {
     }
     if (events.length === 0) return { ok: true, positions: [] };
     const aggregate = existing ?? this.#create(key, id);
-    const positions: number[] = new Array(events.length);
+    const positions = new Array<number>(events.length);
     for (let i = 0; i < events.length; i++) {
       const position = this.#log.length + 1;
       const stored = Object.freeze({ ...(events[i] as StoredEventRecord), position });

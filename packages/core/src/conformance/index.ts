@@ -15,6 +15,7 @@ import { hubSuite } from './hub.js';
 import { indexingSuite } from './indexing.js';
 import { lifecycleSuite } from './lifecycle.js';
 import { modelSuite } from './model.js';
+import { projectionSuite } from './projections.js';
 import { readSideSuite } from './read-side.js';
 import { listingSuite } from './listing.js';
 import { snapshotSuite } from './snapshots.js';
@@ -52,6 +53,7 @@ export function describeConformance(target: ConformanceTarget): void {
     executorSuite(harness);
     hubSuite(harness);
     readSideSuite(harness);
+    projectionSuite(harness);
     badInputSuite(harness);
   });
 }

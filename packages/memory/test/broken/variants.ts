@@ -223,7 +223,7 @@ class NumbersNewLivesFrom extends DelegatingBackend {
     const lifeStart = (await this.inner.loadSnapshot(id)).sequence;
     if (lifeStart === 0) return;
     let shifts = NumbersNewLivesFrom.#shifts.get(this.inner.database);
-    if (shifts === undefined) NumbersNewLivesFrom.#shifts.set(this.inner.database, (shifts = new Map()));
+    if (shifts === undefined) NumbersNewLivesFrom.#shifts.set(this.inner.database, (shifts = new Map<string, number>()));
     const shown = lifeStart - this.#shift(id);
     shifts.set(encodeAggregateId(id), lifeStart - this.start(shown - 1));
   }
@@ -278,6 +278,48 @@ class LogOutOfOrder extends DelegatingBackend {
   }
 }
 
+/** Grants every claim, so two runners of one projection both run. */
+class GrantsEveryClaim extends DelegatingBackend {
+  override get projections(): ProjectionStore {
+    const inner = this.inner.projections;
+    return {
+      ...bindAll(inner),
+      claim: async (name, holder, leaseMs) => {
+        const { record } = await inner.claim(name, holder, leaseMs);
+        return { held: true, record };
+      },
+      save: async (name, holder, generation, update, leaseMs) => {
+        await inner.claim(name, holder, leaseMs);
+        return inner.save(name, holder, generation, update, leaseMs);
+      },
+    };
+  }
+}
+
+/** Ignores the generation on save, so a running holder never notices a reset. */
+class IgnoresProjectionResets extends DelegatingBackend {
+  override get projections(): ProjectionStore {
+    const inner = this.inner.projections;
+    return {
+      ...bindAll(inner),
+      save: async (name, holder, _generation, update, leaseMs) => {
+        const current = (await inner.load(name))?.generation ?? 0;
+        return inner.save(name, holder, current, update, leaseMs);
+      },
+    };
+  }
+}
+
+function bindAll(store: ProjectionStore): ProjectionStore {
+  return {
+    load: (name) => store.load(name),
+    claim: (name, holder, leaseMs) => store.claim(name, holder, leaseMs),
+    save: (name, holder, generation, update, leaseMs) => store.save(name, holder, generation, update, leaseMs),
+    release: (name, holder) => store.release(name, holder),
+    reset: (name, checkpoint) => store.reset(name, checkpoint),
+  };
+}
+
 /** Each broken variant, and a test of the suite that it must fail. */
 export const BROKEN_VARIANTS = {
   'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
@@ -308,6 +350,14 @@ export const BROKEN_VARIANTS = {
   'log-keeps-trimmed-events': {
     make: (inner: MemoryBackend) => new LogKeepsRemovedEvents(inner),
     mustFail: 'leaves trimmed and archived events out of the log',
+  },
+  'grants-every-claim': {
+    make: (inner: MemoryBackend) => new GrantsEveryClaim(inner),
+    mustFail: 'runs one runner per name across processes',
+  },
+  'ignores-projection-resets': {
+    make: (inner: MemoryBackend) => new IgnoresProjectionResets(inner),
+    mustFail: 'rebuilds after resetProjection',
   },
   'log-out-of-order': {
     make: (inner: MemoryBackend) => new LogOutOfOrder(inner),
