@@ -32,7 +32,7 @@ export function decodeEvent(element: string, sequence: number): StoredEventRecor
 
 /** Decodes consecutive elements of one aggregate, the first numbered `firstSequence`. */
 export function decodeEvents(elements: readonly string[], firstSequence: number): StoredEventRecord[] {
-  const events: StoredEventRecord[] = new Array(elements.length);
+  const events: StoredEventRecord[] = new Array<StoredEventRecord>(elements.length);
   for (let i = 0; i < elements.length; i++) events[i] = decodeEvent(elements[i] as string, firstSequence + i);
   return events;
 }
