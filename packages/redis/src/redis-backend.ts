@@ -155,7 +155,7 @@ export class RedisBackend implements Backend {
     const reply = await guarded('append events', () => batcher.append({ keys, args }));
     if (typeof reply === 'number') {
       // An append's positions are consecutive, from the one the script answers.
-      const positions: number[] = new Array(events.length);
+      const positions = new Array<number>(events.length);
       for (let i = 0; i < events.length; i++) positions[i] = reply + i;
       return { ok: true, positions };
     }
@@ -225,7 +225,7 @@ export class RedisBackend implements Backend {
     const pages = await Promise.all(
       after.map((position, partition) => {
         const partitionLimit = share + ((partition - extraFrom + partitions) % partitions < limit % partitions ? 1 : 0);
-        if (partitionLimit === 0) return undefined;
+        if (partitionLimit === 0) return Promise.resolve(undefined);
         const request = {
           after: position,
           limit: partitionLimit,

@@ -490,7 +490,13 @@ export type AppendReply = number | [actualSequence: number, firstSequence: numbe
 export type ReadLogReply = [after: number, end: 0 | 1, groups: [encodedId: string, sequenceOffset: number, ...elements: string[]][]];
 
 /** A projection record as the scripts return it: generation, holder, lease end, checkpoint, error. */
-export type ProjectionReply = [generation: string, holder: string | null, leaseUntil: string, checkpoint: string | null, error: string | null];
+export type ProjectionReply = [
+  generation: string,
+  holder: string | null,
+  leaseUntil: string,
+  checkpoint: string | null,
+  error: string | null,
+];
 
 /** What the read-log script is asked for. */
 export interface ReadLogArgs {
@@ -530,7 +536,10 @@ export class Scripts {
     return this.#run(SCRIPTS.loadSnapshot, [meta, events], []) as Promise<[string | null, number, number, string[]]>;
   }
 
-  saveSnapshot(keys: readonly [string, string, string, string], args: readonly [string, string, number, string]): Promise<[0 | 1] | [2, number]> {
+  saveSnapshot(
+    keys: readonly [string, string, string, string],
+    args: readonly [string, string, number, string],
+  ): Promise<[0 | 1] | [2, number]> {
     return this.#run(SCRIPTS.saveSnapshot, keys, args) as Promise<[0 | 1] | [2, number]>;
   }
 
@@ -554,7 +563,15 @@ export class Scripts {
   readLog(counter: string, log: string, request: ReadLogArgs): Promise<ReadLogReply> {
     const types = request.types ?? [];
     const typeCount = request.types === undefined ? '' : types.length;
-    const args = [request.after, request.limit, request.budget, request.prefix === undefined ? '0' : '1', request.prefix ?? '', typeCount, ...types];
+    const args = [
+      request.after,
+      request.limit,
+      request.budget,
+      request.prefix === undefined ? '0' : '1',
+      request.prefix ?? '',
+      typeCount,
+      ...types,
+    ];
     return this.#run(SCRIPTS.readLog, [counter, log], args) as Promise<ReadLogReply>;
   }
 

@@ -184,7 +184,11 @@ describe('redis log structure', () => {
     const prefix = freshPrefix('log-scan');
     const store = open(prefix);
     for (let i = 0; i < 30; i++) {
-      await store.appendEvents(['noise', String(i)], 0, Array.from({ length: 100 }, () => ({ type: 'Noise', data: {} })));
+      await store.appendEvents(
+        ['noise', String(i)],
+        0,
+        Array.from({ length: 100 }, () => ({ type: 'Noise', data: {} })),
+      );
     }
     await store.appendEvents(['signal'], 0, [{ type: 'Signal', data: {} }]);
     const first = await store.backend.readLog({ after: [0], limit: 5, types: ['Signal'] });
