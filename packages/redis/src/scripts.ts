@@ -278,14 +278,17 @@ return start
  * KEYS: the partition's position counter, its log stream. ARGV: after (the position read up to),
  * limit (most events to return), budget (most log entries plus elements to look at), '1'/'0'
  * whether a prefix is given, the encoded prefix, the count of types ('' for no type filter; 0
- * matches nothing), the types.
+ * matches nothing), then per type its length in UTF-16 code units (as the client wrote it into
+ * each element) and the type.
  *
  * Walks the log entries after `after` (`XRANGE`, in position order) and, for each, reads the
  * aggregate's trim offset and next sequence: an entry's events below the offset were trimmed, and
  * an archived ID's offset is past every sequence of its archived life, so only events still
  * stored are read (`LRANGE` of the live part of the append). The prefix is matched on part
- * boundaries (the encoded prefix itself, or it followed by ':'), like core's `hasIdPrefix`; types
- * are read off each element. The walk stops at `limit` events or when the budget is spent, possibly
+ * boundaries (the encoded prefix itself, or it followed by ':'), like core's `hasIdPrefix`. An
+ * element's type length counts UTF-16 code units, not the bytes Lua sees, so an element has type
+ * t when its length field is t's and its bytes there start with t's: UTF-8 being prefix-free, a
+ * longer type starting with t's bytes has a longer length. The walk stops at `limit` events or when the budget is spent, possibly
  * inside an append; the position it read up to is where the next page starts. At the end of the
  * log it reports the counter, which is at least every position given so far: scripts run one at a
  * time, so every append at or below it has committed.
@@ -300,17 +303,31 @@ local cursor = tonumber(ARGV[1])
 local limit, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
 local hasPrefix, prefix = ARGV[4] == '1', ARGV[5]
 local prefixPart = prefix .. ':'
+-- The wanted types by their length field: { ['5'] = {'Added', 'Moved'}, ... }.
 local types = nil
 if ARGV[6] ~= '' then
   types = {}
-  for i = 7, 6 + tonumber(ARGV[6]) do types[ARGV[i]] = true end
+  for i = 7, 6 + 2 * tonumber(ARGV[6]), 2 do
+    local sameLength = types[ARGV[i]]
+    if sameLength == nil then
+      sameLength = {}
+      types[ARGV[i]] = sameLength
+    end
+    sameLength[#sameLength + 1] = ARGV[i + 1]
+  end
 end
 
-local function typeOf(element)
+local function wanted(element)
+  if types == nil then return true end
   local positionEnd = string.find(element, ':', 1, true)
   local timeEnd = string.find(element, ':', positionEnd + 1, true)
   local lengthEnd = string.find(element, ':', timeEnd + 1, true)
-  return string.sub(element, lengthEnd + 1, lengthEnd + tonumber(string.sub(element, timeEnd + 1, lengthEnd - 1)))
+  local candidates = types[string.sub(element, timeEnd + 1, lengthEnd - 1)]
+  if candidates == nil then return false end
+  for _, candidate in ipairs(candidates) do
+    if string.sub(element, lengthEnd + 1, lengthEnd + #candidate) == candidate then return true end
+  end
+  return false
 end
 
 local groups, returned, spent = {}, 0, 0
@@ -349,7 +366,7 @@ while true do
         local consumed = #elements
         for j = 1, #elements do
           spent = spent + 1
-          if types == nil or types[typeOf(elements[j])] then
+          if wanted(elements[j]) then
             if group == nil then
               group = {id, firstSeq - firstPosition}
               groups[#groups + 1] = group
@@ -562,16 +579,16 @@ export class Scripts {
 
   readLog(counter: string, log: string, request: ReadLogArgs): Promise<ReadLogReply> {
     const types = request.types ?? [];
-    const typeCount = request.types === undefined ? '' : types.length;
-    const args = [
+    const args: (string | number)[] = [
       request.after,
       request.limit,
       request.budget,
       request.prefix === undefined ? '0' : '1',
       request.prefix ?? '',
-      typeCount,
-      ...types,
+      request.types === undefined ? '' : types.length,
     ];
+    // Each type with its length as `encodeEvent` writes it (UTF-16 code units).
+    for (const type of types) args.push(type.length, type);
     return this.#run(SCRIPTS.readLog, [counter, log], args) as Promise<ReadLogReply>;
   }
 

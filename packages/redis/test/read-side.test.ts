@@ -204,6 +204,18 @@ describe('redis log structure', () => {
     expect(none).toEqual({ entries: [], after: [3_001], end: true });
   });
 
+  it('filters by type inside the script whatever the type holds: non-ASCII, colons, one type a prefix of another', async () => {
+    const prefix = freshPrefix('log-types');
+    const store = open(prefix);
+    // Lengths are written in UTF-16 code units, while the script sees UTF-8 bytes.
+    const types = ['Größe', '🙂', 'ab', 'abc', 'a:b', 'ab🙂', 'Gr', '🙂🙂'];
+    for (const [n, type] of types.entries()) await store.appendEvents(['t', String(n)], 0, [{ type, data: { type } }]);
+    const only = async (wanted: string[]) => (await readWhole(store, { limit: 3, types: wanted })).map((event) => event.type);
+    for (const type of types) expect(await only([type])).toEqual([type]);
+    expect(await only(['ab', 'Größe', '🙂🙂'])).toEqual(['Größe', 'ab', '🙂🙂']);
+    expect(await only(['a', 'b', 'Gröé', '🙁'])).toEqual([]);
+  });
+
   it('matches prefixes on whole ID parts, escaped characters included, inside the script', async () => {
     const prefix = freshPrefix('log-prefix');
     const store = open(prefix);
