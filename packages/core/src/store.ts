@@ -11,6 +11,7 @@ import {
 } from './errors.js';
 import { Event, type EventMap, type EventOf, type EventOfType, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
 import type { SubscribeHandler } from './event-handlers.js';
+import { subscribeFrom } from './catch-up.js';
 import { EventHub, type SubscribeOptions, type Unsubscribe } from './hub.js';
 import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { foldIndexes, type StatusEntry } from './indexer.js';
@@ -397,6 +398,11 @@ export class Store<M extends EventMap = EventMap> {
    * ```ts
    * const stop = await store.subscribe(makeDispatcher<OrderEvents>({ OrderShipped: (p, e) => … }));
    * ```
+   *
+   * With `after` (a checkpoint), the subscriber first receives the log from that checkpoint, then
+   * the live events, and when the feed may have missed events it catches up from the log again
+   * instead of reporting a gap. For a read model that must survive restarts, prefer `project`,
+   * which stores its checkpoint durably.
    * @throws HubUnavailableError when the backend has no event feed.
    */
   async subscribe<K extends EventType<M> = EventType<M>>(
@@ -404,6 +410,12 @@ export class Store<M extends EventMap = EventMap> {
     options: SubscribeOptions<K> = {},
   ): Promise<Unsubscribe> {
     this.#assertOpen('subscribe');
+    if (options !== null && typeof options === 'object' && options.after !== undefined) {
+      return subscribeFrom(this as unknown as Store, this.#hub, handler as (event: Event) => void | Promise<void>, {
+        ...options,
+        after: options.after,
+      });
+    }
     return this.#hub.subscribe(handler as (event: Event) => void | Promise<void>, options);
   }
 

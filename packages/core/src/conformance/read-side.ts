@@ -260,6 +260,79 @@ export function readSideSuite(h: Harness): void {
     });
   });
 
+  if (h.target.capabilities.hub === true) {
+    describe('the hub resuming from a checkpoint', () => {
+      it('delivers the log after the checkpoint, then live events, each once and in order per aggregate', async () => {
+        const [writer, subscriber] = await h.stores(2);
+        await fill(
+          writer!,
+          [
+            ['r', '1'],
+            ['r', '2'],
+          ],
+          6,
+          3,
+        );
+        const middle = (await subscriber!.readAll({ limit: 5 })).checkpoint;
+        const seen: string[] = [];
+        let expected = 12 - 5 + 8;
+        let arrived: () => void = () => undefined;
+        const all = new Promise<void>((resolve) => (arrived = resolve));
+        const errors: unknown[] = [];
+        const stop = await subscriber!.subscribe(
+          (event) => {
+            seen.push(keyOf(event));
+            if (--expected === 0) arrived();
+          },
+          { after: middle, onError: (error) => void errors.push(error) },
+        );
+        for (let round = 0; round < 4; round++) {
+          await writer!.appendEvents(['r', '1'], 6 + round, makeEvents(1, 6 + round));
+          await writer!.appendEvents(['r', '3'], round, makeEvents(1, round));
+        }
+        await all;
+        await stop();
+        expect(new Set(seen).size).toBe(seen.length);
+        const sequencesOf = (id: string) => seen.filter((key) => key.startsWith(id)).map((key) => Number(key.split('#')[1]));
+        const first = (await subscriber!.readAll({ limit: 5 })).events.map(keyOf);
+        expect(seen.some((key) => first.includes(key))).toBe(false);
+        expect(sequencesOf('["r","1"]')).toEqual([...sequencesOf('["r","1"]')].sort((a, b) => a - b));
+        expect(sequencesOf('["r","3"]')).toEqual([0, 1, 2, 3]);
+        expect(errors).toEqual([]);
+      });
+
+      it('fills a gap from the log instead of reporting lost events', async () => {
+        const store = await h.store();
+        const seen: string[] = [];
+        const errors: unknown[] = [];
+        let expected = 60;
+        let arrived: () => void = () => undefined;
+        const all = new Promise<void>((resolve) => (arrived = resolve));
+        const stop = await store.subscribe(
+          async (event) => {
+            seen.push(keyOf(event));
+            await new Promise((resolve) => setImmediate(resolve));
+            if (--expected === 0) arrived();
+          },
+          { after: store.startCheckpoint, bufferSize: 2, onError: (error) => void errors.push(error) },
+        );
+        for (let i = 0; i < 20; i++) await store.appendEvents(['gap', String(i % 4)], Math.floor(i / 4) * 3, makeEvents(3));
+        await all;
+        await stop();
+        expect(seen).toHaveLength(60);
+        expect(new Set(seen).size).toBe(60);
+        expect(errors).toEqual([]);
+      });
+
+      it('refuses a checkpoint of another store', async () => {
+        const [store, other] = [await h.store(), await h.store()];
+        await other.appendEvents(['o'], 0, makeEvents(1));
+        const theirs = (await other.readAll()).checkpoint;
+        await expect(store.subscribe(() => undefined, { after: theirs })).rejects.toBeInstanceOf(InvalidCheckpointError);
+      });
+    });
+  }
+
   if (!h.target.capabilities.archive) return;
 
   describe('one life per aggregate ID', () => {
