@@ -42,8 +42,11 @@ const READ_LOG_SCAN_ALLOWANCE = 1_000;
 
 /**
  * The Redis (and Valkey) backend. Every write is one Lua script run by EVALSHA: atomic, one round
- * trip. Works on a single server and, with `shard`, on a Redis Cluster. Supports archiving on a
- * Redis Stream read through a consumer group.
+ * trip. Works on a single server and, with `shard`, on a Redis Cluster. Each append takes its
+ * events' log positions from its partition's counter inside the same script, so positions follow
+ * commit order; `readLog` pages the partition's log stream with one bounded script call per page.
+ * Supports archiving on a Redis Stream read through a consumer group, and keeps projection
+ * records in the store's namespace.
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
