@@ -247,19 +247,31 @@ export class ProjectionRunner implements Projection {
   }
 
   async #run(): Promise<void> {
+    let delay = this.options.initialDelayMs;
     try {
       await this.#followFeed();
       while (!this.#stopping) {
-        const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
-        if (!claim.held) {
-          await this.#sleep(this.options.pollMs);
-          continue;
-        }
-        this.#active = true;
         try {
-          await this.#lead(claim.record);
-        } finally {
-          this.#active = false;
+          const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
+          if (!claim.held) {
+            // A standby: try again well within the lease, so it takes over soon after a holder dies.
+            await this.#sleep(Math.min(this.options.pollMs, this.options.leaseMs / 3));
+            continue;
+          }
+          this.#active = true;
+          try {
+            await this.#lead(claim.record);
+          } finally {
+            this.#active = false;
+          }
+          delay = this.options.initialDelayMs;
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          // The backend failed (a dropped connection, a server restarting): report it and try
+          // again with backoff, as a projection must outlive a passing outage.
+          this.options.onError(new ProjectionError(this.name, 'the backend failed; retrying', { cause: error }));
+          await this.#sleep(delay);
+          delay = Math.min(delay * 2, this.options.maxDelayMs);
         }
       }
     } catch (error) {
@@ -385,6 +397,11 @@ export class ProjectionRunner implements Projection {
     });
     if (this.#stopping) throw new ProjectionStoppedError(this.name);
   }
+}
+
+/** A failure the runner outlives by retrying: anything but a stop, a closed store, or its own verdict. */
+function isTransient(error: unknown): boolean {
+  return !(error instanceof ProjectionStoppedError || error instanceof StoreClosedError || error instanceof ProjectionError);
 }
 
 /** Internal: unwinds a runner that was asked to stop. */
