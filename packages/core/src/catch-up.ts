@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import type { LogDescriptor } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import { EventsDroppedError, HubGapError, SubscriberError } from './errors.js';
 import type { Event } from './event.js';
@@ -20,11 +21,11 @@ const REMEMBERED_AGGREGATES = 100_000;
  */
 export async function subscribeFrom(
   store: Store,
+  log: LogDescriptor,
   hub: EventHub,
   handler: (event: Event) => void | Promise<void>,
   options: SubscribeOptions & { readonly after: Checkpoint },
 ): Promise<Unsubscribe> {
-  const log = store.backend.log;
   let resumeFrom = decodeCheckpoint(log, options.after, 'after');
   const delivered = new LRUCache<string, number>({ max: REMEMBERED_AGGREGATES });
   const report = options.onError ?? ((error: SubscriptionError) => console.error('timebox:', error));
@@ -49,7 +50,7 @@ export async function subscribeFrom(
     for (;;) {
       if (stopped) return;
       const page = await store.readAll({ after, limit: 500, types: options.types, aggregatePrefix: options.aggregatePrefix });
-      for (const event of page.events) await deliver(event as Event);
+      for (const event of page.events) await deliver(event);
       after = page.checkpoint;
       if (page.end) break;
     }

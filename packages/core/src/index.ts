@@ -45,6 +45,7 @@ export type {
   ProjectionStore,
   ProjectionWrite,
   ReadLogRequest,
+  ReadSideBackend,
   SnapshotRecord,
 } from './backend.js';
 export { compareCheckpoints, type Checkpoint } from './checkpoint.js';
@@ -66,6 +67,7 @@ export {
   InvalidSequenceError,
   MaxRetriesExceededError,
   ProjectionError,
+  ReadSideUnavailableError,
   StoreClosedError,
   SubscriberError,
   TimeboxError,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Backend, ProjectionRecord, ProjectionWrite } from './backend.js';
+import type { LogDescriptor, ProjectionRecord, ProjectionStore, ProjectionWrite, ReadSideBackend } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { InvalidArgumentError, ProjectionError, StoreClosedError, TimeboxError } from './errors.js';
 import { Event, type EventMap, type EventOfType, type EventType, type StoredEventRecord } from './event.js';
@@ -131,7 +131,7 @@ function wholeNumber(name: string, value: unknown, min: number, max: number, fal
   return value;
 }
 
-export function resolveProjectOptions(log: Backend['log'], options: ProjectOptions): ResolvedProjectOptions {
+export function resolveProjectOptions(log: LogDescriptor, options: ProjectOptions): ResolvedProjectOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('project options', 'must be an object', options);
   const start = options.start ?? 'beginning';
   if (start !== 'beginning' && start !== 'now') {
@@ -193,6 +193,7 @@ export class ProjectionRunner implements Projection {
 
   constructor(
     readonly store: Store,
+    readonly backend: ReadSideBackend,
     readonly name: string,
     handler: AnyHandler,
     readonly options: ResolvedProjectOptions,
@@ -214,8 +215,8 @@ export class ProjectionRunner implements Projection {
     return this.#active;
   }
 
-  get #projections() {
-    return this.store.backend.projections;
+  get #projections(): ProjectionStore {
+    return this.backend.projections;
   }
 
   async stop(): Promise<void> {
@@ -228,8 +229,8 @@ export class ProjectionRunner implements Projection {
   }
 
   async caughtUp(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    const target = await this.store.backend.logHead();
-    const log = this.store.backend.log;
+    const target = await this.backend.logHead();
+    const log = this.backend.log;
     for (;;) {
       options.signal?.throwIfAborted();
       if (this.#stopping) throw new ProjectionStoppedError(this.name);
@@ -246,19 +247,31 @@ export class ProjectionRunner implements Projection {
   }
 
   async #run(): Promise<void> {
+    let delay = this.options.initialDelayMs;
     try {
       await this.#followFeed();
       while (!this.#stopping) {
-        const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
-        if (!claim.held) {
-          await this.#sleep(this.options.pollMs);
-          continue;
-        }
-        this.#active = true;
         try {
-          await this.#lead(claim.record);
-        } finally {
-          this.#active = false;
+          const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
+          if (!claim.held) {
+            // A standby: try again well within the lease, so it takes over soon after a holder dies.
+            await this.#sleep(Math.min(this.options.pollMs, this.options.leaseMs / 3));
+            continue;
+          }
+          this.#active = true;
+          try {
+            await this.#lead(claim.record);
+          } finally {
+            this.#active = false;
+          }
+          delay = this.options.initialDelayMs;
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          // The backend failed (a dropped connection, a server restarting): report it and try
+          // again with backoff, as a projection must outlive a passing outage.
+          this.options.onError(new ProjectionError(this.name, 'the backend failed; retrying', { cause: error }));
+          await this.#sleep(delay);
+          delay = Math.min(delay * 2, this.options.maxDelayMs);
         }
       }
     } catch (error) {
@@ -272,7 +285,7 @@ export class ProjectionRunner implements Projection {
 
   /** Wakes the runner on every append the backend's feed reports; without a feed it polls. */
   async #followFeed(): Promise<void> {
-    if (this.store.backend.watch === undefined) return;
+    if (this.backend.watch === undefined) return;
     this.#unsubscribe = await this.store.subscribe(() => this.#wake.wake(), {
       types: this.options.types,
       aggregatePrefix: this.options.prefix,
@@ -283,7 +296,7 @@ export class ProjectionRunner implements Projection {
 
   /** Runs batches while this runner holds the projection; returns when it lost the hold or the record was reset. */
   async #lead(record: ProjectionRecord): Promise<void> {
-    const log = this.store.backend.log;
+    const log = this.backend.log;
     let position: number[];
     if (record.checkpoint !== undefined) {
       try {
@@ -301,7 +314,7 @@ export class ProjectionRunner implements Projection {
         start === 'beginning'
           ? startPositions(log)
           : start === 'now'
-            ? await this.store.backend.logHead()
+            ? await this.backend.logHead()
             : decodeCheckpoint(log, start.after, 'start.after');
       const write = await this.#save(record.generation, { checkpoint: encodeCheckpoint(log, position) });
       if (write !== 'ok') return;
@@ -309,7 +322,7 @@ export class ProjectionRunner implements Projection {
     let renewedAt = Date.now();
     while (!this.#stopping) {
       const generation = this.#wake.generation;
-      const page = await this.store.backend.readLog({
+      const page = await this.backend.readLog({
         after: position,
         limit: this.options.batchSize,
         types: this.options.types,
@@ -384,6 +397,11 @@ export class ProjectionRunner implements Projection {
     });
     if (this.#stopping) throw new ProjectionStoppedError(this.name);
   }
+}
+
+/** A failure the runner outlives by retrying: anything but a stop, a closed store, or its own verdict. */
+function isTransient(error: unknown): boolean {
+  return !(error instanceof ProjectionStoppedError || error instanceof StoreClosedError || error instanceof ProjectionError);
 }
 
 /** Internal: unwinds a runner that was asked to stop. */

@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { compareCheckpoints } from '../checkpoint.js';
-import { InvalidAggregateIdError, InvalidArgumentError, InvalidCheckpointError, VersionConflictError } from '../errors.js';
+import {
+  InvalidAggregateIdError,
+  InvalidArgumentError,
+  InvalidCheckpointError,
+  ReadSideUnavailableError,
+  VersionConflictError,
+} from '../errors.js';
 import type { Event, EventMap } from '../event.js';
 import { createExecutor, type Command } from '../executor.js';
 import type { AggregateId } from '../id.js';
 import type { ReadAllOptions } from '../read-all.js';
 import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { makeEvents } from './util.js';
+import { makeEvents, partitionsOf } from './util.js';
 
 type LedgerEvents = { Opened: { owner: string }; Deposited: { cents: number }; Noted: { text: string } };
 
@@ -43,6 +49,21 @@ async function fill(store: Store, ids: readonly AggregateId[], count: number, ba
 }
 
 export function readSideSuite(h: Harness): void {
+  if (h.target.capabilities.readSide !== true) {
+    describe('the read side (not supported)', () => {
+      it('rejects readAll, project, headCheckpoint and a resuming subscribe with ReadSideUnavailableError', async () => {
+        const store = await h.store();
+        await expect(store.readAll()).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        await expect(store.headCheckpoint()).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        expect(() => store.project('p', () => undefined)).toThrow(ReadSideUnavailableError);
+        await expect(store.projectionStatus('p')).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        await expect(store.resetProjection('p')).rejects.toBeInstanceOf(ReadSideUnavailableError);
+      });
+    });
+    lifeSuite(h);
+    return;
+  }
+
   describe('positions and readAll', () => {
     it('gives every stored event a position, the same on every read path', async () => {
       const store = await h.store<LedgerEvents>();
@@ -84,7 +105,7 @@ export function readSideSuite(h: Harness): void {
         expect(events).toHaveLength(2400);
         expect(new Set(events.map(keyOf)).size).toBe(2400);
         expect(pages).toBeGreaterThanOrEqual(Math.ceil(2400 / limit));
-        if (store.backend.log.partitions === 1) {
+        if (partitionsOf(store) === 1) {
           const positions = events.map((event) => event.position);
           expect(positions).toEqual([...positions].sort((a, b) => a - b));
           // Appended sequentially, so the log order is the append order: batch by batch.
@@ -211,7 +232,7 @@ export function readSideSuite(h: Harness): void {
       }
       expect(seen).toHaveLength(4 * 15 * 3 * 2);
       expect(new Set(seen.map(keyOf)).size).toBe(seen.length);
-      if (reader.backend.log.partitions === 1) {
+      if (partitionsOf(reader) === 1) {
         const positions = seen.map((event) => event.position);
         expect(positions).toEqual([...positions].sort((a, b) => a - b));
       }
@@ -333,6 +354,11 @@ export function readSideSuite(h: Harness): void {
     });
   }
 
+  lifeSuite(h);
+}
+
+/** SPEC 8: one life per aggregate ID, for backends that archive. */
+function lifeSuite(h: Harness): void {
   if (!h.target.capabilities.archive) return;
 
   describe('one life per aggregate ID', () => {
