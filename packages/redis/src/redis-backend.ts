@@ -50,7 +50,7 @@ const READ_LOG_SCAN_ALLOWANCE = 1_000;
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   /** The key names of this store. */
   readonly keys: KeySpace;
   /** The ioredis client in use (the caller's when one was given). */

@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describeConformance({
   name: 'redis cluster (shard)',
-  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
   // Each namespace is a store on its own random shard, so the suite's stores spread over the masters.
   namespace: () => namespaceOver(client, { client, shard: `s-${randomUUID()}`, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });
