@@ -157,9 +157,26 @@ export function readSideSuite(h: Harness): void {
       ]);
       const none = await readEverything(store, { types: ['Nothing'] });
       expect(none.events).toEqual([]);
+      // Type names compared whole, as text: non-ASCII, one a prefix of another, with separators.
+      const untyped = store as unknown as Store;
+      const tricky = ['Prüfung', 'Prüf', 'Prüf:ung', '日本語', '日本', 'opened'];
+      await untyped.appendEvents(
+        ['types'],
+        0,
+        tricky.map((type) => ({ type, data: { type } })),
+      );
+      for (const type of tricky) {
+        const page = await readEverything(untyped, { types: [type] });
+        expect(
+          page.events.map((event) => event.type),
+          type,
+        ).toEqual([type]);
+      }
+      expect((await readEverything(untyped, { types: ['Prüf', '日本'] })).events.map((event) => event.type)).toEqual(['Prüf', '日本']);
       // A filtered read still ends where the whole log ends: resuming from it sees only new events.
+      const none2 = await readEverything(store, { types: ['Nothing'] });
       await store.appendEvents(['other'], 3, [{ type: 'Opened', data: { owner: 'late' } }]);
-      const after = await store.readAll({ after: none.checkpoint });
+      const after = await store.readAll({ after: none2.checkpoint });
       expect(after.events.map((event) => event.sequence)).toEqual([3]);
     });
 
