@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { AggregateId, Event, Store } from '@timebox/core';
+import type { AggregateId, Event, Projection, Store } from '@timebox/core';
 import { runPool, type Comparison, type Trial, type Unavailable, type Workload } from '../harness.js';
 import { checkPattern, type CounterEvents, type TrialStore } from './counter.js';
 
@@ -34,8 +34,6 @@ export interface LagSizes {
 
 /** How long a lag trial waits, after its last append, for the handler to see every event. */
 const DELIVERY_TIMEOUT_MS = 30_000;
-/** A running projection (core does not export its `Projection` type yet). */
-type Projection = ReturnType<Store<CounterEvents>['project']>;
 
 /** Appends in flight while filling a catch-up log. */
 const FILL_CONCURRENCY = 16;
