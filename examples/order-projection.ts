@@ -37,7 +37,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Store } from '@timebox/core';
+import type { Projection, Store } from '@timebox/core';
 import { openStore } from './backend.js';
 import { orderStoreConfig, type OrderEvents } from './order-domain.js';
 import { formatCents } from './order-format.js';
@@ -48,8 +48,6 @@ import { runOrderTraffic, type TrafficSummary } from './order-traffic.js';
 const ORDERS = Number(process.env.ORDERS ?? 40);
 /** The projection's name: its checkpoint and lease are stored under it, in the store's backend. */
 const PROJECTION = 'orders-by-status';
-// (@timebox/core does not export its Projection type by name.)
-type Projection = ReturnType<Store<OrderEvents>['project']>;
 const LEASE_MS = Number(process.env.PROJECTION_LEASE_MS ?? 10_000);
 /** `project` only: kill this process (SIGKILL) right after the file holds this many events, before the batch's checkpoint is stored. */
 const CRASH_AFTER = Number(process.env.PROJECTION_CRASH_AFTER_EVENTS || Infinity);
