@@ -42,6 +42,7 @@ import { openStore } from './backend.js';
 import { orderStoreConfig, type OrderEvents } from './order-domain.js';
 import { formatCents } from './order-format.js';
 import { checkReadModel } from './order-read-model-check.js';
+import { FileReadModel, PostgresReadModel, type BatchReport, type ReadModelKeeper } from './order-read-model-keepers.js';
 import { OrderReadModel, type StatusRow } from './order-read-model.js';
 import { runOrderTraffic, type TrafficSummary } from './order-traffic.js';
 
@@ -56,44 +57,57 @@ function formatRows(rows: readonly StatusRow[]): string {
   return rows.map((row) => `${row.status} ${row.orders} (${formatCents(row.totalCents)})`).join(' · ');
 }
 
-/**
- * Loads the read model from `file`. A model and its projection's checkpoint belong together: when
- * the file is new but the store has a checkpoint (say the file was deleted), the projection is reset
- * to rebuild the model from the start of the log.
- */
-async function loadReadModel(store: Store<OrderEvents>, file: string): Promise<{ model: OrderReadModel; rebuilt: boolean }> {
-  const model = await OrderReadModel.load(file);
-  const fresh = model.eventsApplied === 0 && model.statuses().size === 0;
-  if (fresh && (await store.projectionStatus(PROJECTION)).checkpoint !== undefined) {
-    await store.resetProjection(PROJECTION);
-    return { model, rebuilt: true };
+/** Where the read model is kept: `READ_MODEL=file` (default, any backend) or `postgres` (tables in the store's database). */
+async function openKeeper(file: string): Promise<ReadModelKeeper> {
+  const kind = process.env.READ_MODEL || 'file';
+  if (kind === 'file') return new FileReadModel(file);
+  if (kind === 'postgres' && process.env.TIMEBOX_BACKEND === 'postgres') {
+    // The same server and prefix as the store (see backend.ts), so the model commits with the checkpoint.
+    return PostgresReadModel.open(
+      process.env.TIMEBOX_POSTGRES_URL || 'postgres://localhost:5432/postgres',
+      process.env.TIMEBOX_PREFIX as string,
+    );
   }
-  return { model, rebuilt: false };
+  throw new Error(`READ_MODEL=${kind}: supported are file (any backend) and postgres (with TIMEBOX_BACKEND=postgres)`);
 }
 
 /**
- * Keeps `model` as the durable projection `orders-by-status`: each batch is applied, the model is
- * saved to `file`, and only then does the handler resolve, so the checkpoint the store saves next
- * never covers an event the file does not hold.
+ * A read model and its projection's checkpoint belong together: when the kept model is empty but
+ * the store has a checkpoint (say the file was deleted), the projection is reset so that it
+ * rebuilds the model from the start of the log. Says whether it did.
+ */
+async function matchCheckpoint(store: Store<OrderEvents>, keeper: ReadModelKeeper): Promise<boolean> {
+  const model = await keeper.load();
+  const empty = model.eventsApplied === 0 && model.statuses().size === 0;
+  if (empty && (await store.projectionStatus(PROJECTION)).checkpoint !== undefined) {
+    await store.resetProjection(PROJECTION);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Runs the durable projection `orders-by-status` into `keeper`: each batch is applied and written
+ * before the handler resolves (file), or in the transaction the checkpoint then commits in
+ * (PostgreSQL), so the stored checkpoint never covers an event the model does not hold.
  */
 function projectOrders(
   store: Store<OrderEvents>,
-  model: OrderReadModel,
-  file: string,
-  options: { readonly run?: string; readonly onBatch?: (events: number) => void } = {},
+  keeper: ReadModelKeeper,
+  options: { readonly run?: string; readonly onBatch?: (events: number, report: BatchReport) => void } = {},
 ): Projection {
   return store.project(
     PROJECTION,
     {
-      handleBatch: async (events) => {
-        for (const event of events) model.apply(event);
-        await model.save(file);
-        options.onBatch?.(events.length);
+      handleBatch: async (events, context) => {
+        const report = await keeper.handleBatch(events, context);
+        options.onBatch?.(events.length, report);
       },
     },
     {
       aggregatePrefix: options.run === undefined ? undefined : ['order', options.run],
       leaseMs: LEASE_MS,
+      transactional: keeper.transactional,
       onError: (error) => console.error(`  projection: ${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`),
     },
   );
@@ -128,14 +142,16 @@ function commandProcess(run: string, prefix: string): Promise<TrafficSummary> {
 }
 
 /**
- * The projection alone: resumes from the file and the stored checkpoint, prints one line per batch
- * once it is on disk (`progress {"eventsApplied":…,"duplicatesSkipped":…}`), and exits when caught
- * up with the log as it stood at the start.
+ * The projection alone: resumes from the kept model and the stored checkpoint, prints one line per
+ * batch once it is written (`progress {"events":…,"eventsApplied":…,"duplicatesSkipped":…}`), and
+ * exits when caught up with the log as it stood at the start.
  */
 async function projectOnly(file: string, run: string | undefined): Promise<void> {
   const store = await openStore(orderStoreConfig);
+  const keeper = await openKeeper(file);
   try {
-    const { model, rebuilt } = await loadReadModel(store, file);
+    const rebuilt = await matchCheckpoint(store, keeper);
+    const model = await keeper.load();
     const status = await store.projectionStatus(PROJECTION);
     const report = (what: string, fields: object) => process.stdout.write(`${what} ${JSON.stringify(fields)}\n`);
     report('start', {
@@ -145,18 +161,22 @@ async function projectOnly(file: string, run: string | undefined): Promise<void>
       holder: status.holder ?? null,
       rebuilt,
     });
-    const projection = projectOrders(store, model, file, {
+    let last: BatchReport = { eventsApplied: model.eventsApplied, duplicatesSkipped: 0 };
+    const projection = projectOrders(store, keeper, {
       run,
-      onBatch: (events) => {
-        report('progress', { events, eventsApplied: model.eventsApplied, duplicatesSkipped: model.duplicatesSkipped });
-        // Fault injection for the crash test: die in the worst place, with the batch in the file and its checkpoint not yet stored.
-        if (model.eventsApplied >= CRASH_AFTER) process.kill(process.pid, 'SIGKILL');
+      onBatch: (events, counts) => {
+        last = counts;
+        report('progress', { events, ...counts });
+        // Fault injection for the crash test: die in the worst place, with the batch written and its checkpoint not yet stored.
+        if (counts.eventsApplied >= CRASH_AFTER) process.kill(process.pid, 'SIGKILL');
       },
     });
-    await projection.caughtUp();
+    // A handler that keeps failing is reported on stderr (onError); give up on it eventually.
+    await projection.caughtUp({ signal: AbortSignal.timeout(300_000) });
     await projection.stop();
-    report('caught-up', { eventsApplied: model.eventsApplied, duplicatesSkipped: model.duplicatesSkipped, orders: model.statuses().size });
+    report('caught-up', { ...last, orders: (await keeper.load()).statuses().size });
   } finally {
+    await keeper.close();
     await store.close();
   }
 }
@@ -172,26 +192,41 @@ async function demo(): Promise<void> {
   const file = process.env.TIMEBOX_READ_MODEL || join(folder as string, 'orders-by-status.json');
   const run = Date.now().toString(36);
   const store = await openStore(orderStoreConfig);
+  const keeper = await openKeeper(file).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   let projection: Projection | undefined;
   let ticker: NodeJS.Timeout | undefined;
   try {
-    const { model } = await loadReadModel(store, file);
-    projection = projectOrders(store, model, file, { run });
+    await matchCheckpoint(store, keeper);
+    projection = projectOrders(store, keeper, { run });
     let last = '';
+    let showing = false;
     ticker = setInterval(() => {
-      const line = formatRows(model.byStatus());
-      if (line !== last) console.log(`  read model: ${line}`);
-      last = line;
+      if (showing) return;
+      showing = true;
+      void keeper
+        .load()
+        .then((model) => {
+          const line = formatRows(model.byStatus());
+          if (line !== last) console.log(`  read model: ${line}`);
+          last = line;
+        })
+        .catch(() => undefined)
+        .finally(() => (showing = false));
     }, 100);
     console.log(
-      `Projection ${PROJECTION} started on ${backend} (prefix ${prefix}), keeping ${file}; ${shared ? 'starting the command process' : 'running the commands in this process'}…`,
+      `Projection ${PROJECTION} started on ${backend} (prefix ${prefix}), keeping the read model in ${keeper.where}; ${shared ? 'starting the command process' : 'running the commands in this process'}…`,
     );
     const summary = shared ? await commandProcess(run, prefix) : await runOrderTraffic(store, run, ORDERS);
-    await projection.caughtUp();
+    await projection.caughtUp({ signal: AbortSignal.timeout(60_000) });
     clearInterval(ticker);
+    // What a restart would start from: what the file or the tables hold, not this process's memory.
+    const model = keeper instanceof FileReadModel ? await OrderReadModel.load(file) : await keeper.load();
     const status = await store.projectionStatus(PROJECTION);
     console.log(
-      `\nCommands appended ${summary.events} events for ${ORDERS} orders; the projection applied ${model.eventsApplied} (lag now ${status.lag}).`,
+      `\nCommands appended ${summary.events} events for ${ORDERS} orders; the read model applied ${model.eventsApplied} (lag now ${status.lag}).`,
     );
     console.log('Orders by status, from the read model:');
     for (const row of model.byStatus()) {
@@ -199,15 +234,15 @@ async function demo(): Promise<void> {
         `  ${row.status.padEnd(10)} ${String(row.orders).padStart(3)} orders  ${String(row.items).padStart(4)} items  ${formatCents(row.totalCents).padStart(12)}`,
       );
     }
-    // What a restart would start from: the file, not the memory of this process.
-    const problems = await checkReadModel(await OrderReadModel.load(file), store, { run, summary });
+    const problems = await checkReadModel(model, store, { run, summary });
     if (problems.length > 0) throw new Error(`the read model disagrees with the store:\n${problems.join('\n')}`);
     console.log(
-      "Checked: the model file holds every order with the status the store's status index gives it, and the totals and event count the commands produced.",
+      "Checked: the kept read model holds every order with the status the store's status index gives it, and the totals and event count the commands produced.",
     );
   } finally {
     clearInterval(ticker);
     await projection?.stop();
+    await keeper.close();
     await store.close();
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   }

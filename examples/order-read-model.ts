@@ -48,6 +48,8 @@ export interface OrderReadModelData {
 const FORMAT = 'timebox-example/order-read-model@1';
 
 export class OrderReadModel {
+  /** The `format` its data (`toJSON`) carries. */
+  static readonly FORMAT = FORMAT;
   readonly #orders = new Map<string, OrderSummary>();
   #eventsApplied = 0;
   /** Events handed to this instance that it had applied already (redelivered after a crash), and skipped. */

@@ -2,7 +2,9 @@
  * The order read model as a durable projection survives a SIGKILL: a few thousand orders are in
  * the store, the projection process (order-projection.ts `project`) is killed in the middle of
  * catching up, started again, and its model file must end equal to the store's own status index,
- * with every event applied exactly once.
+ * with every event applied exactly once. Run 1 is killed from outside; run 2 kills itself in the
+ * worst place (its batch written, the checkpoint not stored); run 3 catches up. On PostgreSQL the
+ * model is also kept in tables written in the batch transaction, where nothing is handed twice.
  *
  * Redis and PostgreSQL come from TIMEBOX_REDIS_URL / TIMEBOX_POSTGRES_URL, else the default local
  * ports, else throwaway servers, through the packages' own test helpers. Raft needs no server: the
@@ -24,6 +26,7 @@ import { findRedis } from '../../packages/redis/test/server.js';
 import { openStore } from '../backend.js';
 import { ORDER_STATUSES, orderStoreConfig, type OrderEvents } from '../order-domain.js';
 import { checkReadModel } from '../order-read-model-check.js';
+import { PostgresReadModel } from '../order-read-model-keepers.js';
 import { OrderReadModel } from '../order-read-model.js';
 import { runOrderTraffic, type TrafficSummary } from '../order-traffic.js';
 
@@ -125,9 +128,18 @@ const BACKENDS: Record<string, () => Promise<{ env: NodeJS.ProcessEnv; stop: () 
   raft: async () => ({ env: {}, stop: async () => undefined }),
 };
 
-describe.each(Object.keys(BACKENDS))('the order projection killed while catching up, on %s', (backend) => {
+/** The cases: each backend with the file model; PostgreSQL also with the model in its tables, written in the batch transaction. */
+const CASES = [
+  { backend: 'redis', readModel: 'file' },
+  { backend: 'postgres', readModel: 'file' },
+  { backend: 'postgres', readModel: 'postgres' },
+  { backend: 'raft', readModel: 'file' },
+] as const;
+
+describe.each(CASES)('the order projection killed while catching up, on $backend, read model in $readModel', ({ backend, readModel }) => {
   let server: { env: NodeJS.ProcessEnv; stop: () => Promise<void> } | undefined;
   let folder: string;
+  const children: ProjectionProcess[] = [];
 
   beforeAll(async () => {
     server = await (BACKENDS[backend] as () => Promise<{ env: NodeJS.ProcessEnv; stop: () => Promise<void> }>)();
@@ -135,85 +147,110 @@ describe.each(Object.keys(BACKENDS))('the order projection killed while catching
   }, 60_000);
 
   afterAll(async () => {
+    // A run left behind by a failed assertion must not outlive the test.
+    for (const child of children) child.kill();
+    await Promise.all(children.map((child) => child.exited.catch(() => undefined)));
     await server?.stop();
     if (folder !== undefined) await rm(folder, { recursive: true, force: true });
   }, 60_000);
 
-  it(`ends with the read model equal to the status index after a SIGKILL (${ORDERS} orders)`, { timeout: 120_000 }, async () => {
+  it(`ends with the read model equal to the status index after two SIGKILLs (${ORDERS} orders)`, { timeout: 120_000 }, async () => {
+    const transactional = readModel === 'postgres';
     const started = Date.now();
-    const lap = (what: string) => console.log(`[${backend}] ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const lap = (what: string) => console.log(`[${backend}, ${readModel}] ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const prefix = `timebox-example-crash-${randomUUID().slice(0, 8)}`;
     const env: NodeJS.ProcessEnv = {
       ...server?.env,
       TIMEBOX_BACKEND: backend,
-      TIMEBOX_PREFIX: `timebox-example-crash-${randomUUID().slice(0, 8)}`,
+      TIMEBOX_PREFIX: prefix,
+      READ_MODEL: readModel,
       PROJECTION_LEASE_MS: String(LEASE_MS),
       ...(backend === 'raft' ? { TIMEBOX_RAFT_DIR: join(folder, 'raft') } : {}),
     };
+    const runEnv = { ...process.env, ...env };
     const file = join(folder, 'orders-by-status.json');
+    const start = (extra: NodeJS.ProcessEnv = {}) => {
+      const child = new ProjectionProcess(file, { ...runEnv, ...extra });
+      children.push(child);
+      return child;
+    };
+    /** The model as kept (the file, or the committed rows), read afresh. */
+    const kept = async () => {
+      if (!transactional) return OrderReadModel.load(file);
+      const keeper = await PostgresReadModel.open(server?.env.TIMEBOX_POSTGRES_URL as string, prefix);
+      try {
+        return await keeper.load();
+      } finally {
+        await keeper.close();
+      }
+    };
+    const left = async () => ({ status: await withStore(env, (store) => store.projectionStatus(PROJECTION)), model: await kept() });
+    /** Checks what a restarted run says it resumed from: the model and checkpoint left behind, not the start. */
+    const expectResumed = (run: ProjectionProcess, before: Awaited<ReturnType<typeof left>>) => {
+      const report = run.line('start') as Report;
+      expect(report.rebuilt).toBe(false);
+      expect(report.eventsApplied).toBe(before.model.eventsApplied);
+      expect(report.lag).toBe(before.status.lag);
+      return report;
+    };
 
     // The commands first, from this process; the projection has not started.
     const summary: TrafficSummary = await withStore(env, (store) => runOrderTraffic(store, 'crash', ORDERS, 16));
-    lap(`${summary.events} events appended for ${ORDERS} orders`);
+    const total = summary.events;
+    lap(`${total} events appended for ${ORDERS} orders`);
 
-    const statusAndFile = async () => ({
-      status: await withStore(env, (store) => store.projectionStatus(PROJECTION)),
-      model: await OrderReadModel.load(file),
-    });
-    /** Checks what a restarted run reports it resumed from: the file and stored checkpoint left behind, not the start. */
-    const expectResumed = (run: ProjectionProcess, left: Awaited<ReturnType<typeof statusAndFile>>) => {
-      const start = run.line('start') as Report;
-      expect(start.rebuilt).toBe(false);
-      expect(start.eventsApplied).toBe(left.model.eventsApplied);
-      expect(start.lag).toBe(left.status.lag);
-      return start;
-    };
-    const runEnv = { ...process.env, ...env };
-
-    // Run 1, killed by this test once its file holds a third of the events: the kill lands just
+    // Run 1, killed by this test once its model holds a third of the events: the kill lands just
     // after a batch was written, while (or after) its checkpoint is stored.
-    const first = new ProjectionProcess(file, runEnv);
-    await first.waitFor(
-      'progress past a third',
-      (kind, f) => kind === 'progress' && (f.eventsApplied as number) >= summary.events / 3,
-      60_000,
-    );
+    const first = start();
+    await first.waitFor('progress past a third', (kind, f) => kind === 'progress' && (f.eventsApplied as number) >= total / 3, 60_000);
     first.kill();
     expect(await first.exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(first.line('caught-up')).toBeUndefined();
-    const afterFirst = await statusAndFile();
-    lap(`run 1 killed: ${afterFirst.model.eventsApplied} events in the file, lag ${afterFirst.status.lag} after the stored checkpoint`);
-    // Killed in the middle: the checkpoint moved, events remain after it, the file holds at least what it covers.
+    const afterFirst = await left();
+    lap(`run 1 killed: the model holds ${afterFirst.model.eventsApplied} events, ${afterFirst.status.lag} lie after the stored checkpoint`);
+    // Killed in the middle: the checkpoint moved and events remain after it.
     expect(afterFirst.status.checkpoint).toBeDefined();
     expect(afterFirst.status.lag).toBeGreaterThan(0);
-    expect(afterFirst.status.lag).toBeLessThan(summary.events);
-    expect(afterFirst.model.eventsApplied).toBeGreaterThanOrEqual(summary.events - afterFirst.status.lag);
-    expect(afterFirst.model.eventsApplied).toBeLessThan(summary.events);
+    expect(afterFirst.model.eventsApplied).toBeLessThan(total);
+    // The model holds what the checkpoint covers: exactly (transactional), or possibly one batch more (file).
+    if (transactional) expect(afterFirst.model.eventsApplied).toBe(total - afterFirst.status.lag);
+    else expect(afterFirst.model.eventsApplied).toBeGreaterThanOrEqual(total - afterFirst.status.lag);
 
     // Run 2 takes over once the dead runner's lease ran out, and kills itself past two thirds in the
-    // worst place: its batch is in the file, its checkpoint not stored.
-    const twoThirds = Math.ceil((summary.events * 2) / 3);
-    const second = new ProjectionProcess(file, { ...runEnv, PROJECTION_CRASH_AFTER_EVENTS: String(twoThirds) });
-    expect(await second.exited).toEqual({ code: null, signal: 'SIGKILL' });
+    // worst place: its batch written, its checkpoint not stored.
+    const twoThirds = Math.ceil((total * 2) / 3);
+    const second = start({ PROJECTION_CRASH_AFTER_EVENTS: String(twoThirds) });
+    expect(await second.exited, second.stderr).toEqual({ code: null, signal: 'SIGKILL' });
     expectResumed(second, afterFirst);
-    const afterSecond = await statusAndFile();
-    lap(`run 2 killed itself: ${afterSecond.model.eventsApplied} events in the file, lag ${afterSecond.status.lag}`);
-    expect(afterSecond.model.eventsApplied).toBeGreaterThanOrEqual(twoThirds);
-    // The last batch is in the file but not under the checkpoint.
-    expect(afterSecond.model.eventsApplied).toBeGreaterThan(summary.events - afterSecond.status.lag);
+    const afterSecond = await left();
+    lap(
+      `run 2 killed itself: the model holds ${afterSecond.model.eventsApplied} events, ${afterSecond.status.lag} lie after the checkpoint`,
+    );
+    if (transactional) {
+      // The last batch died with its transaction: neither it nor its checkpoint was committed.
+      expect(afterSecond.model.eventsApplied).toBe(total - afterSecond.status.lag);
+      expect(afterSecond.model.eventsApplied).toBeLessThan(twoThirds);
+    } else {
+      // The last batch is in the file but not under the checkpoint.
+      expect(afterSecond.model.eventsApplied).toBeGreaterThanOrEqual(twoThirds);
+      expect(afterSecond.model.eventsApplied).toBeGreaterThan(total - afterSecond.status.lag);
+    }
 
     // Run 3 resumes and stops when caught up.
-    const third = new ProjectionProcess(file, runEnv);
+    const third = start();
     const caughtUp = await third.waitFor('caught-up', (kind) => kind === 'caught-up', 60_000);
     expect((await third.exited).code, third.stderr).toBe(0);
-    const start = expectResumed(third, afterSecond);
-    lap(`run 3 caught up: ${JSON.stringify({ start, caughtUp })}`);
-    // Exactly the events the file held beyond the stored checkpoint were handed again, and skipped.
-    expect(caughtUp.duplicatesSkipped).toBe(afterSecond.model.eventsApplied + afterSecond.status.lag - summary.events);
-    expect(caughtUp.duplicatesSkipped).toBeGreaterThan(0);
-    expect(caughtUp.eventsApplied).toBe(summary.events);
+    const resumed = expectResumed(third, afterSecond);
+    lap(`run 3 caught up: ${JSON.stringify({ start: resumed, caughtUp })}`);
+    // Exactly the events the model held beyond the stored checkpoint were handed again, and skipped:
+    // a batch in the file's case, none in the transactional one.
+    expect(caughtUp.duplicatesSkipped).toBe(afterSecond.model.eventsApplied + afterSecond.status.lag - total);
+    if (transactional) expect(caughtUp.duplicatesSkipped).toBe(0);
+    else expect(caughtUp.duplicatesSkipped).toBeGreaterThan(0);
+    expect(caughtUp.eventsApplied).toBe(total);
 
-    // The file now agrees with the store's status index, the aggregates' totals and the event count.
-    const final = await OrderReadModel.load(file);
+    // The model now agrees with the store's status index, the aggregates' totals and the event count.
+    const final = await kept();
     await withStore(env, async (store) => {
       expect(await checkReadModel(final, store, { summary })).toEqual([]);
       expect((await store.projectionStatus(PROJECTION)).lag).toBe(0);
