@@ -193,7 +193,7 @@ export class FeedReader implements Feed {
     return this.#sql<FeedRow[]>`
       SELECT s.xmin::text AS xmin, h.pruned_below::text AS pruned_below, f.tx::text AS tx, f.id::text AS id,
              f.aggregate, f.first_sequence::float8 AS first_sequence, f.count,
-             (SELECT json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data) ORDER BY e.sequence)::text
+             (SELECT json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data, e.position) ORDER BY e.sequence)::text
                 FROM timebox_events e
                WHERE e.prefix = ${this.#prefix} AND e.aggregate = f.aggregate
                  AND e.sequence >= f.first_sequence AND e.sequence < f.first_sequence + f.count) AS events
