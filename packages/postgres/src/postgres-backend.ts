@@ -357,7 +357,8 @@ export class PostgresBackend implements Backend {
     if (!Number.isSafeInteger(generation) || generation < 0) {
       throw new InvalidArgumentError('generation', 'must be a non-negative safe integer', generation);
     }
-    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
+    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0)
+      throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
     if (update === null || typeof update !== 'object') throw new InvalidArgumentError('update', 'must be an object', update);
     if (typeof work !== 'function') throw new InvalidArgumentError('work', 'must be a function', work);
     await this.#open('save a projection with its transaction');

@@ -119,7 +119,11 @@ describe('schema', () => {
         await append('a', 0, [['T', 20, '"a0"']]);
         await append('b', 1, [['T', 30, '"b1"']]);
         await append('a', 1, [['T', 5, '"a1"']]);
-        await append('gone', 0, [['T', 1, '"g0"'], ['T', 2, '"g1"'], ['T', 3, '"g2"']]);
+        await append('gone', 0, [
+          ['T', 1, '"g0"'],
+          ['T', 2, '"g1"'],
+          ['T', 3, '"g2"'],
+        ]);
         await old`SELECT timebox_archive_aggregate('p', 'gone')`;
         expect(await old`SELECT count(*)::int AS n FROM timebox_index WHERE aggregate = 'gone'`).toEqual([{ n: 0 }]);
       } finally {
@@ -139,7 +143,11 @@ describe('schema', () => {
         ]);
         expect(page.end).toBe(true);
         // The sequence goes on above the numbered rows, and archive records got positions beyond them.
-        const appended = await backend.append({ id: ['a'], expectedSequence: 2, events: [{ type: 'T', sequence: 2, timestamp: 40, data: '0' }] });
+        const appended = await backend.append({
+          id: ['a'],
+          expectedSequence: 2,
+          events: [{ type: 'T', sequence: 2, timestamp: 40, data: '0' }],
+        });
         expect(appended.ok && appended.positions[0]).toBeGreaterThan(4);
         const record = await new Promise<ArchiveRecordData>((resolve, reject) => {
           backend.consumeArchive(async (r) => resolve(r), undefined).catch(reject);
@@ -149,7 +157,11 @@ describe('schema', () => {
         // "gone" was archived at next sequence 3: its next life starts at 4, and it is not listed.
         expect(await backend.listAggregates([])).toEqual([['a'], ['b']]);
         await expect(backend.loadSnapshot(['gone'])).resolves.toEqual({ data: undefined, sequence: 4, events: [] });
-        const stale = await backend.append({ id: ['gone'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 9, data: '0' }] });
+        const stale = await backend.append({
+          id: ['gone'],
+          expectedSequence: 0,
+          events: [{ type: 'T', sequence: 0, timestamp: 9, data: '0' }],
+        });
         expect(stale).toMatchObject({ ok: false, actualSequence: 4 });
       } finally {
         await backend.close();
