@@ -68,6 +68,16 @@ export class ArchiveHandlerMissingError extends TimeboxError {
   }
 }
 
+/** `readAll`, `project` or a resuming `subscribe` on a backend without the read side (`capabilities.readSide`). */
+export class ReadSideUnavailableError extends TimeboxError {
+  constructor(backend: string) {
+    super(
+      'READ_SIDE_UNAVAILABLE',
+      `the ${backend} backend cannot read its log or keep projections (it does not declare capabilities.readSide)`,
+    );
+  }
+}
+
 /** `subscribe` on a store whose backend has no event feed. */
 export class HubUnavailableError extends TimeboxError {
   constructor(backend: string) {
@@ -167,6 +177,24 @@ export class InvalidSequenceError extends TimeboxError {
 export class InvalidCheckpointError extends TimeboxError {
   constructor(name: string, problem: string, received: unknown) {
     super('INVALID_CHECKPOINT', `invalid ${name}: it ${problem} (got ${describe(received)})`);
+  }
+}
+
+/**
+ * A projection runner could not go on: its handler kept failing (reported to `onError` while it
+ * retries), or its stored checkpoint cannot be read. `projection` names it; `cause` is the failure.
+ */
+export class ProjectionError extends TimeboxError {
+  constructor(
+    readonly projection: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'PROJECTION_FAILED',
+      `projection ${JSON.stringify(projection)}: ${problem}${options?.cause === undefined ? '' : `: ${causeText(options.cause)}`}`,
+      options,
+    );
   }
 }
 

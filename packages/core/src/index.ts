@@ -8,7 +8,16 @@ export {
   ownAggregateId,
   sameAggregateId,
 } from './id.js';
-export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
+export {
+  Event,
+  type EventMap,
+  type EventOf,
+  type EventOfType,
+  type EventRecord,
+  type EventType,
+  type NewEvent,
+  type StoredEventRecord,
+} from './event.js';
 export {
   makeDispatcher,
   makeHandler,
@@ -36,6 +45,7 @@ export type {
   ProjectionStore,
   ProjectionWrite,
   ReadLogRequest,
+  ReadSideBackend,
   SnapshotRecord,
 } from './backend.js';
 export { compareCheckpoints, type Checkpoint } from './checkpoint.js';
@@ -56,6 +66,8 @@ export {
   InvalidPayloadError,
   InvalidSequenceError,
   MaxRetriesExceededError,
+  ProjectionError,
+  ReadSideUnavailableError,
   StoreClosedError,
   SubscriberError,
   TimeboxError,

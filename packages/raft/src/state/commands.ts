@@ -93,7 +93,7 @@ function writeId(out: ByteWriter, id: AggregateId): void {
 function readId(input: ByteReader): string[] {
   const count = input.count(1);
   if (count === 0) throw new DecodeError('an aggregate ID needs at least one part');
-  const parts: string[] = new Array(count);
+  const parts: string[] = new Array<string>(count);
   for (let i = 0; i < count; i++) parts[i] = input.string();
   return parts;
 }
@@ -170,7 +170,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
       const id = readId(input);
       const expectedSequence = input.varuint();
       const count = input.count(10);
-      const events: EventRecord[] = new Array(count);
+      const events: EventRecord[] = new Array<EventRecord>(count);
       for (let i = 0; i < count; i++) {
         const type = input.string();
         const timestamp = readTime(input, 'event timestamp');
@@ -284,7 +284,7 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
     case RESULT_TAGS.conflict: {
       const actualSequence = input.varuint();
       const count = input.count(11);
-      const newEvents: EventRecord[] = new Array(count);
+      const newEvents: EventRecord[] = new Array<EventRecord>(count);
       for (let i = 0; i < count; i++) {
         const sequence = input.varuint();
         const type = input.string();

@@ -104,7 +104,7 @@ export function decodeArchiveRecord(record: number, bytes: Uint8Array): ArchiveR
   const snapshotData = input.u8() === 0 ? undefined : input.string();
   const snapshotSequence = input.varuint();
   const count = input.count(11);
-  const events: EventRecord[] = new Array(count);
+  const events: EventRecord[] = new Array<EventRecord>(count);
   for (let i = 0; i < count; i++) {
     const sequence = input.varuint();
     const type = input.string();
