@@ -62,9 +62,6 @@ const SETTLE_WAIT_MS = 200;
 /** With a type or aggregate filter, a page looks at this many events at most to find its matches. */
 const FILTERED_SCAN_WINDOW = 5_000;
 
-/** Thrown inside a projection transaction to roll its work back when the checkpoint save was refused. */
-const ROLLBACK = Symbol('rollback');
-
 /**
  * The PostgreSQL backend, through postgres.js. Appends, snapshot saves and archive moves are one
  * call each to server-side functions the schema step installs; every value is a bound parameter.
@@ -72,7 +69,7 @@ const ROLLBACK = Symbol('rollback');
  */
 export class PostgresBackend implements Backend {
   readonly name = 'postgres';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   /**
    * The store's log: one partition, named by the prefix (`postgres:<prefix>`), so every backend
    * over the same prefix reads the same checkpoints and another prefix refuses them.
@@ -352,35 +349,7 @@ export class PostgresBackend implements Backend {
     leaseMs: number,
     work: (sql: TransactionSql) => Promise<void>,
   ): Promise<ProjectionWrite> {
-    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('projection name', 'must be a non-empty string', name);
-    if (typeof holder !== 'string' || holder === '') throw new InvalidArgumentError('holder', 'must be a non-empty string', holder);
-    if (!Number.isSafeInteger(generation) || generation < 0) {
-      throw new InvalidArgumentError('generation', 'must be a non-negative safe integer', generation);
-    }
-    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0)
-      throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
-    if (update === null || typeof update !== 'object') throw new InvalidArgumentError('update', 'must be an object', update);
-    if (typeof work !== 'function') throw new InvalidArgumentError('work', 'must be a function', work);
-    await this.#open('save a projection with its transaction');
-    let outcome: ProjectionWrite = 'ok';
-    let workFailed = false;
-    try {
-      await runTransaction(this.#sql, async (tx) => {
-        try {
-          await work(tx);
-        } catch (error) {
-          workFailed = true;
-          throw error;
-        }
-        outcome = await saveProjection(tx, this.#prefix, name, holder, generation, update, leaseMs);
-        if (outcome !== 'ok') throw ROLLBACK;
-      });
-    } catch (error) {
-      if (error === ROLLBACK) return outcome;
-      if (error instanceof TimeboxError || (workFailed && !isConnectionLoss(error))) throw error;
-      throw new PostgresBackendError('save a projection with its transaction', error);
-    }
-    return 'ok';
+    return this.projections.saveWith(name, holder, generation, update, leaseMs, work);
   }
 
   async archive(id: AggregateId): Promise<void> {

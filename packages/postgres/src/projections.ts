@@ -1,7 +1,11 @@
 import type { Sql, TransactionSql } from 'postgres';
-import type { ProjectionRecord, ProjectionStore, ProjectionWrite } from '@timebox/core';
-import { guard, onlyRow } from './errors.js';
+import { InvalidArgumentError, TimeboxError, type ProjectionRecord, type ProjectionStore, type ProjectionWrite } from '@timebox/core';
+import { guard, isConnectionLoss, onlyRow, PostgresBackendError } from './errors.js';
 import { fromStoredText, toStoredText } from './text-codec.js';
+import { runTransaction } from './transaction.js';
+
+/** Thrown inside a projection transaction to roll its work back when the checkpoint save was refused. */
+const ROLLBACK = Symbol('rollback');
 
 /** A `timebox_projection` row as the queries read it: lease fields already judged by the server's clock. */
 export interface ProjectionRow {
@@ -66,6 +70,53 @@ export class PostgresProjections implements ProjectionStore {
   async save(name: string, holder: string, generation: number, update: SaveUpdate, leaseMs: number): Promise<ProjectionWrite> {
     await this.#open('save a projection');
     return guard('save a projection', () => saveProjection(this.#sql, this.#prefix, name, holder, generation, update, leaseMs));
+  }
+
+  /**
+   * `save` in one transaction with `work` (see `PostgresBackend.saveProjectionWith`): the work runs
+   * first, then the conditional save in the same transaction; both commit, or (save not `'ok'`,
+   * work threw, connection lost) neither does. The save comes last so the lease is judged as the
+   * transaction commits, and the projection row is locked only for that moment (the runner's
+   * lease renewals, on other connections, do not queue behind a long batch).
+   */
+  async saveWith(
+    name: string,
+    holder: string,
+    generation: number,
+    update: SaveUpdate,
+    leaseMs: number,
+    work: (sql: TransactionSql) => Promise<void>,
+  ): Promise<ProjectionWrite> {
+    if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('projection name', 'must be a non-empty string', name);
+    if (typeof holder !== 'string' || holder === '') throw new InvalidArgumentError('holder', 'must be a non-empty string', holder);
+    if (!Number.isSafeInteger(generation) || generation < 0) {
+      throw new InvalidArgumentError('generation', 'must be a non-negative safe integer', generation);
+    }
+    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
+    if (update === null || typeof update !== 'object') throw new InvalidArgumentError('update', 'must be an object', update);
+    if (typeof work !== 'function') throw new InvalidArgumentError('work', 'must be a function', work);
+    await this.#open('save a projection with its transaction');
+    let outcome: ProjectionWrite = 'ok';
+    let workFailed = false;
+    try {
+      await runTransaction(this.#sql, async (tx) => {
+        try {
+          await work(tx);
+        } catch (error) {
+          workFailed = true;
+          throw error;
+        }
+        outcome = await saveProjection(tx, this.#prefix, name, holder, generation, update, leaseMs);
+        if (outcome !== 'ok') throw ROLLBACK;
+      });
+    } catch (error) {
+      if (error === ROLLBACK) return outcome;
+      // The work's own failure (its statements included) comes back as it was; the driver's
+      // (BEGIN, the save, COMMIT, a lost connection) as a PostgresBackendError.
+      if (error instanceof TimeboxError || (workFailed && !isConnectionLoss(error))) throw error;
+      throw new PostgresBackendError('save a projection with its transaction', error);
+    }
+    return 'ok';
   }
 
   async release(name: string, holder: string): Promise<void> {
