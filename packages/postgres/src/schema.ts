@@ -635,15 +635,15 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '${READ_COMMITTED_SQLSTATE}',
       MESSAGE = 'reading the timebox log needs READ COMMITTED isolation, not ' || current_setting('transaction_isolation');
   END IF;
-  WITH w AS (SELECT e.position, e.aggregate, e.type FROM timebox_events e
-              WHERE e.prefix = p_prefix AND e.position > p_after ORDER BY e.position LIMIT p_window),
-       hit AS (SELECT w.position FROM w
-                WHERE (v_types IS NULL OR w.type = ANY (v_types))
-                  AND (p_exact IS NULL OR w.aggregate = p_exact OR (w.aggregate >= p_low AND w.aggregate < p_high))
-                ORDER BY w.position LIMIT p_limit)
-  SELECT CASE WHEN (SELECT count(*) FROM hit) >= p_limit THEN (SELECT max(hit.position) FROM hit)
-              ELSE (SELECT max(w.position) FROM w) END
-    INTO v_m;
+  -- The p_limit-th match in the window (n counts matches in position order), else the window's last.
+  SELECT coalesce(min(z.position) FILTER (WHERE z.n = p_limit), max(z.position)) INTO v_m
+    FROM (SELECT w.position,
+                 count(*) FILTER (WHERE (v_types IS NULL OR w.type = ANY (v_types))
+                                    AND (p_exact IS NULL OR w.aggregate = p_exact
+                                         OR (w.aggregate >= p_low AND w.aggregate < p_high)))
+                   OVER (ORDER BY w.position) AS n
+            FROM (SELECT e.position, e.aggregate, e.type FROM timebox_events e
+                   WHERE e.prefix = p_prefix AND e.position > p_after ORDER BY e.position LIMIT p_window) w) z;
   IF v_m IS NULL THEN
     RETURN QUERY SELECT true, p_after::double precision, false, NULL::text;
     RETURN;
@@ -653,19 +653,20 @@ BEGIN
     RETURN;
   END IF;
   RETURN QUERY
-  WITH r AS (SELECT e.aggregate, e.sequence, e.type, e.time_ms, e.data, e.position FROM timebox_events e
-              WHERE e.prefix = p_prefix AND e.position > p_after AND e.position <= v_m
-                AND (v_types IS NULL OR e.type = ANY (v_types))
-                AND (p_exact IS NULL OR e.aggregate = p_exact OR (e.aggregate >= p_low AND e.aggregate < p_high))
-              ORDER BY e.position LIMIT p_limit + 1),
-       page AS (SELECT * FROM r ORDER BY r.position LIMIT p_limit),
-       cut AS (SELECT count(*) > p_limit AS short FROM r)
   SELECT true,
-         (CASE WHEN cut.short THEN (SELECT max(page.position) FROM page) ELSE v_m END)::double precision,
-         cut.short OR EXISTS (SELECT 1 FROM timebox_events x WHERE x.prefix = p_prefix AND x.position > v_m),
-         (SELECT json_agg(json_build_array(page.aggregate, page.sequence, page.type, page.time_ms, page.data, page.position)
-                          ORDER BY page.position)::text FROM page)
-    FROM cut;
+         (CASE WHEN count(*) > p_limit THEN max(r.position) FILTER (WHERE r.rn <= p_limit) ELSE v_m END)::double precision,
+         count(*) > p_limit
+           OR (SELECT x.position FROM timebox_events x WHERE x.prefix = p_prefix AND x.position > v_m
+                ORDER BY x.position LIMIT 1) IS NOT NULL,
+         (json_agg(json_build_array(r.aggregate, r.sequence, r.type, r.time_ms, r.data, r.position) ORDER BY r.position)
+            FILTER (WHERE r.rn <= p_limit))::text
+    FROM (SELECT e.aggregate, e.sequence, e.type, e.time_ms, e.data, e.position,
+                 row_number() OVER (ORDER BY e.position) AS rn
+            FROM (SELECT * FROM timebox_events e
+                   WHERE e.prefix = p_prefix AND e.position > p_after AND e.position <= v_m
+                     AND (v_types IS NULL OR e.type = ANY (v_types))
+                     AND (p_exact IS NULL OR e.aggregate = p_exact OR (e.aggregate >= p_low AND e.aggregate < p_high))
+                   ORDER BY e.position LIMIT p_limit + 1) e) r;
 END
 $fn$;
 

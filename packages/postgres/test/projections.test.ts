@@ -1,5 +1,5 @@
 import type { TransactionSql } from 'postgres';
-import { StoreClosedError } from '@timebox/core';
+import { createStore, StoreClosedError, type Event } from '@timebox/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PostgresBackend, PostgresBackendError } from '../src/index.js';
 import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
@@ -309,3 +309,41 @@ describe('saveProjectionWith', () => {
     }
   });
 });
+
+describe('a transactional projection (store.project with transactional: true)', () => {
+  it('writes the read model through the batch transaction: every event exactly once, failed batches leave nothing', async () => {
+    const { prefix } = open();
+    const stores = [0, 1].map(() => createStore(new PostgresBackend({ url: serverUrl(), prefix, maxConns: 3 })));
+    const [writer, other] = stores as [ReturnType<typeof createStore>, ReturnType<typeof createStore>];
+    const failedOnce = new Set<string>();
+    const handler = async (event: Event, context: { transaction: unknown }) => {
+      const tx = context.transaction as TransactionSql;
+      const key = `${event.aggregateId.join('/')}#${event.sequence}`;
+      await tx`INSERT INTO ${tx(READ_MODEL)} (prefix, k) VALUES (${prefix}, ${key})`;
+      // Sequences 2 and 7 fail once, after their row was written: the batch must roll back.
+      if (event.sequence % 5 === 2 && !failedOnce.has(key)) {
+        failedOnce.add(key);
+        throw new Error(`first attempt at ${key} fails`);
+      }
+    };
+    const options = { transactional: true, batchSize: 4, leaseMs: 2_000, retry: { initialDelayMs: 5, maxDelayMs: 20 }, onError: () => undefined };
+    try {
+      const first = writer.project('rm', handler, options);
+      const second = other.project('rm', handler, options);
+      await Promise.all(
+        [0, 1, 2, 3].map(async (i) => {
+          for (let s = 0; s < 8; s++) await writer.appendEvents(['agg', `${i}`], s, [{ type: 'T', data: { s } }]);
+        }),
+      );
+      await first.caughtUp();
+      expect([first.active, second.active].filter(Boolean)).toHaveLength(1);
+      const expected = [0, 1, 2, 3].flatMap((i) => Array.from({ length: 8 }, (_, s) => `agg/${i}#${s}`)).sort();
+      expect(await readModel(prefix)).toEqual(expected);
+      expect(failedOnce.size).toBe(8);
+      await Promise.all([first.stop(), second.stop()]);
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+    }
+  });
+});
+
