@@ -100,26 +100,33 @@ describe('config', () => {
             events,
             index: { status: 'open', statusTime: 9, labels: { 'tier,"x"': '{gold}', gone: '' } },
           }),
-        ).resolves.toEqual({ ok: true });
+        ).resolves.toEqual({ ok: true, positions: [expect.any(Number), expect.any(Number)] });
+        // Positions come back through the JSON position list and match what reads return.
+        const stored = await backend.loadEvents(id, 0);
+        expect(stored.map(({ position: _, ...event }) => event)).toEqual(events);
+        const [first, second] = stored.map((event) => event.position) as [number, number];
+        expect(second).toBeGreaterThan(first);
         // A conflict returns the stored events, which come back through the JSON event list.
         await expect(backend.append({ id, expectedSequence: 0, events: [events[0]!] })).resolves.toEqual({
           ok: false,
           actualSequence: 2,
-          newEvents: events,
+          newEvents: stored,
         });
         await expect(backend.append({ id, expectedSequence: 1, events: [] })).resolves.toEqual({
           ok: false,
           actualSequence: 2,
-          newEvents: [events[1]],
+          newEvents: [stored[1]],
         });
         await expect(backend.listLabelValues('tier,"x"')).resolves.toEqual(['{gold}']);
         await expect(backend.listAggregatesByStatus('open')).resolves.toEqual([{ id, timestamp: 9 }]);
         await backend.saveSnapshot(id, '{"s":1}', 1, false);
-        await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [events[1]] });
+        await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [stored[1]] });
+        const page = await backend.readLog({ after: [0], limit: 10 });
+        expect(page.entries).toEqual(stored.map((event) => ({ id, event })));
         await backend.archive(id);
         let record: unknown;
         await backend.consumeArchive(async (r) => void (record = r), undefined);
-        expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events });
+        expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events: stored });
         await expect(backend.loadEvents(id, 0)).resolves.toEqual([]);
       } finally {
         await backend.close();

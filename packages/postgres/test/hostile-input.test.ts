@@ -72,7 +72,7 @@ describe('hostile input', () => {
 
       // Nothing was injected: the tables are intact and another store is untouched.
       const tables = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'timebox%'`;
-      expect(tables[0]!.n).toBe(9);
+      expect(tables[0]!.n).toBe(10);
       await expect(canary.getEvents(['canary'])).resolves.toHaveLength(1);
       await expect(canary.listAggregates()).resolves.toEqual([['canary']]);
     } finally {
