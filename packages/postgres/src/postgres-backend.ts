@@ -1,9 +1,7 @@
 import type { Sql, TransactionSql } from 'postgres';
 import {
-  InvalidArgumentError,
   InvalidSequenceError,
   StoreClosedError,
-  TimeboxError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
@@ -21,14 +19,13 @@ import {
   HubUnavailableError,
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
-import { guard, isConnectionLoss, onlyRow, PostgresBackendError } from './errors.js';
+import { guard, onlyRow } from './errors.js';
 import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
-import { PostgresProjections, saveProjection, type SaveUpdate } from './projections.js';
+import { PostgresProjections, type SaveUpdate } from './projections.js';
 import { ensureSchema } from './schema.js';
 import { parseEventList, parseLogEntries, parsePositions } from './event-list.js';
 import { aggregateIdFromKey, aggregateKey, compareCodeUnits, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
-import { runTransaction } from './transaction.js';
 
 interface AppendRow {
   actual: number;

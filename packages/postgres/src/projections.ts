@@ -5,7 +5,7 @@ import { fromStoredText, toStoredText } from './text-codec.js';
 import { runTransaction } from './transaction.js';
 
 /** Thrown inside a projection transaction to roll its work back when the checkpoint save was refused. */
-const ROLLBACK = Symbol('rollback');
+class Rollback extends Error {}
 
 /** A `timebox_projection` row as the queries read it: lease fields already judged by the server's clock. */
 export interface ProjectionRow {
@@ -92,7 +92,8 @@ export class PostgresProjections implements ProjectionStore {
     if (!Number.isSafeInteger(generation) || generation < 0) {
       throw new InvalidArgumentError('generation', 'must be a non-negative safe integer', generation);
     }
-    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0) throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
+    if (!Number.isSafeInteger(leaseMs) || leaseMs <= 0)
+      throw new InvalidArgumentError('leaseMs', 'must be a positive safe integer', leaseMs);
     if (update === null || typeof update !== 'object') throw new InvalidArgumentError('update', 'must be an object', update);
     if (typeof work !== 'function') throw new InvalidArgumentError('work', 'must be a function', work);
     await this.#open('save a projection with its transaction');
@@ -107,10 +108,10 @@ export class PostgresProjections implements ProjectionStore {
           throw error;
         }
         outcome = await saveProjection(tx, this.#prefix, name, holder, generation, update, leaseMs);
-        if (outcome !== 'ok') throw ROLLBACK;
+        if (outcome !== 'ok') throw new Rollback('the checkpoint save was refused');
       });
     } catch (error) {
-      if (error === ROLLBACK) return outcome;
+      if (error instanceof Rollback) return outcome;
       // The work's own failure (its statements included) comes back as it was; the driver's
       // (BEGIN, the save, COMMIT, a lost connection) as a PostgresBackendError.
       if (error instanceof TimeboxError || (workFailed && !isConnectionLoss(error))) throw error;

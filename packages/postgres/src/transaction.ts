@@ -35,7 +35,7 @@ export async function runTransaction<T>(sql: Sql, body: (tx: TransactionSql) => 
   const transaction = sql.begin(async (tx) => {
     let result: T;
     try {
-      result = await body(guardSql(tx as unknown as TransactionSql, watch));
+      result = await body(guardSql(tx, watch));
     } catch (error) {
       if (watch.lost || isConnectionLoss(error)) return new Promise<never>(() => undefined);
       throw error;

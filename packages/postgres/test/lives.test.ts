@@ -31,7 +31,12 @@ describe('one life per ID (postgres)', () => {
     const [first, second] = backendsOver(2) as [PostgresBackend, PostgresBackend];
     try {
       const id = ['order', '1'];
-      await first.append({ id, expectedSequence: 0, events: events(0, 3), index: { status: 'open', statusTime: 5, labels: { region: 'eu' } } });
+      await first.append({
+        id,
+        expectedSequence: 0,
+        events: events(0, 3),
+        index: { status: 'open', statusTime: 5, labels: { region: 'eu' } },
+      });
       await first.archive(id);
       // A process that never saw this ID learns all of it from the stored tombstone.
       await expect(second.listAggregates([])).resolves.toEqual([]);
@@ -49,7 +54,11 @@ describe('one life per ID (postgres)', () => {
       await expect(second.append({ id, expectedSequence: 4, events: [] })).resolves.toEqual({ ok: true, positions: [] });
       // Archiving it again archives nothing and leaves the next life where it was.
       const records = async () =>
-        (await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_archive WHERE prefix = ${first.log.id.slice('postgres:'.length)}`)[0]!.n;
+        (
+          await admin<
+            { n: number }[]
+          >`SELECT count(*)::int AS n FROM timebox_archive WHERE prefix = ${first.log.id.slice('postgres:'.length)}`
+        )[0]!.n;
       expect(await records()).toBe(1);
       await second.archive(id);
       expect(await records()).toBe(1);
@@ -115,7 +124,10 @@ describe('one life per ID (postgres)', () => {
       expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":0}', snapshotSequence: 0, events: [] });
       await expect(backend.listAggregates([])).resolves.toEqual([]);
       await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: undefined, sequence: 1, events: [] });
-      await expect(backend.append({ id, expectedSequence: 0, events: events(0, 1) })).resolves.toMatchObject({ ok: false, actualSequence: 1 });
+      await expect(backend.append({ id, expectedSequence: 0, events: events(0, 1) })).resolves.toMatchObject({
+        ok: false,
+        actualSequence: 1,
+      });
       await expect(backend.append({ id, expectedSequence: 1, events: events(1, 1) })).resolves.toMatchObject({ ok: true });
     } finally {
       await backend.close();

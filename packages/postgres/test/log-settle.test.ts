@@ -47,7 +47,7 @@ function session1(): Sql {
   return postgres(serverUrl(), { max: 1, onnotice: () => undefined });
 }
 
-const ABORT = Symbol('abort');
+class Abort extends Error {}
 
 /** An append made inside an explicit transaction that stays open until `finish` commits or aborts it. */
 interface OpenAppend {
@@ -72,12 +72,12 @@ async function openAppend(sql: Sql, storePrefix: string, id: string[], type: str
       const [row] = await tx<{ actual: number; positions: string }[]>`
         SELECT actual, positions FROM timebox_append(${storePrefix}, ${aggregateKey(id)}, 0, ${batch}::text::json, NULL, NULL, '[]'::json, 1000)`;
       opened(JSON.parse(row!.positions) as number[]);
-      if (!(await decision)) throw ABORT;
+      if (!(await decision)) throw new Abort('aborted by the test');
     })
     .then(
       () => undefined,
       (error: unknown) => {
-        if (error !== ABORT) {
+        if (!(error instanceof Abort)) {
           failed(error);
           throw error;
         }

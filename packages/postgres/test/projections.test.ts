@@ -326,7 +326,13 @@ describe('a transactional projection (store.project with transactional: true)', 
         throw new Error(`first attempt at ${key} fails`);
       }
     };
-    const options = { transactional: true, batchSize: 4, leaseMs: 2_000, retry: { initialDelayMs: 5, maxDelayMs: 20 }, onError: () => undefined };
+    const options = {
+      transactional: true,
+      batchSize: 4,
+      leaseMs: 2_000,
+      retry: { initialDelayMs: 5, maxDelayMs: 20 },
+      onError: () => undefined,
+    };
     try {
       const first = writer.project('rm', handler, options);
       const second = other.project('rm', handler, options);
@@ -346,4 +352,3 @@ describe('a transactional projection (store.project with transactional: true)', 
     }
   });
 });
-
