@@ -62,7 +62,12 @@ const FILTERED_SCAN_WINDOW = 5_000;
 /**
  * The PostgreSQL backend, through postgres.js. Appends, snapshot saves and archive moves are one
  * call each to server-side functions the schema step installs; every value is a bound parameter.
- * Supports archiving.
+ * Supports archiving and the read side: every event has a position from one global sequence,
+ * `readLog` and `logHead` return only the settled part of the log (positions can commit out of
+ * order; see the README's _Positions and the log_), an archived ID keeps a tombstone so its next
+ * life starts past the old one, and `projections` keeps projection records in
+ * `timebox_projection`, with `saveProjectionWith` for read models written in the checkpoint's
+ * transaction.
  */
 export class PostgresBackend implements Backend {
   readonly name = 'postgres';

@@ -18,7 +18,7 @@ export interface ProjectionRow {
   last_error: string | null;
 }
 
-/** The update `save` applies, as the arguments of `timebox_projection_save` after the first four. */
+/** What a projection save changes: the checkpoint when given; the last error set (string), cleared (null) or kept (absent). */
 export type SaveUpdate = { readonly checkpoint?: string; readonly lastError?: string | null };
 
 /**
