@@ -188,6 +188,8 @@ export class ProjectionRunner implements Projection {
   #stopping = false;
   readonly #stopped = new AbortController();
   readonly #wake = new WakeSignal();
+  /** Woken each time this runner stores a checkpoint, so `caughtUp` answers without waiting for its poll. */
+  readonly #progress = new WakeSignal();
   readonly #handle: (events: readonly Event[], context: ProjectionContext) => Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
 
@@ -239,7 +241,8 @@ export class ProjectionRunner implements Projection {
         const positions = decodeCheckpoint(log, record.checkpoint, 'stored checkpoint');
         if (positions.every((position, i) => position >= (target[i] ?? 0))) return;
       }
-      await this.#wake.wait(Math.min(this.options.pollMs, 50), options.signal, this.#stopped.signal).catch((error: unknown) => {
+      // Another runner's progress is only seen by polling; this runner's own wakes the wait at once.
+      await this.#progress.wait(Math.min(this.options.pollMs, 50), options.signal, this.#stopped.signal).catch((error: unknown) => {
         if (this.#stopped.signal.aborted) throw new ProjectionStoppedError(this.name);
         throw error;
       });
@@ -375,9 +378,11 @@ export class ProjectionRunner implements Projection {
     try {
       const projections = this.#projections;
       if (this.options.transactional && projections.saveWith !== undefined) {
-        return await projections.saveWith(this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
+        const write = await projections.saveWith(this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
           this.#handle(events, { projection: this.name, checkpoint, transaction }),
         );
+        if (write === 'ok') this.#progress.wake();
+        return write;
       }
       await this.#handle(events, { projection: this.name, checkpoint, transaction: undefined });
     } finally {
@@ -386,8 +391,10 @@ export class ProjectionRunner implements Projection {
     return this.#save(generation, update);
   }
 
-  #save(generation: number, update: { readonly checkpoint?: string; readonly lastError?: string | null }): Promise<ProjectionWrite> {
-    return this.#projections.save(this.name, this.runnerId, generation, update, this.options.leaseMs);
+  async #save(generation: number, update: { readonly checkpoint?: string; readonly lastError?: string | null }): Promise<ProjectionWrite> {
+    const write = await this.#projections.save(this.name, this.runnerId, generation, update, this.options.leaseMs);
+    if (write === 'ok' && update.checkpoint !== undefined) this.#progress.wake();
+    return write;
   }
 
   /** Sleeps up to `ms`, waking early on a feed wake; throws `ProjectionStoppedError` once stopped. */
