@@ -31,6 +31,32 @@ async function expireLease(prefix: string, name: string): Promise<void> {
   await admin`UPDATE timebox_projection SET lease_until = clock_timestamp() - interval '1 second' WHERE prefix = ${prefix} AND name = ${name}`;
 }
 
+/**
+ * Awaits `step`, failing after `ms` with what the server was doing (sessions not idle, and the
+ * projection records of `prefix`), so that a stuck step says where it stuck instead of timing out.
+ */
+async function within<T>(ms: number, label: string, prefix: string, step: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      void (async () => {
+        const sessions = await admin`
+          SELECT pid, state, wait_event_type, wait_event, backend_xid::text, now() - xact_start AS age, left(query, 120) AS query
+            FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'`;
+        const records = await admin`SELECT * FROM timebox_projection WHERE prefix = ${prefix}`;
+        reject(
+          new Error(`${label} did not finish within ${ms} ms; sessions ${JSON.stringify(sessions)}; records ${JSON.stringify(records)}`),
+        );
+      })();
+    }, ms);
+  });
+  try {
+    return await Promise.race([step, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function retryOnLoss<T>(call: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -336,17 +362,22 @@ describe('a transactional projection (store.project with transactional: true)', 
     try {
       const first = writer.project('rm', handler, options);
       const second = other.project('rm', handler, options);
-      await Promise.all(
-        [0, 1, 2, 3].map(async (i) => {
-          for (let s = 0; s < 8; s++) await writer.appendEvents(['agg', `${i}`], s, [{ type: 'T', data: { s } }]);
-        }),
+      await within(
+        15_000,
+        'appends',
+        prefix,
+        Promise.all(
+          [0, 1, 2, 3].map(async (i) => {
+            for (let s = 0; s < 8; s++) await writer.appendEvents(['agg', `${i}`], s, [{ type: 'T', data: { s } }]);
+          }),
+        ),
       );
-      await first.caughtUp();
+      await within(15_000, 'caughtUp', prefix, first.caughtUp());
       expect([first.active, second.active].filter(Boolean)).toHaveLength(1);
       const expected = [0, 1, 2, 3].flatMap((i) => Array.from({ length: 8 }, (_, s) => `agg/${i}#${s}`)).sort();
       expect(await readModel(prefix)).toEqual(expected);
       expect(failedOnce.size).toBe(8);
-      await Promise.all([first.stop(), second.stop()]);
+      await within(10_000, 'stop', prefix, Promise.all([first.stop(), second.stop()]));
     } finally {
       await Promise.all(stores.map((store) => store.close()));
     }
