@@ -1,5 +1,10 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { isConnectionLoss } from './errors.js';
+import { isConnectionLoss as isDriverConnectionLoss, PostgresBackendError } from './errors.js';
+
+/** A connection error from the driver, or one of ours wrapping it (a reply cut off, say). */
+function isConnectionLoss(error: unknown): boolean {
+  return isDriverConnectionLoss(error) || (error instanceof PostgresBackendError && error.connectionLost);
+}
 
 /** Rejects a statement that would go to a connection already known to be dead. */
 function lostConnection(): Error {
