@@ -84,6 +84,9 @@ export class PostgresBackend implements Backend {
   readonly #sql: Sql;
   readonly #ownsSql: boolean;
   readonly #archive: ArchiveConsumer;
+  readonly #openTransactionSql: () => Sql;
+  /** The pool of transactional projections, opened on first use (see `runTransaction`). */
+  #transactionSql: Sql | undefined;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
   #ready: Promise<void> | undefined;
@@ -98,7 +101,17 @@ export class PostgresBackend implements Backend {
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
     this.#feedRetention = resolved.feedRetention;
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
-    this.projections = new PostgresProjections(this.#sql, this.#prefix, (operation) => this.#open(operation));
+    this.#openTransactionSql = resolved.openTransactionSql;
+    this.projections = new PostgresProjections(
+      this.#sql,
+      this.#prefix,
+      (operation) => this.#open(operation),
+      () => {
+        // Not after close: a pool opened then would never be ended.
+        this.#assertOpen('save a projection with its transaction');
+        return (this.#transactionSql ??= this.#openTransactionSql());
+      },
+    );
   }
 
   /** Connects and creates or migrates the schema (once; a failed attempt is retried next call). */
@@ -116,6 +129,7 @@ export class PostgresBackend implements Backend {
     this.#closed = true;
     await this.#archive.close();
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
+    await this.#transactionSql?.end({ timeout: 5 });
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }
 

@@ -32,11 +32,14 @@ export class PostgresProjections implements ProjectionStore {
   readonly #prefix: string;
   /** Throws `StoreClosedError` after close and waits for the schema before the first statement. */
   readonly #open: (operation: string) => Promise<void>;
+  /** The pool transactions run on, used for nothing else (see `runTransaction`). */
+  readonly #transactions: () => Sql;
 
-  constructor(sql: Sql, prefix: string, open: (operation: string) => Promise<void>) {
+  constructor(sql: Sql, prefix: string, open: (operation: string) => Promise<void>, transactions: () => Sql) {
     this.#sql = sql;
     this.#prefix = prefix;
     this.#open = open;
+    this.#transactions = transactions;
   }
 
   async load(name: string): Promise<ProjectionRecord | undefined> {
@@ -100,7 +103,7 @@ export class PostgresProjections implements ProjectionStore {
     let outcome: ProjectionWrite = 'ok';
     let workFailed = false;
     try {
-      await runTransaction(this.#sql, async (tx) => {
+      await runTransaction(this.#transactions(), async (tx) => {
         try {
           await work(tx);
         } catch (error) {

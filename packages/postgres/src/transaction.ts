@@ -18,22 +18,29 @@ interface ConnectionWatch {
 
 /**
  * Runs `body` in a transaction through postgres.js `sql.begin`, never letting the driver send a
- * statement on a connection that already died.
+ * statement on a connection that already died. `sql` must be a pool used for transactions only.
  *
- * The hazard (postgres.js 3.4.9): when the connection of a `sql.begin` transaction dies, the
- * driver sends its ROLLBACK (or COMMIT, or whatever the body sends next) on the dead connection,
- * and its deferred socket write throws a `TypeError` from a timer: an uncaught exception that ends
- * the process. `sql.reserve()` has the same write path (and hangs on a pool that never connected).
- * So:
- *  - when the body fails because the connection was lost (or after it was lost), the function
- *    given to `sql.begin` never settles: the driver then sends neither ROLLBACK nor COMMIT, and
- *    `sql.begin` itself rejects with `CONNECTION_CLOSED` (it watches the connection's close);
- *    the server rolled the transaction back when the session ended;
- *  - the `TransactionSql` the body gets refuses (rejects, sending nothing) every statement made
- *    after the loss was noticed: noticed the moment any statement of the transaction fails with a
- *    connection error (before the caller's own handler runs) or `sql.begin` reports the close.
- * A statement the body started before the loss, and that was still queued in the driver, may
- * never settle; nothing waits for it, since `sql.begin` has already rejected.
+ * Two hazards of postgres.js 3.4.9 shape this:
+ *  - On a pool shared with other queries, `sql.begin` can put its BEGIN behind another caller's
+ *    query on a busy connection; when that fills the connection's pipeline (always, with
+ *    `max_pipeline: 1`, which the backend's own pools use), the driver never reserves the
+ *    connection: `sql.begin` fails with a TypeError, an uncaught TypeError follows, and the
+ *    connection goes back to the pool inside the open transaction, so later callers' statements
+ *    run in it and never commit. A pool used only by `sql.begin` never has a busy connection (each
+ *    is idle or reserved by one transaction), so BEGIN always goes to a free one.
+ *  - When the connection of a transaction dies, the driver sends its ROLLBACK (or COMMIT, or
+ *    whatever the body sends next) on the dead connection, and its deferred socket write throws a
+ *    `TypeError` from a timer: an uncaught exception that ends the process. (`sql.reserve()` has
+ *    the same write path, and hangs on a pool that has to open a connection for it.) So:
+ *    - when the body fails because the connection was lost (or after it was lost), the function
+ *      given to `sql.begin` never settles: the driver then sends neither ROLLBACK nor COMMIT, and
+ *      `sql.begin` itself rejects with `CONNECTION_CLOSED` (it watches the connection's close);
+ *      the server rolled the transaction back when the session ended;
+ *    - the `TransactionSql` the body gets refuses (rejects, sending nothing) every statement made
+ *      after the loss was noticed: noticed the moment any statement of the transaction fails with
+ *      a connection error (before the caller's own handler runs) or `sql.begin` reports the close.
+ *    A statement the body started before the loss, and that was still queued in the driver, may
+ *    never settle; nothing waits for it, since `sql.begin` has already rejected.
  */
 export async function runTransaction<T>(sql: Sql, body: (tx: TransactionSql) => Promise<T>): Promise<T> {
   const watch: ConnectionWatch = { lost: false };

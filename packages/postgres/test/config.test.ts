@@ -82,7 +82,7 @@ describe('config', () => {
   });
 
   for (const fetchTypes of [true, false]) {
-    it(`works on a caller's instance with fetch_types ${fetchTypes ? 'on' : 'off'}: appends, conflicts, snapshots, labels, archive`, async () => {
+    it(`works on a caller's instance with fetch_types ${fetchTypes ? 'on' : 'off'}: appends, conflicts, snapshots, labels, archive, projection transactions`, async () => {
       const prefix = randomPrefix(`own-sql-types-${fetchTypes}`);
       const sql = postgres(serverUrl(), { max: 2, fetch_types: fetchTypes, onnotice: () => undefined });
       const backend = new PostgresBackend({ sql, prefix, archiveLeaseMs: 1_000 });
@@ -128,8 +128,21 @@ describe('config', () => {
         await backend.consumeArchive(async (r) => void (record = r), undefined);
         expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events: stored });
         await expect(backend.loadEvents(id, 0)).resolves.toEqual([]);
+        // Projection transactions run on a second instance made from the caller's options.
+        await backend.projections.claim('p', 'me', 10_000);
+        const used: string[] = [];
+        await expect(
+          backend.saveProjectionWith('p', 'me', 0, { checkpoint: 'c' }, 10_000, async (tx) => {
+            const [row] = await tx<{ name: string }[]>`SELECT current_setting('application_name') AS name`;
+            used.push(row!.name);
+          }),
+        ).resolves.toBe('ok');
+        expect(used).toEqual([sql.options.connection.application_name ?? '']);
+        expect((await backend.projections.load('p'))?.checkpoint).toBe('c');
       } finally {
         await backend.close();
+        // Closing the backend ended its own transaction pool, not the caller's instance.
+        await expect(sql`SELECT 1 AS one`).resolves.toEqual([{ one: 1 }]);
         await deletePrefix(admin, prefix);
         await sql.end();
       }

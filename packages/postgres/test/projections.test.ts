@@ -1,8 +1,8 @@
-import type { TransactionSql } from 'postgres';
+import postgres, { type TransactionSql } from 'postgres';
 import { createStore, StoreClosedError, type Event } from '@timebox/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PostgresBackend, PostgresBackendError } from '../src/index.js';
-import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
+import { adminSql, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
 
 const admin = adminSql();
 const prefixes: string[] = [];
@@ -317,6 +317,48 @@ describe('saveProjectionWith', () => {
     } finally {
       process.off('uncaughtException', onCrash);
       process.off('unhandledRejection', onCrash);
+      await backend.close();
+    }
+  });
+
+  it('runs on a pool of its own: a busy store pool neither breaks the transaction nor inherits it', async () => {
+    // With one pool connection busy (a log read waiting for an open append), postgres.js would
+    // queue BEGIN behind that read on the same connection and, with max_pipeline 1, never reserve
+    // it: sql.begin failed with a TypeError and the connection went back to the pool inside the
+    // open transaction, where later appends "succeeded" without ever committing.
+    const { backend, prefix } = open(1);
+    const held = postgres(serverUrl(), { max: 1, onnotice: () => undefined });
+    const crashes: unknown[] = [];
+    const onCrash = (error: unknown) => crashes.push(error);
+    process.on('uncaughtException', onCrash);
+    process.on('unhandledRejection', onCrash);
+    try {
+      await backend.projections.claim('rm', 'me', 30_000);
+      // Once prepared on the connection, a statement is sent without describing it first, and the
+      // driver counts the connection busy (room for one more) rather than full while it runs.
+      await backend.readLog({ after: [0], limit: 10 });
+      await held`BEGIN`;
+      await held`SELECT * FROM timebox_append(${prefix}, 'held', 0, '[["T", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 1000)`;
+      await backend.append({ id: ['visible'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 1, data: '{}' }] });
+      const reading = backend.readLog({ after: [0], limit: 10 });
+      const waiting = async () =>
+        (await admin`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%timebox_read_log%' AND wait_event = 'PgSleep'`).length > 0;
+      expect(await eventually(waiting)).toBe(true);
+      await expect(backend.saveProjectionWith('rm', 'me', 0, { checkpoint: 'c' }, 30_000, work(prefix, 'done'))).resolves.toBe('ok');
+      await reading;
+      await held`ROLLBACK`;
+      // Appends through the store's pool commit (seen from another connection).
+      await backend.append({ id: ['after'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 2, data: '{}' }] });
+      const committed = await admin<
+        { aggregate: string }[]
+      >`SELECT aggregate FROM timebox_events WHERE prefix = ${prefix} ORDER BY position`;
+      expect(committed.map((row) => row.aggregate)).toEqual(['visible', 'after']);
+      expect(await readModel(prefix)).toEqual(['done']);
+      expect(crashes).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onCrash);
+      process.off('unhandledRejection', onCrash);
+      await held.end();
       await backend.close();
     }
   });
