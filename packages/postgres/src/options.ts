@@ -116,7 +116,7 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     const callers = sql as Sql;
     // A second instance over the caller's parsed options: same server, credentials and settings,
     // its own connections (postgres.js takes parsed options as they are).
-    const openTransactionSql = () => postgres(callers.options as unknown as Options<Record<string, PostgresType>>) as unknown as Sql;
+    const openTransactionSql = (): Sql => postgres(callers.options as unknown as Options<Record<string, PostgresType>>);
     return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: callers, ownsSql: false, openTransactionSql };
   }
   const config = {
