@@ -29,7 +29,7 @@ describe('LocalReplicator', () => {
         events: [{ type: 'A', sequence: n, timestamp: 0, data: String(n) }],
       });
     const results = await Promise.all([0, 1, 2, 3].map((n) => replicator.propose(command(n))));
-    expect(results).toEqual([{ type: 'ok' }, { type: 'ok' }, { type: 'ok' }, { type: 'ok' }]);
+    expect(results).toEqual([1, 2, 3, 4].map((position) => ({ type: 'appended', firstPosition: position, count: 1 })));
     expect(batches).toEqual([[1, 2, 3, 4]]);
     expect(state.loadEvents(['c'], 0).map((event) => event.data)).toEqual(['0', '1', '2', '3']);
     await replicator.close();
@@ -143,7 +143,8 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
     const seen: string[] = [];
     const gaps: string[] = [];
     const feed = await backend.watch({
-      events: (id, records) => seen.push(`${id.join('/')}:${records.map((r) => r.sequence).join(',')}@${state.appliedIndex()}`),
+      events: (id, records) =>
+        seen.push(`${id.join('/')}:${records.map((r) => `${r.sequence}/${r.position}`).join(',')}@${state.appliedIndex()}`),
       gap: (reason) => gaps.push(reason),
     });
     await backend.append({
@@ -155,7 +156,7 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
       ],
     });
     await backend.append({ id: ['f'], expectedSequence: 0, events: [{ type: 'A', sequence: 0, timestamp: 3, data: '3' }] });
-    expect(seen).toEqual(['f:0,1@1']);
+    expect(seen).toEqual(['f:0/1,1/2@1']);
     await state.restoreSnapshot(await state.exportSnapshot(), state.appliedIndex());
     expect(gaps).toHaveLength(1);
     await feed.close();

@@ -1,4 +1,17 @@
-import type { AggregateId, AppendRequest, AppendResult, Backend, BackendCapabilities, EventRecord, SnapshotRecord } from '@timebox/core';
+import type {
+  AggregateId,
+  AppendRequest,
+  AppendResult,
+  Backend,
+  BackendCapabilities,
+  EventRecord,
+  LogDescriptor,
+  LogPage,
+  ProjectionStore,
+  ReadLogRequest,
+  SnapshotRecord,
+  StoredEventRecord,
+} from '@timebox/core';
 import { aggregateKey, type AppendedPayload } from './protocol.js';
 import type { HistoryWriter } from './history-file.js';
 
@@ -21,6 +34,14 @@ export class RecordingBackend implements Backend {
     this.#history = history;
     this.#client = client;
     this.name = `recording(${inner.name})`;
+  }
+
+  get log(): LogDescriptor {
+    return this.#inner.log;
+  }
+
+  get projections(): ProjectionStore {
+    return this.#inner.projections;
   }
 
   /** Appends answered `ok` so far. */
@@ -62,8 +83,16 @@ export class RecordingBackend implements Backend {
     return this.#inner.close();
   }
 
-  loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return this.#inner.loadEvents(id, fromSequence);
+  }
+
+  readLog(request: ReadLogRequest): Promise<LogPage> {
+    return this.#inner.readLog(request);
+  }
+
+  logHead(): Promise<number[]> {
+    return this.#inner.logHead();
   }
 
   loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
