@@ -243,6 +243,19 @@ export interface ProjectionStore {
     update: { readonly checkpoint?: string; readonly lastError?: string | null },
     leaseMs: number,
   ): Promise<ProjectionWrite>;
+  /**
+   * Optional (PostgreSQL): runs `work` with an open transaction and makes `save`'s conditional
+   * write in that same transaction, committing both or neither; `work`'s changes are rolled back
+   * when the write is not `'ok'`.
+   */
+  saveWith?(
+    name: string,
+    holder: string,
+    generation: number,
+    update: { readonly checkpoint?: string; readonly lastError?: string | null },
+    leaseMs: number,
+    work: (transaction: unknown) => Promise<void>,
+  ): Promise<ProjectionWrite>;
   /** Gives the lease up if `holder` has it. */
   release(name: string, holder: string): Promise<void>;
   /**

@@ -170,6 +170,24 @@ export class InvalidCheckpointError extends TimeboxError {
   }
 }
 
+/**
+ * A projection runner could not go on: its handler kept failing (reported to `onError` while it
+ * retries), or its stored checkpoint cannot be read. `projection` names it; `cause` is the failure.
+ */
+export class ProjectionError extends TimeboxError {
+  constructor(
+    readonly projection: string,
+    problem: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      'PROJECTION_FAILED',
+      `projection ${JSON.stringify(projection)}: ${problem}${options?.cause === undefined ? '' : `: ${causeText(options.cause)}`}`,
+      options,
+    );
+  }
+}
+
 /** Any other argument of the wrong shape (a label name that is not a string, say). */
 export class InvalidArgumentError extends TimeboxError {
   constructor(name: string, problem: string, received: unknown) {

@@ -67,8 +67,11 @@ export function makeDispatcher<M extends EventMap>(table: DispatchTable<M>): Eve
   };
 }
 
-/** What `store.subscribe` accepts for a store typed by `M`, receiving the types `K`. */
-export type SubscribeHandler<M extends EventMap, K extends EventType<M>> = ((event: EventOfType<M, K>) => void | Promise<void>) & {
-  // A handler from makeHandler/makeDispatcher carries its payload types here, checked against M.
+/** Type-level only: a handler from makeHandler/makeDispatcher carries its payload types here, checked against `M`. */
+export interface HandlesTypes<M extends EventMap> {
   readonly [handles]?: Partial<M>;
-};
+}
+
+/** What `store.subscribe` accepts for a store typed by `M`, receiving the types `K`. */
+export type SubscribeHandler<M extends EventMap, K extends EventType<M>> = ((event: EventOfType<M, K>) => void | Promise<void>) &
+  HandlesTypes<M>;

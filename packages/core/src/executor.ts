@@ -229,7 +229,7 @@ export class Executor<S, M extends EventMap> {
 
   /** Loads from the snapshot plus trailing events, refreshing the snapshot when it is due. */
   async #load(id: AggregateId, key: string): Promise<Projection<S>> {
-    const snapshot = await this.store.loadSnapshotWith(id, this.#codec.decode);
+    const snapshot = await this.store.loadSnapshotWith(id, (data) => this.#codec.decode(data));
     let state = snapshot.value === undefined ? this.#options.initialState() : snapshot.value;
     let nextSequence = snapshot.nextSequence;
     for (const event of snapshot.events) {

@@ -8,7 +8,16 @@ export {
   ownAggregateId,
   sameAggregateId,
 } from './id.js';
-export { Event, type EventMap, type EventOf, type EventOfType, type EventRecord, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
+export {
+  Event,
+  type EventMap,
+  type EventOf,
+  type EventOfType,
+  type EventRecord,
+  type EventType,
+  type NewEvent,
+  type StoredEventRecord,
+} from './event.js';
 export {
   makeDispatcher,
   makeHandler,
@@ -56,6 +65,7 @@ export {
   InvalidPayloadError,
   InvalidSequenceError,
   MaxRetriesExceededError,
+  ProjectionError,
   StoreClosedError,
   SubscriberError,
   TimeboxError,

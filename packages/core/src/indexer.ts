@@ -38,7 +38,10 @@ export interface StatusEntry {
  * Returns undefined when the batch says nothing.
  */
 export function foldIndexes(indexes: readonly (Index | undefined)[], events: readonly Event[]): IndexUpdate | undefined {
-  if (!Array.isArray(indexes)) {
+  // Checked through an `unknown` copy: narrowing the readonly parameter itself with
+  // Array.isArray would widen its elements to any.
+  const checked: unknown = indexes;
+  if (!Array.isArray(checked)) {
     throw new InvalidArgumentError('indexer result', 'the indexer must return an array', indexes);
   }
   let status: string | undefined;

@@ -1,5 +1,6 @@
 import type { AppendResult, Backend, ArchiveRecordData } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
+import { MAX_PAGE_SIZE, resolveReadAll, type ReadAllOptions, type ReadAllPage } from './read-all.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
 import {
   ArchiveHandlerMissingError,
@@ -14,6 +15,17 @@ import { EventHub, type SubscribeOptions, type Unsubscribe } from './hub.js';
 import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { foldIndexes, type StatusEntry } from './indexer.js';
 import { toJson } from './payload.js';
+import {
+  assertProjectionName,
+  MAX_COUNTED_LAG,
+  ProjectionRunner,
+  resolveProjectOptions,
+  type BatchProjectionHandler,
+  type ProjectionHandler,
+  type ProjectionStatus,
+  type ProjectOptions,
+  type Projection,
+} from './projection.js';
 import { Attr, countConflict, withSpan } from './telemetry.js';
 import { assertSequence, assertString, prepareEvents } from './validate.js';
 
@@ -62,6 +74,7 @@ export class Store<M extends EventMap = EventMap> {
   #closed: Promise<void> | undefined;
   readonly #closing = new AbortController();
   readonly #hub: EventHub;
+  readonly #runners = new Set<ProjectionRunner>();
 
   constructor(backend: Backend, config: Config<M> = {}) {
     if (backend === null || typeof backend !== 'object' || typeof backend.append !== 'function') {
@@ -82,10 +95,15 @@ export class Store<M extends EventMap = EventMap> {
   close(): Promise<void> {
     if (this.#closed === undefined) {
       this.#closing.abort(new StoreClosedError('consume the archive'));
-      this.#closed = this.#hub.close().then(
-        () => this.backend.close(),
-        (error: unknown) => this.backend.close().then(() => Promise.reject(error)),
-      );
+      this.#closed = this.#stopRunners()
+        .then(() => this.#hub.close())
+        .then(
+          () => this.backend.close(),
+          (error: unknown) =>
+            this.backend.close().then(() => {
+              throw error;
+            }),
+        );
     }
     return this.#closed;
   }
@@ -269,6 +287,88 @@ export class Store<M extends EventMap = EventMap> {
   }
 
   /**
+   * Runs a named, durable projection: hands `handler` every event of the store in log order, in
+   * batches, from the projection's stored checkpoint (the first time: from `options.start`), and
+   * stores the checkpoint after each batch once the handler resolved. Delivery is at-least-once: a
+   * batch whose checkpoint was not stored (a crash, a lost hold) is handled again, so make the
+   * handler idempotent, or use `transactional` on PostgreSQL.
+   *
+   * Across every process sharing the store, one runner per name is active; other runners wait as
+   * standbys and take over within `leaseMs` once the active one stops or dies. Caught up, the
+   * runner waits for new appends (woken by the event feed where the backend has one, else every
+   * `pollMs`). A handler that throws is retried with backoff and reported; the checkpoint never
+   * passes a batch that failed.
+   *
+   * ```ts
+   * const projection = store.project('orders-by-status', makeDispatcher<OrderEvents>({
+   *   OrderPlaced: (placed, event) => db.insert(event.aggregateId, placed),
+   * }));
+   * await projection.caughtUp();
+   * ```
+   * The handler is either a function of one event (as `makeHandler`/`makeDispatcher` build) or an
+   * object with `handleBatch(events, context)`.
+   * @throws InvalidArgumentError for a bad name or option, InvalidCheckpointError for a bad start.
+   */
+  project<K extends EventType<M> = EventType<M>>(
+    name: string,
+    handler: ProjectionHandler<M, K> | BatchProjectionHandler<M, K>,
+    options: ProjectOptions<K> = {},
+  ): Projection {
+    this.#assertOpen('run a projection');
+    assertProjectionName(name);
+    const resolved = resolveProjectOptions(this.backend.log, options);
+    resolved.signal?.throwIfAborted();
+    const runner = new ProjectionRunner(
+      this as unknown as Store,
+      name,
+      handler as unknown as BatchProjectionHandler<EventMap, string>,
+      resolved,
+      this.#closing.signal,
+    );
+    this.#runners.add(runner);
+    void runner.done.catch(() => undefined).finally(() => this.#runners.delete(runner));
+    return runner;
+  }
+
+  /** A projection's stored checkpoint, lag (events after it), current holder and last error. */
+  async projectionStatus(name: string): Promise<ProjectionStatus> {
+    this.#assertOpen('read a projection');
+    assertProjectionName(name);
+    const record = await this.backend.projections.load(name);
+    let lag = 0;
+    if (record?.checkpoint !== undefined) {
+      let after = decodeCheckpoint(this.backend.log, record.checkpoint, `stored checkpoint of projection ${JSON.stringify(name)}`);
+      while (lag < MAX_COUNTED_LAG) {
+        const page = await this.backend.readLog({ after, limit: Math.min(MAX_PAGE_SIZE, MAX_COUNTED_LAG - lag) });
+        lag += page.entries.length;
+        if (page.end || page.after.every((position, i) => position === after[i])) break;
+        after = page.after;
+      }
+    } else {
+      for (let after = startPositions(this.backend.log); lag < MAX_COUNTED_LAG;) {
+        const page = await this.backend.readLog({ after, limit: Math.min(MAX_PAGE_SIZE, MAX_COUNTED_LAG - lag) });
+        lag += page.entries.length;
+        if (page.end || page.after.every((position, i) => position === after[i])) break;
+        after = page.after;
+      }
+    }
+    return { name, checkpoint: record?.checkpoint, lag, holder: record?.holder, lastError: record?.lastError };
+  }
+
+  /**
+   * Points a projection at `checkpoint` (the start of the log when omitted) so it rebuilds from
+   * there; its running holder notices at its next batch and goes on from the new checkpoint. Clear
+   * the read model first when rebuilding from the start.
+   * @throws InvalidCheckpointError when `checkpoint` is not this store's.
+   */
+  async resetProjection(name: string, checkpoint?: Checkpoint): Promise<void> {
+    this.#assertOpen('reset a projection');
+    assertProjectionName(name);
+    if (checkpoint !== undefined) decodeCheckpoint(this.backend.log, checkpoint);
+    await this.backend.projections.reset(name, checkpoint);
+  }
+
+  /**
    * The checkpoint at the end of the log now: reading from it returns only events appended
    * after this call.
    */
@@ -348,8 +448,20 @@ export class Store<M extends EventMap = EventMap> {
     }, combined);
   }
 
+  /** Stops the projection runners, waiting a bounded time for a handler in progress. */
+  async #stopRunners(): Promise<void> {
+    if (this.#runners.size === 0) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const patience = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 5_000);
+      timer.unref();
+    });
+    await Promise.race([Promise.all([...this.#runners].map((runner) => runner.stop())), patience]);
+    clearTimeout(timer);
+  }
+
   #toEvents(id: AggregateId, records: readonly StoredEventRecord[]): Event[] {
-    const events: Event[] = new Array(records.length);
+    const events: Event[] = new Array<Event>(records.length);
     for (let i = 0; i < records.length; i++) events[i] = Event.fromRecord(id, records[i] as StoredEventRecord);
     return events;
   }
@@ -357,56 +469,6 @@ export class Store<M extends EventMap = EventMap> {
   #assertOpen(operation: string): void {
     if (this.#closed !== undefined) throw new StoreClosedError(operation);
   }
-}
-
-/** What `store.readAll` reads. */
-export interface ReadAllOptions<K extends string = string> {
-  /** Read after this checkpoint (a page's `checkpoint`); from the start when absent. */
-  readonly after?: Checkpoint | undefined;
-  /** The most events in the page, 1 to 10,000. Default 100. */
-  readonly limit?: number | undefined;
-  /** Only events of these types. */
-  readonly types?: readonly K[] | undefined;
-  /** Only events of aggregates whose ID starts with these parts. */
-  readonly aggregatePrefix?: AggregateId | undefined;
-}
-
-/** A page of the log. */
-export interface ReadAllPage<M extends EventMap, K extends EventType<M> = EventType<M>> {
-  /** The page's events in log order. */
-  readonly events: EventOfType<M, K>[];
-  /** Where the page ended: pass it as `after` to read on. */
-  readonly checkpoint: Checkpoint;
-  /** True when the page reached the end of the log as it stood when read. */
-  readonly end: boolean;
-}
-
-/** The largest page `readAll` returns. */
-export const MAX_PAGE_SIZE = 10_000;
-const DEFAULT_PAGE_SIZE = 100;
-
-function resolveReadAll(
-  log: Backend['log'],
-  options: ReadAllOptions,
-): { after: number[]; limit: number; types: readonly string[] | undefined; prefix: AggregateId | undefined } {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('readAll options', 'must be an object', options);
-  const after = options.after === undefined ? startPositions(log) : decodeCheckpoint(log, options.after, 'after');
-  const limit = options.limit ?? DEFAULT_PAGE_SIZE;
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) {
-    throw new InvalidArgumentError('limit', `must be a whole number from 1 to ${MAX_PAGE_SIZE}`, limit);
-  }
-  let types: readonly string[] | undefined;
-  if (options.types !== undefined) {
-    if (!Array.isArray(options.types)) throw new InvalidArgumentError('types', 'must be an array of event type names', options.types);
-    for (const type of options.types) assertString('types[]', type, true);
-    types = Object.freeze([...options.types]);
-  }
-  let prefix: AggregateId | undefined;
-  if (options.aggregatePrefix !== undefined) {
-    assertIdPrefix(options.aggregatePrefix);
-    prefix = options.aggregatePrefix.length === 0 ? undefined : Object.freeze([...options.aggregatePrefix]);
-  }
-  return { after, limit, types, prefix };
 }
 
 /** Binds a backend to a config. Throws `ConfigError` for an invalid config. */

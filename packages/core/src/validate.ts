@@ -27,7 +27,7 @@ export function assertString(name: string, value: unknown, nonEmpty = false): as
 export function prepareEvents<M extends EventMap>(id: AggregateId, firstSequence: number, events: readonly NewEvent<M>[]): Event[] {
   if (!Array.isArray(events)) throw new InvalidArgumentError('events', 'must be an array', events);
   const now = Date.now();
-  const prepared: Event[] = new Array(events.length);
+  const prepared: Event[] = new Array<Event>(events.length);
   for (let i = 0; i < events.length; i++) {
     const input: unknown = events[i];
     if (input === null || typeof input !== 'object') throw new InvalidEventError(i, 'expected an object with type and data');

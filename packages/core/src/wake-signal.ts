@@ -32,6 +32,7 @@ export class WakeSignal {
         if (timer !== undefined) clearTimeout(timer);
         signal?.removeEventListener('abort', settle);
         closing?.removeEventListener('abort', settle);
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- documented: rejects with the signal's own reason
         if (signal?.aborted === true) reject(signal.reason);
         else if (closing?.aborted === true) reject(new StoreClosedError('consume the archive'));
         else resolve();

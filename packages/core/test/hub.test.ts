@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Backend, Feed, FeedSink } from '../src/backend.js';
 import { HubGapError, HubUnavailableError, SubscriberError } from '../src/errors.js';
-import type { Event, EventRecord } from '../src/event.js';
+import type { Event, StoredEventRecord } from '../src/event.js';
 import { createStore } from '../src/store.js';
 import type { SubscriptionError } from '../src/subscription.js';
 
@@ -28,6 +28,10 @@ function feedBackend(options: { failWatch?: number } = {}) {
     listAggregatesByStatus: unused,
     listAggregatesByLabel: unused,
     listLabelValues: unused,
+    log: { id: 'feed-only', partitions: 1 },
+    readLog: unused,
+    logHead: unused,
+    projections: { load: unused, claim: unused, save: unused, release: unused, reset: unused },
     watch: async (sink: FeedSink): Promise<Feed> => {
       if (failures > 0) {
         failures--;
@@ -45,17 +49,18 @@ function feedBackend(options: { failWatch?: number } = {}) {
   };
   return {
     backend,
-    push: (id: string[], records: EventRecord[]) => sinks.forEach((sink) => sink.events(id, records)),
+    push: (id: string[], records: StoredEventRecord[]) => sinks.forEach((sink) => sink.events(id, records)),
     gap: (reason: string) => sinks.forEach((sink) => sink.gap(reason)),
     counts: () => ({ opened, closed, live: sinks.size }),
   };
 }
 
-const record = (sequence: number, type = 'Counted'): EventRecord => ({
+const record = (sequence: number, type = 'Counted'): StoredEventRecord => ({
   type,
   sequence,
   timestamp: 1_700_000_000_000 + sequence,
   data: `{"n":${sequence}}`,
+  position: sequence + 1,
 });
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
@@ -200,8 +205,9 @@ describe('event hub (core)', () => {
   });
 
   it('a backend without a feed rejects subscribe with HubUnavailableError', async () => {
-    const { watch: _, ...withoutFeed } = feedBackend().backend;
-    const store = createStore(withoutFeed as Backend);
+    const withoutFeed: Backend = { ...feedBackend().backend };
+    delete withoutFeed.watch;
+    const store = createStore(withoutFeed);
     await expect(store.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
     await expect(store.subscribe(() => undefined)).rejects.toThrow('feed-only backend cannot deliver appended events');
   });

@@ -38,6 +38,16 @@ function typeOnlyBackend(): Backend {
     listAggregatesByStatus: async () => fail(),
     listAggregatesByLabel: async () => fail(),
     listLabelValues: async () => fail(),
+    log: { id: 'type-only', partitions: 1 },
+    readLog: async () => fail(),
+    logHead: async () => fail(),
+    projections: {
+      load: async () => fail(),
+      claim: async () => fail(),
+      save: async () => fail(),
+      release: async () => fail(),
+      reset: async () => fail(),
+    },
   };
 }
 
@@ -98,8 +108,8 @@ function typeChecks(): void {
     expectTypeOf(aggregator.raised).toEqualTypeOf<readonly EventOf<OrderEvents>[]>();
   });
 
-  expectTypeOf(executor.exec).returns.toEqualTypeOf<Promise<OrderState>>();
-  expectTypeOf(executor.get).returns.toEqualTypeOf<Promise<OrderState>>();
+  expectTypeOf<typeof executor.exec>().returns.toEqualTypeOf<Promise<OrderState>>();
+  expectTypeOf<typeof executor.get>().returns.toEqualTypeOf<Promise<OrderState>>();
 
   const narrow = (event: EventOf<OrderEvents>) => {
     if (event.type === 'ItemAdded') {
@@ -124,7 +134,7 @@ function typeChecks(): void {
   // @ts-expect-error payload of another type
   void store.appendEvents(['order', '1'], 0, [{ type: 'OrderShipped', data: { sku: 'a', qty: 1 } }]);
 
-  expectTypeOf(store.getEvents).returns.toEqualTypeOf<Promise<EventOf<OrderEvents>[]>>();
+  expectTypeOf<typeof store.getEvents>().returns.toEqualTypeOf<Promise<EventOf<OrderEvents>[]>>();
   expectTypeOf<NewEvent<OrderEvents>>().toEqualTypeOf<
     | { readonly type: 'ItemAdded'; readonly data: { sku: string; qty: number }; readonly timestamp?: Date }
     | { readonly type: 'OrderShipped'; readonly data: { carrier: string }; readonly timestamp?: Date }

@@ -74,7 +74,7 @@ export class MemoryDatabase {
     }
     if (events.length === 0) return { ok: true, positions: [] };
     const aggregate = existing ?? this.#create(key, id);
-    const positions: number[] = new Array(events.length);
+    const positions = new Array<number>(events.length);
     for (let i = 0; i < events.length; i++) {
       const position = this.#log.length + 1;
       const stored = Object.freeze({ ...(events[i] as StoredEventRecord), position });
@@ -186,6 +186,9 @@ export class MemoryDatabase {
       labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])),
     });
     this.#aggregates.delete(key);
+    aggregate.archived = true;
+    // One life per ID: the next life numbers its events after this one's, leaving a gap.
+    this.#nextLives.set(key, aggregate.nextSequence + 1);
     this.archive.push({
       aggregateId: [...aggregate.id],
       snapshotData: aggregate.snapshot?.data,
@@ -219,7 +222,7 @@ export class MemoryDatabase {
       aggregate.status = index.status;
       if (index.status !== '') {
         let members = this.#statuses.get(index.status);
-        if (members === undefined) this.#statuses.set(index.status, (members = new Map()));
+        if (members === undefined) this.#statuses.set(index.status, (members = new Map<string, number>()));
         members.set(key, index.statusTime);
       }
     }
@@ -239,7 +242,7 @@ export class MemoryDatabase {
       }
       aggregate.labels.set(label, value);
       let values = this.#labels.get(label);
-      if (values === undefined) this.#labels.set(label, (values = new Map()));
+      if (values === undefined) this.#labels.set(label, (values = new Map<string, Set<string>>()));
       let holders = values.get(value);
       if (holders === undefined) values.set(value, (holders = new Set()));
       holders.add(key);

@@ -268,14 +268,13 @@ describe('Executor on the memory backend', () => {
   it('uses a custom snapshot codec for both saving and loading', async () => {
     type SetState = { readonly skus: Set<string> };
     type SkuEvents = { Added: { sku: string } };
-    const codec: SnapshotCodec<SetState> = {
-      encode: vi.fn((state: SetState) => JSON.stringify({ v: 2, skus: [...state.skus].sort() })),
-      decode: vi.fn((data: string) => {
-        const parsed = JSON.parse(data) as { v: number; skus: string[] };
-        expect(parsed.v).toBe(2);
-        return { skus: new Set(parsed.skus) };
-      }),
-    };
+    const encode = vi.fn((state: SetState) => JSON.stringify({ v: 2, skus: [...state.skus].sort() }));
+    const decode = vi.fn((data: string) => {
+      const parsed = JSON.parse(data) as { v: number; skus: string[] };
+      expect(parsed.v).toBe(2);
+      return { skus: new Set(parsed.skus) };
+    });
+    const codec: SnapshotCodec<SetState> = { encode, decode };
     const database = new MemoryDatabase();
     const store = createStore<SkuEvents>(new MemoryBackend({ database }));
     const setOptions: ExecutorOptions<SetState, SkuEvents> = {
@@ -289,14 +288,14 @@ describe('Executor on the memory backend', () => {
       a.raise('Added', { sku: 'a' });
     });
     await writer.saveSnapshot(['cart']);
-    expect(codec.encode).toHaveBeenCalledTimes(1);
+    expect(encode).toHaveBeenCalledTimes(1);
     const stored = await store.getSnapshot(['cart']);
     expect(stored.value).toEqual({ v: 2, skus: ['a', 'b'] });
     expect(stored.nextSequence).toBe(2);
 
     const reader = createExecutor(createStore<SkuEvents>(new MemoryBackend({ database })), setOptions);
     const state = await reader.get(['cart']);
-    expect(codec.decode).toHaveBeenCalledTimes(1);
+    expect(decode).toHaveBeenCalledTimes(1);
     expect(state.skus).toBeInstanceOf(Set);
     expect([...state.skus].sort()).toEqual(['a', 'b']);
     const after = await reader.exec(['cart'], (_s, a) => a.raise('Added', { sku: 'c' }));

@@ -78,7 +78,7 @@ describe('Store (memory backend)', () => {
       data: '{"sku":"s","qty":3}',
     });
     // toJSON does not expose the cached payload.
-    expect(Object.keys(event?.toJSON() ?? {})).toEqual(['type', 'aggregateId', 'sequence', 'timestamp', 'data']);
+    expect(Object.keys(event?.toJSON() ?? {})).toEqual(['type', 'aggregateId', 'sequence', 'position', 'timestamp', 'data']);
   });
 
   it('rejects a pending consumeArchive with StoreClosedError when the store closes', async () => {

@@ -4,9 +4,11 @@ import { decodeAggregateId, encodeAggregateId, type AggregateId } from '@timebox
 // is stored through this codec: U+0001 becomes U+0001 U+0002 and U+0000 becomes U+0001 U+0001.
 // The code is prefix-free and keeps byte order (11 < 12 < every other character), so equality,
 // prefix ranges and `COLLATE "C"` ordering on stored text mean the same as on the original text.
+/* eslint-disable no-control-regex -- these patterns exist to find U+0000 and U+0001 */
 const NEEDS_ESCAPE = /[\x00\x01]/;
 const ESCAPABLE = /[\x00\x01]/g;
 const ESCAPED = /\x01([\x01\x02])/g;
+/* eslint-enable no-control-regex */
 
 /** Makes `value` storable as PostgreSQL text, reversibly and order-preservingly. */
 export function toStoredText(value: string): string {

@@ -108,7 +108,9 @@ export class ArchiveConsumer {
       if (aborted && signal) throw signal.reason;
       this.#busy.delete(connection);
       connection.disconnect();
-      return guarded('wait for archive records', () => Promise.reject(error));
+      return guarded('wait for archive records', async () => {
+        throw error;
+      });
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }

@@ -27,7 +27,7 @@ export function decodeEvent(element: string, sequence: number): EventRecord {
 
 /** Decodes consecutive elements, the first numbered `firstSequence`. */
 export function decodeEvents(elements: readonly string[], firstSequence: number): EventRecord[] {
-  const events: EventRecord[] = new Array(elements.length);
+  const events: EventRecord[] = new Array<EventRecord>(elements.length);
   for (let i = 0; i < elements.length; i++) events[i] = decodeEvent(elements[i] as string, firstSequence + i);
   return events;
 }

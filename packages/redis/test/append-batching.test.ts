@@ -30,7 +30,10 @@ describe('appends issued together share one script call', () => {
           calls.push(
             store.appendEvents(['race', String(i)], 0, [{ type: 'Plain', data: { n: writer } }]).then(
               () => 'won',
-              (error: unknown) => (error instanceof VersionConflictError ? error : Promise.reject(error)),
+              (error: unknown) => {
+                if (error instanceof VersionConflictError) return error;
+                throw error;
+              },
             ),
           );
         }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArchiveHandlerMissingError, ArchivingDisabledError } from '../errors.js';
+import { ArchiveHandlerMissingError, ArchivingDisabledError, VersionConflictError } from '../errors.js';
 import type { Index } from '../indexer.js';
 import type { ArchiveHandler, ArchiveRecord, Store } from '../store.js';
 import type { Harness } from './harness.js';
@@ -31,9 +31,10 @@ async function nothingWithin(store: Store<ArchiveEvents>, ms: number): Promise<s
     );
   if (received.length > 0) return `a record for ${received.join(', ')} within ${ms} ms`;
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'nothing';
-  return error === undefined
-    ? 'consumeArchive resolved without a record'
-    : `consumeArchive rejected with ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`;
+  if (error === undefined) return 'consumeArchive resolved without a record';
+  if (error instanceof Error) return `consumeArchive rejected with ${error.name}: ${error.message}`;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- describes any non-Error rejection value as is
+  return `consumeArchive rejected with ${String(error)}`;
 }
 
 export function archiveSuite(h: Harness): void {
@@ -85,20 +86,18 @@ export function archiveSuite(h: Harness): void {
       expect(await nothingWithin(store, 100)).toBe('nothing');
     });
 
-    it('starts an archived aggregate afresh at sequence 0', async () => {
+    it('starts a new life after an archived one, numbered past it: no sequence is reused', async () => {
       const store = await h.store<ArchiveEvents>();
-      await store.appendEvents(
-        ['again'],
-        0,
-        makeEvents(3).map((event) => ({ ...event, type: 'Counted' as const })),
-      );
+      const counted = (n: number) => makeEvents(n).map((event) => ({ ...event, type: 'Counted' as const }));
+      await store.appendEvents(['again'], 0, counted(3));
       await store.archive(['again']);
-      await store.appendEvents(
-        ['again'],
-        0,
-        makeEvents(1).map((event) => ({ ...event, type: 'Counted' as const })),
-      );
-      expect((await store.getEvents(['again'])).map((event) => event.sequence)).toEqual([0]);
+      const conflict = await store.appendEvents(['again'], 0, counted(1)).catch((e: unknown) => e);
+      expect(conflict).toBeInstanceOf(VersionConflictError);
+      const next = (conflict as VersionConflictError).actualSequence;
+      expect(next).toBeGreaterThan(3);
+      expect((await store.getSnapshot(['again'])).nextSequence).toBe(next);
+      await store.appendEvents(['again'], next, counted(1));
+      expect((await store.getEvents(['again'])).map((event) => event.sequence)).toEqual([next]);
     });
 
     it('archiving an unknown aggregate succeeds and archives nothing', async () => {

@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return --
+   this suite passes wrongly typed values (cast to `Loose`) into the API on purpose, to check they are rejected at run time */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../backend.js';
 import { resolveConfig } from '../config.js';

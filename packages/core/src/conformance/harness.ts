@@ -53,7 +53,7 @@ export class Harness {
       const stores = this.#opened.splice(0);
       await Promise.all(stores.map((store) => store.close().catch(() => undefined)));
       const namespaces = this.#namespaces.splice(0);
-      await Promise.all(namespaces.map((namespace) => namespace.dispose?.()));
+      await Promise.all(namespaces.map((namespace) => Promise.resolve(namespace.dispose?.())));
     });
   }
 

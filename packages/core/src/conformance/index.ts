@@ -15,6 +15,8 @@ import { hubSuite } from './hub.js';
 import { indexingSuite } from './indexing.js';
 import { lifecycleSuite } from './lifecycle.js';
 import { modelSuite } from './model.js';
+import { projectionSuite } from './projections.js';
+import { readSideSuite } from './read-side.js';
 import { listingSuite } from './listing.js';
 import { snapshotSuite } from './snapshots.js';
 
@@ -50,6 +52,8 @@ export function describeConformance(target: ConformanceTarget): void {
     concurrencySuite(harness);
     executorSuite(harness);
     hubSuite(harness);
+    readSideSuite(harness);
+    projectionSuite(harness);
     badInputSuite(harness);
   });
 }

@@ -18,19 +18,18 @@ interface VitestJsonReport {
 }
 
 /** Runs the conformance suite against one broken variant in a separate vitest process. */
-function runSuiteOn(variant: BrokenVariant): Promise<VitestJsonReport> {
+async function runSuiteOn(variant: BrokenVariant): Promise<VitestJsonReport> {
   const outputFile = join(outputDir, `${variant}.json`);
   const args = [vitestBin, 'run', '--config', 'vitest.broken.config.ts', '--reporter=json', `--outputFile=${outputFile}`];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: packageDir, env: { ...process.env, TIMEBOX_BROKEN_VARIANT: variant } }, async () => {
-      // vitest exits non-zero when tests fail, which is the point; the report tells what failed.
-      try {
-        resolve(JSON.parse(await readFile(outputFile, 'utf8')) as VitestJsonReport);
-      } catch (error) {
-        reject(new Error(`the suite did not run against ${variant}: ${String(error)}`));
-      }
-    });
+  await new Promise<void>((resolve) => {
+    // vitest exits non-zero when tests fail, which is the point; the report tells what failed.
+    execFile(process.execPath, args, { cwd: packageDir, env: { ...process.env, TIMEBOX_BROKEN_VARIANT: variant } }, () => resolve());
   });
+  try {
+    return JSON.parse(await readFile(outputFile, 'utf8')) as VitestJsonReport;
+  } catch (error) {
+    throw new Error(`the suite did not run against ${variant}: ${String(error)}`);
+  }
 }
 
 describe.concurrent('the conformance suite has teeth', () => {

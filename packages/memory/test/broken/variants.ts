@@ -17,6 +17,7 @@ import type {
   SnapshotRecord,
   StoredEventRecord,
 } from '@timebox/core';
+import { encodeAggregateId } from '@timebox/core';
 import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
 
 /** Passes every call to a real memory backend; variants override the call they break. */
@@ -192,6 +193,133 @@ class FeedsEventsOutOfOrder extends DelegatingBackend {
   }
 }
 
+/**
+ * Numbers an archived ID's next life from `start(archived life's next sequence)` instead of one past
+ * it, by shifting the real backend's numbers for that ID: `restart` reuses sequences from 0, and
+ * `continue` is the half-fix that carries on at the archived life's next sequence with no gap.
+ */
+class NumbersNewLivesFrom extends DelegatingBackend {
+  // Shared by every connection to the namespace (the database), as stored state would be.
+  static readonly #shifts = new WeakMap<MemoryDatabase, Map<string, number>>();
+
+  constructor(
+    inner: MemoryBackend,
+    readonly start: (archivedNext: number) => number,
+  ) {
+    super(inner);
+  }
+
+  /** The real sequence minus the sequence this variant shows, for `id`. */
+  #shift(id: AggregateId): number {
+    return NumbersNewLivesFrom.#shifts.get(this.inner.database)?.get(encodeAggregateId(id)) ?? 0;
+  }
+  #out<T extends { sequence: number }>(id: AggregateId, records: readonly T[]): T[] {
+    const shift = this.#shift(id);
+    return records.map((record) => ({ ...record, sequence: record.sequence - shift }));
+  }
+
+  override async archive(id: AggregateId): Promise<void> {
+    await this.inner.archive(id);
+    const lifeStart = (await this.inner.loadSnapshot(id)).sequence;
+    if (lifeStart === 0) return;
+    let shifts = NumbersNewLivesFrom.#shifts.get(this.inner.database);
+    if (shifts === undefined) NumbersNewLivesFrom.#shifts.set(this.inner.database, (shifts = new Map<string, number>()));
+    const shown = lifeStart - this.#shift(id);
+    shifts.set(encodeAggregateId(id), lifeStart - this.start(shown - 1));
+  }
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    const shift = this.#shift(request.id);
+    const result = await this.inner.append({
+      ...request,
+      expectedSequence: request.expectedSequence + shift,
+      events: request.events.map((event) => ({ ...event, sequence: event.sequence + shift })),
+    });
+    if (result.ok) return result;
+    return { ok: false, actualSequence: result.actualSequence - shift, newEvents: this.#out(request.id, result.newEvents) };
+  }
+  override async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
+    return this.#out(id, await this.inner.loadEvents(id, fromSequence + this.#shift(id)));
+  }
+  override async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    const snapshot = await this.inner.loadSnapshot(id);
+    return { ...snapshot, sequence: snapshot.sequence - this.#shift(id), events: this.#out(id, snapshot.events) };
+  }
+  override saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    return this.inner.saveSnapshot(id, data, sequence + this.#shift(id), trim);
+  }
+  override async readLog(request: ReadLogRequest): Promise<LogPage> {
+    const page = await this.inner.readLog(request);
+    return { ...page, entries: page.entries.map((entry) => ({ id: entry.id, event: this.#out(entry.id, [entry.event])[0]! })) };
+  }
+}
+
+/** Hands back trimmed and archived events from the log as if they were still stored. */
+class LogKeepsRemovedEvents extends DelegatingBackend {
+  readonly #removed: LogPage['entries'] = [];
+  override async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    if (trim) for (const event of await this.inner.loadEvents(id, 0)) if (event.sequence < sequence) this.#removed.push({ id, event });
+    return this.inner.saveSnapshot(id, data, sequence, trim);
+  }
+  override async readLog(request: ReadLogRequest): Promise<LogPage> {
+    const page = await this.inner.readLog(request);
+    const after = request.after[0] ?? 0;
+    const last = page.after[0] ?? 0;
+    const revived = this.#removed.filter(({ event }) => event.position > after && event.position <= last);
+    const entries = [...page.entries, ...revived].sort((a, b) => a.event.position - b.event.position).slice(0, request.limit);
+    return { ...page, entries };
+  }
+}
+
+/** Returns each page of the log newest first. */
+class LogOutOfOrder extends DelegatingBackend {
+  override async readLog(request: ReadLogRequest): Promise<LogPage> {
+    const page = await this.inner.readLog(request);
+    return { ...page, entries: [...page.entries].reverse() };
+  }
+}
+
+/** Grants every claim, so two runners of one projection both run. */
+class GrantsEveryClaim extends DelegatingBackend {
+  override get projections(): ProjectionStore {
+    const inner = this.inner.projections;
+    return {
+      ...bindAll(inner),
+      claim: async (name, holder, leaseMs) => {
+        const { record } = await inner.claim(name, holder, leaseMs);
+        return { held: true, record };
+      },
+      save: async (name, holder, generation, update, leaseMs) => {
+        await inner.claim(name, holder, leaseMs);
+        return inner.save(name, holder, generation, update, leaseMs);
+      },
+    };
+  }
+}
+
+/** Ignores the generation on save, so a running holder never notices a reset. */
+class IgnoresProjectionResets extends DelegatingBackend {
+  override get projections(): ProjectionStore {
+    const inner = this.inner.projections;
+    return {
+      ...bindAll(inner),
+      save: async (name, holder, _generation, update, leaseMs) => {
+        const current = (await inner.load(name))?.generation ?? 0;
+        return inner.save(name, holder, current, update, leaseMs);
+      },
+    };
+  }
+}
+
+function bindAll(store: ProjectionStore): ProjectionStore {
+  return {
+    load: (name) => store.load(name),
+    claim: (name, holder, leaseMs) => store.claim(name, holder, leaseMs),
+    save: (name, holder, generation, update, leaseMs) => store.save(name, holder, generation, update, leaseMs),
+    release: (name, holder) => store.release(name, holder),
+    reset: (name, checkpoint) => store.reset(name, checkpoint),
+  };
+}
+
 /** Each broken variant, and a test of the suite that it must fail. */
 export const BROKEN_VARIANTS = {
   'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
@@ -211,6 +339,30 @@ export const BROKEN_VARIANTS = {
   },
   'feeds-failed-appends': { make: (inner: MemoryBackend) => new FeedsFailedAppends(inner), mustFail: 'a failed append delivers nothing' },
   'feed-out-of-order': { make: (inner: MemoryBackend) => new FeedsEventsOutOfOrder(inner), mustFail: 'in sequence order per aggregate' },
+  'new-life-restarts-at-zero': {
+    make: (inner: MemoryBackend) => new NumbersNewLivesFrom(inner, () => 0),
+    mustFail: 'an append expecting a sequence of the archived life is a conflict',
+  },
+  'new-life-continues-without-gap': {
+    make: (inner: MemoryBackend) => new NumbersNewLivesFrom(inner, (archivedNext) => archivedNext),
+    mustFail: 'a stale executor in the same process never mixes the archived life into the new one',
+  },
+  'log-keeps-trimmed-events': {
+    make: (inner: MemoryBackend) => new LogKeepsRemovedEvents(inner),
+    mustFail: 'leaves trimmed and archived events out of the log',
+  },
+  'grants-every-claim': {
+    make: (inner: MemoryBackend) => new GrantsEveryClaim(inner),
+    mustFail: 'runs one runner per name across processes',
+  },
+  'ignores-projection-resets': {
+    make: (inner: MemoryBackend) => new IgnoresProjectionResets(inner),
+    mustFail: 'rebuilds after resetProjection',
+  },
+  'log-out-of-order': {
+    make: (inner: MemoryBackend) => new LogOutOfOrder(inner),
+    mustFail: 'reads a log larger than any page a backend might use internally exactly once, in order',
+  },
 } as const;
 
 export type BrokenVariant = keyof typeof BROKEN_VARIANTS;

@@ -38,6 +38,7 @@ export class LocalReplicator<Result> implements Replicator<Result> {
 
   propose(command: Uint8Array): Promise<Result> {
     if (this.#closed) return Promise.reject(new StoreClosedError('propose a command'));
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the state machine's own failure, as thrown
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (!(command instanceof Uint8Array)) return Promise.reject(new TypeError('a command must be a Uint8Array'));
     return new Promise<Result>((resolve, reject) => {
@@ -54,6 +55,7 @@ export class LocalReplicator<Result> implements Replicator<Result> {
 
   async ready(): Promise<void> {
     if (this.#closed) throw new StoreClosedError('wait for readiness');
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- the state machine's own failure, as thrown
     if (this.#failure !== undefined) throw this.#failure;
   }
 

@@ -159,7 +159,9 @@ export class RaftNode {
    * @throws NoLeaderError when no leader is known. ProposalDroppedError when the uncommitted tail is full.
    */
   proposeMany(proposals: readonly Proposal[]): ProposeOutcome {
-    if (!Array.isArray(proposals) || proposals.length === 0) throw new InvalidProposalError('proposals must be a non-empty array');
+    // Checked through an `unknown` copy: Array.isArray on `proposals` itself would widen it to any[].
+    const checked: unknown = proposals;
+    if (!Array.isArray(checked) || proposals.length === 0) throw new InvalidProposalError('proposals must be a non-empty array');
     for (const proposal of proposals) {
       if (typeof proposal?.id !== 'string' || proposal.id === '')
         throw new InvalidProposalError('the proposal ID must be a non-empty string');

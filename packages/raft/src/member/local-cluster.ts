@@ -118,7 +118,7 @@ export class LocalRaftCluster {
 
   /** Resolves once every running member knows a leader and has caught up with the commit it joined at. */
   async ready(): Promise<void> {
-    await Promise.all(this.members.map((member) => member?.ready()));
+    await Promise.all(this.members.map((member) => Promise.resolve(member?.ready())));
   }
 
   /**
@@ -154,7 +154,7 @@ export class LocalRaftCluster {
 
   async #closeMembers(): Promise<void> {
     const members = this.members.splice(0, this.members.length, ...new Array<undefined>(this.members.length).fill(undefined));
-    await Promise.all(members.map((member) => member?.close()));
+    await Promise.all(members.map((member) => Promise.resolve(member?.close())));
   }
 }
 

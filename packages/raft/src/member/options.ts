@@ -106,10 +106,12 @@ export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMember
     throw new ConfigError('logTailSize', `must be an integer ≥ ${MIN_LOG_TAIL_SIZE}`, logTailSize);
   }
   const servers = options.servers ?? [{ id: localId, address }];
-  if (!Array.isArray(servers) || servers.length === 0)
+  // Checked through an `unknown` copy: Array.isArray on `servers` itself would widen it to any[].
+  const serverList: unknown = servers;
+  if (!Array.isArray(serverList) || serverList.length === 0)
     throw new ConfigError('servers', 'must be a non-empty array of { id, address }', servers);
   const seen = new Set<string>();
-  for (const [i, server] of (servers as unknown[]).entries()) {
+  for (const [i, server] of (serverList as unknown[]).entries()) {
     const { id, address: at } = (server ?? {}) as { id?: unknown; address?: unknown };
     if (typeof id !== 'string' || id === '') throw new ConfigError(`servers[${i}].id`, 'must be a non-empty string', id);
     if (seen.has(id)) throw new ConfigError(`servers[${i}].id`, 'must be unique', id);

@@ -86,7 +86,9 @@ export const RAFT_SERVER_DEFAULTS = Object.freeze({
 export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Result>): ResolvedRaftServerOptions<Result> {
   if (typeof options !== 'object' || options === null) throw new ConfigError('options', 'must be an object', options);
   if (typeof options.id !== 'string' || options.id === '') throw new ConfigError('id', 'must be a non-empty string', options.id);
-  if (!Array.isArray(options.voters) || options.voters.length === 0)
+  // Checked through an `unknown` copy: Array.isArray on `options.voters` itself would widen it to any[].
+  const voters: unknown = options.voters;
+  if (!Array.isArray(voters) || voters.length === 0)
     throw new ConfigError('voters', 'must be a non-empty array of node IDs', options.voters);
   if (!options.voters.includes(options.id))
     throw new ConfigError('voters', `must include the local node ${JSON.stringify(options.id)}`, options.voters);

@@ -183,7 +183,7 @@ function writeId(out: ByteWriter, id: AggregateId): void {
 function readId(input: ByteReader): string[] {
   const count = input.count(1);
   if (count === 0) throw new DecodeError('an aggregate ID needs at least one part');
-  const parts: string[] = new Array(count);
+  const parts: string[] = new Array<string>(count);
   for (let i = 0; i < count; i++) parts[i] = input.string();
   return parts;
 }
@@ -281,7 +281,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
       const id = readId(input);
       const expectedSequence = input.varuint();
       const count = input.count(10);
-      const events: EventRecord[] = new Array(count);
+      const events: EventRecord[] = new Array<EventRecord>(count);
       for (let i = 0; i < count; i++) {
         const type = input.string();
         const timestamp = readTime(input, 'event timestamp');
@@ -446,7 +446,7 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
     case RESULT_TAGS.conflict: {
       const actualSequence = input.varuint();
       const count = input.count(12);
-      const newEvents: StoredEventRecord[] = new Array(count);
+      const newEvents: StoredEventRecord[] = new Array<StoredEventRecord>(count);
       for (let i = 0; i < count; i++) {
         const sequence = input.varuint();
         const position = input.varuint();

@@ -274,7 +274,9 @@ export class MaterializedState implements StateMachine<CommandResult> {
         }
         applier.finish();
         proposals.flush(this.#view);
-        this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(lastIndex)));
+        // Inside a transaction LMDB writes at once; the returned promise only reports the commit,
+        // which awaiting the transaction covers (as in writeView).
+        void this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(lastIndex)));
         if (onDecided !== undefined) {
           // Nothing in the batch can fail any more: only its commit, which fails the node.
           this.#decidedIndex = lastIndex;
@@ -568,9 +570,11 @@ export class MaterializedState implements StateMachine<CommandResult> {
       try {
         await this.#db.childTransaction(() => {
           const keys = [...this.#db.getKeys({ start: Buffer.from([0]), end: Buffer.from([0xff]) })];
-          for (const key of keys) this.#db.remove(key);
-          for (const [key, value] of pairs) this.#db.put(key, value);
-          this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
+          // Inside a transaction LMDB writes at once; the returned promises only report the commit,
+          // which awaiting the transaction covers (as in writeView).
+          for (const key of keys) void this.#db.remove(key);
+          for (const [key, value] of pairs) void this.#db.put(key, value);
+          void this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
         });
       } finally {
         // Whether or not it committed, what the applier and the proposal table hold may be stale.

@@ -126,7 +126,7 @@ export function decodeArchiveRecord(record: number, bytes: Uint8Array): ArchiveR
   const snapshotData = input.u8() === 0 ? undefined : input.string();
   const snapshotSequence = input.varuint();
   const count = input.count(12);
-  const events: StoredEventRecord[] = new Array(count);
+  const events: StoredEventRecord[] = new Array<StoredEventRecord>(count);
   for (let i = 0; i < count; i++) {
     const sequence = input.varuint();
     const position = input.varuint();

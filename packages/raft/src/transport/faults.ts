@@ -144,7 +144,7 @@ export class LinkFaults {
     checkId('from', from);
     checkId('to', to);
     let targets = this.rules.get(from);
-    if (targets === undefined) this.rules.set(from, (targets = new Map()));
+    if (targets === undefined) this.rules.set(from, (targets = new Map<NodeId, LinkRule>()));
     let rule = targets.get(to);
     if (rule === undefined) targets.set(to, (rule = { dropProbability: 0, delayMs: 0, blackhole: false }));
     return rule;

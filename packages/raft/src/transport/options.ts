@@ -77,7 +77,9 @@ export function resolveTransportOptions(options: TcpTransportOptions): ResolvedT
     throw new ConfigError('events', 'must be an object with an onMessage function', events);
   }
   const listen = parseAddress(options.listen, 'listen');
-  if (!(options.peers instanceof Map)) throw new ConfigError('peers', 'must be a Map of node ID to "host:port"', options.peers);
+  // Checked through an `unknown` copy: instanceof on `options.peers` itself would widen it to Map<any, any>.
+  const peersOption: unknown = options.peers;
+  if (!(peersOption instanceof Map)) throw new ConfigError('peers', 'must be a Map of node ID to "host:port"', options.peers);
   const peers = new Map<NodeId, HostPort>();
   for (const [id, address] of options.peers) {
     if (typeof id !== 'string' || id === '') throw new ConfigError('peers', 'must have non-empty string node IDs as keys', id);

@@ -204,22 +204,22 @@ export class TcpTransport implements Transport {
 
   /** Rate-limited, and deferred so the driver is never re-entered from inside `send`. */
   private reportUnreachable(peer: NodeId): void {
-    const handler = this.options.events.onUnreachable;
-    if (handler === undefined || this.closed) return;
+    const events = this.options.events;
+    if (events.onUnreachable === undefined || this.closed) return;
     const now = Date.now();
     const last = this.lastUnreachable.get(peer);
     if (last !== undefined && now - last < this.options.unreachableIntervalMs) return;
     this.lastUnreachable.set(peer, now);
     queueMicrotask(() => {
-      if (!this.closed) this.callEvent('onUnreachable', () => handler.call(this.options.events, peer));
+      if (!this.closed) this.callEvent('onUnreachable', () => events.onUnreachable?.(peer));
     });
   }
 
   private reportSnapshot(peer: NodeId, ok: boolean): void {
-    const handler = this.options.events.onSnapshotSent;
-    if (handler === undefined || this.closed) return;
+    const events = this.options.events;
+    if (events.onSnapshotSent === undefined || this.closed) return;
     queueMicrotask(() => {
-      if (!this.closed) this.callEvent('onSnapshotSent', () => handler.call(this.options.events, peer, ok));
+      if (!this.closed) this.callEvent('onSnapshotSent', () => events.onSnapshotSent?.(peer, ok));
     });
   }
 

@@ -39,7 +39,7 @@ export function encodeBatch(contents: readonly Buffer[]): { bytes: Buffer; frame
 export function writeBatch(out: ByteWriter, count: number, writeContent: (out: ByteWriter, i: number) => void): FramePlacement[] {
   out.reset();
   for (let i = 0; i < BATCH_HEADER_BYTES; i++) out.u8(0);
-  const frames: FramePlacement[] = new Array(count);
+  const frames: FramePlacement[] = new Array<FramePlacement>(count);
   for (let i = 0; i < count; i++) {
     const offset = out.length;
     out.u32(0).u32(0);

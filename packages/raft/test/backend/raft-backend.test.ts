@@ -63,7 +63,7 @@ describe('LocalReplicator', () => {
     state.apply = () => Promise.reject(failure);
     const command = encodeCommand({ type: 'archive', id: ['x'] });
     const outcomes = await Promise.allSettled([replicator.propose(command), replicator.propose(command)]);
-    expect(outcomes.map((o) => (o.status === 'rejected' ? o.reason : o.value))).toEqual([failure, failure]);
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as unknown) : o.value))).toEqual([failure, failure]);
     await expect(replicator.propose(command)).rejects.toBe(failure);
     await expect(replicator.ready()).rejects.toBe(failure);
   });

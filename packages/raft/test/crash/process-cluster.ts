@@ -214,7 +214,7 @@ export class ProcessCluster {
 
   /** SIGKILLs whatever still runs (after a failure). */
   async killAll(): Promise<void> {
-    await Promise.all(this.handles.map((handle) => handle?.kill()));
+    await Promise.all(this.handles.map((handle) => Promise.resolve(handle?.kill())));
   }
 
   /** Members that exited without being asked to (a crash of the member code itself). */

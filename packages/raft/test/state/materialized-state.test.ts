@@ -146,7 +146,7 @@ describe('MaterializedState', () => {
   it('answers an undecodable entry with a deterministic invalid-command result and goes on', async () => {
     const state = states.open();
     const out = await state.apply(entries(1, [Uint8Array.from([1, 200, 3]), append(['a'], 0, 1), new Uint8Array(0)]));
-    expect(out.get('p1')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/undecodable/) });
+    expect(out.get('p1')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/undecodable/) as unknown });
     expect(out.get('p2')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(out.get('p3')).toMatchObject({ type: 'invalid-command' });
     expect(state.appliedIndex()).toBe(3);
@@ -154,8 +154,8 @@ describe('MaterializedState', () => {
     const tooLong = await state.apply(
       entries(4, [append(longId, 0, 1), append(['s'], 0, 1, { status: 's'.repeat(2000), statusTime: 0, labels: {} })]),
     );
-    expect(tooLong.get('p4')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/aggregate ID/) });
-    expect(tooLong.get('p5')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/status/) });
+    expect(tooLong.get('p4')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/aggregate ID/) as unknown });
+    expect(tooLong.get('p5')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/status/) as unknown });
     expect(state.listAggregates([])).toEqual([['a']]);
   });
 
@@ -179,8 +179,7 @@ describe('MaterializedState', () => {
 
   it('hands the publisher the stored events in commit order, only for successful appends, after the commit', async () => {
     const calls: { events: PublishedEvent[]; applied: number; visible: number }[] = [];
-    let state!: MaterializedState;
-    state = states.open({
+    const state: MaterializedState = states.open({
       publisher: (events) =>
         calls.push({ events, applied: state.appliedIndex(), visible: state.loadEvents(events[0]!.aggregateId, 0).length }),
     });
@@ -201,8 +200,7 @@ describe('MaterializedState', () => {
 
   it('hands out results before the commit is durable, and whenCommitted holds reads back until it is', async () => {
     const published: number[] = [];
-    let state!: MaterializedState;
-    state = states.open({ publisher: () => published.push(state.appliedIndex()) });
+    const state: MaterializedState = states.open({ publisher: () => published.push(state.appliedIndex()) });
     const order: string[] = [];
     let decided: ReadonlyMap<string, CommandResult> | undefined;
     let visibleAtDecision = -1;

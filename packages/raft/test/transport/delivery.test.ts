@@ -73,6 +73,7 @@ describe('TcpTransport delivery', { timeout: 60_000 }, () => {
     await waitFor(() => b.received.length === 1, 'the first message');
     // Spy on the one outbound socket: count write calls while 500 messages are sent in one tick.
     const { Socket } = await import('node:net');
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to restore it, and called only through original.apply(socket, ...)
     const original = Socket.prototype.write;
     let writes = 0;
     Socket.prototype.write = function (this: InstanceType<typeof Socket>, ...args: Parameters<typeof original>) {
