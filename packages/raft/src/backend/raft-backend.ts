@@ -243,6 +243,11 @@ export class RaftBackend implements Backend {
     const { after, limit, types, prefix } = checkReadLog(request);
     await this.#nameLog();
     await this.#readPoint('read the log');
+    // A local read (or one over the single-process replicator) would otherwise answer in
+    // microtasks only: a reader polling the log in a loop would starve the event loop, and with it
+    // the applying of the very appends it waits for, and the member's heartbeats.
+    await yieldToEventLoop();
+    this.#assertOpen('read the log');
     const filter = { types: types === undefined ? undefined : new Set(types), prefix };
     const entries: LogEntry[] = [];
     let position = after;
@@ -260,7 +265,7 @@ export class RaftBackend implements Backend {
       scanned += step.scanned;
       if (step.end) return { entries, after: [position], end: true };
       if (entries.length >= limit || scanned >= PAGE_SCAN_LIMIT) return { entries, after: [position], end: false };
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       this.#assertOpen('read the log');
     }
   }
@@ -270,6 +275,9 @@ export class RaftBackend implements Backend {
     this.#assertOpen('read the log');
     await this.#nameLog();
     await this.#readPoint('read the log');
+    // As in readLog: a loop polling the head must not starve the event loop.
+    await yieldToEventLoop();
+    this.#assertOpen('read the log');
     return [this.#state.logHead()];
   }
 
@@ -373,6 +381,11 @@ export class RaftBackend implements Backend {
   #assertOpen(operation: string): void {
     if (this.#closed !== undefined) throw new StoreClosedError(operation);
   }
+}
+
+/** Lets timers and I/O run (setImmediate runs after them). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function toRecord(event: StoredEventRecord): StoredEventRecord {
