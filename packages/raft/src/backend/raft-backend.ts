@@ -188,8 +188,10 @@ export class RaftBackend implements Backend {
     if (this.#log !== undefined || this.#state.logId() !== undefined) return;
     // Concurrent proposals from several members are harmless: the first one applied names the log.
     this.#naming ??= this.#propose({ type: 'open-log', logId: randomUUID() }).then(
-      (result) => {
+      async (result) => {
         if (result.type !== 'ok') throw unexpected('name the log', result);
+        // A proposal is answered a moment before its batch is committed to the state it is read from.
+        await this.#state.whenCommitted();
       },
       (error: unknown) => {
         this.#naming = undefined;
