@@ -107,9 +107,10 @@ export class RaftCommandRejectedError extends TimeboxError {
 
 /**
  * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
- * replicator and resolve once applied on this node; the sequence check runs in the replicated
- * apply step. Reads come from the local materialized state, by default after a linearizable read
- * barrier (`reads` option). Supports archiving.
+ * replicator and resolve once applied on this node; the sequence check, and the log positions of
+ * appended events, are decided in the replicated apply step. Reads, log reads included, come from
+ * the local materialized state, by default after a linearizable read barrier (`reads` option).
+ * Supports archiving (one life per ID) and keeps projection records in the replicated state.
  */
 export class RaftBackend implements Backend {
   readonly name = 'raft';
@@ -122,6 +123,7 @@ export class RaftBackend implements Backend {
   readonly #fence: ReadFence | undefined;
   /** Stops this backend's live feeds on close. */
   readonly #feeds = new Set<() => void>();
+  /** Projection records, written by replicated commands; see {@link RaftProjections}. */
   readonly projections: RaftProjections;
   #log: LogDescriptor | undefined;
   /** The running proposal that names the log, shared by concurrent callers. */
@@ -177,6 +179,7 @@ export class RaftBackend implements Backend {
     return this.#archive.consumerId;
   }
 
+  /** Resolves once a leader is known, this node caught up, and the log has its identity (see `log`). */
   async ready(): Promise<void> {
     this.#assertOpen('wait for readiness');
     await this.#replicator.ready();
@@ -224,7 +227,7 @@ export class RaftBackend implements Backend {
       index: request.index,
     });
     if (result.type === 'appended') {
-      const positions: number[] = new Array(result.count);
+      const positions = new Array<number>(result.count);
       for (let i = 0; i < result.count; i++) positions[i] = result.firstPosition + i;
       return { ok: true, positions };
     }
