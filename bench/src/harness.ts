@@ -13,13 +13,18 @@ export interface Trial {
   latencies?(): readonly number[];
   /** Counts the run kept (retries, successes, bytes…); summed over a repetition's trials. */
   counters?(): Readonly<Record<string, number>>;
+  /**
+   * The operations `run` performed, when a time bound may end it before the workload's `ops`
+   * (time-bounded workloads only); the rate divides this instead of `ops`.
+   */
+  done?(): number;
 }
 
 /** A measurable workload: a fresh, isolated trial per repetition. */
 export interface Workload {
   /** Short label for tables, e.g. `exec`, `ioredis EVALSHA`. */
   readonly label: string;
-  /** How many operations one trial performs. */
+  /** How many operations one trial performs (at most, for a time-bounded trial: see `Trial.done`). */
   readonly ops: number;
   prepare(): Promise<Trial>;
 }
@@ -159,7 +164,7 @@ interface RepSample {
 /** Prepares, times and verifies one trial. */
 async function timeTrial(
   workload: Workload,
-): Promise<{ ns: number; latencies?: readonly number[]; counters?: Readonly<Record<string, number>> }> {
+): Promise<{ ns: number; ops: number; latencies?: readonly number[]; counters?: Readonly<Record<string, number>> }> {
   const trial = await workload.prepare();
   try {
     // No forced GC here: measured, a full collection right before a short trial made the exec
@@ -169,7 +174,7 @@ async function timeTrial(
     await trial.run();
     const ns = Number(process.hrtime.bigint() - start);
     await trial.verify();
-    return { ns, latencies: trial.latencies?.(), counters: trial.counters?.() };
+    return { ns, ops: trial.done?.() ?? workload.ops, latencies: trial.latencies?.(), counters: trial.counters?.() };
   } finally {
     await trial.close();
   }
@@ -181,17 +186,17 @@ async function timeTrial(
  */
 async function measure(workload: Workload, minSampleMs: number, single: boolean): Promise<RepSample> {
   let totalNs = 0;
-  let trials = 0;
+  let ops = 0;
   const latencies: number[] = [];
   const counters: Record<string, number> = {};
   do {
     const result = await timeTrial(workload);
     totalNs += result.ns;
-    trials++;
+    ops += result.ops;
     if (result.latencies !== undefined) for (const value of result.latencies) latencies.push(value);
     for (const [name, value] of Object.entries(result.counters ?? {})) counters[name] = (counters[name] ?? 0) + value;
   } while (!single && totalNs < minSampleMs * 1e6);
-  const opsPerSec = (workload.ops * trials) / (totalNs / 1e9);
+  const opsPerSec = ops / (totalNs / 1e9);
   if (latencies.length === 0) return { opsPerSec, counters };
   const [p50, p99, p999] = percentiles(latencies, [50, 99, 99.9]) as [number, number, number];
   return { opsPerSec, latency: [p50, p99, p999], counters };

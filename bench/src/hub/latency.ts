@@ -47,33 +47,46 @@ export async function measureDelivery(backend: HubBackend, appends: number, inFl
       });
     }
   };
-  await next((m) => ((m as { ready?: true }).ready ? true : undefined));
-  const store = openHubStore(backend, prefix);
-  await store.ready();
-  let issued = 0;
-  let pending: [string, number][] = [];
-  const flush = () => {
-    if (pending.length > 0) child.send({ ack: pending });
-    pending = [];
-  };
-  const flusher = setInterval(flush, 5);
-  // Each worker appends to its own aggregate, so appends never conflict.
-  await Promise.all(
-    Array.from({ length: inFlight }, async (_, worker) => {
-      for (let sequence = 0; issued < appends; sequence++) {
-        issued++;
-        await store.appendEvents(['hub', String(worker)], sequence, [{ type: 'Pinged', data: { worker } }]);
-        pending.push([`hub/${worker}#${sequence}`, now()]);
-      }
-    }),
-  );
-  clearInterval(flusher);
-  flush();
-  child.send({ done: true });
-  const { latencies } = await next((m) =>
-    (m as { latencies?: number[] }).latencies !== undefined ? (m as { latencies: number[] }) : undefined,
-  );
-  await store.close();
+  let store: ReturnType<typeof openHubStore> | undefined;
+  let flusher: ReturnType<typeof setInterval> | undefined;
+  let latencies: number[];
+  try {
+    await next((m) => ((m as { ready?: true }).ready ? true : undefined));
+    const opened = openHubStore(backend, prefix);
+    store = opened;
+    await opened.ready();
+    let issued = 0;
+    let pending: [string, number][] = [];
+    const flush = () => {
+      if (pending.length > 0) child.send({ ack: pending });
+      pending = [];
+    };
+    flusher = setInterval(flush, 5);
+    // Each worker appends to its own aggregate, so appends never conflict.
+    await Promise.all(
+      Array.from({ length: inFlight }, async (_, worker) => {
+        for (let sequence = 0; issued < appends; sequence++) {
+          issued++;
+          await opened.appendEvents(['hub', String(worker)], sequence, [{ type: 'Pinged', data: { worker } }]);
+          pending.push([`hub/${worker}#${sequence}`, now()]);
+        }
+      }),
+    );
+    clearInterval(flusher);
+    flush();
+    child.send({ done: true });
+    ({ latencies } = await next((m) =>
+      (m as { latencies?: number[] }).latencies !== undefined ? (m as { latencies: number[] }) : undefined,
+    ));
+  } catch (error) {
+    // A failed measurement must not leave the subscriber process or the flusher holding this
+    // process open after the run.
+    child.kill();
+    throw error;
+  } finally {
+    clearInterval(flusher);
+    await store?.close().catch(() => undefined);
+  }
   latencies.sort((x, y) => x - y);
   return {
     backend,

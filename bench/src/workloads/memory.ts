@@ -16,6 +16,15 @@ import {
   type TrialStore,
 } from './counter.js';
 import { emmettAppendWorkload, emmettHandlerWorkload } from './emmett-memory.js';
+import {
+  CATCH_UP_FULL,
+  CATCH_UP_QUICK,
+  filledLog,
+  projectionComparisons,
+  type CatchUpSizes,
+  type FilledLog,
+  type LagSizes,
+} from './projection.js';
 
 export interface MemorySizes {
   /** Sequential execs on the one hot aggregate. */
@@ -32,6 +41,9 @@ export interface MemorySizes {
   readonly cold: ColdSizes;
   readonly writers: number;
   readonly opsPerWriter: number;
+  /** The log `projection-catch-up` reads. */
+  readonly catchUp: CatchUpSizes;
+  readonly lag: LagSizes;
 }
 
 export const FULL_SIZES: MemorySizes = {
@@ -44,6 +56,8 @@ export const FULL_SIZES: MemorySizes = {
   cold: { events: 10_000, tail: 100, loads: 20 },
   writers: 8,
   opsPerWriter: 500,
+  catchUp: CATCH_UP_FULL,
+  lag: { ops: 5_000, aggregates: 10_000, concurrency: 64, maxMs: 5_000 },
 };
 export const QUICK_SIZES: MemorySizes = {
   hotOps: 5_000,
@@ -55,10 +69,15 @@ export const QUICK_SIZES: MemorySizes = {
   cold: { events: 10_000, tail: 100, loads: 5 },
   writers: 8,
   opsPerWriter: 200,
+  catchUp: CATCH_UP_QUICK,
+  lag: { ops: 2_000, aggregates: 10_000, concurrency: 64, maxMs: 2_000 },
 };
 
-/** The memory backend's comparisons; `coldStore` must already hold the cold aggregates. */
-export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['store']): Comparison[] {
+/**
+ * The memory backend's comparisons; `coldStore` must already hold the cold aggregates, and
+ * `catchUpLog` is filled on first use.
+ */
+export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['store'], catchUpLog: FilledLog): Comparison[] {
   const hotId: AggregateId[] = counterIds(1);
   const spreadIds = counterIds(sizes.aggregates);
   const c = sizes.concurrency;
@@ -105,6 +124,7 @@ export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['sto
       ],
     },
     rssComparison('memory', { count: sizes.aggregates, emmett: true }),
+    ...projectionComparisons({ catchUp: sizes.catchUp, lag: sizes.lag, log: catchUpLog, lagOpen: openMemoryStore, readSide: undefined }),
   ];
 }
 
@@ -159,18 +179,22 @@ function rawAppendWorkload(ops: number, ids: readonly AggregateId[], concurrency
 /** The memory backend's benchmarks: nothing to connect to. */
 export const memoryBench: BackendBench = {
   name: 'memory',
-  async open({ quick }) {
+  async open({ quick, progress }) {
     const sizes = quick ? QUICK_SIZES : FULL_SIZES;
     const coldStore = createMemoryStore<CounterEvents>();
     await coldStore.ready();
     await fillColdAggregates(coldStore, sizes.cold);
+    const catchUpLog = filledLog(openMemoryStore, sizes.catchUp, progress);
     return {
-      comparisons: memoryComparisons(sizes, coldStore),
+      comparisons: memoryComparisons(sizes, coldStore, catchUpLog),
       notes: [
         `Emmett's handler keeps no projection cache and replays its stream on every command; its hot trials stop at ${sizes.emmettHotOps.toLocaleString('en-US')} commands.`,
         'Memory rows: the memory backend process also holds the 10,000 events themselves, not only the projections.',
       ],
-      close: () => coldStore.close(),
+      close: async () => {
+        await catchUpLog.close();
+        await coldStore.close();
+      },
     };
   },
 };

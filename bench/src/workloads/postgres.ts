@@ -20,6 +20,17 @@ import {
   type CounterEvents,
   type TrialStore,
 } from './counter.js';
+import { emmettCatchUpWorkload, emmettLog } from './emmett-consumer.js';
+import {
+  CATCH_UP_FULL,
+  CATCH_UP_QUICK,
+  filledLog,
+  projectionComparisons,
+  type CatchUpSizes,
+  type FilledLog,
+  type LagSizes,
+} from './projection.js';
+import { appendGap, gateComparison, readSideGap } from './read-side.js';
 
 /**
  * Connections per pool, the same for the subject and every baseline. 10 is the default of all
@@ -39,6 +50,9 @@ export interface PostgresSizes {
   readonly cold: ColdSizes;
   readonly writers: number;
   readonly opsPerWriter: number;
+  /** The log `projection-catch-up` reads (on both sides). */
+  readonly catchUp: CatchUpSizes;
+  readonly lag: LagSizes;
 }
 
 export const FULL_SIZES: PostgresSizes = {
@@ -50,6 +64,8 @@ export const FULL_SIZES: PostgresSizes = {
   cold: { events: 10_000, tail: 100, loads: 5 },
   writers: 8,
   opsPerWriter: 25,
+  catchUp: CATCH_UP_FULL,
+  lag: { ops: 2_000, aggregates: 10_000, concurrency: 64, maxMs: 5_000 },
 };
 export const QUICK_SIZES: PostgresSizes = {
   hotOps: 100,
@@ -60,6 +76,8 @@ export const QUICK_SIZES: PostgresSizes = {
   cold: { events: 10_000, tail: 100, loads: 2 },
   writers: 8,
   opsPerWriter: 8,
+  catchUp: CATCH_UP_QUICK,
+  lag: { ops: 600, aggregates: 10_000, concurrency: 64, maxMs: 2_000 },
 };
 
 /** An op pattern of the baselines: op i on stream i mod `aggregates`, at its next version. */
@@ -81,10 +99,39 @@ interface Context {
   readonly emmett: PostgresEventStore;
   readonly castore: PostgresEventStorageAdapter | Unavailable;
   readonly coldStore: Store<CounterEvents>;
+  /** The Timebox catch-up log (filled on first use). */
+  readonly catchUpLog: FilledLog;
+  /** Why no Timebox side can run on this build's postgres backend (`appendGap`), or undefined. */
+  readonly timeboxGap: string | undefined;
+  /** Why Timebox projections cannot run on it (`timeboxGap`, else `readSideGap`), or undefined. */
+  readonly readSideGap: string | undefined;
+  readonly progress: (line: string) => void;
 }
 
-/** The workloads; every one runs against `ctx.url` (a database of its own on the server). */
+/**
+ * The workloads; every one runs against `ctx.url` (a database of its own on the server). With a
+ * `ctx.timeboxGap`, every Timebox side is unavailable with that reason and only the baselines run;
+ * with a `ctx.readSideGap`, so are the Timebox sides of the projection rows.
+ */
 export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Comparison[] {
+  return [
+    ...writeComparisons(ctx, sizes).map((comparison) =>
+      gateComparison(comparison, ctx.timeboxGap, comparison.key === 'cold-load' || comparison.key === 'contention'),
+    ),
+    ...projectionComparisons({
+      catchUp: sizes.catchUp,
+      lag: sizes.lag,
+      log: ctx.catchUpLog,
+      lagOpen: () => openStore(ctx.url, ctx.admin),
+      readSide: ctx.readSideGap,
+      peers: emmettPeers(ctx, sizes.catchUp),
+      params: { poolSize: POOL_SIZE },
+    }),
+  ];
+}
+
+/** The write and load workloads (exec, append latency, cold load, contention, memory). */
+function writeComparisons(ctx: Context, sizes: PostgresSizes): Comparison[] {
   const { url, admin } = ctx;
   const c = sizes.concurrency;
   const spread = `${sizes.aggregates.toLocaleString('en-US')} aggregates, ${c} in flight, pools of ${POOL_SIZE}`;
@@ -144,6 +191,19 @@ export function postgresComparisons(ctx: Context, sizes: PostgresSizes): Compari
       baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotIds, concurrency: 1 })],
     },
     rssComparison('postgres', { count: sizes.aggregates, url, cleanup: (prefix) => deleteTimebox(admin, prefix) }),
+  ];
+}
+
+/**
+ * Emmett's consumer catching up over the same number of events in its own store, twice: with its
+ * documented default wait between pulls (50 ms), and with 1 ms, which shows how much of its time
+ * that wait is. Both pull batches of the same size as the Timebox projection.
+ */
+function emmettPeers(ctx: Context, sizes: CatchUpSizes): Workload[] {
+  const log = emmettLog(ctx.emmett, ctx.admin, sizes, ctx.progress);
+  return [
+    emmettCatchUpWorkload(ctx.emmett, ctx.admin, log, sizes.events),
+    emmettCatchUpWorkload(ctx.emmett, ctx.admin, log, sizes.events, 1),
   ];
 }
 
@@ -386,7 +446,9 @@ export const postgresBench: BackendBench = {
     const sizes = quick ? QUICK_SIZES : FULL_SIZES;
     let castore: PostgresEventStorageAdapter | Unavailable | undefined;
     let coldStore: Store<CounterEvents> | undefined;
+    const catchUpLog = filledLog(() => openStore(dbUrl, admin), sizes.catchUp, progress);
     const close = async () => {
+      await catchUpLog.close().catch(() => undefined);
       await coldStore?.close().catch(() => undefined);
       if (castore !== undefined) await closeCastore(castore).catch(() => undefined);
       await emmett.close().catch(() => undefined);
@@ -404,15 +466,27 @@ export const postgresBench: BackendBench = {
       castore = await openCastore(dbUrl);
       coldStore = createPostgresStore<CounterEvents>({}, { url: dbUrl, prefix: `bench-cold-${randomUUID()}`, maxConns: 2 });
       await coldStore.ready();
-      await fillColdAggregates(coldStore, sizes.cold);
-      const notes = 'unavailable' in castore ? [`Castore not measured: ${castore.unavailable}`] : [];
+      const timeboxGap = await appendGap(coldStore, 'postgres');
+      const readGap = timeboxGap ?? readSideGap(coldStore.backend, 'postgres');
+      if (timeboxGap === undefined) await fillColdAggregates(coldStore, sizes.cold);
+      else progress(`Timebox sides not measured: ${timeboxGap}`);
+      if (timeboxGap === undefined && readGap !== undefined) progress(`Timebox projections not measured: ${readGap}`);
+      const notes = [
+        ...('unavailable' in castore ? [`Castore not measured: ${castore.unavailable}`] : []),
+        ...(timeboxGap !== undefined ? [`Timebox not measured: ${timeboxGap}.`] : []),
+        ...(timeboxGap === undefined && readGap !== undefined ? [`Timebox projections not measured: ${readGap}.`] : []),
+      ];
       return {
         warmups: quick ? 0 : 1,
-        comparisons: postgresComparisons({ url: dbUrl, admin, emmett, castore, coldStore }, sizes),
+        comparisons: postgresComparisons(
+          { url: dbUrl, admin, emmett, castore, coldStore, catchUpLog, timeboxGap, readSideGap: readGap, progress },
+          sizes,
+        ),
         notes: [
           ...notes,
           'Every pool has 10 connections; PostgreSQL runs with fsync and synchronous_commit on.',
           `A trial of exec-many / append-latency-64 is ${sizes.ops.toLocaleString('en-US')} ops, one on each of the first ${sizes.ops.toLocaleString('en-US')} of the 10,000 aggregates (every commit waits for an fsync: longer trials would not fit the time budget).`,
+          "projection-catch-up: Emmett's consumer reads its own store, filled with the same events (plus the one setup event); it stores a checkpoint per message, in one transaction per pulled batch.",
         ],
         close,
       };

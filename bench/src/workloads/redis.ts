@@ -8,6 +8,16 @@ import { SuiteUnavailableError, type BackendBench } from '../suite.js';
 import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
 import { contentionWorkload, type SharedStores } from './contention.js';
 import { appendWorkload, counterIds, execWorkload, type CounterEvents, type TrialStore } from './counter.js';
+import {
+  CATCH_UP_FULL,
+  CATCH_UP_QUICK,
+  filledLog,
+  projectionComparisons,
+  type CatchUpSizes,
+  type FilledLog,
+  type LagSizes,
+} from './projection.js';
+import { appendGap, gateComparison, readSideGap } from './read-side.js';
 
 /** The baseline's script: the least a server-side script call can do. */
 const TRIVIAL_SCRIPT = 'return 1';
@@ -25,6 +35,9 @@ export interface RedisSizes {
   readonly cold: ColdSizes;
   readonly writers: number;
   readonly opsPerWriter: number;
+  /** The log `projection-catch-up` reads. */
+  readonly catchUp: CatchUpSizes;
+  readonly lag: LagSizes;
 }
 
 export const FULL_SIZES: RedisSizes = {
@@ -36,6 +49,8 @@ export const FULL_SIZES: RedisSizes = {
   cold: { events: 10_000, tail: 100, loads: 10 },
   writers: 8,
   opsPerWriter: 150,
+  catchUp: CATCH_UP_FULL,
+  lag: { ops: 3_000, aggregates: 10_000, concurrency: 64, maxMs: 5_000 },
 };
 export const QUICK_SIZES: RedisSizes = {
   hotOps: 1_000,
@@ -46,6 +61,8 @@ export const QUICK_SIZES: RedisSizes = {
   cold: { events: 10_000, tail: 100, loads: 3 },
   writers: 8,
   opsPerWriter: 40,
+  catchUp: CATCH_UP_QUICK,
+  lag: { ops: 1_000, aggregates: 10_000, concurrency: 64, maxMs: 2_000 },
 };
 
 /** Where the benchmarks find Redis: `TIMEBOX_REDIS_URL`, else the default local port. */
@@ -53,12 +70,28 @@ function redisUrl(): string {
   return process.env.TIMEBOX_REDIS_URL || 'redis://127.0.0.1:6379';
 }
 
+/** What the read-side comparisons run on: the catch-up log, and why Timebox cannot run here (if so). */
+interface ReadSide {
+  readonly log: FilledLog;
+  /** `appendGap`: with one, every Timebox side is unavailable with it and only the baselines run. */
+  readonly timeboxGap: string | undefined;
+  /** `timeboxGap`, else `readSideGap`: with one, the Timebox sides of the projection rows are unavailable. */
+  readonly gap: string | undefined;
+}
+
 /**
  * The redis workloads, each measured against raw ioredis EVALSHA of a trivial script at the
  * same concurrency, both with ioredis's defaults (auto-pipelining off), as a user of either
- * would run them. `coldStore` must already hold the cold aggregates.
+ * would run them. `coldStore` must already hold the cold aggregates. The projection workloads
+ * have no baseline but the `readAll` floor: Redis itself has no projections.
  */
-export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes, coldStore: Store<CounterEvents>): Comparison[] {
+export function redisComparisons(
+  url: string,
+  admin: Redis,
+  sizes: RedisSizes,
+  coldStore: Store<CounterEvents>,
+  readSide: ReadSide,
+): Comparison[] {
   const hotId = counterIds(1);
   const spreadIds = counterIds(sizes.aggregates);
   const c = sizes.concurrency;
@@ -72,7 +105,7 @@ export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes, c
     subject: appendWorkload('store.appendEvents', open, { ops, ids: spreadIds, concurrency: inFlight, verifyParallel: 32 }, true),
     baselines: [evalshaWorkload(url, ops, inFlight, true)],
   });
-  return [
+  const writes: Comparison[] = [
     {
       key: 'exec-hot',
       title: 'executor.exec, one hot aggregate, sequential',
@@ -106,6 +139,19 @@ export function redisComparisons(url: string, admin: Redis, sizes: RedisSizes, c
       baselines: [execWorkload('1 writer, same total', open, { ops: sizes.writers * sizes.opsPerWriter, ids: hotId, concurrency: 1 })],
     },
     rssComparison('redis', { count: sizes.aggregates, url, cleanup: async (prefix) => void (await deleteStoreKeys(admin, { prefix })) }),
+  ];
+  return [
+    ...writes.map((comparison) =>
+      gateComparison(comparison, readSide.timeboxGap, comparison.key === 'cold-load' || comparison.key === 'contention'),
+    ),
+    ...projectionComparisons({
+      catchUp: sizes.catchUp,
+      lag: sizes.lag,
+      log: readSide.log,
+      lagOpen: open,
+      readSide: readSide.gap,
+      params: { autoPipelining: 'off' },
+    }),
   ];
 }
 
@@ -167,7 +213,7 @@ function evalshaWorkload(url: string, ops: number, concurrency: number, latency:
 /** The redis backend's benchmarks, against `TIMEBOX_REDIS_URL` or 127.0.0.1:6379. */
 export const redisBench: BackendBench = {
   name: 'redis',
-  async open({ quick }) {
+  async open({ quick, progress }) {
     const url = redisUrl();
     const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
     admin.on('error', () => undefined);
@@ -184,11 +230,17 @@ export const redisBench: BackendBench = {
     const coldPrefix = `bench-cold-${randomUUID()}`;
     const coldStore = createRedisStore<CounterEvents>({}, { url, prefix: coldPrefix });
     await coldStore.ready();
-    await fillColdAggregates(coldStore, sizes.cold);
+    const timeboxGap = await appendGap(coldStore, 'redis');
+    const gap = timeboxGap ?? readSideGap(coldStore.backend, 'redis');
+    if (timeboxGap === undefined) await fillColdAggregates(coldStore, sizes.cold);
+    if (gap !== undefined) progress(`Timebox ${timeboxGap === undefined ? 'projections' : 'sides'} not measured: ${gap}`);
+    const log = filledLog(() => openStore(url, admin, false), sizes.catchUp, progress);
     return {
       warmups: quick ? 0 : 1,
-      comparisons: redisComparisons(url, admin, sizes, coldStore),
+      comparisons: redisComparisons(url, admin, sizes, coldStore, { log, timeboxGap, gap }),
+      ...(gap === undefined ? {} : { notes: [`Timebox ${timeboxGap === undefined ? 'projections' : 'sides'} not measured: ${gap}.`] }),
       close: async () => {
+        await log.close();
         await coldStore.close();
         await deleteStoreKeys(admin, { prefix: coldPrefix });
         await admin.quit();

@@ -19,7 +19,7 @@ export interface Backend {
    * store's data (e.g. `"redis:{prefix}"`) so a checkpoint from another store is refused; it must
    * be the same for every backend opened over the same data.
    */
-  readonly log: LogDescriptor;
+  readonly log?: LogDescriptor;
 
   /** Resolves once the backend can serve requests. */
   ready(): Promise<void>;
@@ -67,16 +67,16 @@ export interface Backend {
    * later find an event at or below p that it did not see: a backend whose positions can commit
    * out of order (PostgreSQL) returns only the prefix of the log that is settled.
    */
-  readLog(request: ReadLogRequest): Promise<LogPage>;
+  readLog?(request: ReadLogRequest): Promise<LogPage>;
 
   /**
    * The position of the newest settled event in each partition (0 for an empty one): everything
    * at or below it is committed, so a reader starting there misses nothing appended afterwards.
    */
-  logHead(): Promise<number[]>;
+  logHead?(): Promise<number[]>;
 
   /** The durable state of named projections (checkpoint, lease, last error). */
-  readonly projections: ProjectionStore;
+  readonly projections?: ProjectionStore;
 
   /** IDs whose parts start with `prefix` (all for `[]`), including snapshot-only aggregates. */
   listAggregates(prefix: AggregateId): Promise<AggregateId[]>;
@@ -127,6 +127,25 @@ export interface Feed {
 export interface BackendCapabilities {
   /** Supports `archive` and `consumeArchive`. */
   readonly archive: boolean;
+  /**
+   * Has the read side: `log`, `readLog`, `logHead` and `projections` (so `readAll`, `project` and
+   * `subscribe({ after })` work). Without it those reject with `ReadSideUnavailableError`.
+   */
+  readonly readSide?: boolean;
+}
+
+/** A backend with the read side (`capabilities.readSide`): the log and projection storage. */
+export type ReadSideBackend = Backend & Required<Pick<Backend, 'log' | 'readLog' | 'logHead' | 'projections'>>;
+
+/** @internal True when the backend declares the read side and provides all of it. */
+export function hasReadSide(backend: Backend): backend is ReadSideBackend {
+  return (
+    backend.capabilities.readSide === true &&
+    backend.log !== undefined &&
+    typeof backend.readLog === 'function' &&
+    typeof backend.logHead === 'function' &&
+    backend.projections !== undefined
+  );
 }
 
 export interface AppendRequest {

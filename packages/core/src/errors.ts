@@ -68,6 +68,16 @@ export class ArchiveHandlerMissingError extends TimeboxError {
   }
 }
 
+/** `readAll`, `project` or a resuming `subscribe` on a backend without the read side (`capabilities.readSide`). */
+export class ReadSideUnavailableError extends TimeboxError {
+  constructor(backend: string) {
+    super(
+      'READ_SIDE_UNAVAILABLE',
+      `the ${backend} backend cannot read its log or keep projections (it does not declare capabilities.readSide)`,
+    );
+  }
+}
+
 /** `subscribe` on a store whose backend has no event feed. */
 export class HubUnavailableError extends TimeboxError {
   constructor(backend: string) {

@@ -1,4 +1,5 @@
 import type { Backend, Feed, FeedSink } from './backend.js';
+import type { Checkpoint } from './checkpoint.js';
 import { HubUnavailableError, InvalidArgumentError } from './errors.js';
 import { Event, type StoredEventRecord } from './event.js';
 import { assertIdPrefix, type AggregateId } from './id.js';
@@ -25,6 +26,11 @@ export interface SubscribeOptions<K extends string = string> {
   readonly onError?: (error: SubscriptionError) => void;
   /** How many undelivered events this subscriber may hold (default 10,000). */
   readonly bufferSize?: number;
+  /**
+   * Resume after this checkpoint: the log from there is delivered first, then live events; a gap
+   * in the feed is filled from the log instead of being reported.
+   */
+  readonly after?: Checkpoint;
 }
 
 /** Stops a subscription; resolves once a handler call in progress has returned. Idempotent. */

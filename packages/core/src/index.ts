@@ -45,10 +45,22 @@ export type {
   ProjectionStore,
   ProjectionWrite,
   ReadLogRequest,
+  ReadSideBackend,
   SnapshotRecord,
 } from './backend.js';
 export { compareCheckpoints, type Checkpoint } from './checkpoint.js';
 export { createStore, Store, type ArchiveHandler, type ArchiveRecord, type ConsumeArchiveOptions, type Snapshot } from './store.js';
+export { MAX_PAGE_SIZE, type ReadAllOptions, type ReadAllPage } from './read-all.js';
+export {
+  MAX_COUNTED_LAG,
+  type BatchProjectionHandler,
+  type Projection,
+  type ProjectionContext,
+  type ProjectionHandler,
+  type ProjectionStart,
+  type ProjectionStatus,
+  type ProjectOptions,
+} from './projection.js';
 export { Aggregator, type Applier, type Appliers, type SuccessAction } from './aggregator.js';
 export { createExecutor, Executor, type Command, type ExecutorLogger, type ExecutorOptions, type SnapshotCodec } from './executor.js';
 export {
@@ -66,6 +78,7 @@ export {
   InvalidSequenceError,
   MaxRetriesExceededError,
   ProjectionError,
+  ReadSideUnavailableError,
   StoreClosedError,
   SubscriberError,
   TimeboxError,

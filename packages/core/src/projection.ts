@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Backend, ProjectionRecord, ProjectionWrite } from './backend.js';
+import type { LogDescriptor, ProjectionRecord, ProjectionStore, ProjectionWrite, ReadSideBackend } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { InvalidArgumentError, ProjectionError, StoreClosedError, TimeboxError } from './errors.js';
 import { Event, type EventMap, type EventOfType, type EventType, type StoredEventRecord } from './event.js';
@@ -131,7 +131,7 @@ function wholeNumber(name: string, value: unknown, min: number, max: number, fal
   return value;
 }
 
-export function resolveProjectOptions(log: Backend['log'], options: ProjectOptions): ResolvedProjectOptions {
+export function resolveProjectOptions(log: LogDescriptor, options: ProjectOptions): ResolvedProjectOptions {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('project options', 'must be an object', options);
   const start = options.start ?? 'beginning';
   if (start !== 'beginning' && start !== 'now') {
@@ -188,11 +188,14 @@ export class ProjectionRunner implements Projection {
   #stopping = false;
   readonly #stopped = new AbortController();
   readonly #wake = new WakeSignal();
+  /** Woken each time this runner stores a checkpoint, so `caughtUp` answers without waiting for its poll. */
+  readonly #progress = new WakeSignal();
   readonly #handle: (events: readonly Event[], context: ProjectionContext) => Promise<void>;
   #unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
     readonly store: Store,
+    readonly backend: ReadSideBackend,
     readonly name: string,
     handler: AnyHandler,
     readonly options: ResolvedProjectOptions,
@@ -214,8 +217,8 @@ export class ProjectionRunner implements Projection {
     return this.#active;
   }
 
-  get #projections() {
-    return this.store.backend.projections;
+  get #projections(): ProjectionStore {
+    return this.backend.projections;
   }
 
   async stop(): Promise<void> {
@@ -228,8 +231,8 @@ export class ProjectionRunner implements Projection {
   }
 
   async caughtUp(options: { readonly signal?: AbortSignal } = {}): Promise<void> {
-    const target = await this.store.backend.logHead();
-    const log = this.store.backend.log;
+    const target = await this.backend.logHead();
+    const log = this.backend.log;
     for (;;) {
       options.signal?.throwIfAborted();
       if (this.#stopping) throw new ProjectionStoppedError(this.name);
@@ -238,7 +241,8 @@ export class ProjectionRunner implements Projection {
         const positions = decodeCheckpoint(log, record.checkpoint, 'stored checkpoint');
         if (positions.every((position, i) => position >= (target[i] ?? 0))) return;
       }
-      await this.#wake.wait(Math.min(this.options.pollMs, 50), options.signal, this.#stopped.signal).catch((error: unknown) => {
+      // Another runner's progress is only seen by polling; this runner's own wakes the wait at once.
+      await this.#progress.wait(Math.min(this.options.pollMs, 50), options.signal, this.#stopped.signal).catch((error: unknown) => {
         if (this.#stopped.signal.aborted) throw new ProjectionStoppedError(this.name);
         throw error;
       });
@@ -246,19 +250,31 @@ export class ProjectionRunner implements Projection {
   }
 
   async #run(): Promise<void> {
+    let delay = this.options.initialDelayMs;
     try {
       await this.#followFeed();
       while (!this.#stopping) {
-        const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
-        if (!claim.held) {
-          await this.#sleep(this.options.pollMs);
-          continue;
-        }
-        this.#active = true;
         try {
-          await this.#lead(claim.record);
-        } finally {
-          this.#active = false;
+          const claim = await this.#projections.claim(this.name, this.runnerId, this.options.leaseMs);
+          if (!claim.held) {
+            // A standby: try again well within the lease, so it takes over soon after a holder dies.
+            await this.#sleep(Math.min(this.options.pollMs, this.options.leaseMs / 3));
+            continue;
+          }
+          this.#active = true;
+          try {
+            await this.#lead(claim.record);
+          } finally {
+            this.#active = false;
+          }
+          delay = this.options.initialDelayMs;
+        } catch (error) {
+          if (!isTransient(error)) throw error;
+          // The backend failed (a dropped connection, a server restarting): report it and try
+          // again with backoff, as a projection must outlive a passing outage.
+          this.options.onError(new ProjectionError(this.name, 'the backend failed; retrying', { cause: error }));
+          await this.#sleep(delay);
+          delay = Math.min(delay * 2, this.options.maxDelayMs);
         }
       }
     } catch (error) {
@@ -272,7 +288,7 @@ export class ProjectionRunner implements Projection {
 
   /** Wakes the runner on every append the backend's feed reports; without a feed it polls. */
   async #followFeed(): Promise<void> {
-    if (this.store.backend.watch === undefined) return;
+    if (this.backend.watch === undefined) return;
     this.#unsubscribe = await this.store.subscribe(() => this.#wake.wake(), {
       types: this.options.types,
       aggregatePrefix: this.options.prefix,
@@ -283,7 +299,7 @@ export class ProjectionRunner implements Projection {
 
   /** Runs batches while this runner holds the projection; returns when it lost the hold or the record was reset. */
   async #lead(record: ProjectionRecord): Promise<void> {
-    const log = this.store.backend.log;
+    const log = this.backend.log;
     let position: number[];
     if (record.checkpoint !== undefined) {
       try {
@@ -301,7 +317,7 @@ export class ProjectionRunner implements Projection {
         start === 'beginning'
           ? startPositions(log)
           : start === 'now'
-            ? await this.store.backend.logHead()
+            ? await this.backend.logHead()
             : decodeCheckpoint(log, start.after, 'start.after');
       const write = await this.#save(record.generation, { checkpoint: encodeCheckpoint(log, position) });
       if (write !== 'ok') return;
@@ -309,7 +325,7 @@ export class ProjectionRunner implements Projection {
     let renewedAt = Date.now();
     while (!this.#stopping) {
       const generation = this.#wake.generation;
-      const page = await this.store.backend.readLog({
+      const page = await this.backend.readLog({
         after: position,
         limit: this.options.batchSize,
         types: this.options.types,
@@ -362,9 +378,11 @@ export class ProjectionRunner implements Projection {
     try {
       const projections = this.#projections;
       if (this.options.transactional && projections.saveWith !== undefined) {
-        return await projections.saveWith(this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
+        const write = await projections.saveWith(this.name, this.runnerId, generation, update, this.options.leaseMs, (transaction) =>
           this.#handle(events, { projection: this.name, checkpoint, transaction }),
         );
+        if (write === 'ok') this.#progress.wake();
+        return write;
       }
       await this.#handle(events, { projection: this.name, checkpoint, transaction: undefined });
     } finally {
@@ -373,8 +391,10 @@ export class ProjectionRunner implements Projection {
     return this.#save(generation, update);
   }
 
-  #save(generation: number, update: { readonly checkpoint?: string; readonly lastError?: string | null }): Promise<ProjectionWrite> {
-    return this.#projections.save(this.name, this.runnerId, generation, update, this.options.leaseMs);
+  async #save(generation: number, update: { readonly checkpoint?: string; readonly lastError?: string | null }): Promise<ProjectionWrite> {
+    const write = await this.#projections.save(this.name, this.runnerId, generation, update, this.options.leaseMs);
+    if (write === 'ok' && update.checkpoint !== undefined) this.#progress.wake();
+    return write;
   }
 
   /** Sleeps up to `ms`, waking early on a feed wake; throws `ProjectionStoppedError` once stopped. */
@@ -384,6 +404,11 @@ export class ProjectionRunner implements Projection {
     });
     if (this.#stopping) throw new ProjectionStoppedError(this.name);
   }
+}
+
+/** A failure the runner outlives by retrying: anything but a stop, a closed store, or its own verdict. */
+function isTransient(error: unknown): boolean {
+  return !(error instanceof ProjectionStoppedError || error instanceof StoreClosedError || error instanceof ProjectionError);
 }
 
 /** Internal: unwinds a runner that was asked to stop. */

@@ -1,4 +1,4 @@
-import type { Backend } from './backend.js';
+import type { LogDescriptor } from './backend.js';
 import { decodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { InvalidArgumentError } from './errors.js';
 import type { EventMap, EventOfType, EventType } from './event.js';
@@ -33,7 +33,7 @@ const DEFAULT_PAGE_SIZE = 100;
 
 /** @internal Validates `readAll` options and turns them into a backend request. */
 export function resolveReadAll(
-  log: Backend['log'],
+  log: LogDescriptor,
   options: ReadAllOptions,
 ): { after: number[]; limit: number; types: readonly string[] | undefined; prefix: AggregateId | undefined } {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('readAll options', 'must be an object', options);

@@ -1,4 +1,4 @@
-import type { AppendResult, Backend, ArchiveRecordData } from './backend.js';
+import { hasReadSide, type AppendResult, type Backend, type ArchiveRecordData, type ReadSideBackend } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { MAX_PAGE_SIZE, resolveReadAll, type ReadAllOptions, type ReadAllPage } from './read-all.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
@@ -6,11 +6,13 @@ import {
   ArchiveHandlerMissingError,
   ArchivingDisabledError,
   InvalidArgumentError,
+  ReadSideUnavailableError,
   StoreClosedError,
   VersionConflictError,
 } from './errors.js';
 import { Event, type EventMap, type EventOf, type EventOfType, type EventType, type NewEvent, type StoredEventRecord } from './event.js';
 import type { SubscribeHandler } from './event-handlers.js';
+import { subscribeFrom } from './catch-up.js';
 import { EventHub, type SubscribeOptions, type Unsubscribe } from './hub.js';
 import { assertIdPrefix, encodeAggregateId, ownAggregateId, type AggregateId } from './id.js';
 import { foldIndexes, type StatusEntry } from './indexer.js';
@@ -271,16 +273,16 @@ export class Store<M extends EventMap = EventMap> {
    * @throws InvalidCheckpointError when `after` is not a checkpoint of this store.
    */
   async readAll<K extends EventType<M> = EventType<M>>(options: ReadAllOptions<K> = {}): Promise<ReadAllPage<M, K>> {
-    this.#assertOpen('read the log');
-    const request = resolveReadAll(this.backend.log, options);
+    const backend = this.#readSide('read the log');
+    const request = resolveReadAll(backend.log, options);
     let after = request.after;
     for (;;) {
-      const page = await this.backend.readLog({ ...request, after });
+      const page = await backend.readLog({ ...request, after });
       const moved = page.after.some((position, i) => position !== after[i]);
       after = page.after;
       if (page.entries.length > 0 || page.end || !moved) {
         const events = page.entries.map((entry) => Event.fromRecord(Object.freeze([...entry.id]), entry.event));
-        return { events: events as EventOfType<M, K>[], checkpoint: encodeCheckpoint(this.backend.log, after), end: page.end };
+        return { events: events as EventOfType<M, K>[], checkpoint: encodeCheckpoint(backend.log, after), end: page.end };
       }
       this.#assertOpen('read the log');
     }
@@ -314,12 +316,13 @@ export class Store<M extends EventMap = EventMap> {
     handler: ProjectionHandler<M, K> | BatchProjectionHandler<M, K>,
     options: ProjectOptions<K> = {},
   ): Projection {
-    this.#assertOpen('run a projection');
+    const backend = this.#readSide('run a projection');
     assertProjectionName(name);
-    const resolved = resolveProjectOptions(this.backend.log, options);
+    const resolved = resolveProjectOptions(backend.log, options);
     resolved.signal?.throwIfAborted();
     const runner = new ProjectionRunner(
       this as unknown as Store,
+      backend,
       name,
       handler as unknown as BatchProjectionHandler<EventMap, string>,
       resolved,
@@ -332,25 +335,19 @@ export class Store<M extends EventMap = EventMap> {
 
   /** A projection's stored checkpoint, lag (events after it), current holder and last error. */
   async projectionStatus(name: string): Promise<ProjectionStatus> {
-    this.#assertOpen('read a projection');
+    const backend = this.#readSide('read a projection');
     assertProjectionName(name);
-    const record = await this.backend.projections.load(name);
+    const record = await backend.projections.load(name);
+    let after =
+      record?.checkpoint === undefined
+        ? startPositions(backend.log)
+        : decodeCheckpoint(backend.log, record.checkpoint, `stored checkpoint of projection ${JSON.stringify(name)}`);
     let lag = 0;
-    if (record?.checkpoint !== undefined) {
-      let after = decodeCheckpoint(this.backend.log, record.checkpoint, `stored checkpoint of projection ${JSON.stringify(name)}`);
-      while (lag < MAX_COUNTED_LAG) {
-        const page = await this.backend.readLog({ after, limit: Math.min(MAX_PAGE_SIZE, MAX_COUNTED_LAG - lag) });
-        lag += page.entries.length;
-        if (page.end || page.after.every((position, i) => position === after[i])) break;
-        after = page.after;
-      }
-    } else {
-      for (let after = startPositions(this.backend.log); lag < MAX_COUNTED_LAG;) {
-        const page = await this.backend.readLog({ after, limit: Math.min(MAX_PAGE_SIZE, MAX_COUNTED_LAG - lag) });
-        lag += page.entries.length;
-        if (page.end || page.after.every((position, i) => position === after[i])) break;
-        after = page.after;
-      }
+    while (lag < MAX_COUNTED_LAG) {
+      const page = await backend.readLog({ after, limit: Math.min(MAX_PAGE_SIZE, MAX_COUNTED_LAG - lag) });
+      lag += page.entries.length;
+      if (page.end || page.after.every((position, i) => position === after[i])) break;
+      after = page.after;
     }
     return { name, checkpoint: record?.checkpoint, lag, holder: record?.holder, lastError: record?.lastError };
   }
@@ -362,10 +359,10 @@ export class Store<M extends EventMap = EventMap> {
    * @throws InvalidCheckpointError when `checkpoint` is not this store's.
    */
   async resetProjection(name: string, checkpoint?: Checkpoint): Promise<void> {
-    this.#assertOpen('reset a projection');
+    const backend = this.#readSide('reset a projection');
     assertProjectionName(name);
-    if (checkpoint !== undefined) decodeCheckpoint(this.backend.log, checkpoint);
-    await this.backend.projections.reset(name, checkpoint);
+    if (checkpoint !== undefined) decodeCheckpoint(backend.log, checkpoint);
+    await backend.projections.reset(name, checkpoint);
   }
 
   /**
@@ -373,13 +370,24 @@ export class Store<M extends EventMap = EventMap> {
    * after this call.
    */
   async headCheckpoint(): Promise<Checkpoint> {
-    this.#assertOpen('read the log');
-    return encodeCheckpoint(this.backend.log, await this.backend.logHead());
+    const backend = this.#readSide('read the log');
+    return encodeCheckpoint(backend.log, await backend.logHead());
   }
 
-  /** The checkpoint before the first event: reading from it returns the whole log. */
+  /**
+   * The checkpoint before the first event: reading from it returns the whole log.
+   * @throws ReadSideUnavailableError when the backend has no log.
+   */
   get startCheckpoint(): Checkpoint {
-    return encodeCheckpoint(this.backend.log, startPositions(this.backend.log));
+    const log = this.#readSide().log;
+    return encodeCheckpoint(log, startPositions(log));
+  }
+
+  /** The backend, checked to read the log and keep projections; throws `ReadSideUnavailableError` otherwise. */
+  #readSide(operation?: string): ReadSideBackend {
+    if (operation !== undefined) this.#assertOpen(operation);
+    if (!hasReadSide(this.backend)) throw new ReadSideUnavailableError(this.backend.name);
+    return this.backend;
   }
 
   /**
@@ -397,6 +405,11 @@ export class Store<M extends EventMap = EventMap> {
    * ```ts
    * const stop = await store.subscribe(makeDispatcher<OrderEvents>({ OrderShipped: (p, e) => … }));
    * ```
+   *
+   * With `after` (a checkpoint), the subscriber first receives the log from that checkpoint, then
+   * the live events, and when the feed may have missed events it catches up from the log again
+   * instead of reporting a gap. For a read model that must survive restarts, prefer `project`,
+   * which stores its checkpoint durably.
    * @throws HubUnavailableError when the backend has no event feed.
    */
   async subscribe<K extends EventType<M> = EventType<M>>(
@@ -404,6 +417,12 @@ export class Store<M extends EventMap = EventMap> {
     options: SubscribeOptions<K> = {},
   ): Promise<Unsubscribe> {
     this.#assertOpen('subscribe');
+    if (options !== null && typeof options === 'object' && options.after !== undefined) {
+      return subscribeFrom(this as unknown as Store, this.#readSide().log, this.#hub, handler as (event: Event) => void | Promise<void>, {
+        ...options,
+        after: options.after,
+      });
+    }
     return this.#hub.subscribe(handler as (event: Event) => void | Promise<void>, options);
   }
 

@@ -35,7 +35,7 @@ export interface MemoryBackendOptions {
 /** The in-process backend: for tests and single-process use. Supports archiving. */
 export class MemoryBackend implements Backend {
   readonly name = 'memory';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   readonly database: MemoryDatabase;
   readonly log: LogDescriptor;
   readonly projections: ProjectionStore;

@@ -5,7 +5,7 @@ const ARCHIVE_LEASE_MS = 200;
 
 describeConformance({
   name: 'memory',
-  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true, readSide: true },
   namespace: () => {
     // One database is one isolated store; each connection is a backend over it, like a process.
     const database = new MemoryDatabase(ARCHIVE_LEASE_MS);

@@ -26,24 +26,25 @@ const MAX_APPENDS_PER_CALL = 32;
  * check and result, but many concurrent appends cost one command, one socket write and one
  * script run instead of one each. An append issued while no call is in flight goes out at once
  * (a sequential writer pays no batching delay); the others wait only until the current tick's
- * work is done (`process.nextTick`). All appends of one store share a hash slot (with `shard`),
+ * work is done (`process.nextTick`). All appends of one log partition share a hash slot (with `shard`),
  * so a combined call is legal on a Cluster.
  */
 export class AppendBatcher {
   readonly #scripts: Scripts;
-  readonly #ids: string;
-  readonly #feed: string;
-  readonly #feedLease: string;
+  readonly #head: readonly string[];
   readonly #retention: number;
   #queue: Waiting[] = [];
   #inFlight = 0;
 
-  /** @param retention - feed entries kept (0: appends publish nothing) */
-  constructor(scripts: Scripts, idsKey: string, feed: { readonly stream: string; readonly lease: string }, retention: number) {
+  /**
+   * @param head - the keys every call declares first: listing index, feed stream, feed lease, and
+   * the log partition's position counter and log stream (one batcher per partition, so that a call
+   * stays in one slot)
+   * @param retention - feed entries kept (0: appends publish nothing)
+   */
+  constructor(scripts: Scripts, head: readonly [string, string, string, string, string], retention: number) {
     this.#scripts = scripts;
-    this.#ids = idsKey;
-    this.#feed = feed.stream;
-    this.#feedLease = feed.lease;
+    this.#head = head;
     this.#retention = retention;
   }
 
@@ -67,7 +68,7 @@ export class AppendBatcher {
   }
 
   #send(batch: Waiting[]): void {
-    const keys: string[] = [this.#ids, this.#feed, this.#feedLease];
+    const keys: string[] = [...this.#head];
     const args: (string | number)[] = [batch.length, this.#retention];
     for (const append of batch) {
       args.push(append.keys.length, append.args.length);

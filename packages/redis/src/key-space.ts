@@ -7,8 +7,9 @@ import { encodeIdPart } from '@timebox/core';
  * tag a key carries is `{shard}`.
  *
  * Layout (`B` is the base: `{shard}:prefix` with a shard, else `prefix`):
- * - `B:m:<id>`   hash: next sequence, trim offset, snapshot, status, labels of one aggregate
- * - `B:e:<id>`   list: the aggregate's stored events, oldest first
+ * - `B:m:<id>`   hash: next sequence, trim offset, life start, snapshot, status, labels of one
+ *   aggregate; after an archive only next sequence, trim offset and life start (the next life's)
+ * - `B:e:<id>`   list: the aggregate's stored events (each prefixed with its position), oldest first
  * - `B:ids`      sorted set (all scores 0): encoded IDs of live aggregates, for listing by prefix
  * - `B:s:<status>` sorted set: encoded IDs in that status, scored by entry time
  * - `B:lv:<label>` set: values of the label currently held
@@ -16,6 +17,10 @@ import { encodeIdPart } from '@timebox/core';
  * - `B:archive`  stream: archived aggregates, read by a consumer group
  * - `B:feed`     stream: one entry per append (ID, first sequence, events), read by subscribers
  * - `B:feed-lease` string with a TTL: present while some process subscribes; appends publish only then
+ * - `P:pos`      string: the last position given in log partition `P` (see `partitionBase`)
+ * - `P:log`      stream: partition `P`'s log, one entry per append, ID `<last position>-0`, fields
+ *   `a` encoded ID, `s` first sequence, `n` event count
+ * - `B:pr:<name>` hash: one projection's record (checkpoint, lease holder and expiry, generation, error)
  *
  * The Lua scripts derive status and label keys the same way (see `scripts.ts`).
  */
@@ -26,6 +31,8 @@ export class KeySpace {
   readonly archive: string;
   readonly feed: string;
   readonly feedLease: string;
+  /** How many partitions the store's log has; each lives with the aggregates hashed to it. */
+  readonly partitions = 1;
 
   constructor(prefix: string, shard: string | undefined) {
     const encodedPrefix = encodeIdPart(prefix);
@@ -54,6 +61,36 @@ export class KeySpace {
 
   labelHolders(label: string, value: string): string {
     return `${this.base}:lh:${encodeIdPart(label)}:${encodeIdPart(value)}`;
+  }
+
+  /**
+   * The base of partition `partition`'s keys: its position counter and log live there, in the
+   * same hash slot as the aggregates of that partition, so an append stays one single-slot script.
+   * A store has one partition today, whose base is the store's base.
+   */
+  partitionBase(partition: number): string {
+    if (partition !== 0) throw new RangeError(`redis backend: no log partition ${partition}`);
+    return this.base;
+  }
+
+  /** The partition an aggregate's keys and log entries belong to. */
+  partitionOf(_encodedId: string): number {
+    return 0;
+  }
+
+  /** Partition `partition`'s position counter. */
+  position(partition: number): string {
+    return `${this.partitionBase(partition)}:pos`;
+  }
+
+  /** Partition `partition`'s log stream. */
+  log(partition: number): string {
+    return `${this.partitionBase(partition)}:log`;
+  }
+
+  /** A projection's record. */
+  projection(name: string): string {
+    return `${this.base}:pr:${encodeIdPart(name)}`;
   }
 
   /** A SCAN `MATCH` pattern for every key of the store, and of no other. */

@@ -6,44 +6,65 @@ import {
   hasIdPrefix,
   HubUnavailableError,
   InvalidSequenceError,
+  StoreClosedError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  type EventRecord,
   type Feed,
   type FeedSink,
+  type LogDescriptor,
+  type LogEntry,
+  type LogPage,
+  type ProjectionStore,
+  type ReadLogRequest,
   type SnapshotRecord,
+  type StoredEventRecord,
 } from '@timebox/core';
 import { Redis, type Cluster } from 'ioredis';
 import { AppendBatcher } from './append-batcher.js';
 import { ArchiveConsumer } from './archive-consumer.js';
-import { decodeEvents, encodeEvent } from './event-codec.js';
+import { decodeEvent, decodeEvents, elementPosition, encodeEvent } from './event-codec.js';
 import { guarded, RedisBackendError } from './errors.js';
 import { FEED_LEASE_MS, FeedReader } from './feed-reader.js';
 import { KeySpace } from './key-space.js';
 import { resolveRedisOptions, type RedisBackendOptions } from './options.js';
+import { RedisProjections } from './projections.js';
 import { Scripts } from './scripts.js';
 
 /**
+ * How many log entries and stored events one read-log call may look at beyond its `limit`, so a
+ * page that filters out most of what it scans still costs the server a bounded, short run.
+ */
+const READ_LOG_SCAN_ALLOWANCE = 1_000;
+
+/**
  * The Redis (and Valkey) backend. Every write is one Lua script run by EVALSHA: atomic, one round
- * trip. Works on a single server and, with `shard`, on a Redis Cluster. Supports archiving on a
- * Redis Stream read through a consumer group.
+ * trip. Works on a single server and, with `shard`, on a Redis Cluster. Each append takes its
+ * events' log positions from its partition's counter inside the same script, so positions follow
+ * commit order; `readLog` pages the partition's log stream with one bounded script call per page.
+ * Supports archiving on a Redis Stream read through a consumer group, and keeps projection
+ * records in the store's namespace.
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   /** The key names of this store. */
   readonly keys: KeySpace;
   /** The ioredis client in use (the caller's when one was given). */
   readonly client: Redis | Cluster;
   /** Whether the backend opened `client` and so closes it. */
   readonly ownsClient: boolean;
+  /** `redis:<db>:<base>`: the same for every backend over this store's keys. */
+  readonly log: LogDescriptor;
+  readonly projections: ProjectionStore;
   readonly #scripts: Scripts;
   readonly #archive: ArchiveConsumer;
-  readonly #appends: AppendBatcher;
+  /** One per log partition: a combined call must stay in one slot. */
+  readonly #appends: AppendBatcher[];
+  #closed = false;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
   /** The owned connection's latest error, for readiness messages. */
@@ -68,12 +89,16 @@ export class RedisBackend implements Backend {
     }
     this.#scripts = new Scripts(this.client);
     this.#feedRetention = resolved.feedRetention;
-    this.#appends = new AppendBatcher(
-      this.#scripts,
-      this.keys.ids,
-      { stream: this.keys.feed, lease: this.keys.feedLease },
-      resolved.feedRetention,
-    );
+    const db = this.client.isCluster ? 0 : ((this.client as Redis).options.db ?? 0);
+    this.log = { id: `redis:${db}:${this.keys.base}`, partitions: this.keys.partitions };
+    this.projections = new RedisProjections(this.#scripts, this.keys, (operation) => {
+      if (this.#closed) throw new StoreClosedError(operation);
+    });
+    this.#appends = [];
+    for (let partition = 0; partition < this.keys.partitions; partition++) {
+      const head = [this.keys.ids, this.keys.feed, this.keys.feedLease, this.keys.position(partition), this.keys.log(partition)] as const;
+      this.#appends.push(new AppendBatcher(this.#scripts, head, resolved.feedRetention));
+    }
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
       stream: this.keys.archive,
       group: resolved.archiveGroup,
@@ -97,6 +122,7 @@ export class RedisBackend implements Backend {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#archive.close();
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
     if (!this.ownsClient) return;
@@ -128,8 +154,14 @@ export class RedisBackend implements Backend {
       args[1] = args.length - 2;
     }
     for (const event of events) args.push(encodeEvent(event));
-    const reply = await guarded('append events', () => this.#appends.append({ keys, args }));
-    if (reply === 0) return { ok: true };
+    const batcher = this.#appends[this.keys.partitionOf(encodedId)] as AppendBatcher;
+    const reply = await guarded('append events', () => batcher.append({ keys, args }));
+    if (typeof reply === 'number') {
+      // An append's positions are consecutive, from the one the script answers.
+      const positions = new Array<number>(events.length);
+      for (let i = 0; i < events.length; i++) positions[i] = reply + i;
+      return { ok: true, positions };
+    }
     const [actualSequence, firstSequence, stored] = reply;
     return { ok: false, actualSequence, newEvents: decodeEvents(stored, firstSequence) };
   }
@@ -153,7 +185,7 @@ export class RedisBackend implements Backend {
     };
   }
 
-  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     const encodedId = encodeAggregateId(id);
     const [first, stored] = await guarded('load events', () =>
       this.#scripts.loadEvents(this.keys.meta(encodedId), this.keys.events(encodedId), fromSequence),
@@ -173,13 +205,68 @@ export class RedisBackend implements Backend {
     const encodedId = encodeAggregateId(id);
     const reply = await guarded('save a snapshot', () =>
       this.#scripts.saveSnapshot(
-        [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids],
+        [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.log(this.keys.partitionOf(encodedId))],
         [encodedId, data, sequence, trim ? '1' : '0'],
       ),
     );
     if (reply[0] === 2) {
       throw new InvalidSequenceError('snapshot sequence', `is beyond the aggregate's next sequence ${reply[1]}`, sequence);
     }
+  }
+
+  /**
+   * Reads each partition's log with one script call (see `READ_LOG` in scripts.ts), the limit split
+   * evenly between the partitions, and concatenates the pages in partition order.
+   */
+  async readLog({ after, limit, types, prefix }: ReadLogRequest): Promise<LogPage> {
+    const partitions = this.keys.partitions;
+    const encodedPrefix = prefix === undefined || prefix.length === 0 ? undefined : encodeAggregateId(prefix);
+    // The partitions that get one more than the even share take turns with the positions read, so a
+    // limit below the partition count still reaches every partition over successive pages.
+    const share = Math.floor(limit / partitions);
+    const extraFrom = after.reduce((sum, position) => sum + position, 0) % partitions;
+    const pages = await Promise.all(
+      after.map((position, partition) => {
+        const partitionLimit = share + ((partition - extraFrom + partitions) % partitions < limit % partitions ? 1 : 0);
+        if (partitionLimit === 0) return Promise.resolve(undefined);
+        const request = {
+          after: position,
+          limit: partitionLimit,
+          budget: partitionLimit + READ_LOG_SCAN_ALLOWANCE,
+          prefix: encodedPrefix,
+          types,
+        };
+        return guarded('read the log', () => this.#scripts.readLog(this.keys.position(partition), this.keys.log(partition), request));
+      }),
+    );
+    const entries: LogEntry[] = [];
+    const positions: number[] = [];
+    let end = true;
+    for (let partition = 0; partition < after.length; partition++) {
+      const page = pages[partition];
+      if (page === undefined) {
+        positions.push(after[partition] as number);
+        end = false;
+        continue;
+      }
+      const [readTo, reachedEnd, groups] = page;
+      positions.push(readTo);
+      if (reachedEnd !== 1) end = false;
+      for (const [encodedId, sequenceOffset, ...elements] of groups) {
+        const id = decodeAggregateId(encodedId);
+        for (const element of elements) {
+          entries.push({ id, event: decodeEvent(element, elementPosition(element) + sequenceOffset) });
+        }
+      }
+    }
+    return { entries, after: positions, end };
+  }
+
+  /** Each partition's position counter: every position at or below it was given by a committed append. */
+  async logHead(): Promise<number[]> {
+    const counters = Array.from({ length: this.keys.partitions }, (_, partition) => this.keys.position(partition));
+    const values = await Promise.all(counters.map((counter) => guarded('read the log head', () => this.client.get(counter))));
+    return values.map((value) => Number(value ?? 0));
   }
 
   async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
@@ -224,7 +311,8 @@ export class RedisBackend implements Backend {
 
   async archive(id: AggregateId): Promise<void> {
     const encodedId = encodeAggregateId(id);
-    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.archive] as const;
+    const log = this.keys.log(this.keys.partitionOf(encodedId));
+    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.archive, log] as const;
     await guarded('archive', () => this.#scripts.archive(keys, this.keys.base, encodedId));
   }
 

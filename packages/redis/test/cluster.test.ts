@@ -22,7 +22,7 @@ afterAll(async () => {
 
 describeConformance({
   name: 'redis cluster (shard)',
-  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
   // Each namespace is a store on its own random shard, so the suite's stores spread over the masters.
   namespace: () => namespaceOver(client, { client, shard: `s-${randomUUID()}`, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });
@@ -71,11 +71,15 @@ describe('redis cluster: stores on different shards', () => {
         } while (cursor !== '0');
         const shard = shardsByMaster.get(node.port)!;
         const expected = new KeySpace(prefix, shard);
-        // meta, ids, status, label values, label holders, archive stream (events were trimmed away; no
-        // feed stream, as nobody subscribed).
+        // meta, ids, status, label values, label holders, archive stream, the archived ID's next life
+        // start, the log's position counter and (emptied) stream (events were trimmed away; no feed
+        // stream, as nobody subscribed).
         expect(keys.sort()).toEqual(
           [
             expected.meta(`order:${shard}`),
+            expected.meta('gone'),
+            expected.position(0),
+            expected.log(0),
             expected.ids,
             expected.status('open'),
             expected.labelValues('region'),
@@ -94,7 +98,7 @@ describe('redis cluster: stores on different shards', () => {
       expect((await store.getSnapshot(['order', shard])).value).toEqual({ shard });
       expect(await store.listAggregatesByStatus('open')).toHaveLength(1);
       await store.close();
-      expect(await deleteStoreKeys(client, { prefix, shard })).toBe(6);
+      expect(await deleteStoreKeys(client, { prefix, shard })).toBe(9);
     }
   });
 });

@@ -10,7 +10,7 @@ afterAll(() => admin.quit());
 
 describeConformance({
   name: 'redis',
-  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
   // Each connect() opens its own connection, as another process would.
   namespace: () => namespaceOver(admin, { url, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });
@@ -18,6 +18,6 @@ describeConformance({
 // The same suite with ioredis auto-pipelining, which changes how commands reach the socket.
 describeConformance({
   name: 'redis (auto-pipelining)',
-  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
   namespace: () => namespaceOver(admin, { url, autoPipelining: true, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });

@@ -1,7 +1,7 @@
 import { type Index } from '@timebox/core';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { createRedisStore, deleteStoreKeys, KeySpace } from '../src/index.js';
+import { createRedisStore, deleteStoreKeys, KeySpace, RedisBackend } from '../src/index.js';
 import { freshPrefix } from './namespaces.js';
 
 const url = inject('redisUrl');
@@ -109,7 +109,9 @@ describe('keys: injection attempts through prefix, ID parts, labels and values a
     const store = createRedisStore({ indexer: () => [{ status: '{s}', labels: { '{l}': '{v}' } }] }, { url, prefix, shard: 'tenant-7' });
     await store.appendEvents(['{id}', '}x{'], 0, [{ type: 'T', data: {} }]);
     await store.archive(['{id}', '}x{']);
-    await store.appendEvents(['{id}', '}x{'], 0, [{ type: 'T', data: {} }]);
+    // The new life starts one past the archived life's next sequence (1).
+    await store.appendEvents(['{id}', '}x{'], 2, [{ type: 'T', data: {} }]);
+    await (store.backend as RedisBackend).projections.claim('{p}:x', 'runner', 60_000);
     const keys = new KeySpace(prefix, 'tenant-7');
     const found = await dumpStore(keys);
     expect(found.size).toBeGreaterThanOrEqual(5);

@@ -5,7 +5,7 @@ import { makeDispatcher } from '../event-handlers.js';
 import type { Projection, ProjectionContext } from '../projection.js';
 import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { makeEvents } from './util.js';
+import { makeEvents, projectionStoreOf } from './util.js';
 
 type ShopEvents = { Placed: { total: number }; Shipped: { carrier: string }; Noted: { text: string } };
 
@@ -268,7 +268,7 @@ export function projectionSuite(h: Harness): void {
     it('reports a stored checkpoint it cannot read instead of starting over', async () => {
       const store = await h.store<ShopEvents>();
       await placeOrders(store, 2);
-      await store.backend.projections.reset('corrupt', 'not-a-checkpoint');
+      await projectionStoreOf(store).reset('corrupt', 'not-a-checkpoint');
       const handled: string[] = [];
       const reported: ProjectionError[] = [];
       const projection = store.project('corrupt', (event) => void handled.push(keyOf(event)), {
@@ -284,7 +284,7 @@ export function projectionSuite(h: Harness): void {
       expect(reported).toHaveLength(1);
       expect(handled).toEqual([]);
       expect((await store.projectionStatus('corrupt').catch((e: unknown) => e)) instanceof InvalidCheckpointError).toBe(true);
-      const stored = await store.backend.projections.load('corrupt');
+      const stored = await projectionStoreOf(store).load('corrupt');
       expect(stored?.checkpoint).toBe('not-a-checkpoint');
       expect(stored?.lastError).toMatch(/cannot be read/);
     });
@@ -312,7 +312,7 @@ export function projectionSuite(h: Harness): void {
       expect(() => store.project('p', 'handler' as unknown as typeof noop)).toThrow(InvalidArgumentError);
       await expect(store.resetProjection('p', theirs)).rejects.toBeInstanceOf(InvalidCheckpointError);
       await expect(store.resetProjection('p', 'garbage')).rejects.toBeInstanceOf(InvalidCheckpointError);
-      expect(await store.backend.projections.load('p')).toBeUndefined();
+      expect(await projectionStoreOf(store).load('p')).toBeUndefined();
     });
   });
 }

@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { compareCheckpoints } from '../checkpoint.js';
-import { InvalidAggregateIdError, InvalidArgumentError, InvalidCheckpointError, VersionConflictError } from '../errors.js';
+import {
+  InvalidAggregateIdError,
+  InvalidArgumentError,
+  InvalidCheckpointError,
+  ReadSideUnavailableError,
+  VersionConflictError,
+} from '../errors.js';
 import type { Event, EventMap } from '../event.js';
 import { createExecutor, type Command } from '../executor.js';
 import type { AggregateId } from '../id.js';
 import type { ReadAllOptions } from '../read-all.js';
 import type { Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { makeEvents } from './util.js';
+import { makeEvents, partitionsOf } from './util.js';
 
 type LedgerEvents = { Opened: { owner: string }; Deposited: { cents: number }; Noted: { text: string } };
 
@@ -43,6 +49,21 @@ async function fill(store: Store, ids: readonly AggregateId[], count: number, ba
 }
 
 export function readSideSuite(h: Harness): void {
+  if (h.target.capabilities.readSide !== true) {
+    describe('the read side (not supported)', () => {
+      it('rejects readAll, project, headCheckpoint and a resuming subscribe with ReadSideUnavailableError', async () => {
+        const store = await h.store();
+        await expect(store.readAll()).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        await expect(store.headCheckpoint()).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        expect(() => store.project('p', () => undefined)).toThrow(ReadSideUnavailableError);
+        await expect(store.projectionStatus('p')).rejects.toBeInstanceOf(ReadSideUnavailableError);
+        await expect(store.resetProjection('p')).rejects.toBeInstanceOf(ReadSideUnavailableError);
+      });
+    });
+    lifeSuite(h);
+    return;
+  }
+
   describe('positions and readAll', () => {
     it('gives every stored event a position, the same on every read path', async () => {
       const store = await h.store<LedgerEvents>();
@@ -84,7 +105,7 @@ export function readSideSuite(h: Harness): void {
         expect(events).toHaveLength(2400);
         expect(new Set(events.map(keyOf)).size).toBe(2400);
         expect(pages).toBeGreaterThanOrEqual(Math.ceil(2400 / limit));
-        if (store.backend.log.partitions === 1) {
+        if (partitionsOf(store) === 1) {
           const positions = events.map((event) => event.position);
           expect(positions).toEqual([...positions].sort((a, b) => a - b));
           // Appended sequentially, so the log order is the append order: batch by batch.
@@ -136,9 +157,26 @@ export function readSideSuite(h: Harness): void {
       ]);
       const none = await readEverything(store, { types: ['Nothing'] });
       expect(none.events).toEqual([]);
+      // Type names compared whole, as text: non-ASCII, one a prefix of another, with separators.
+      const untyped = store as unknown as Store;
+      const tricky = ['Prüfung', 'Prüf', 'Prüf:ung', '日本語', '日本', 'opened'];
+      await untyped.appendEvents(
+        ['types'],
+        0,
+        tricky.map((type) => ({ type, data: { type } })),
+      );
+      for (const type of tricky) {
+        const page = await readEverything(untyped, { types: [type] });
+        expect(
+          page.events.map((event) => event.type),
+          type,
+        ).toEqual([type]);
+      }
+      expect((await readEverything(untyped, { types: ['Prüf', '日本'] })).events.map((event) => event.type)).toEqual(['Prüf', '日本']);
       // A filtered read still ends where the whole log ends: resuming from it sees only new events.
+      const none2 = await readEverything(store, { types: ['Nothing'] });
       await store.appendEvents(['other'], 3, [{ type: 'Opened', data: { owner: 'late' } }]);
-      const after = await store.readAll({ after: none.checkpoint });
+      const after = await store.readAll({ after: none2.checkpoint });
       expect(after.events.map((event) => event.sequence)).toEqual([3]);
     });
 
@@ -211,7 +249,7 @@ export function readSideSuite(h: Harness): void {
       }
       expect(seen).toHaveLength(4 * 15 * 3 * 2);
       expect(new Set(seen.map(keyOf)).size).toBe(seen.length);
-      if (reader.backend.log.partitions === 1) {
+      if (partitionsOf(reader) === 1) {
         const positions = seen.map((event) => event.position);
         expect(positions).toEqual([...positions].sort((a, b) => a - b));
       }
@@ -260,6 +298,84 @@ export function readSideSuite(h: Harness): void {
     });
   });
 
+  if (h.target.capabilities.hub === true) {
+    describe('the hub resuming from a checkpoint', () => {
+      it('delivers the log after the checkpoint, then live events, each once and in order per aggregate', async () => {
+        const [writer, subscriber] = await h.stores(2);
+        await fill(
+          writer!,
+          [
+            ['r', '1'],
+            ['r', '2'],
+          ],
+          6,
+          3,
+        );
+        const middle = (await subscriber!.readAll({ limit: 5 })).checkpoint;
+        const seen: string[] = [];
+        let expected = 12 - 5 + 8;
+        let arrived: () => void = () => undefined;
+        const all = new Promise<void>((resolve) => (arrived = resolve));
+        const errors: unknown[] = [];
+        const stop = await subscriber!.subscribe(
+          (event) => {
+            seen.push(keyOf(event));
+            if (--expected === 0) arrived();
+          },
+          { after: middle, onError: (error) => void errors.push(error) },
+        );
+        for (let round = 0; round < 4; round++) {
+          await writer!.appendEvents(['r', '1'], 6 + round, makeEvents(1, 6 + round));
+          await writer!.appendEvents(['r', '3'], round, makeEvents(1, round));
+        }
+        await all;
+        await stop();
+        expect(new Set(seen).size).toBe(seen.length);
+        const sequencesOf = (id: string) => seen.filter((key) => key.startsWith(id)).map((key) => Number(key.split('#')[1]));
+        const first = (await subscriber!.readAll({ limit: 5 })).events.map(keyOf);
+        expect(seen.some((key) => first.includes(key))).toBe(false);
+        expect(sequencesOf('["r","1"]')).toEqual([...sequencesOf('["r","1"]')].sort((a, b) => a - b));
+        expect(sequencesOf('["r","3"]')).toEqual([0, 1, 2, 3]);
+        expect(errors).toEqual([]);
+      });
+
+      it('fills a gap from the log instead of reporting lost events', async () => {
+        const store = await h.store();
+        const seen: string[] = [];
+        const errors: unknown[] = [];
+        let expected = 60;
+        let arrived: () => void = () => undefined;
+        const all = new Promise<void>((resolve) => (arrived = resolve));
+        const stop = await store.subscribe(
+          async (event) => {
+            seen.push(keyOf(event));
+            await new Promise((resolve) => setImmediate(resolve));
+            if (--expected === 0) arrived();
+          },
+          { after: store.startCheckpoint, bufferSize: 2, onError: (error) => void errors.push(error) },
+        );
+        for (let i = 0; i < 20; i++) await store.appendEvents(['gap', String(i % 4)], Math.floor(i / 4) * 3, makeEvents(3));
+        await all;
+        await stop();
+        expect(seen).toHaveLength(60);
+        expect(new Set(seen).size).toBe(60);
+        expect(errors).toEqual([]);
+      });
+
+      it('refuses a checkpoint of another store', async () => {
+        const [store, other] = [await h.store(), await h.store()];
+        await other.appendEvents(['o'], 0, makeEvents(1));
+        const theirs = (await other.readAll()).checkpoint;
+        await expect(store.subscribe(() => undefined, { after: theirs })).rejects.toBeInstanceOf(InvalidCheckpointError);
+      });
+    });
+  }
+
+  lifeSuite(h);
+}
+
+/** SPEC 8: one life per aggregate ID, for backends that archive. */
+function lifeSuite(h: Harness): void {
   if (!h.target.capabilities.archive) return;
 
   describe('one life per aggregate ID', () => {

@@ -2,6 +2,7 @@ import { expect } from 'vitest';
 import type { Event } from '../event.js';
 import type { Index } from '../indexer.js';
 import type { AggregateId } from '../id.js';
+import type { Backend, ProjectionStore } from '../backend.js';
 import type { Store } from '../store.js';
 
 /** A fixed timestamp, so time-dependent assertions do not depend on the clock. */
@@ -68,4 +69,16 @@ export function sleep(ms: number): Promise<void> {
 /** An indexer for tests: each `Set` event's payload is its index; other events say nothing. */
 export function payloadIndexer(events: readonly { type: string; payload: unknown }[]): (Index | undefined)[] {
   return events.map((event) => (event.type === 'Set' ? (event.payload as Index) : undefined));
+}
+
+/** The partitions of a store's log (1 when the backend has no read side). */
+export function partitionsOf(store: { readonly backend: Backend }): number {
+  return store.backend.log?.partitions ?? 1;
+}
+
+/** The backend's projection storage; fails the test when the backend has none. */
+export function projectionStoreOf(store: { readonly backend: Backend }): ProjectionStore {
+  const projections = store.backend.projections;
+  if (projections === undefined) throw new Error('the backend has no projection storage (capabilities.readSide)');
+  return projections;
 }

@@ -8,6 +8,6 @@ if (!(variant in BROKEN_VARIANTS)) throw new Error(`set TIMEBOX_BROKEN_VARIANT t
 
 describeConformance({
   name: `broken memory (${variant})`,
-  capabilities: { archive: true, archiveRedeliveryMs: 200, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: 200, hub: true, readSide: true },
   namespace: () => brokenNamespace(variant, 200),
 });

@@ -23,7 +23,7 @@ import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
 /** Passes every call to a real memory backend; variants override the call they break. */
 class DelegatingBackend implements Backend {
   readonly name: string = 'broken-memory';
-  readonly capabilities = { archive: true };
+  readonly capabilities = { archive: true, readSide: true };
 
   constructor(protected readonly inner: MemoryBackend) {}
 
