@@ -114,7 +114,7 @@ export class RaftCommandRejectedError extends TimeboxError {
  */
 export class RaftBackend implements Backend {
   readonly name = 'raft';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   readonly #state: MaterializedState;
   readonly #replicator: Replicator<CommandResult>;
   readonly #ownsNode: boolean;
@@ -125,7 +125,8 @@ export class RaftBackend implements Backend {
   readonly #feeds = new Set<() => void>();
   /** Projection records, written by replicated commands; see {@link RaftProjections}. */
   readonly projections: RaftProjections;
-  #log: LogDescriptor | undefined;
+  /** The log's ID once read from the state (it never changes afterwards). */
+  #logId: string | undefined;
   /** The running proposal that names the log, shared by concurrent callers. */
   #naming: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
@@ -149,6 +150,14 @@ export class RaftBackend implements Backend {
     const replicator = options.replicator;
     this.#fence =
       reads === 'linearizable' && typeof replicator.readBarrier === 'function' ? new ReadFence(() => replicator.readBarrier!()) : undefined;
+    const currentLogId = () => this.#currentLogId();
+    this.log = Object.freeze({
+      partitions: 1,
+      // Read lazily: the log may be named only after this backend was built (by `ready()`).
+      get id(): string {
+        return currentLogId();
+      },
+    });
     this.projections = new RaftProjections({
       state: this.#state,
       propose: (command) => this.#propose(command),
@@ -159,20 +168,14 @@ export class RaftBackend implements Backend {
   }
 
   /**
-   * The cluster's log: `id` is `raft:` and a random ID that the first member to find the log
-   * unnamed proposed, replicated like every write (so every member, every restart and every
-   * member restored from a snapshot gives the same one, and a cluster created afresh another).
-   * Known once `ready()` resolved (or once this member applied the naming); before that, reading
-   * it throws `RaftLogUnnamedError`.
+   * The cluster's log, with one partition. Its `id` is `raft:` and a random ID that the first
+   * member to find the log unnamed proposed, replicated like every write (so every member, every
+   * restart and every member restored from a snapshot gives the same one, and a cluster created
+   * afresh another). The ID is known once `ready()` resolved, or once this member applied the
+   * naming (a log read names the log too); reading `log.id` before that throws
+   * `RaftLogUnnamedError`.
    */
-  get log(): LogDescriptor {
-    if (this.#log === undefined) {
-      const id = this.#state.logId();
-      if (id === undefined) throw new RaftLogUnnamedError();
-      this.#log = Object.freeze({ id: `raft:${id}`, partitions: 1 });
-    }
-    return this.#log;
-  }
+  readonly log: LogDescriptor;
 
   /** The ID this backend's archive consumers hold leases under. */
   get consumerId(): string {
@@ -186,9 +189,18 @@ export class RaftBackend implements Backend {
     await this.#nameLog();
   }
 
+  #currentLogId(): string {
+    if (this.#logId === undefined) {
+      const id = this.#state.logId();
+      if (id === undefined) throw new RaftLogUnnamedError();
+      this.#logId = `raft:${id}`;
+    }
+    return this.#logId;
+  }
+
   /** Makes sure the log has its identity here, proposing one if this member has none applied. */
   async #nameLog(): Promise<void> {
-    if (this.#log !== undefined || this.#state.logId() !== undefined) return;
+    if (this.#logId !== undefined || this.#state.logId() !== undefined) return;
     // Concurrent proposals from several members are harmless: the first one applied names the log.
     this.#naming ??= this.#propose({ type: 'open-log', logId: randomUUID() }).then(
       async (result) => {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { createStore, InvalidArgumentError, StoreClosedError, type ArchiveRecord } from '@timebox/core';
-import { encodeCommand, LocalReplicator, MaterializedState, RaftBackend, type CommandResult } from '../../src/index.js';
+import {
+  encodeCommand,
+  LocalReplicator,
+  MAX_PROJECTION_NAME_BYTES,
+  MaterializedState,
+  RaftBackend,
+  RaftLogUnnamedError,
+  type CommandResult,
+} from '../../src/index.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { tempStates } from '../state/temp-state.js';
 
@@ -163,6 +171,67 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
     await backend.append({ id: ['f'], expectedSequence: 2, events: [{ type: 'A', sequence: 2, timestamp: 4, data: '4' }] });
     expect(seen).toHaveLength(1);
     await backend.close();
+    await replicator.close();
+  });
+
+  it('names the log once through ready(), the same for every backend over the state, another for another state', async () => {
+    const { state, replicator } = node();
+    const first = new RaftBackend({ state, replicator });
+    const second = new RaftBackend({ state, replicator });
+    expect(first.log.partitions).toBe(1);
+    expect(() => first.log.id).toThrow(RaftLogUnnamedError);
+    await Promise.all([first.ready(), second.ready()]);
+    expect(first.log.id).toMatch(/^raft:[0-9a-f-]{36}$/);
+    expect(second.log.id).toBe(first.log.id);
+    // A log read names the log as well.
+    const other = node();
+    const third = new RaftBackend({ state: other.state, replicator: other.replicator });
+    expect(await third.readLog({ after: [0], limit: 1 })).toEqual({ entries: [], after: [0], end: true });
+    expect(third.log.id).not.toBe(first.log.id);
+    await Promise.all([first.close(), second.close(), third.close()]);
+    await Promise.all([replicator.close(), other.replicator.close()]);
+  });
+
+  it('refuses a malformed log read, and projection calls with bad arguments or after close', async () => {
+    const { state, replicator } = node();
+    const backend = new RaftBackend({ state, replicator });
+    for (const request of [
+      { after: [], limit: 1 },
+      { after: [0, 0], limit: 1 },
+      { after: [-1], limit: 1 },
+      { after: [0.5], limit: 1 },
+      { after: [0], limit: 0 },
+      { after: [0], limit: 10_001 },
+      { after: [0], limit: 1, types: 'A' },
+      { after: [0], limit: 1, prefix: [1] },
+    ]) {
+      await expect(backend.readLog(request as never), JSON.stringify(request)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(backend.projections.claim('p', 'h', 0)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('', 'h', 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('p\uD800', 'h', 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('x'.repeat(MAX_PROJECTION_NAME_BYTES + 1), 'h', 10)).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(backend.projections.save('p', 'h', -1, {}, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.save('p', 'h', 0, { lastError: 5 as never }, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.reset('p', 7 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Nothing was proposed for the refused calls.
+    expect(await backend.projections.load('p')).toBeUndefined();
+    const claimed = await backend.projections.claim('x'.repeat(MAX_PROJECTION_NAME_BYTES), 'h', 10_000);
+    expect(claimed).toMatchObject({ held: true, record: { holder: 'h', generation: 0 } });
+    await backend.close();
+    for (const call of [
+      () => backend.projections.load('p'),
+      () => backend.projections.claim('p', 'h', 10),
+      () => backend.projections.save('p', 'h', 0, {}, 10),
+      () => backend.projections.release('p', 'h'),
+      () => backend.projections.reset('p', undefined),
+      () => backend.readLog({ after: [0], limit: 1 }),
+      () => backend.logHead(),
+    ]) {
+      await expect(call()).rejects.toBeInstanceOf(StoreClosedError);
+    }
     await replicator.close();
   });
 

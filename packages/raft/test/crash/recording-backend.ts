@@ -5,10 +5,6 @@ import type {
   Backend,
   BackendCapabilities,
   EventRecord,
-  LogDescriptor,
-  LogPage,
-  ProjectionStore,
-  ReadLogRequest,
   SnapshotRecord,
   StoredEventRecord,
 } from '@timebox/core';
@@ -34,14 +30,6 @@ export class RecordingBackend implements Backend {
     this.#history = history;
     this.#client = client;
     this.name = `recording(${inner.name})`;
-  }
-
-  get log(): LogDescriptor {
-    return this.#inner.log;
-  }
-
-  get projections(): ProjectionStore {
-    return this.#inner.projections;
   }
 
   /** Appends answered `ok` so far. */
@@ -85,14 +73,6 @@ export class RecordingBackend implements Backend {
 
   loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return this.#inner.loadEvents(id, fromSequence);
-  }
-
-  readLog(request: ReadLogRequest): Promise<LogPage> {
-    return this.#inner.readLog(request);
-  }
-
-  logHead(): Promise<number[]> {
-    return this.#inner.logHead();
   }
 
   loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
