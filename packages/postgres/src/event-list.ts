@@ -1,19 +1,35 @@
-import type { EventRecord } from '@timebox/core';
-import { fromStoredText } from './text-codec.js';
+import type { LogEntry, StoredEventRecord } from '@timebox/core';
+import { aggregateIdFromKey, fromStoredText } from './text-codec.js';
 
 /**
  * Parses the event lists the server functions return and the archive table holds: JSON text
- * `[[sequence, type, time_ms, data], ...]` built with `json_build_array`. JSON rather than SQL
- * arrays, because parsing array columns needs the driver's array type lookup, which pools the
- * backend opens switch off (see options.ts) and a caller's own instance may switch off too.
- * Sequences and epoch-millisecond times are integers well inside 2^53, so JSON numbers hold them
- * exactly.
+ * `[[sequence, type, time_ms, data, position], ...]` built with `json_build_array`. JSON rather
+ * than SQL arrays, because parsing array columns needs the driver's array type lookup, which pools
+ * the backend opens switch off (see options.ts) and a caller's own instance may switch off too.
+ * Sequences, positions and epoch-millisecond times are integers well inside 2^53, so JSON numbers
+ * hold them exactly.
  */
-export function parseEventList(json: string): EventRecord[] {
-  return (JSON.parse(json) as [number, string, number, string][]).map(([sequence, type, timestamp, data]) => ({
+export function parseEventList(json: string): StoredEventRecord[] {
+  return (JSON.parse(json) as [number, string, number, string, number][]).map(([sequence, type, timestamp, data, position]) => ({
     type: fromStoredText(type),
     sequence,
     timestamp,
     data,
+    position,
   }));
+}
+
+/** Parses a page of the log from `timebox_read_log`: `[[aggregate, sequence, type, time_ms, data, position], ...]`. */
+export function parseLogEntries(json: string): LogEntry[] {
+  return (JSON.parse(json) as [string, number, string, number, string, number][]).map(
+    ([aggregate, sequence, type, timestamp, data, position]) => ({
+      id: aggregateIdFromKey(aggregate),
+      event: { type: fromStoredText(type), sequence, timestamp, data, position },
+    }),
+  );
+}
+
+/** Parses a JSON array of positions, as `timebox_append` returns them. */
+export function parsePositions(json: string | null): number[] {
+  return json === null ? [] : (JSON.parse(json) as number[]);
 }

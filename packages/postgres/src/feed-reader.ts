@@ -66,6 +66,14 @@ export class FeedReader implements Feed {
   #reading: Promise<void> | undefined;
   #again = false;
   #closed = false;
+  /**
+   * False until the opening read marked what was already there as read. postgres.js calls the
+   * listen callback's `onlisten` on the first LISTEN too, not only after a reconnect: a read
+   * started by it before the opening read would deliver every feed row of the prefix.
+   */
+  #started = false;
+  /** A wake came before the opening read finished: read once more right after it. */
+  #wakeWhenStarted = false;
   #retryDelay = RETRY_MIN_MS;
   #retryTimer: NodeJS.Timeout | undefined;
   readonly #listenerId = randomUUID();
@@ -101,6 +109,8 @@ export class FeedReader implements Feed {
       await reader.close();
       throw error;
     }
+    reader.#started = true;
+    if (reader.#wakeWhenStarted) reader.#wake();
     reader.#leaseTimer = setInterval(() => void reader.#renewLease().catch(() => undefined), RENEW_MS);
     reader.#leaseTimer.unref();
     reader.#safetyTimer = setInterval(() => reader.#wake(), SAFETY_READ_MS);
@@ -130,6 +140,10 @@ export class FeedReader implements Feed {
   /** Reads now, or once more after the read in progress. */
   #wake(): void {
     if (this.#closed) return;
+    if (!this.#started) {
+      this.#wakeWhenStarted = true;
+      return;
+    }
     if (this.#reading !== undefined) {
       this.#again = true;
       return;
@@ -193,7 +207,7 @@ export class FeedReader implements Feed {
     return this.#sql<FeedRow[]>`
       SELECT s.xmin::text AS xmin, h.pruned_below::text AS pruned_below, f.tx::text AS tx, f.id::text AS id,
              f.aggregate, f.first_sequence::float8 AS first_sequence, f.count,
-             (SELECT json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data) ORDER BY e.sequence)::text
+             (SELECT json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data, e.position) ORDER BY e.sequence)::text
                 FROM timebox_events e
                WHERE e.prefix = ${this.#prefix} AND e.aggregate = f.aggregate
                  AND e.sequence >= f.first_sequence AND e.sequence < f.first_sequence + f.count) AS events

@@ -8,6 +8,7 @@ import { PostgresBackend } from './postgres-backend.js';
 import type { PostgresBackendOptions } from './options.js';
 
 export { PostgresBackend } from './postgres-backend.js';
+export type { PostgresProjections, SaveUpdate } from './projections.js';
 export {
   DEFAULT_APPLICATION_NAME,
   DEFAULT_ARCHIVE_LEASE_MS,

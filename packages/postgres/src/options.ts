@@ -79,6 +79,12 @@ export interface ResolvedOptions {
   /** The driver instance and whether the backend owns (and so ends) it. */
   readonly sql: Sql;
   readonly ownsSql: boolean;
+  /**
+   * Opens the pool transactional projections run their transactions on (see `runTransaction`):
+   * configured like `sql`, used for nothing else, so `sql.begin` there never shares a connection
+   * with other callers' queries. The backend owns (and ends) it.
+   */
+  readonly openTransactionSql: () => Sql;
 }
 
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
@@ -107,14 +113,21 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     ] as const) {
       if (value !== undefined) throw new ConfigError(field, 'cannot be combined with sql (configure that instance instead)', value);
     }
-    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: sql, ownsSql: false };
+    const callers = sql as Sql;
+    // A second instance over the caller's parsed options: same server, credentials and settings,
+    // its own connections (postgres.js takes parsed options as they are).
+    const openTransactionSql = (): Sql => postgres(callers.options as unknown as Options<Record<string, PostgresType>>);
+    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: callers, ownsSql: false, openTransactionSql };
   }
-  const owned = postgres(url ?? DEFAULT_URL, {
+  const config = {
     ...OWN_POOL_DEFAULTS,
     ...driverOptions,
     connection: { application_name: DEFAULT_APPLICATION_NAME, ...driverOptions?.connection },
     max: maxConns ?? DEFAULT_MAX_CONNS,
     ...OWN_POOL_FIXED,
-  });
-  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned, ownsSql: true };
+  };
+  const target = url ?? DEFAULT_URL;
+  const owned = postgres(target, config);
+  const openTransactionSql = () => postgres(target, config);
+  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned, ownsSql: true, openTransactionSql };
 }

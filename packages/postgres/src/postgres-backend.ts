@@ -1,4 +1,4 @@
-import type { Sql } from 'postgres';
+import type { Sql, TransactionSql } from 'postgres';
 import {
   InvalidSequenceError,
   StoreClosedError,
@@ -8,24 +8,31 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  type EventRecord,
   type Feed,
   type FeedSink,
+  type LogDescriptor,
+  type LogPage,
+  type ProjectionWrite,
+  type ReadLogRequest,
   type SnapshotRecord,
+  type StoredEventRecord,
   HubUnavailableError,
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { guard, onlyRow } from './errors.js';
 import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
+import { PostgresProjections, type SaveUpdate } from './projections.js';
 import { ensureSchema } from './schema.js';
-import { parseEventList } from './event-list.js';
+import { parseEventList, parseLogEntries, parsePositions } from './event-list.js';
 import { aggregateIdFromKey, aggregateKey, compareCodeUnits, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
 
 interface AppendRow {
   actual: number;
   /** On a conflict, the events from the expected sequence on (see `parseEventList`). */
   events: string | null;
+  /** On success, the positions of the appended events (JSON array). */
+  positions: string | null;
 }
 
 interface EventRow {
@@ -33,21 +40,53 @@ interface EventRow {
   type: string;
   time: number;
   data: string;
+  position: number;
 }
+
+interface LogRow {
+  settled: boolean;
+  upto: number;
+  more: boolean;
+  /** JSON text, see `parseLogEntries`; null for an empty page. */
+  events: string | null;
+}
+
+/**
+ * How long (ms) one log read waits server-side for appends in flight below the page's end before
+ * it answers with what is settled (nothing new) and lets the caller come back.
+ */
+const SETTLE_WAIT_MS = 200;
+/** With a type or aggregate filter, a page looks at this many events at most to find its matches. */
+const FILTERED_SCAN_WINDOW = 5_000;
 
 /**
  * The PostgreSQL backend, through postgres.js. Appends, snapshot saves and archive moves are one
  * call each to server-side functions the schema step installs; every value is a bound parameter.
- * Supports archiving.
+ * Supports archiving and the read side: every event has a position from one global sequence,
+ * `readLog` and `logHead` return only the settled part of the log (positions can commit out of
+ * order; see the README's _Positions and the log_), an archived ID keeps a tombstone so its next
+ * life starts past the old one, and `projections` keeps projection records in
+ * `timebox_projection`, with `saveProjectionWith` for read models written in the checkpoint's
+ * transaction.
  */
 export class PostgresBackend implements Backend {
   readonly name = 'postgres';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
+  /**
+   * The store's log: one partition, named by the prefix (`postgres:<prefix>`), so every backend
+   * over the same prefix reads the same checkpoints and another prefix refuses them.
+   */
+  readonly log: LogDescriptor;
+  /** Projection records in `timebox_projection` (see `PostgresProjections`). */
+  readonly projections: PostgresProjections;
   /** The store namespace every row of this backend carries, as stored. */
   readonly #prefix: string;
   readonly #sql: Sql;
   readonly #ownsSql: boolean;
   readonly #archive: ArchiveConsumer;
+  readonly #openTransactionSql: () => Sql;
+  /** The pool of transactional projections, opened on first use (see `runTransaction`). */
+  #transactionSql: Sql | undefined;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
   #ready: Promise<void> | undefined;
@@ -61,6 +100,18 @@ export class PostgresBackend implements Backend {
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
     this.#feedRetention = resolved.feedRetention;
+    this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
+    this.#openTransactionSql = resolved.openTransactionSql;
+    this.projections = new PostgresProjections(
+      this.#sql,
+      this.#prefix,
+      (operation) => this.#open(operation),
+      () => {
+        // Not after close: a pool opened then would never be ended.
+        this.#assertOpen('save a projection with its transaction');
+        return (this.#transactionSql ??= this.#openTransactionSql());
+      },
+    );
   }
 
   /** Connects and creates or migrates the schema (once; a failed attempt is retried next call). */
@@ -78,6 +129,7 @@ export class PostgresBackend implements Backend {
     this.#closed = true;
     await this.#archive.close();
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
+    await this.#transactionSql?.end({ timeout: 5 });
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }
 
@@ -94,11 +146,11 @@ export class PostgresBackend implements Backend {
     const rows = await guard(
       'append events',
       () => this.#sql<AppendRow[]>`
-      SELECT actual, events FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
+      SELECT actual, events, positions FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
         ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`,
     );
-    const { actual, events: stored } = onlyRow('append events', rows);
-    if (actual === expectedSequence) return { ok: true };
+    const { actual, events: stored, positions } = onlyRow('append events', rows);
+    if (actual === expectedSequence) return { ok: true, positions: parsePositions(positions) };
     const newEvents = stored === null ? [] : parseEventList(stored);
     return { ok: false, actualSequence: actual, newEvents };
   }
@@ -121,12 +173,13 @@ export class PostgresBackend implements Backend {
     };
   }
 
-  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     await this.#open('load events');
     const rows = await guard(
       'load events',
       () => this.#sql<EventRow[]>`
-      SELECT e.sequence::float8 AS sequence, e.type, e.time_ms::float8 AS time, e.data FROM timebox_events e
+      SELECT e.sequence::float8 AS sequence, e.type, e.time_ms::float8 AS time, e.data, e.position::float8 AS position
+        FROM timebox_events e
        WHERE e.prefix = ${this.#prefix} AND e.aggregate = ${aggregateKey(id)} AND e.sequence >= ${fromSequence}
        ORDER BY e.sequence`,
     );
@@ -136,23 +189,29 @@ export class PostgresBackend implements Backend {
   async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
     await this.#open('load a snapshot');
     const key = aggregateKey(id);
-    // One statement, so the snapshot and its trailing events come from one consistent view.
+    // One statement, so the snapshot, the life start and the trailing events come from one
+    // consistent view. Rows: the snapshot (kind 0), the head row's life start (kind 1), the events.
     const rows = await guard(
       'load a snapshot',
-      () => this.#sql<(EventRow & { snapshot: boolean })[]>`
-      SELECT s.sequence::float8 AS sequence, NULL::text AS type, NULL::float8 AS time, s.data, true AS snapshot
+      () => this.#sql<(EventRow & { kind: number })[]>`
+      SELECT s.sequence::float8 AS sequence, NULL::text AS type, NULL::float8 AS time, s.data, NULL::float8 AS position, 0 AS kind
         FROM timebox_snapshot s WHERE s.prefix = ${this.#prefix} AND s.aggregate = ${key}
       UNION ALL
-      SELECT e.sequence::float8, e.type, e.time_ms::float8, e.data, false
+      SELECT i.life_start::float8, NULL, NULL, NULL, NULL, 1
+        FROM timebox_index i WHERE i.prefix = ${this.#prefix} AND i.aggregate = ${key}
+      UNION ALL
+      SELECT e.sequence::float8, e.type, e.time_ms::float8, e.data, e.position::float8, 2
         FROM timebox_events e
        WHERE e.prefix = ${this.#prefix} AND e.aggregate = ${key}
          AND e.sequence >= coalesce((SELECT sequence FROM timebox_snapshot
                                       WHERE prefix = ${this.#prefix} AND aggregate = ${key}), 0)
-      ORDER BY snapshot DESC, sequence`,
+      ORDER BY kind, sequence`,
     );
-    const snapshot = rows[0]?.snapshot === true ? rows[0] : undefined;
-    const events = (snapshot ? rows.slice(1) : rows).map(toEventRecord);
-    return { data: snapshot?.data, sequence: snapshot?.sequence ?? 0, events };
+    const snapshot = rows.find((row) => row.kind === 0);
+    const lifeStart = rows.find((row) => row.kind === 1)?.sequence ?? 0;
+    const events = rows.filter((row) => row.kind === 2).map(toEventRecord);
+    // Old lives' events and snapshots are gone (archived), so whatever is stored belongs to this life.
+    return { data: snapshot?.data, sequence: snapshot?.sequence ?? lifeStart, events };
   }
 
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
@@ -175,7 +234,7 @@ export class PostgresBackend implements Backend {
         ? await guard(
             'list aggregates',
             () => this.#sql<{ aggregate: string }[]>`
-            SELECT aggregate FROM timebox_index WHERE prefix = ${this.#prefix} ORDER BY aggregate`,
+            SELECT aggregate FROM timebox_index WHERE prefix = ${this.#prefix} AND live ORDER BY aggregate`,
           )
         : await this.#listUnder(prefix);
     return rows.map((row) => aggregateIdFromKey(row.aggregate));
@@ -239,6 +298,76 @@ export class PostgresBackend implements Backend {
     return rows.map((row) => fromStoredText(row.value)).sort(compareCodeUnits);
   }
 
+  /**
+   * A page of the log, settled: `timebox_read_log` returns events only up to a position below
+   * which every transaction that took a position has ended, so no event can later appear at or
+   * below the returned `after` (see the README, _Positions and the log_). When appends in flight
+   * below the page's end do not finish within about 200 ms, the page is empty with `end` set and
+   * `after` unchanged: the caller comes back later (a projection waits for the next append or
+   * its polling backstop).
+   */
+  async readLog({ after, limit, types, prefix }: ReadLogRequest): Promise<LogPage> {
+    await this.#open('read the log');
+    const from = after[0] ?? 0;
+    const typeList = types === undefined ? null : JSON.stringify(types.map(toStoredText));
+    const range = prefix === undefined || prefix.length === 0 ? undefined : { exact: aggregateKey(prefix), ...descendantKeyRange(prefix) };
+    const window = typeList === null && range === undefined ? limit : Math.max(limit, FILTERED_SCAN_WINDOW);
+    const rows = await guard(
+      'read the log',
+      () => this.#sql<LogRow[]>`
+      SELECT settled, upto, more, events FROM timebox_read_log(${this.#prefix}, ${from}, ${limit}, ${window},
+        ${typeList}::text::json, ${range?.exact ?? null}, ${range?.low ?? null}, ${range?.high ?? null}, ${SETTLE_WAIT_MS})`,
+    );
+    const row = onlyRow('read the log', rows);
+    if (!row.settled) return { entries: [], after: [from], end: true };
+    return { entries: row.events === null ? [] : parseLogEntries(row.events), after: [row.upto], end: !row.more };
+  }
+
+  /**
+   * The settled head: the prefix's newest position once every append that could still add an
+   * event at or below it has ended. Waits (in rounds of about 200 ms, one call each) for appends
+   * in flight when it is called to finish.
+   */
+  async logHead(): Promise<number[]> {
+    for (;;) {
+      await this.#open('read the log head');
+      const rows = await guard(
+        'read the log head',
+        () => this.#sql<{ settled: boolean; head: number }[]>`
+        SELECT settled, head FROM timebox_log_head(${this.#prefix}, ${SETTLE_WAIT_MS})`,
+      );
+      const { settled, head } = onlyRow('read the log head', rows);
+      if (settled) return [head];
+    }
+  }
+
+  /**
+   * The transactional form of `projections.save`, for read models in this database: runs `work`
+   * with a transaction and, in the same transaction, the conditional checkpoint save (if `holder`
+   * still holds the lease of projection `name` and its generation is still `generation`). The work
+   * commits only together with the checkpoint: when the save answers `'lost-lease'` or `'reset'`,
+   * the transaction is rolled back and that answer returned; when `work` throws, it is rolled back
+   * and the error rethrown. So a read model changed in `work` changes exactly once per checkpoint.
+   *
+   * `work` must do its database work through the `sql` it is given (awaiting every statement) and
+   * must not use it after it resolved. If the connection is lost, the call rejects with a
+   * `PostgresBackendError` whose `connectionLost` is true: the work may or may not have committed
+   * with its checkpoint (load the projection to see which), and statements `work` makes after the
+   * loss are refused without being sent.
+   *
+   * @throws InvalidArgumentError for a bad name, holder, generation, lease or work.
+   */
+  async saveProjectionWith(
+    name: string,
+    holder: string,
+    generation: number,
+    update: SaveUpdate,
+    leaseMs: number,
+    work: (sql: TransactionSql) => Promise<void>,
+  ): Promise<ProjectionWrite> {
+    return this.projections.saveWith(name, holder, generation, update, leaseMs, work);
+  }
+
   async archive(id: AggregateId): Promise<void> {
     await this.#open('archive');
     await guard('archive', () => this.#sql`SELECT timebox_archive_aggregate(${this.#prefix}, ${aggregateKey(id)})`);
@@ -258,7 +387,7 @@ export class PostgresBackend implements Backend {
       () => this.#sql<{ aggregate: string }[]>`
       SELECT aggregate FROM timebox_index
        WHERE prefix = ${this.#prefix}
-         AND (aggregate = ${exact} OR (aggregate >= ${low} AND aggregate < ${high}))
+         AND (aggregate = ${exact} OR (aggregate >= ${low} AND aggregate < ${high})) AND live
        ORDER BY aggregate`,
     );
   }
@@ -274,6 +403,6 @@ export class PostgresBackend implements Backend {
   }
 }
 
-function toEventRecord(row: EventRow): EventRecord {
-  return { type: fromStoredText(row.type), sequence: row.sequence, timestamp: row.time, data: row.data };
+function toEventRecord(row: EventRow): StoredEventRecord {
+  return { type: fromStoredText(row.type), sequence: row.sequence, timestamp: row.time, data: row.data, position: row.position };
 }

@@ -82,7 +82,7 @@ describe('config', () => {
   });
 
   for (const fetchTypes of [true, false]) {
-    it(`works on a caller's instance with fetch_types ${fetchTypes ? 'on' : 'off'}: appends, conflicts, snapshots, labels, archive`, async () => {
+    it(`works on a caller's instance with fetch_types ${fetchTypes ? 'on' : 'off'}: appends, conflicts, snapshots, labels, archive, projection transactions`, async () => {
       const prefix = randomPrefix(`own-sql-types-${fetchTypes}`);
       const sql = postgres(serverUrl(), { max: 2, fetch_types: fetchTypes, onnotice: () => undefined });
       const backend = new PostgresBackend({ sql, prefix, archiveLeaseMs: 1_000 });
@@ -100,29 +100,49 @@ describe('config', () => {
             events,
             index: { status: 'open', statusTime: 9, labels: { 'tier,"x"': '{gold}', gone: '' } },
           }),
-        ).resolves.toEqual({ ok: true });
+        ).resolves.toEqual({ ok: true, positions: [expect.any(Number), expect.any(Number)] });
+        // Positions come back through the JSON position list and match what reads return.
+        const stored = await backend.loadEvents(id, 0);
+        expect(stored.map(({ position: _, ...event }) => event)).toEqual(events);
+        const [first, second] = stored.map((event) => event.position) as [number, number];
+        expect(second).toBeGreaterThan(first);
         // A conflict returns the stored events, which come back through the JSON event list.
         await expect(backend.append({ id, expectedSequence: 0, events: [events[0]!] })).resolves.toEqual({
           ok: false,
           actualSequence: 2,
-          newEvents: events,
+          newEvents: stored,
         });
         await expect(backend.append({ id, expectedSequence: 1, events: [] })).resolves.toEqual({
           ok: false,
           actualSequence: 2,
-          newEvents: [events[1]],
+          newEvents: [stored[1]],
         });
         await expect(backend.listLabelValues('tier,"x"')).resolves.toEqual(['{gold}']);
         await expect(backend.listAggregatesByStatus('open')).resolves.toEqual([{ id, timestamp: 9 }]);
         await backend.saveSnapshot(id, '{"s":1}', 1, false);
-        await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [events[1]] });
+        await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [stored[1]] });
+        const page = await backend.readLog({ after: [0], limit: 10 });
+        expect(page.entries).toEqual(stored.map((event) => ({ id, event })));
         await backend.archive(id);
         let record: unknown;
         await backend.consumeArchive(async (r) => void (record = r), undefined);
-        expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events });
+        expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":1}', snapshotSequence: 1, events: stored });
         await expect(backend.loadEvents(id, 0)).resolves.toEqual([]);
+        // Projection transactions run on a second instance made from the caller's options.
+        await backend.projections.claim('p', 'me', 10_000);
+        const used: string[] = [];
+        await expect(
+          backend.saveProjectionWith('p', 'me', 0, { checkpoint: 'c' }, 10_000, async (tx) => {
+            const [row] = await tx<{ name: string }[]>`SELECT current_setting('application_name') AS name`;
+            used.push(row!.name);
+          }),
+        ).resolves.toBe('ok');
+        expect(used).toEqual([sql.options.connection.application_name ?? '']);
+        expect((await backend.projections.load('p'))?.checkpoint).toBe('c');
       } finally {
         await backend.close();
+        // Closing the backend ended its own transaction pool, not the caller's instance.
+        await expect(sql`SELECT 1 AS one`).resolves.toEqual([{ one: 1 }]);
         await deletePrefix(admin, prefix);
         await sql.end();
       }

@@ -9,7 +9,7 @@ afterAll(() => admin.end());
 
 describeConformance({
   name: 'postgres',
-  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true, readSide: true },
   writers: 50,
   namespace: () => {
     // One prefix is one isolated store; each connection is a backend with its own pool, like a process.

@@ -29,6 +29,7 @@ export async function deletePrefix(sql: Sql, prefix: string): Promise<void> {
       'timebox_feed',
       'timebox_feed_horizon',
       'timebox_feed_listener',
+      'timebox_projection',
     ]) {
       await tx`DELETE FROM ${tx(table)} WHERE prefix = ${prefix}`;
     }

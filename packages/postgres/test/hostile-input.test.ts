@@ -72,7 +72,7 @@ describe('hostile input', () => {
 
       // Nothing was injected: the tables are intact and another store is untouched.
       const tables = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 'timebox%'`;
-      expect(tables[0]!.n).toBe(9);
+      expect(tables[0]!.n).toBe(10);
       await expect(canary.getEvents(['canary'])).resolves.toHaveLength(1);
       await expect(canary.listAggregates()).resolves.toEqual([['canary']]);
     } finally {
@@ -80,6 +80,38 @@ describe('hostile input', () => {
       await canary.close();
       await deletePrefix(admin, toStoredText(prefix));
       await deletePrefix(admin, canaryPrefix);
+    }
+  });
+
+  it('reads the log filtered by hostile types and ID prefixes exactly, and keeps hostile projection records intact', async () => {
+    const prefix = `${HOSTILE.join('|')}-${randomPrefix()}`;
+    const store = createPostgresStore({}, { url: serverUrl(), prefix, maxConns: 2 });
+    try {
+      for (const [i, text] of HOSTILE.entries()) {
+        await store.appendEvents([text, String(i)], 0, [
+          { type: text, data: { i } },
+          { type: `${text}-other`, data: { i } },
+        ]);
+      }
+      for (const [i, text] of HOSTILE.entries()) {
+        const byType = await store.readAll({ types: [text] });
+        expect(byType.events.map((event) => [event.type, event.aggregateId])).toEqual([[text, [text, String(i)]]]);
+        const byPrefix = await store.readAll({ aggregatePrefix: [text] });
+        expect(byPrefix.events.map((event) => event.type)).toEqual([text, `${text}-other`]);
+      }
+      // Patterns and quotes are data: no type matches a LIKE pattern or a quoted list of others.
+      await expect(store.readAll({ types: ['%', "' OR true --", 'a%b_c'] })).resolves.toMatchObject({ events: [] });
+      const projection = store.project(HOSTILE[1]!, () => undefined);
+      await projection.caughtUp();
+      await projection.stop();
+      const status = await store.projectionStatus(HOSTILE[1]!);
+      expect(status.name).toBe(HOSTILE[1]);
+      expect(status.lag).toBe(0);
+      await store.resetProjection(HOSTILE[1]!);
+      expect((await store.projectionStatus(HOSTILE[1]!)).checkpoint).toBeUndefined();
+    } finally {
+      await store.close();
+      await deletePrefix(admin, toStoredText(prefix));
     }
   });
 

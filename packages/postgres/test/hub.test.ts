@@ -42,6 +42,25 @@ async function killFeedListeners(): Promise<number> {
 }
 
 describe('postgres event feed', () => {
+  it('a new subscriber gets only what is appended after it subscribed, not the feed rows already there', async () => {
+    // postgres.js calls LISTEN's onlisten hook for the first LISTEN too; a read woken by it before
+    // the opening read had marked the existing rows delivered the whole feed.
+    const p = prefix('feed-start');
+    const writer = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    for (let i = 0; i < 5; i++) await writer.appendEvents(['old', `${i}`], 0, [{ type: 'Before', data: {} }]);
+    const got = recorder();
+    await reader.subscribe(got.handler, { onError: got.onError });
+    await writer.appendEvents(['new'], 0, [{ type: 'After', data: {} }]);
+    expect(await eventually(() => got.events.length >= 1)).toBe(true);
+    // One more append, read after it, so a late delivery of the old rows would have shown up by now.
+    await writer.appendEvents(['new'], 1, [{ type: 'After', data: {} }]);
+    expect(await eventually(() => got.events.length >= 2)).toBe(true);
+    expect(got.events.map((event) => `${event.aggregateId.join('/')}#${event.sequence}`)).toEqual(['new#0', 'new#1']);
+    expect(got.errors).toEqual([]);
+    await Promise.all([reader.close(), writer.close()]);
+  });
+
   it('a subscriber whose LISTEN connection dropped resumes where it was, losing nothing', { timeout: 60_000 }, async () => {
     const p = prefix('feed');
     const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });

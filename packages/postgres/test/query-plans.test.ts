@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresBackend } from '../src/index.js';
 import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
@@ -79,6 +80,90 @@ describe('query plans', () => {
     } finally {
       await backend.close();
       await deletePrefix(admin, prefix);
+    }
+  });
+
+  it('reads the log and its head through the position index (plans of the statements inside the functions)', async (context) => {
+    const prefix = randomPrefix('plans-log');
+    const neighbour = randomPrefix('plans-log-other');
+    const captured: { query: string; parameters: unknown[] }[] = [];
+    const backend = new PostgresBackend({
+      url: serverUrl(),
+      prefix,
+      maxConns: 1,
+      postgres: { debug: (_connection, query, parameters) => captured.push({ query, parameters }) },
+    });
+    // The statements run inside plpgsql functions, so EXPLAIN of the call shows nothing of them;
+    // auto_explain (nested statements, plans sent as notices) shows each one as it runs.
+    const plans: PlanNode[] = [];
+    const session = postgres(serverUrl(), {
+      max: 1,
+      onnotice: (notice) => {
+        const text = String(notice.message);
+        const start = text.indexOf('{');
+        if (text.includes('plan:') && start >= 0) plans.push((JSON.parse(text.slice(start)) as { Plan: PlanNode }).Plan);
+      },
+    });
+    try {
+      try {
+        await session`LOAD 'auto_explain'`;
+      } catch {
+        context.skip('auto_explain is not installed on this server');
+      }
+      await backend.ready();
+      // Two prefixes interleaved in the one position sequence, as stores sharing the tables are.
+      await admin`
+        INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
+        SELECT CASE WHEN g % 4 = 0 THEN ${neighbour} ELSE ${prefix} END, 'order:' || (g / 3), g % 3,
+               CASE WHEN g % 7 = 0 THEN 'Rare' ELSE 'T' END, g, '{}'
+          FROM generate_series(3, 80002) g`;
+      await admin`VACUUM (ANALYZE) timebox_events`;
+      const [middle] = await admin<{ position: number }[]>`
+        SELECT position::float8 AS position FROM timebox_events WHERE prefix = ${prefix} ORDER BY position OFFSET 30000 LIMIT 1`;
+      await session`SET auto_explain.log_min_duration = 0`;
+      await session`SET auto_explain.log_nested_statements = on`;
+      await session`SET auto_explain.log_format = json`;
+      await session`SET auto_explain.log_level = notice`;
+
+      const after = [middle!.position];
+      const calls: [string, () => Promise<unknown>][] = [
+        ['readLog', () => backend.readLog({ after, limit: 100 })],
+        ['readLog by type', () => backend.readLog({ after, limit: 100, types: ['Rare'] })],
+        ['readLog by prefix', () => backend.readLog({ after, limit: 100, prefix: ['order', '20000'] })],
+        ['logHead', () => backend.logHead()],
+      ];
+      for (const [name, call] of calls) {
+        captured.length = 0;
+        await call();
+        expect(captured, name).toHaveLength(1);
+        const { query, parameters } = captured[0]!;
+        plans.length = 0;
+        await session.unsafe(query, parameters as never[]);
+        const all = plans.flatMap(nodes);
+        const onEvents = all.filter((node) => node['Relation Name'] === 'timebox_events');
+        expect(onEvents.length, name).toBeGreaterThan(0);
+        expect(
+          onEvents.filter((node) => node['Node Type'] === 'Seq Scan'),
+          name,
+        ).toEqual([]);
+        // The position index serves the range (directly, or under a bitmap scan of a bounded range;
+        // with an aggregate filter the planner may combine it with the primary key).
+        const indexes = new Set(all.map((node) => node['Index Name']).filter((index) => index !== undefined));
+        expect([...indexes], name).toContain('timebox_events_by_position');
+        for (const index of indexes) expect(['timebox_events_by_position', 'timebox_events_pkey'], name).toContain(index);
+        // Unfiltered, position order comes straight from the index: no Sort at all.
+        if (name === 'readLog' || name === 'logHead') {
+          expect(
+            all.map((node) => node['Node Type']),
+            name,
+          ).not.toContain('Sort');
+        }
+      }
+    } finally {
+      await session.end();
+      await backend.close();
+      await deletePrefix(admin, prefix);
+      await deletePrefix(admin, neighbour);
     }
   });
 });

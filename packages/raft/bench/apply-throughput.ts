@@ -89,7 +89,7 @@ try {
     const started = performance.now();
     for (const batch of batches) {
       const results = await state.apply(batch);
-      for (const result of results.values()) if (result.type !== 'ok') throw new Error(`unexpected result ${result.type}`);
+      for (const result of results.values()) if (result.type !== 'appended') throw new Error(`unexpected result ${result.type}`);
     }
     const ms = performance.now() - started;
     const busy = performance.eventLoopUtilization(elu);

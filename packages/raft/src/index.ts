@@ -35,19 +35,26 @@ export {
   type AckCommand,
   type AppendCommand,
   type ArchiveCommand,
+  type ClaimProjectionCommand,
   type Command,
   type CommandResult,
   type LeaseCommand,
   type LeaseHandle,
+  type OpenLogCommand,
   type ReleaseCommand,
+  type ReleaseProjectionCommand,
   type RenewCommand,
+  type ResetProjectionCommand,
+  type SaveProjectionCommand,
   type SaveSnapshotCommand,
 } from './state/commands.js';
 export { DecodeError } from './state/binary.js';
-export { MAX_AGGREGATE_ID_BYTES } from './state/limits.js';
+export { MAX_AGGREGATE_ID_BYTES, MAX_PROJECTION_NAME_BYTES } from './state/limits.js';
+export { RaftProjections } from './backend/raft-projections.js';
 export {
   RaftBackend,
   RaftCommandRejectedError,
+  RaftLogUnnamedError,
   type RaftBackendOptions,
   type RaftReadMode,
   type ReadBarrierReplicator,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   InvalidArgumentError,
   InvalidSequenceError,
@@ -10,10 +11,14 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  type EventRecord,
   type Feed,
   type FeedSink,
+  type LogDescriptor,
+  type LogEntry,
+  type LogPage,
+  type ReadLogRequest,
   type SnapshotRecord,
+  type StoredEventRecord,
 } from '@timebox/core';
 import type { Replicator } from '../node/ports.js';
 import { encodeCommand, type Command, type CommandResult } from '../state/commands.js';
@@ -21,6 +26,7 @@ import { commandLimitProblem } from '../state/limits.js';
 import type { MaterializedState } from '../state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { ReadFence } from './read-fence.js';
+import { RaftProjections } from './raft-projections.js';
 
 /**
  * How reads are served (SPEC 10.4 says reads come from the local state; this says how fresh).
@@ -70,6 +76,28 @@ export interface RaftBackendOptions {
   readonly archiveRecheckMs?: number | undefined;
 }
 
+/** The most events one `readLog` page returns (the contract's limit). */
+const MAX_PAGE = 10_000;
+/** Log entries one synchronous step of a log read looks at before it yields the event loop. */
+const READ_STEP_ENTRIES = 1_000;
+/** Event bytes one synchronous step of a log read decodes before it yields the event loop. */
+const READ_STEP_BYTES = 4 << 20;
+/** Log entries one page looks at, at most: a filtered page that matched few stops there. */
+const PAGE_SCAN_LIMIT = 10_000;
+
+/**
+ * The log has no identity yet: nothing named it since the cluster's data was created. `ready()`
+ * names it (as does the first log read), so await `store.ready()` before taking a checkpoint.
+ */
+export class RaftLogUnnamedError extends TimeboxError {
+  constructor() {
+    super(
+      'RAFT_LOG_UNNAMED',
+      "this raft cluster's log has no identity yet: await store.ready() (it names the log) before taking a checkpoint",
+    );
+  }
+}
+
 /** A command the state refused as a whole (undecodable, or beyond a storage limit). */
 export class RaftCommandRejectedError extends TimeboxError {
   constructor(reason: string) {
@@ -79,13 +107,14 @@ export class RaftCommandRejectedError extends TimeboxError {
 
 /**
  * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
- * replicator and resolve once applied on this node; the sequence check runs in the replicated
- * apply step. Reads come from the local materialized state, by default after a linearizable read
- * barrier (`reads` option). Supports archiving.
+ * replicator and resolve once applied on this node; the sequence check, and the log positions of
+ * appended events, are decided in the replicated apply step. Reads, log reads included, come from
+ * the local materialized state, by default after a linearizable read barrier (`reads` option).
+ * Supports archiving (one life per ID) and keeps projection records in the replicated state.
  */
 export class RaftBackend implements Backend {
   readonly name = 'raft';
-  readonly capabilities: BackendCapabilities = { archive: true };
+  readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
   readonly #state: MaterializedState;
   readonly #replicator: Replicator<CommandResult>;
   readonly #ownsNode: boolean;
@@ -94,6 +123,12 @@ export class RaftBackend implements Backend {
   readonly #fence: ReadFence | undefined;
   /** Stops this backend's live feeds on close. */
   readonly #feeds = new Set<() => void>();
+  /** Projection records, written by replicated commands; see {@link RaftProjections}. */
+  readonly projections: RaftProjections;
+  /** The log's ID once read from the state (it never changes afterwards). */
+  #logId: string | undefined;
+  /** The running proposal that names the log, shared by concurrent callers. */
+  #naming: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(options: RaftBackendOptions) {
@@ -115,16 +150,70 @@ export class RaftBackend implements Backend {
     const replicator = options.replicator;
     this.#fence =
       reads === 'linearizable' && typeof replicator.readBarrier === 'function' ? new ReadFence(() => replicator.readBarrier!()) : undefined;
+    const currentLogId = () => this.#currentLogId();
+    this.log = Object.freeze({
+      partitions: 1,
+      // Read lazily: the log may be named only after this backend was built (by `ready()`).
+      get id(): string {
+        return currentLogId();
+      },
+    });
+    this.projections = new RaftProjections({
+      state: this.#state,
+      propose: (command) => this.#propose(command),
+      readPoint: (operation) => this.#readPoint(operation),
+      assertOpen: (operation) => this.#assertOpen(operation),
+      unexpected,
+    });
   }
+
+  /**
+   * The cluster's log, with one partition. Its `id` is `raft:` and a random ID that the first
+   * member to find the log unnamed proposed, replicated like every write (so every member, every
+   * restart and every member restored from a snapshot gives the same one, and a cluster created
+   * afresh another). The ID is known once `ready()` resolved, or once this member applied the
+   * naming (a log read names the log too); reading `log.id` before that throws
+   * `RaftLogUnnamedError`.
+   */
+  readonly log: LogDescriptor;
 
   /** The ID this backend's archive consumers hold leases under. */
   get consumerId(): string {
     return this.#archive.consumerId;
   }
 
+  /** Resolves once a leader is known, this node caught up, and the log has its identity (see `log`). */
   async ready(): Promise<void> {
     this.#assertOpen('wait for readiness');
     await this.#replicator.ready();
+    await this.#nameLog();
+  }
+
+  #currentLogId(): string {
+    if (this.#logId === undefined) {
+      const id = this.#state.logId();
+      if (id === undefined) throw new RaftLogUnnamedError();
+      this.#logId = `raft:${id}`;
+    }
+    return this.#logId;
+  }
+
+  /** Makes sure the log has its identity here, proposing one if this member has none applied. */
+  async #nameLog(): Promise<void> {
+    if (this.#logId !== undefined || this.#state.logId() !== undefined) return;
+    // Concurrent proposals from several members are harmless: the first one applied names the log.
+    this.#naming ??= this.#propose({ type: 'open-log', logId: randomUUID() }).then(
+      async (result) => {
+        if (result.type !== 'ok') throw unexpected('name the log', result);
+        // A proposal is answered a moment before its batch is committed to the state it is read from.
+        await this.#state.whenCommitted();
+      },
+      (error: unknown) => {
+        this.#naming = undefined;
+        throw error;
+      },
+    );
+    await this.#naming;
   }
 
   /** Stops archive consumers (held records stop being renewed); closes replicator then state if it owns them. */
@@ -149,12 +238,67 @@ export class RaftBackend implements Backend {
       events: request.events,
       index: request.index,
     });
-    if (result.type === 'ok') return { ok: true };
+    if (result.type === 'appended') {
+      const positions = new Array<number>(result.count);
+      for (let i = 0; i < result.count; i++) positions[i] = result.firstPosition + i;
+      return { ok: true, positions };
+    }
+    // An empty batch at the right sequence stores nothing.
+    if (result.type === 'ok') return { ok: true, positions: [] };
     if (result.type === 'conflict') return { ok: false, actualSequence: result.actualSequence, newEvents: result.newEvents };
     throw unexpected('append', result);
   }
 
-  async loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  /**
+   * A page of the log from this member's state (same read point as the other reads). The page is
+   * read in steps of at most 1,000 log entries (or 4 MiB of events), yielding the event loop between
+   * them so heartbeats never wait behind a large page; a filtered page looks at no more than 10,000
+   * log entries. Positions never move once given, so a page read in steps misses nothing.
+   */
+  async readLog(request: ReadLogRequest): Promise<LogPage> {
+    this.#assertOpen('read the log');
+    const { after, limit, types, prefix } = checkReadLog(request);
+    await this.#nameLog();
+    await this.#readPoint('read the log');
+    // A local read (or one over the single-process replicator) would otherwise answer in
+    // microtasks only: a reader polling the log in a loop would starve the event loop, and with it
+    // the applying of the very appends it waits for, and the member's heartbeats.
+    await yieldToEventLoop();
+    this.#assertOpen('read the log');
+    const filter = { types: types === undefined ? undefined : new Set(types), prefix };
+    const entries: LogEntry[] = [];
+    let position = after;
+    let scanned = 0;
+    for (;;) {
+      const step = this.#state.readLog(
+        position,
+        limit - entries.length,
+        Math.min(READ_STEP_ENTRIES, PAGE_SCAN_LIMIT - scanned),
+        READ_STEP_BYTES,
+        filter,
+      );
+      for (const entry of step.entries) entries.push(entry);
+      position = step.after;
+      scanned += step.scanned;
+      if (step.end) return { entries, after: [position], end: true };
+      if (entries.length >= limit || scanned >= PAGE_SCAN_LIMIT) return { entries, after: [position], end: false };
+      await yieldToEventLoop();
+      this.#assertOpen('read the log');
+    }
+  }
+
+  /** The position of the newest event this member applied: everything at or below it is committed. */
+  async logHead(): Promise<number[]> {
+    this.#assertOpen('read the log');
+    await this.#nameLog();
+    await this.#readPoint('read the log');
+    // As in readLog: a loop polling the head must not starve the event loop.
+    await yieldToEventLoop();
+    this.#assertOpen('read the log');
+    return [this.#state.logHead()];
+  }
+
+  async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     await this.#readPoint('load events');
     return this.#state.loadEvents(id, fromSequence);
   }
@@ -256,8 +400,39 @@ export class RaftBackend implements Backend {
   }
 }
 
-function toRecord(event: EventRecord): EventRecord {
-  return { type: event.type, sequence: event.sequence, timestamp: event.timestamp, data: event.data };
+/** Lets timers and I/O run (setImmediate runs after them). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function toRecord(event: StoredEventRecord): StoredEventRecord {
+  return { type: event.type, sequence: event.sequence, timestamp: event.timestamp, data: event.data, position: event.position };
+}
+
+/** Checks a log read request (core checks what it builds; this guards direct callers). */
+function checkReadLog(request: ReadLogRequest): {
+  after: number;
+  limit: number;
+  types: readonly string[] | undefined;
+  prefix: AggregateId | undefined;
+} {
+  if (request === null || typeof request !== 'object') throw new InvalidArgumentError('request', 'must be an object', request);
+  const { after, limit, types, prefix } = request;
+  if (!Array.isArray(after) || after.length !== 1) throw new InvalidArgumentError('after', 'must hold one position (one partition)', after);
+  const position: unknown = after[0];
+  if (typeof position !== 'number' || !Number.isSafeInteger(position) || position < 0) {
+    throw new InvalidArgumentError('after[0]', 'must be a whole number ≥ 0', position);
+  }
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new InvalidArgumentError('limit', `must be a whole number from 1 to ${MAX_PAGE}`, limit);
+  }
+  if (types !== undefined && (!Array.isArray(types) || types.some((type) => typeof type !== 'string'))) {
+    throw new InvalidArgumentError('types', 'must be an array of event type names', types);
+  }
+  if (prefix !== undefined && (!Array.isArray(prefix) || prefix.some((part) => typeof part !== 'string'))) {
+    throw new InvalidArgumentError('prefix', 'must be an array of ID parts', prefix);
+  }
+  return { after: position, limit, types, prefix: prefix === undefined || prefix.length === 0 ? undefined : prefix };
 }
 
 function unexpected(operation: string, result: CommandResult): Error {

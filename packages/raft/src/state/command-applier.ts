@@ -4,27 +4,36 @@
  * bytes (time included), never on this node's clock or configuration.
  */
 import { LRUCache } from 'lru-cache';
-import { encodeAggregateId, type AggregateId, type EventRecord, type IndexUpdate } from '@timebox/core';
+import { encodeAggregateId, type AggregateId, type IndexUpdate, type StoredEventRecord } from '@timebox/core';
 import { ByteWriter } from './binary.js';
 import type {
   AckCommand,
   AppendCommand,
   ArchiveCommand,
+  ClaimProjectionCommand,
   CommandResult,
   LeaseCommand,
+  OpenLogCommand,
   ReleaseCommand,
+  ReleaseProjectionCommand,
   RenewCommand,
+  ResetProjectionCommand,
+  SaveProjectionCommand,
   SaveSnapshotCommand,
 } from './commands.js';
 import {
+  aggregateIdKey,
   aggregateKey,
   archiveKey,
   eventKey,
   eventsEnd,
   labelKey,
   leaseKey,
+  lifeKey,
+  logKey,
   Meta,
   metaKey,
+  projectionKey,
   snapshotKey,
   statusKey,
   Table,
@@ -34,15 +43,21 @@ import {
   decodeEvent,
   decodeHead,
   decodeLease,
+  decodeProjection,
   decodeText,
   decodeU64,
   encodeArchiveRecord,
   encodeLease,
+  encodeProjection,
   encodeText,
   encodeU64,
+  eventPosition,
+  projectionView,
   writeEvent,
   writeHead,
+  writeLogEntry,
   type AggregateHead,
+  type StoredProjection,
 } from './records.js';
 
 /** The few LMDB operations the applier uses, all inside one write transaction. */
@@ -56,8 +71,8 @@ export interface WriteView {
   last(start: Buffer, end: Buffer): Uint8Array | undefined;
 }
 
-/** An event as handed to the publisher: the stored record and its aggregate. */
-export interface PublishedEvent extends EventRecord {
+/** An event as handed to the publisher: the stored record (with its log position) and its aggregate. */
+export interface PublishedEvent extends StoredEventRecord {
   readonly aggregateId: AggregateId;
 }
 
@@ -71,13 +86,17 @@ export interface ApplyEffects {
 
 const OK: CommandResult = { type: 'ok' };
 const LEASE_LOST: CommandResult = { type: 'lease-lost' };
+const GENERATION_CHANGED: CommandResult = { type: 'generation-changed' };
 
 /** An aggregate as the applier caches it: its head, its next sequence, and its key built once. */
 interface CachedHead {
   readonly key: Buffer;
-  /** Undefined: the aggregate does not exist (yet). */
+  /** Undefined: the aggregate has no live life (never had one, or its last one was archived). */
   head: AggregateHead | undefined;
-  /** The sequence its next event takes (0 while it does not exist). */
+  /**
+   * The sequence its next event takes. Without a head: where its next life starts (0, or one
+   * past the next sequence of its archived life).
+   */
   nextSequence: number;
 }
 
@@ -88,13 +107,20 @@ interface CachedHead {
  * put inside a transaction, so nothing else holds on to it.
  *
  * The cache mirrors the transaction, which can still fail: after a failed batch (or a restored
- * snapshot) the owner calls `forgetCachedHeads()`.
+ * snapshot) the owner calls `forgetCache()`.
  */
 export class CommandApplier {
   readonly #scratch = new ByteWriter(4096);
   readonly #heads: LRUCache<string, CachedHead>;
   #effects: ApplyEffects = { published: [], archiveAvailable: false };
   #publish = false;
+  /**
+   * The position the next appended event takes, read from meta at the first append after a
+   * restart or a failure and written back by `finish()` in each batch's transaction; undefined when not loaded.
+   */
+  #nextPosition: number | undefined;
+  /** The stored value of `#nextPosition`, so `finish()` writes only when appends moved it. */
+  #storedNextPosition: number | undefined;
 
   constructor(
     private readonly view: WriteView,
@@ -109,9 +135,22 @@ export class CommandApplier {
     this.#publish = publish;
   }
 
-  /** Drops every cached head (the transaction they came from failed, or the state was replaced). */
-  forgetCachedHeads(): void {
+  /** Writes what the batch kept in memory (the next log position) into its transaction. */
+  finish(): void {
+    if (this.#nextPosition !== undefined && this.#nextPosition !== this.#storedNextPosition) {
+      this.view.put(metaKey(Meta.nextPosition), encodeU64(this.#nextPosition));
+      this.#storedNextPosition = this.#nextPosition;
+    }
+  }
+
+  /**
+   * Drops every cached head and the cached next position (the transaction they came from failed,
+   * or the state was replaced).
+   */
+  forgetCache(): void {
     this.#heads.clear();
+    this.#nextPosition = undefined;
+    this.#storedNextPosition = undefined;
   }
 
   append(command: AppendCommand): CommandResult {
@@ -123,30 +162,65 @@ export class CommandApplier {
       const newEvents = head === undefined ? [] : this.#events(head, command.expectedSequence);
       return { type: 'conflict', actualSequence, newEvents };
     }
-    if (command.events.length === 0) return OK;
-    const target = head ?? this.#create();
-    for (const event of command.events)
-      this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event).view());
-    cached.nextSequence += command.events.length;
+    const count = command.events.length;
+    if (count === 0) return OK;
+    const target = head ?? this.#create(encodedId, actualSequence);
+    // Positions follow the log's order: every member applies the same commands in the same order
+    // from the same counter, so every member gives every event the same position.
+    const firstPosition = this.#takePositions(count);
+    for (let i = 0; i < count; i++) {
+      const event = command.events[i] as AppendCommand['events'][number];
+      this.view.put(eventKey(target.number, event.sequence), writeEvent(this.#scratch.reset(), event, firstPosition + i).view());
+      this.view.put(logKey(firstPosition + i), writeLogEntry(this.#scratch.reset(), target.number, event.sequence).view());
+    }
+    cached.nextSequence += count;
     // The head is written only when it changes: the next sequence is not stored (see AggregateHead).
     const indexChanged = command.index !== undefined && this.#applyIndex(encodedId, target, command.index);
     if (head === undefined || indexChanged) this.#putHead(cached, target);
-    if (this.#publish) this.#effects.published.push(command.events.map((event) => ({ ...event, aggregateId: command.id })));
-    return OK;
+    if (this.#publish) {
+      this.#effects.published.push(
+        command.events.map((event, i) => ({
+          type: event.type,
+          sequence: event.sequence,
+          timestamp: event.timestamp,
+          data: event.data,
+          position: firstPosition + i,
+          aggregateId: command.id,
+        })),
+      );
+    }
+    return { type: 'appended', firstPosition, count };
   }
 
   saveSnapshot(command: SaveSnapshotCommand): CommandResult {
-    const cached = this.#cachedHead(encodeAggregateId(command.id));
+    const encodedId = encodeAggregateId(command.id);
+    const cached = this.#cachedHead(encodedId);
     const head = cached.head;
     const nextSequence = cached.nextSequence;
     if (command.sequence > nextSequence) return { type: 'invalid-sequence', nextSequence };
-    if (head?.snapshotSequence != null && head.snapshotSequence >= command.sequence) return OK;
-    const target = head ?? this.#create();
+    if (head?.snapshotSequence != null) {
+      if (head.snapshotSequence >= command.sequence) return OK;
+    } else {
+      // Without a snapshot, the first stored sequence is where the life started (only a snapshot
+      // trims); a snapshot at or below a later life's start would cover none of its events.
+      const lifeStart = head?.firstSequence ?? nextSequence;
+      if (lifeStart > 0 && command.sequence <= lifeStart) return OK;
+    }
+    const target = head ?? this.#create(encodedId, nextSequence);
     target.snapshotSequence = command.sequence;
     this.view.put(snapshotKey(target.number), encodeText(command.data));
     if (command.trim && command.sequence > target.firstSequence) {
-      for (let sequence = target.firstSequence; sequence < command.sequence; sequence++)
-        this.view.remove(eventKey(target.number, sequence));
+      const removed: { key: Buffer; position: number }[] = [];
+      for (const { key, value } of this.view.range(
+        eventKey(target.number, target.firstSequence),
+        eventKey(target.number, command.sequence),
+      ))
+        removed.push({ key: Buffer.from(key), position: eventPosition(value) });
+      // Trimmed events leave the log with their entries.
+      for (const { key, position } of removed) {
+        this.view.remove(key);
+        this.view.remove(logKey(position));
+      }
       target.firstSequence = command.sequence;
     }
     this.#putHead(cached, target);
@@ -165,12 +239,20 @@ export class CommandApplier {
       snapshotData = stored === undefined ? undefined : decodeText(stored);
       this.view.remove(snapshotKey(head.number));
     }
-    for (const event of events) this.view.remove(eventKey(head.number, event.sequence));
+    for (const event of events) {
+      this.view.remove(eventKey(head.number, event.sequence));
+      this.view.remove(logKey(event.position));
+    }
     if (head.status !== '') this.view.remove(statusKey(head.status, head.statusTime, head.number));
     for (const [name, value] of head.labels) this.view.remove(labelKey(name, value, head.number));
     this.view.remove(cached.key);
+    this.view.remove(aggregateIdKey(head.number));
+    // One life per ID: the next life starts one past this life's next sequence, so a sequence read
+    // in this life is never valid in the next, and a catch-up across the boundary finds a gap.
+    const nextLife = cached.nextSequence + 1;
+    this.view.put(lifeKey(encodedId), encodeU64(nextLife));
     cached.head = undefined;
-    cached.nextSequence = 0;
+    cached.nextSequence = nextLife;
     const record = this.#nextCounter(Meta.nextArchiveRecord);
     this.view.put(archiveKey(record), encodeArchiveRecord(encodedId, snapshotData, head.snapshotSequence ?? 0, events));
     this.view.put(leaseKey(record), encodeLease({ leasedUntil: 0, lease: 0, holder: '' }));
@@ -219,6 +301,70 @@ export class CommandApplier {
     return OK;
   }
 
+  /** Names the log if nothing named it yet; the first name applied stays. */
+  openLog(command: OpenLogCommand): CommandResult {
+    const key = metaKey(Meta.logId);
+    if (this.view.get(key) === undefined) this.view.put(key, encodeText(command.logId));
+    return OK;
+  }
+
+  claimProjection(command: ClaimProjectionCommand): CommandResult {
+    const key = projectionKey(command.name);
+    const stored = this.view.get(key);
+    const record: StoredProjection =
+      stored === undefined
+        ? { generation: 0, leaseUntil: 0, holder: undefined, checkpoint: undefined, lastError: undefined }
+        : decodeProjection(stored);
+    // Expiry is judged by the time stamped in the command, never by this member's clock.
+    const held = record.holder === undefined || record.holder === command.holder || record.leaseUntil <= command.at;
+    if (held) {
+      record.holder = command.holder;
+      record.leaseUntil = command.at + command.leaseMs;
+    }
+    if (held || stored === undefined) this.view.put(key, encodeProjection(record));
+    return { type: 'claimed', held, record: projectionView(command.name, record, command.at) };
+  }
+
+  saveProjection(command: SaveProjectionCommand): CommandResult {
+    const key = projectionKey(command.name);
+    const stored = this.view.get(key);
+    if (stored === undefined) return LEASE_LOST;
+    const record = decodeProjection(stored);
+    if (record.holder !== command.holder || record.leaseUntil <= command.at) return LEASE_LOST;
+    if (record.generation !== command.generation) return GENERATION_CHANGED;
+    if (command.checkpoint !== undefined) record.checkpoint = command.checkpoint;
+    if (command.lastError !== undefined) record.lastError = command.lastError ?? undefined;
+    record.leaseUntil = command.at + command.leaseMs;
+    this.view.put(key, encodeProjection(record));
+    return OK;
+  }
+
+  releaseProjection(command: ReleaseProjectionCommand): CommandResult {
+    const key = projectionKey(command.name);
+    const stored = this.view.get(key);
+    if (stored === undefined) return OK;
+    const record = decodeProjection(stored);
+    if (record.holder !== command.holder) return OK;
+    record.holder = undefined;
+    record.leaseUntil = 0;
+    this.view.put(key, encodeProjection(record));
+    return OK;
+  }
+
+  resetProjection(command: ResetProjectionCommand): CommandResult {
+    const key = projectionKey(command.name);
+    const stored = this.view.get(key);
+    const record: StoredProjection =
+      stored === undefined
+        ? { generation: 0, leaseUntil: 0, holder: undefined, checkpoint: undefined, lastError: undefined }
+        : decodeProjection(stored);
+    record.checkpoint = command.checkpoint;
+    record.lastError = undefined;
+    record.generation++;
+    this.view.put(key, encodeProjection(record));
+    return OK;
+  }
+
   #holds(command: RenewCommand | AckCommand | ReleaseCommand): boolean {
     const stored = this.view.get(leaseKey(command.record));
     if (stored === undefined) return false;
@@ -233,7 +379,7 @@ export class CommandApplier {
       const key = aggregateKey(encodedId);
       const stored = this.view.get(key);
       const head = stored === undefined ? undefined : decodeHead(stored);
-      cached = { key, head, nextSequence: head === undefined ? 0 : this.#storedNextSequence(head) };
+      cached = { key, head, nextSequence: head === undefined ? this.#lifeStart(encodedId) : this.#storedNextSequence(head) };
       this.#heads.set(encodedId, cached);
     }
     return cached;
@@ -250,9 +396,31 @@ export class CommandApplier {
     return last === undefined ? head.firstSequence : new KeyReader(last).skip(8).u64() + 1;
   }
 
-  #create(): AggregateHead {
+  /** Where the ID's next life starts: 0, or one past the next sequence of its archived life. */
+  #lifeStart(encodedId: string): number {
+    const stored = this.view.get(lifeKey(encodedId));
+    return stored === undefined ? 0 : decodeU64(stored);
+  }
+
+  /** A new head for a life starting at `lifeStart`; the caller writes it. */
+  #create(encodedId: string, lifeStart: number): AggregateHead {
     const number = this.#nextCounter(Meta.nextAggregate);
-    return { number, firstSequence: 0, snapshotSequence: null, status: '', statusTime: 0, labels: new Map() };
+    this.view.put(aggregateIdKey(number), encodeText(encodedId));
+    // The head holds the life's start from now on (as its first sequence) until it is archived again.
+    if (lifeStart > 0) this.view.remove(lifeKey(encodedId));
+    return { number, firstSequence: lifeStart, snapshotSequence: null, status: '', statusTime: 0, labels: new Map() };
+  }
+
+  /** Reserves `count` consecutive log positions; the first of them. */
+  #takePositions(count: number): number {
+    if (this.#nextPosition === undefined) {
+      const stored = this.view.get(metaKey(Meta.nextPosition));
+      this.#nextPosition = stored === undefined ? 1 : decodeU64(stored);
+      this.#storedNextPosition = this.#nextPosition;
+    }
+    const first = this.#nextPosition;
+    this.#nextPosition += count;
+    return first;
   }
 
   #nextCounter(field: number): number {
@@ -262,9 +430,9 @@ export class CommandApplier {
     return value;
   }
 
-  #events(head: AggregateHead, fromSequence: number): EventRecord[] {
+  #events(head: AggregateHead, fromSequence: number): StoredEventRecord[] {
     const start = Math.max(fromSequence, head.firstSequence);
-    const events: EventRecord[] = [];
+    const events: StoredEventRecord[] = [];
     for (const { key, value } of this.view.range(eventKey(head.number, start), eventsEnd(head.number))) {
       events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
     }

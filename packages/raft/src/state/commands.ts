@@ -8,7 +8,7 @@
  * LEB128-length-prefixed UTF-8. An aggregate ID is a part count followed by its parts. An append's
  * event sequences are not sent: they run from `expectedSequence`, as core assigns them.
  */
-import type { AggregateId, AppendRequest, EventRecord, IndexUpdate } from '@timebox/core';
+import type { AggregateId, AppendRequest, EventRecord, IndexUpdate, ProjectionRecord, StoredEventRecord } from '@timebox/core';
 import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 
 /** Appends a batch at an expected sequence, with its folded index update (core's `AppendRequest`). */
@@ -64,13 +64,79 @@ export interface ReleaseCommand extends LeaseHandle {
   readonly type: 'release';
 }
 
-export type Command = AppendCommand | SaveSnapshotCommand | ArchiveCommand | LeaseCommand | RenewCommand | AckCommand | ReleaseCommand;
+/** Names the log: the first one applied sets the log's identity for good; later ones change nothing. */
+export interface OpenLogCommand {
+  readonly type: 'open-log';
+  /** A fresh random ID, proposed by whichever member first found the log unnamed. */
+  readonly logId: string;
+}
+
+/**
+ * Takes or renews a projection's lease for `holder` if it is free, expired at `at`, or already
+ * `holder`'s, until `at + leaseMs`; creates the record when missing.
+ */
+export interface ClaimProjectionCommand {
+  readonly type: 'claim-projection';
+  readonly name: string;
+  readonly holder: string;
+  /** The proposer's clock, epoch ms: the apply step judges expiry by it, so every member agrees. */
+  readonly at: number;
+  readonly leaseMs: number;
+}
+
+/** Stores a projection's checkpoint and last error if `holder` holds the lease at `at` and the generation matches. */
+export interface SaveProjectionCommand {
+  readonly type: 'save-projection';
+  readonly name: string;
+  readonly holder: string;
+  readonly generation: number;
+  /** Absent: keep the stored one. */
+  readonly checkpoint: string | undefined;
+  /** A string sets it, null clears it, undefined keeps it. */
+  readonly lastError: string | null | undefined;
+  readonly at: number;
+  readonly leaseMs: number;
+}
+
+/** Gives a projection's lease up if `holder` has it. */
+export interface ReleaseProjectionCommand {
+  readonly type: 'release-projection';
+  readonly name: string;
+  readonly holder: string;
+}
+
+/** Replaces a projection's checkpoint (absent: the start), clears its last error and bumps its generation. */
+export interface ResetProjectionCommand {
+  readonly type: 'reset-projection';
+  readonly name: string;
+  readonly checkpoint: string | undefined;
+}
+
+export type Command =
+  | AppendCommand
+  | SaveSnapshotCommand
+  | ArchiveCommand
+  | LeaseCommand
+  | RenewCommand
+  | AckCommand
+  | ReleaseCommand
+  | OpenLogCommand
+  | ClaimProjectionCommand
+  | SaveProjectionCommand
+  | ReleaseProjectionCommand
+  | ResetProjectionCommand;
 
 /** What applying a command answered; identical on every node. */
 export type CommandResult =
   | { readonly type: 'ok' }
+  /** A non-empty append: its events took the log positions `firstPosition` … `firstPosition + count - 1`. */
+  | { readonly type: 'appended'; readonly firstPosition: number; readonly count: number }
   /** An append whose expected sequence was not the aggregate's next sequence. */
-  | { readonly type: 'conflict'; readonly actualSequence: number; readonly newEvents: EventRecord[] }
+  | { readonly type: 'conflict'; readonly actualSequence: number; readonly newEvents: StoredEventRecord[] }
+  /** A projection claim: whether the holder now holds the lease, and the record after the attempt. */
+  | { readonly type: 'claimed'; readonly held: boolean; readonly record: ProjectionRecord }
+  /** A projection save whose generation no longer matches (a reset came first). */
+  | { readonly type: 'generation-changed' }
   /** A snapshot beyond the end of the log. */
   | { readonly type: 'invalid-sequence'; readonly nextSequence: number }
   /** A lease was taken: read the record from the local state. */
@@ -83,7 +149,31 @@ export type CommandResult =
   | { readonly type: 'invalid-command'; readonly reason: string };
 
 const VERSION = 1;
-const TAGS = { append: 1, 'save-snapshot': 2, archive: 3, lease: 4, renew: 5, ack: 6, release: 7 } as const;
+const TAGS = {
+  append: 1,
+  'save-snapshot': 2,
+  archive: 3,
+  lease: 4,
+  renew: 5,
+  ack: 6,
+  release: 7,
+  'open-log': 8,
+  'claim-projection': 9,
+  'save-projection': 10,
+  'release-projection': 11,
+  'reset-projection': 12,
+} as const;
+
+function writeOptional(out: ByteWriter, text: string | undefined): void {
+  out.u8(text === undefined ? 0 : 1);
+  if (text !== undefined) out.string(text);
+}
+
+function readOptional(input: ByteReader): string | undefined {
+  const flag = input.u8();
+  if (flag > 1) throw new DecodeError(`bad optional-string flag ${flag}`);
+  return flag === 0 ? undefined : input.string();
+}
 
 function writeId(out: ByteWriter, id: AggregateId): void {
   out.varuint(id.length);
@@ -147,6 +237,27 @@ export function encodeCommand(command: Command): Uint8Array {
     case 'ack':
     case 'release':
       writeHandle(out, command);
+      break;
+    case 'open-log':
+      out.string(command.logId);
+      break;
+    case 'claim-projection':
+      out.string(command.name).string(command.holder).f64(command.at).varuint(command.leaseMs);
+      break;
+    case 'save-projection':
+      out.string(command.name).string(command.holder).varuint(command.generation);
+      writeOptional(out, command.checkpoint);
+      // 0: keep, 1: clear, 2: set.
+      out.u8(command.lastError === undefined ? 0 : command.lastError === null ? 1 : 2);
+      if (typeof command.lastError === 'string') out.string(command.lastError);
+      out.f64(command.at).varuint(command.leaseMs);
+      break;
+    case 'release-projection':
+      out.string(command.name).string(command.holder);
+      break;
+    case 'reset-projection':
+      out.string(command.name);
+      writeOptional(out, command.checkpoint);
       break;
   }
   return out.finish();
@@ -222,6 +333,37 @@ export function decodeCommand(bytes: Uint8Array): Command {
     case TAGS.release:
       command = { type: 'release', ...readHandle(input) };
       break;
+    case TAGS['open-log']:
+      command = { type: 'open-log', logId: input.string() };
+      break;
+    case TAGS['claim-projection']: {
+      const name = input.string();
+      const holder = input.string();
+      command = { type: 'claim-projection', name, holder, at: readTime(input, 'claim time'), leaseMs: input.varuint() };
+      break;
+    }
+    case TAGS['save-projection']: {
+      const name = input.string();
+      const holder = input.string();
+      const generation = input.varuint();
+      const checkpoint = readOptional(input);
+      const errorFlag = input.u8();
+      if (errorFlag > 2) throw new DecodeError(`bad last-error flag ${errorFlag}`);
+      const lastError = errorFlag === 0 ? undefined : errorFlag === 1 ? null : input.string();
+      const at = readTime(input, 'save time');
+      command = { type: 'save-projection', name, holder, generation, checkpoint, lastError, at, leaseMs: input.varuint() };
+      break;
+    }
+    case TAGS['release-projection']: {
+      const name = input.string();
+      command = { type: 'release-projection', name, holder: input.string() };
+      break;
+    }
+    case TAGS['reset-projection']: {
+      const name = input.string();
+      command = { type: 'reset-projection', name, checkpoint: readOptional(input) };
+      break;
+    }
     default:
       throw new DecodeError(`unknown command tag ${tag}`);
   }
@@ -237,6 +379,9 @@ const RESULT_TAGS = {
   'nothing-available': 5,
   'lease-lost': 6,
   'invalid-command': 7,
+  appended: 8,
+  claimed: 9,
+  'generation-changed': 10,
 } as const;
 
 /** Encodes a result, as stored in the table of applied proposals. */
@@ -250,8 +395,24 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
   switch (result.type) {
     case 'conflict':
       out.varuint(result.actualSequence).varuint(result.newEvents.length);
-      for (const event of result.newEvents) out.varuint(event.sequence).string(event.type).f64(event.timestamp).string(event.data);
+      for (const event of result.newEvents)
+        out.varuint(event.sequence).varuint(event.position).string(event.type).f64(event.timestamp).string(event.data);
       break;
+    case 'appended':
+      out.varuint(result.firstPosition).varuint(result.count);
+      break;
+    case 'claimed': {
+      const record = result.record;
+      out
+        .u8(result.held ? 1 : 0)
+        .string(record.name)
+        .varuint(record.generation)
+        .f64(record.leaseUntil);
+      writeOptional(out, record.holder);
+      writeOptional(out, record.checkpoint);
+      writeOptional(out, record.lastError);
+      break;
+    }
     case 'invalid-sequence':
       out.varuint(result.nextSequence);
       break;
@@ -267,6 +428,7 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
       break;
     case 'ok':
     case 'lease-lost':
+    case 'generation-changed':
       break;
   }
   return out;
@@ -283,16 +445,39 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
       break;
     case RESULT_TAGS.conflict: {
       const actualSequence = input.varuint();
-      const count = input.count(11);
-      const newEvents: EventRecord[] = new Array<EventRecord>(count);
+      const count = input.count(12);
+      const newEvents: StoredEventRecord[] = new Array<StoredEventRecord>(count);
       for (let i = 0; i < count; i++) {
         const sequence = input.varuint();
+        const position = input.varuint();
         const type = input.string();
-        newEvents[i] = { type, sequence, timestamp: input.f64(), data: input.string() };
+        newEvents[i] = { type, sequence, timestamp: input.f64(), data: input.string(), position };
       }
       result = { type: 'conflict', actualSequence, newEvents };
       break;
     }
+    case RESULT_TAGS.appended:
+      result = { type: 'appended', firstPosition: input.varuint(), count: input.varuint() };
+      break;
+    case RESULT_TAGS.claimed: {
+      const held = input.u8();
+      if (held > 1) throw new DecodeError(`bad held flag ${held}`);
+      const name = input.string();
+      const generation = input.varuint();
+      const leaseUntil = input.f64();
+      const holder = readOptional(input);
+      const checkpoint = readOptional(input);
+      const lastError = readOptional(input);
+      const record: { -readonly [K in keyof ProjectionRecord]: ProjectionRecord[K] } = { name, leaseUntil, generation };
+      if (holder !== undefined) record.holder = holder;
+      if (checkpoint !== undefined) record.checkpoint = checkpoint;
+      if (lastError !== undefined) record.lastError = lastError;
+      result = { type: 'claimed', held: held === 1, record: Object.freeze(record) };
+      break;
+    }
+    case RESULT_TAGS['generation-changed']:
+      result = { type: 'generation-changed' };
+      break;
     case RESULT_TAGS['invalid-sequence']:
       result = { type: 'invalid-sequence', nextSequence: input.varuint() };
       break;

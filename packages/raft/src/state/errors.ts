@@ -1,4 +1,5 @@
 import { TimeboxError } from '@timebox/core';
+import { LAYOUT_VERSION } from './keys.js';
 
 /**
  * A state folder written by a build that lays out its keys differently: reading it would misread
@@ -11,6 +12,9 @@ export class StateLayoutError extends TimeboxError {
     readonly dir: string,
     found: string,
   ) {
-    super('RAFT_STATE_LAYOUT', `the raft state in ${dir} was written with ${found}; this build reads layout version 2 only`);
+    super(
+      'RAFT_STATE_LAYOUT',
+      `the raft state in ${dir} was written with ${found}; this build reads layout version ${LAYOUT_VERSION} only`,
+    );
   }
 }

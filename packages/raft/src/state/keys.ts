@@ -12,6 +12,14 @@
  */
 import { utf8Bytes, utf8Text, DecodeError } from './binary.js';
 
+/**
+ * The layout of keys and values this code reads and writes, kept in the meta table. Version 2
+ * stores the applied proposals in buckets; version 3 gives every event a log position (in its
+ * value, in the log table and in results and archive records), and adds the aggregate-ID, lives
+ * and projection tables. A folder or an image of another version is refused rather than misread.
+ */
+export const LAYOUT_VERSION = 3;
+
 /** Table tags: the first byte of every key. */
 export const Table = {
   /** [0x01, field] → u64 */
@@ -32,10 +40,28 @@ export const Table = {
   lease: 0x08,
   /** [0x09, bucket number (proposal ordinal ÷ 64)] → the proposals recorded in the bucket (see proposal-table.ts) */
   proposal: 0x09,
+  /** [0x0a, position] → (aggregate number, sequence) of the live event at that log position */
+  log: 0x0a,
+  /** [0x0b, aggregate number] → encoded aggregate ID (UTF-8), so a log entry finds its aggregate's ID */
+  aggregateId: 0x0b,
+  /** [0x0c, encodeAggregateId(id) as UTF-8] → where the ID's next life starts (its last life was archived) */
+  life: 0x0c,
+  /** [0x0d, projection name as UTF-8] → projection record */
+  projection: 0x0d,
 } as const;
 
 /** Fields of the meta table. */
-export const Meta = { appliedIndex: 1, nextAggregate: 2, nextArchiveRecord: 3, layoutVersion: 4, nextProposalOrdinal: 5 } as const;
+export const Meta = {
+  appliedIndex: 1,
+  nextAggregate: 2,
+  nextArchiveRecord: 3,
+  layoutVersion: 4,
+  nextProposalOrdinal: 5,
+  /** The position the next appended event takes (1 on a fresh state). */
+  nextPosition: 6,
+  /** The log's identity (UTF-8 text, not a number), set once by the first `open-log` command. */
+  logId: 7,
+} as const;
 
 /** LMDB's key size limit as lmdb-js builds it; a key beyond it cannot be stored. */
 export const MAX_KEY_BYTES = 1978;
@@ -205,6 +231,32 @@ export function eventKey(aggregate: number, sequence: number): Buffer {
 /** The exclusive upper bound of aggregate `aggregate`'s event keys (every sequence sorts below it). */
 export function eventsEnd(aggregate: number): Buffer {
   return eventKey(aggregate + 1, 0);
+}
+
+export function logKey(position: number): Buffer {
+  const key = Buffer.allocUnsafe(9);
+  key[0] = Table.log;
+  writeU64(key, 1, position);
+  return key;
+}
+
+export function aggregateIdKey(aggregate: number): Buffer {
+  const key = Buffer.allocUnsafe(9);
+  key[0] = Table.aggregateId;
+  writeU64(key, 1, aggregate);
+  return key;
+}
+
+const LIFE_HEAD = Buffer.from([Table.life]);
+
+export function lifeKey(encodedId: string): Buffer {
+  return withTail(LIFE_HEAD, encodedId);
+}
+
+const PROJECTION_HEAD = Buffer.from([Table.projection]);
+
+export function projectionKey(name: string): Buffer {
+  return withTail(PROJECTION_HEAD, name);
 }
 
 export function snapshotKey(aggregate: number): Buffer {

@@ -1,8 +1,8 @@
 /**
  * LMDB cannot store a key longer than `MAX_KEY_BYTES`, and some keys hold caller data: the encoded
- * aggregate ID, a status, a label name and value. A command that would need such a key is refused
- * whole, deterministically, by the apply step (an "invalid command" result) and, with a typed
- * error, by the backend before it proposes anything.
+ * aggregate ID, a status, a label name and value, a projection name. A command that would need
+ * such a key is refused whole, deterministically, by the apply step (an "invalid command" result)
+ * and, with a typed error, by the backend before it proposes anything.
  */
 import { encodeAggregateId, type AggregateId } from '@timebox/core';
 import { MAX_KEY_BYTES } from './keys.js';
@@ -58,6 +58,19 @@ function labelProblem(name: string, value: string): LimitProblem | undefined {
   };
 }
 
+/** The longest projection name (UTF-8 bytes) the state can key. */
+export const MAX_PROJECTION_NAME_BYTES = MAX_KEY_BYTES - 1;
+
+function projectionNameProblem(name: string): LimitProblem | undefined {
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes <= MAX_PROJECTION_NAME_BYTES) return undefined;
+  return {
+    field: 'projection name',
+    rule: `must take at most ${MAX_PROJECTION_NAME_BYTES} UTF-8 bytes on the raft backend (this one takes ${bytes})`,
+    value: name,
+  };
+}
+
 /** The storage limit applying `command` would break, or undefined. */
 export function commandLimitProblem(command: Command): LimitProblem | undefined {
   switch (command.type) {
@@ -77,6 +90,11 @@ export function commandLimitProblem(command: Command): LimitProblem | undefined 
     case 'save-snapshot':
     case 'archive':
       return aggregateIdProblem(command.id);
+    case 'claim-projection':
+    case 'save-projection':
+    case 'release-projection':
+    case 'reset-projection':
+      return projectionNameProblem(command.name);
     default:
       return undefined;
   }

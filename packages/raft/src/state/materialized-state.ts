@@ -6,18 +6,23 @@
  *
  * | table | key | value |
  * | --- | --- | --- |
- * | meta | 0x01, field | applied index, next aggregate number, next archive record ID |
+ * | meta | 0x01, field | applied index, next aggregate number, next archive record ID, next log position, log ID |
  * | aggregate head | 0x02, `encodeAggregateId(id)` (UTF-8) | number, next sequence, first stored sequence, snapshot sequence, status, status time, labels |
- * | events | 0x03, aggregate number, sequence | timestamp, type, data |
+ * | events | 0x03, aggregate number, sequence | log position, timestamp, type, data |
  * | snapshot | 0x04, aggregate number | snapshot JSON text |
  * | status index | 0x05, status, entry time, aggregate number | encoded ID |
  * | label index | 0x06, label, value, aggregate number | encoded ID |
  * | archive record | 0x07, record ID | encoded ID, snapshot, snapshot sequence, events |
  * | archive lease | 0x08, record ID | leased-until (proposer clock), lease number, holder |
  * | applied proposals | 0x09, bucket number (ordinal ÷ 64) | (ordinal, proposal ID, encoded result) of each proposal recorded in the bucket |
+ * | log | 0x0a, position | aggregate number, sequence |
+ * | aggregate IDs | 0x0b, aggregate number | encoded ID |
+ * | lives | 0x0c, `encodeAggregateId(id)` (UTF-8) | where the ID's next life starts (its last life was archived) |
+ * | projections | 0x0d, name (UTF-8) | generation, lease (until, holder), checkpoint, last error |
  *
  * A range read over [0x03, n] gives an aggregate's events in sequence order; over [0x02, prefix] the
- * aggregates a prefix lists; over [0x05, status] a status's members oldest entry first. A proposal
+ * aggregates a prefix lists; over [0x05, status] a status's members oldest entry first; over [0x0a]
+ * the store's log in position order (an event value also holds its position). A proposal
  * ID is remembered while fewer than `proposalWindow` later proposals were applied, then dropped (by
  * the same rule on every node, so all agree on whether a late duplicate is applied; see
  * `proposal-table.ts`).
@@ -33,8 +38,10 @@ import {
   StoreClosedError,
   type AggregateId,
   type ArchiveRecordData,
-  type EventRecord,
+  type LogEntry,
+  type ProjectionRecord,
   type SnapshotRecord,
+  type StoredEventRecord,
 } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
@@ -43,22 +50,38 @@ import { ByteReader, ByteWriter, DecodeError } from './binary.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
 import {
+  aggregateIdKey,
   aggregateKey,
   archiveKey,
   eventKey,
   eventsEnd,
   KeyBuilder,
   KeyReader,
+  LAYOUT_VERSION,
+  lifeKey,
+  logKey,
   Meta,
   metaKey,
   prefixEnd,
+  projectionKey,
   snapshotKey,
   Table,
   tailPrefixEnd,
 } from './keys.js';
 import { commandLimitProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
-import { decodeArchiveRecord, decodeEvent, decodeHead, decodeText, decodeU64, encodeU64, type AggregateHead } from './records.js';
+import {
+  decodeArchiveRecord,
+  decodeEvent,
+  decodeHead,
+  decodeLogEntry,
+  decodeProjection,
+  decodeText,
+  decodeU64,
+  encodeU64,
+  projectionView,
+  type AggregateHead,
+} from './records.js';
 
 export type { PublishedEvent } from './command-applier.js';
 
@@ -86,12 +109,6 @@ export interface MaterializedStateOptions {
 
 const DEFAULT_PROPOSAL_WINDOW = 100_000;
 const DEFAULT_HEAD_CACHE_SIZE = 10_000;
-/**
- * The layout of keys and values this code reads and writes, kept in the meta table. Version 2
- * stores the applied proposals in buckets; a folder or an image of another version is refused
- * rather than misread.
- */
-const LAYOUT_VERSION = 2;
 const IMAGE_MAGIC = [0x54, 0x42, 0x53, LAYOUT_VERSION]; // "TBS" + layout version
 
 function asBuffer(bytes: Uint8Array): Buffer {
@@ -255,6 +272,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
             results.set(id, result);
           }
         }
+        applier.finish();
         proposals.flush(this.#view);
         // Inside a transaction LMDB writes at once; the returned promise only reports the commit,
         // which awaiting the transaction covers (as in writeView).
@@ -267,7 +285,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
       });
     } catch (error) {
       // What the applier and the proposal table hold in memory followed the aborted transaction.
-      applier.forgetCachedHeads();
+      applier.forgetCache();
       proposals.reload();
       this.#decidedIndex = this.#appliedIndex;
       this.#releaseCommitWaiters(error);
@@ -357,7 +375,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
   }
 
   /** Stored events with sequence ≥ `fromSequence`, in order. */
-  loadEvents(id: AggregateId, fromSequence: number): EventRecord[] {
+  loadEvents(id: AggregateId, fromSequence: number): StoredEventRecord[] {
     return this.#read('load events', (get, range) => {
       const head = readHead(get, id);
       return head === undefined ? [] : readEvents(range, head, fromSequence);
@@ -367,11 +385,18 @@ export class MaterializedState implements StateMachine<CommandResult> {
   /** The snapshot and the events stored after it, in one consistent read. */
   loadSnapshot(id: AggregateId): SnapshotRecord {
     return this.#read('load a snapshot', (get, range) => {
-      const head = readHead(get, id);
-      if (head === undefined) return { sequence: 0, events: [] };
-      const sequence = head.snapshotSequence ?? 0;
-      const stored = head.snapshotSequence === null ? undefined : get(snapshotKey(head.number));
-      return { data: stored === undefined ? undefined : decodeText(stored), sequence, events: readEvents(range, head, sequence) };
+      const encodedId = encodeAggregateId(id);
+      const stored = get(aggregateKey(encodedId));
+      if (stored === undefined) {
+        // No live life: an archived ID's next life starts after a gap, and loads start there.
+        const life = get(lifeKey(encodedId));
+        return { sequence: life === undefined ? 0 : decodeU64(life), events: [] };
+      }
+      const head = decodeHead(stored);
+      // Without a snapshot the first stored sequence is where the life started (only a snapshot trims).
+      const sequence = head.snapshotSequence ?? head.firstSequence;
+      const snapshot = head.snapshotSequence === null ? undefined : get(snapshotKey(head.number));
+      return { data: snapshot === undefined ? undefined : decodeText(snapshot), sequence, events: readEvents(range, head, sequence) };
     });
   }
 
@@ -430,6 +455,81 @@ export class MaterializedState implements StateMachine<CommandResult> {
     });
   }
 
+  /**
+   * One step of a log read: the entries after position `after`, in position order, until `limit`
+   * of them matched `filter`, `maxScan` log entries were looked at, or the events read reached
+   * `maxBytes` of data, whichever comes first. `after` in the answer is the last position looked
+   * at, `scanned` how many entries that was; `end` is true when no log entry lay beyond it. One
+   * read transaction.
+   */
+  readLog(
+    after: number,
+    limit: number,
+    maxScan: number,
+    maxBytes: number,
+    filter: { readonly types?: ReadonlySet<string> | undefined; readonly prefix?: AggregateId | undefined } = {},
+  ): { entries: LogEntry[]; after: number; scanned: number; end: boolean } {
+    return this.#read('read the log', (get, range) => {
+      const entries: LogEntry[] = [];
+      const ids = new Map<number, { encoded: string; id: AggregateId | undefined }>();
+      let last = after;
+      let scanned = 0;
+      let bytes = 0;
+      let full = false;
+      for (const { key, value } of range(logKey(after + 1), Buffer.from([Table.log + 1]))) {
+        // One entry past a full page only tells that the log goes on.
+        if (full) return { entries, after: last, scanned, end: false };
+        const position = new KeyReader(key).u64();
+        const { aggregate, sequence } = decodeLogEntry(value);
+        let known = ids.get(aggregate);
+        if (known === undefined) {
+          const encoded = get(aggregateIdKey(aggregate));
+          if (encoded === undefined) throw new RaftProtocolError(`raft state: log position ${position} names a missing aggregate`);
+          known = { encoded: decodeText(encoded), id: undefined };
+          ids.set(aggregate, known);
+        }
+        last = position;
+        scanned++;
+        if (filter.prefix === undefined || hasIdPrefix(known.encoded, filter.prefix)) {
+          const stored = get(eventKey(aggregate, sequence));
+          if (stored === undefined) throw new RaftProtocolError(`raft state: log position ${position} names a missing event`);
+          bytes += stored.length;
+          const event = decodeEvent(sequence, stored);
+          if (filter.types === undefined || filter.types.has(event.type)) {
+            known.id ??= decodeAggregateId(known.encoded);
+            entries.push({ id: [...known.id], event });
+          }
+        }
+        full = entries.length >= limit || scanned >= maxScan || bytes >= maxBytes;
+      }
+      return { entries, after: last, scanned, end: true };
+    });
+  }
+
+  /** The position of the newest event ever appended (0 when none): the log's head. */
+  logHead(): number {
+    return this.#read('read the log head', (get) => {
+      const stored = get(metaKey(Meta.nextPosition));
+      return stored === undefined ? 0 : decodeU64(stored) - 1;
+    });
+  }
+
+  /** The log's identity, set by the first applied `open-log` command; undefined before it. */
+  logId(): string | undefined {
+    return this.#read('read the log ID', (get) => {
+      const stored = get(metaKey(Meta.logId));
+      return stored === undefined ? undefined : decodeText(stored);
+    });
+  }
+
+  /** A projection's record as it stands, judging its lease by `now` (this member's clock). */
+  loadProjection(name: string, now: number): ProjectionRecord | undefined {
+    return this.#read('read a projection', (get) => {
+      const stored = get(projectionKey(name));
+      return stored === undefined ? undefined : projectionView(name, decodeProjection(stored), now);
+    });
+  }
+
   /** An archive record by ID, or undefined once acknowledged. */
   readArchiveRecord(record: number): ArchiveRecordData | undefined {
     return this.#read('read an archive record', (get) => {
@@ -450,7 +550,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
   /**
    * A consistent image of the whole state, including the applied index and the proposal table:
-   * "TBS\x02" (the layout version), then every (key, value) pair in key order, each length-prefixed. Equal states give
+   * "TBS\x03" (the layout version), then every (key, value) pair in key order, each length-prefixed. Equal states give
    * equal bytes.
    */
   async exportSnapshot(): Promise<Uint8Array> {
@@ -478,7 +578,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
         });
       } finally {
         // Whether or not it committed, what the applier and the proposal table hold may be stale.
-        this.#applier.forgetCachedHeads();
+        this.#applier.forgetCache();
         this.#proposals.reload();
       }
       this.#appliedIndex = index;
@@ -579,6 +679,16 @@ function applyOne(applier: CommandApplier, data: Uint8Array): CommandResult {
       return applier.ack(command);
     case 'release':
       return applier.release(command);
+    case 'open-log':
+      return applier.openLog(command);
+    case 'claim-projection':
+      return applier.claimProjection(command);
+    case 'save-projection':
+      return applier.saveProjection(command);
+    case 'release-projection':
+      return applier.releaseProjection(command);
+    case 'reset-projection':
+      return applier.resetProjection(command);
   }
 }
 
@@ -591,9 +701,9 @@ function readEvents(
   range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>,
   head: AggregateHead,
   fromSequence: number,
-): EventRecord[] {
+): StoredEventRecord[] {
   const start = Math.max(fromSequence, head.firstSequence);
-  const events: EventRecord[] = [];
+  const events: StoredEventRecord[] = [];
   for (const { key, value } of range(eventKey(head.number, start), eventsEnd(head.number))) {
     events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
   }

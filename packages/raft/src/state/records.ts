@@ -2,9 +2,9 @@
  * The LMDB values of the materialized state, in the same binary primitives as the commands. Labels
  * are kept sorted by name so that equal states are equal bytes.
  */
-import type { ArchiveRecordData, EventRecord } from '@timebox/core';
+import type { ArchiveRecordData, EventRecord, ProjectionRecord, StoredEventRecord } from '@timebox/core';
 import { decodeAggregateId } from '@timebox/core';
-import { ByteReader, ByteWriter, utf8Bytes, utf8Text } from './binary.js';
+import { ByteReader, ByteWriter, DecodeError, utf8Bytes, utf8Text } from './binary.js';
 
 /**
  * What the state stores about one live aggregate. Its next sequence is not stored: it is one past
@@ -57,22 +57,43 @@ export function decodeHead(bytes: Uint8Array): AggregateHead {
   return { number, firstSequence, snapshotSequence, status, statusTime, labels };
 }
 
-/** Writes `event` (its sequence is in the key) to `out`. */
-export function writeEvent(out: ByteWriter, event: EventRecord): ByteWriter {
-  return out.f64(event.timestamp).string(event.type).string(event.data);
+/**
+ * Writes `event` (its sequence is in the key) to `out`, its log position first so that trimming
+ * and archiving read it without decoding the rest.
+ */
+export function writeEvent(out: ByteWriter, event: EventRecord, position: number): ByteWriter {
+  return out.varuint(position).f64(event.timestamp).string(event.type).string(event.data);
 }
 
-export function encodeEvent(event: EventRecord): Uint8Array {
-  return writeEvent(new ByteWriter(32 + event.data.length), event).finish();
+export function encodeEvent(event: EventRecord, position: number): Uint8Array {
+  return writeEvent(new ByteWriter(32 + event.data.length), event, position).finish();
 }
 
-export function decodeEvent(sequence: number, bytes: Uint8Array): EventRecord {
+export function decodeEvent(sequence: number, bytes: Uint8Array): StoredEventRecord {
   const input = new ByteReader(bytes);
+  const position = input.varuint();
   const timestamp = input.f64();
   const type = input.string();
   const data = input.string();
   input.end();
-  return { type, sequence, timestamp, data };
+  return { type, sequence, timestamp, data, position };
+}
+
+/** The log position of a stored event value, without decoding the rest. */
+export function eventPosition(bytes: Uint8Array): number {
+  return new ByteReader(bytes).varuint();
+}
+
+/** Writes a log entry's value: where the event at that position is stored. */
+export function writeLogEntry(out: ByteWriter, aggregate: number, sequence: number): ByteWriter {
+  return out.varuint(aggregate).varuint(sequence);
+}
+
+export function decodeLogEntry(bytes: Uint8Array): { aggregate: number; sequence: number } {
+  const input = new ByteReader(bytes);
+  const entry = { aggregate: input.varuint(), sequence: input.varuint() };
+  input.end();
+  return entry;
 }
 
 export function encodeText(text: string): Uint8Array {
@@ -88,13 +109,14 @@ export function encodeArchiveRecord(
   encodedId: string,
   snapshotData: string | undefined,
   snapshotSequence: number,
-  events: readonly EventRecord[],
+  events: readonly StoredEventRecord[],
 ): Uint8Array {
   const out = new ByteWriter(256);
   out.string(encodedId).u8(snapshotData === undefined ? 0 : 1);
   if (snapshotData !== undefined) out.string(snapshotData);
   out.varuint(snapshotSequence).varuint(events.length);
-  for (const event of events) out.varuint(event.sequence).string(event.type).f64(event.timestamp).string(event.data);
+  for (const event of events)
+    out.varuint(event.sequence).varuint(event.position).string(event.type).f64(event.timestamp).string(event.data);
   return out.finish();
 }
 
@@ -103,12 +125,13 @@ export function decodeArchiveRecord(record: number, bytes: Uint8Array): ArchiveR
   const aggregateId = decodeAggregateId(input.string());
   const snapshotData = input.u8() === 0 ? undefined : input.string();
   const snapshotSequence = input.varuint();
-  const count = input.count(11);
-  const events: EventRecord[] = new Array<EventRecord>(count);
+  const count = input.count(12);
+  const events: StoredEventRecord[] = new Array<StoredEventRecord>(count);
   for (let i = 0; i < count; i++) {
     const sequence = input.varuint();
+    const position = input.varuint();
     const type = input.string();
-    events[i] = { type, sequence, timestamp: input.f64(), data: input.string() };
+    events[i] = { type, sequence, timestamp: input.f64(), data: input.string(), position };
   }
   input.end();
   return { streamId: String(record), aggregateId, snapshotData, snapshotSequence, events };
@@ -144,4 +167,61 @@ export function decodeU64(bytes: Uint8Array): number {
   const value = input.varuint();
   input.end();
   return value;
+}
+
+/** A projection's stored record; the lease is judged against it by the apply step (proposer-stamped time). */
+export interface StoredProjection {
+  generation: number;
+  /** Epoch ms (the proposing member's clock) until which `holder` holds the lease; 0 when nobody does. */
+  leaseUntil: number;
+  holder: string | undefined;
+  checkpoint: string | undefined;
+  lastError: string | undefined;
+}
+
+function writeOptional(out: ByteWriter, text: string | undefined): void {
+  out.u8(text === undefined ? 0 : 1);
+  if (text !== undefined) out.string(text);
+}
+
+function readOptional(input: ByteReader): string | undefined {
+  const flag = input.u8();
+  if (flag > 1) throw new DecodeError(`bad optional-string flag ${flag}`);
+  return flag === 0 ? undefined : input.string();
+}
+
+export function encodeProjection(record: StoredProjection): Uint8Array {
+  const out = new ByteWriter(64).varuint(record.generation).f64(record.leaseUntil);
+  writeOptional(out, record.holder);
+  writeOptional(out, record.checkpoint);
+  writeOptional(out, record.lastError);
+  return out.finish();
+}
+
+export function decodeProjection(bytes: Uint8Array): StoredProjection {
+  const input = new ByteReader(bytes);
+  const generation = input.varuint();
+  const leaseUntil = input.f64();
+  const holder = readOptional(input);
+  const checkpoint = readOptional(input);
+  const lastError = readOptional(input);
+  input.end();
+  return { generation, leaseUntil, holder, checkpoint, lastError };
+}
+
+/**
+ * The record as `ProjectionStore` answers it. A lease that ran out by `now` shows no holder (the
+ * stored one stays until the next claim, so expiry needs no write).
+ */
+export function projectionView(name: string, record: StoredProjection, now: number): ProjectionRecord {
+  const held = record.holder !== undefined && record.leaseUntil > now;
+  const view: { -readonly [K in keyof ProjectionRecord]: ProjectionRecord[K] } = {
+    name,
+    leaseUntil: held ? record.leaseUntil : 0,
+    generation: record.generation,
+  };
+  if (record.checkpoint !== undefined) view.checkpoint = record.checkpoint;
+  if (held) view.holder = record.holder;
+  if (record.lastError !== undefined) view.lastError = record.lastError;
+  return Object.freeze(view);
 }

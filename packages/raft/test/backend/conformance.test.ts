@@ -8,7 +8,7 @@ const ARCHIVE_LEASE_MS = 200;
 
 describeConformance({
   name: 'raft (local replicator, LMDB state)',
-  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true },
+  capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true, readSide: true },
   timeoutMs: 60_000,
   namespace: () => {
     // One LMDB state and one replicator are one store; each connection is a backend over them,

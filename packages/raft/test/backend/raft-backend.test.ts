@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { createStore, InvalidArgumentError, StoreClosedError, type ArchiveRecord } from '@timebox/core';
-import { encodeCommand, LocalReplicator, MaterializedState, RaftBackend, type CommandResult } from '../../src/index.js';
+import {
+  encodeCommand,
+  LocalReplicator,
+  MAX_PROJECTION_NAME_BYTES,
+  MaterializedState,
+  RaftBackend,
+  RaftLogUnnamedError,
+  type CommandResult,
+} from '../../src/index.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { tempStates } from '../state/temp-state.js';
 
@@ -29,7 +37,7 @@ describe('LocalReplicator', () => {
         events: [{ type: 'A', sequence: n, timestamp: 0, data: String(n) }],
       });
     const results = await Promise.all([0, 1, 2, 3].map((n) => replicator.propose(command(n))));
-    expect(results).toEqual([{ type: 'ok' }, { type: 'ok' }, { type: 'ok' }, { type: 'ok' }]);
+    expect(results).toEqual([1, 2, 3, 4].map((position) => ({ type: 'appended', firstPosition: position, count: 1 })));
     expect(batches).toEqual([[1, 2, 3, 4]]);
     expect(state.loadEvents(['c'], 0).map((event) => event.data)).toEqual(['0', '1', '2', '3']);
     await replicator.close();
@@ -143,7 +151,8 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
     const seen: string[] = [];
     const gaps: string[] = [];
     const feed = await backend.watch({
-      events: (id, records) => seen.push(`${id.join('/')}:${records.map((r) => r.sequence).join(',')}@${state.appliedIndex()}`),
+      events: (id, records) =>
+        seen.push(`${id.join('/')}:${records.map((r) => `${r.sequence}/${r.position}`).join(',')}@${state.appliedIndex()}`),
       gap: (reason) => gaps.push(reason),
     });
     await backend.append({
@@ -155,13 +164,74 @@ describe('RaftBackend', { timeout: 30_000 }, () => {
       ],
     });
     await backend.append({ id: ['f'], expectedSequence: 0, events: [{ type: 'A', sequence: 0, timestamp: 3, data: '3' }] });
-    expect(seen).toEqual(['f:0,1@1']);
+    expect(seen).toEqual(['f:0/1,1/2@1']);
     await state.restoreSnapshot(await state.exportSnapshot(), state.appliedIndex());
     expect(gaps).toHaveLength(1);
     await feed.close();
     await backend.append({ id: ['f'], expectedSequence: 2, events: [{ type: 'A', sequence: 2, timestamp: 4, data: '4' }] });
     expect(seen).toHaveLength(1);
     await backend.close();
+    await replicator.close();
+  });
+
+  it('names the log once through ready(), the same for every backend over the state, another for another state', async () => {
+    const { state, replicator } = node();
+    const first = new RaftBackend({ state, replicator });
+    const second = new RaftBackend({ state, replicator });
+    expect(first.log.partitions).toBe(1);
+    expect(() => first.log.id).toThrow(RaftLogUnnamedError);
+    await Promise.all([first.ready(), second.ready()]);
+    expect(first.log.id).toMatch(/^raft:[0-9a-f-]{36}$/);
+    expect(second.log.id).toBe(first.log.id);
+    // A log read names the log as well.
+    const other = node();
+    const third = new RaftBackend({ state: other.state, replicator: other.replicator });
+    expect(await third.readLog({ after: [0], limit: 1 })).toEqual({ entries: [], after: [0], end: true });
+    expect(third.log.id).not.toBe(first.log.id);
+    await Promise.all([first.close(), second.close(), third.close()]);
+    await Promise.all([replicator.close(), other.replicator.close()]);
+  });
+
+  it('refuses a malformed log read, and projection calls with bad arguments or after close', async () => {
+    const { state, replicator } = node();
+    const backend = new RaftBackend({ state, replicator });
+    for (const request of [
+      { after: [], limit: 1 },
+      { after: [0, 0], limit: 1 },
+      { after: [-1], limit: 1 },
+      { after: [0.5], limit: 1 },
+      { after: [0], limit: 0 },
+      { after: [0], limit: 10_001 },
+      { after: [0], limit: 1, types: 'A' },
+      { after: [0], limit: 1, prefix: [1] },
+    ]) {
+      await expect(backend.readLog(request as never), JSON.stringify(request)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(backend.projections.claim('p', 'h', 0)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('', 'h', 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('p\uD800', 'h', 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.claim('x'.repeat(MAX_PROJECTION_NAME_BYTES + 1), 'h', 10)).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+    await expect(backend.projections.save('p', 'h', -1, {}, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.save('p', 'h', 0, { lastError: 5 as never }, 10)).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(backend.projections.reset('p', 7 as never)).rejects.toBeInstanceOf(InvalidArgumentError);
+    // Nothing was proposed for the refused calls.
+    expect(await backend.projections.load('p')).toBeUndefined();
+    const claimed = await backend.projections.claim('x'.repeat(MAX_PROJECTION_NAME_BYTES), 'h', 10_000);
+    expect(claimed).toMatchObject({ held: true, record: { holder: 'h', generation: 0 } });
+    await backend.close();
+    for (const call of [
+      () => backend.projections.load('p'),
+      () => backend.projections.claim('p', 'h', 10),
+      () => backend.projections.save('p', 'h', 0, {}, 10),
+      () => backend.projections.release('p', 'h'),
+      () => backend.projections.reset('p', undefined),
+      () => backend.readLog({ after: [0], limit: 1 }),
+      () => backend.logHead(),
+    ]) {
+      await expect(call()).rejects.toBeInstanceOf(StoreClosedError);
+    }
     await replicator.close();
   });
 

@@ -47,7 +47,7 @@ export function clusterTarget(size: number, timings: Timings = CONFORMANCE_TIMIN
   });
   return {
     name: `raft (${size}-member cluster over TCP)`,
-    capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true },
+    capabilities: { archive: true, archiveRedeliveryMs: ARCHIVE_LEASE_MS, hub: true, readSide: true },
     timeoutMs: 60_000,
     namespace: async () => {
       const taken = spare ?? startCluster();

@@ -1,4 +1,4 @@
-import { createStore, type Store } from '@timebox/core';
+import { createStore, type Config, type Store } from '@timebox/core';
 import { expect } from 'vitest';
 import type { PublishedEvent, RaftMember } from '../../src/index.js';
 import type { LocalCluster } from '../member/support.js';
@@ -15,8 +15,8 @@ export function recordPublished(cluster: LocalCluster): string[][] {
 }
 
 /** A store over member `i` (linearizable reads unless told otherwise). */
-export function storeOn(cluster: LocalCluster, i: number, reads: 'linearizable' | 'local' = 'linearizable'): Store {
-  return createStore(cluster.member(i).backend({ reads }));
+export function storeOn(cluster: LocalCluster, i: number, reads: 'linearizable' | 'local' = 'linearizable', config: Config = {}): Store {
+  return createStore(cluster.member(i).backend({ reads }), config);
 }
 
 /** Every aggregate with its events, as this member's local state holds them. */

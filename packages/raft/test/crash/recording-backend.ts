@@ -1,4 +1,13 @@
-import type { AggregateId, AppendRequest, AppendResult, Backend, BackendCapabilities, EventRecord, SnapshotRecord } from '@timebox/core';
+import type {
+  AggregateId,
+  AppendRequest,
+  AppendResult,
+  Backend,
+  BackendCapabilities,
+  EventRecord,
+  SnapshotRecord,
+  StoredEventRecord,
+} from '@timebox/core';
 import { aggregateKey, type AppendedPayload } from './protocol.js';
 import type { HistoryWriter } from './history-file.js';
 
@@ -62,7 +71,7 @@ export class RecordingBackend implements Backend {
     return this.#inner.close();
   }
 
-  loadEvents(id: AggregateId, fromSequence: number): Promise<EventRecord[]> {
+  loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     return this.#inner.loadEvents(id, fromSequence);
   }
 

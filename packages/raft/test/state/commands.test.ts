@@ -29,6 +29,23 @@ const commands: Command[] = [
   { type: 'renew', record: 12, lease: 3, consumer: 'c-1', at: 1_700_000_000_500, leaseMs: 200 },
   { type: 'ack', record: 2 ** 40, lease: 1, consumer: 'c-2' },
   { type: 'release', record: 1, lease: 99, consumer: '' },
+  { type: 'open-log', logId: '0b6f1f3e-6c2d-4a59-9d0e-1a2b3c4d5e6f' },
+  { type: 'claim-projection', name: 'orders\u0000view', holder: 'runner-1', at: 1_700_000_000_000, leaseMs: 15_000 },
+  {
+    type: 'save-projection',
+    name: 'p',
+    holder: 'h',
+    generation: 3,
+    checkpoint: '1.abc.17.def',
+    lastError: 'boom',
+    at: 1_700_000_000_001,
+    leaseMs: 1,
+  },
+  { type: 'save-projection', name: 'p', holder: 'h', generation: 0, checkpoint: undefined, lastError: null, at: -5, leaseMs: 9 },
+  { type: 'save-projection', name: 'p', holder: 'h', generation: 0, checkpoint: '', lastError: undefined, at: 0, leaseMs: 9 },
+  { type: 'release-projection', name: 'p', holder: 'h' },
+  { type: 'reset-projection', name: 'p', checkpoint: undefined },
+  { type: 'reset-projection', name: 'p', checkpoint: '1.abc.0.def' },
 ];
 
 describe('command codec', () => {
@@ -76,7 +93,7 @@ describe('command codec', () => {
 
   it('decoding any bytes either yields a command or throws DecodeError', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 7 }), (tail, tag) => {
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.integer({ min: 1, max: 12 }), (tail, tag) => {
         for (const bytes of [tail, Uint8Array.from([1, tag, ...tail])]) {
           try {
             const command = decodeCommand(bytes);
@@ -93,7 +110,11 @@ describe('command codec', () => {
   it('round-trips every result kind', () => {
     const results: CommandResult[] = [
       { type: 'ok' },
-      { type: 'conflict', actualSequence: 4, newEvents: [{ type: 'A', sequence: 2, timestamp: 5, data: '{}' }] },
+      { type: 'conflict', actualSequence: 4, newEvents: [{ type: 'A', sequence: 2, timestamp: 5, data: '{}', position: 9 }] },
+      { type: 'appended', firstPosition: 2 ** 40, count: 3 },
+      { type: 'claimed', held: true, record: { name: 'p', leaseUntil: 1_700_000_000_200, generation: 2, holder: 'h', checkpoint: 'c' } },
+      { type: 'claimed', held: false, record: { name: 'p', leaseUntil: 0, generation: 0, lastError: 'boom' } },
+      { type: 'generation-changed' },
       { type: 'conflict', actualSequence: 0, newEvents: [] },
       { type: 'invalid-sequence', nextSequence: 2 },
       { type: 'leased', record: 3, lease: 2, expiresAt: 1_700_000_000_200 },

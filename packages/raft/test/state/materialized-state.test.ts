@@ -21,6 +21,10 @@ function readAll(state: MaterializedState) {
     done: state.listAggregatesByStatus('done'),
     regions: state.listLabelValues('region').map((value) => [value, state.listAggregatesByLabel('region', value)]),
     archive: state.archiveSize(),
+    log: state.readLog(0, 10_000, 10_000, 1 << 30),
+    head: state.logHead(),
+    logId: state.logId(),
+    projections: ['p0', 'p1'].map((name) => state.loadProjection(name, 1_700_000_000_000)),
   };
 }
 
@@ -42,9 +46,12 @@ describe('MaterializedState', () => {
       ]),
     );
     const [ok, conflict, ahead, snap, older, beyond] = results(out, 'p1', 'p2', 'p3', 'p4', 'p5', 'p6');
-    expect(ok).toEqual({ type: 'ok' });
+    expect(ok).toEqual({ type: 'appended', firstPosition: 1, count: 3 });
     expect(conflict).toMatchObject({ type: 'conflict', actualSequence: 3 });
-    expect(conflict?.type === 'conflict' && conflict.newEvents.map((e) => e.sequence)).toEqual([1, 2]);
+    expect(conflict?.type === 'conflict' && conflict.newEvents.map((e) => [e.sequence, e.position])).toEqual([
+      [1, 2],
+      [2, 3],
+    ]);
     expect(ahead).toEqual({ type: 'conflict', actualSequence: 3, newEvents: [] });
     expect(snap).toEqual({ type: 'ok' });
     expect(older).toEqual({ type: 'ok' });
@@ -54,7 +61,7 @@ describe('MaterializedState', () => {
     expect(state.loadSnapshot(['a'])).toEqual({
       data: '{"n":2}',
       sequence: 2,
-      events: [{ type: 'Counted', sequence: 2, timestamp: T0 + 2000, data: '{"n":2}' }],
+      events: [{ type: 'Counted', sequence: 2, timestamp: T0 + 2000, data: '{"n":2}', position: 3 }],
     });
     expect(state.listAggregates([])).toEqual([['a']]);
     expect(state.listAggregatesByStatus('open')).toEqual([{ id: ['a'], timestamp: T0 + 2000 }]);
@@ -80,7 +87,8 @@ describe('MaterializedState', () => {
     // The driver replays the log from its start: nothing is applied twice, results are remembered.
     const replay = await reopened.apply([...log, ...entries(5, [append(['a'], 2, 1)])]);
     expect(results(replay, 'p1', 'p2', 'p3', 'p4')).toEqual(results(firstResults, 'p1', 'p2', 'p3', 'p4'));
-    expect(replay.get('p5')).toEqual({ type: 'ok' });
+    // b's event (position 3) was archived; positions are never given twice.
+    expect(replay.get('p5')).toEqual({ type: 'appended', firstPosition: 4, count: 1 });
     expect(reopened.appliedIndex()).toBe(5);
     expect(reopened.loadEvents(['a'], 0).map((e) => e.sequence)).toEqual([0, 1, 2]);
     expect(reopened.archiveSize()).toBe(1);
@@ -112,10 +120,10 @@ describe('MaterializedState', () => {
         { command: twice, proposalId: 'same' },
       ]),
     );
-    expect(out.get('same')).toEqual({ type: 'ok' });
+    expect(out.get('same')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     // A later duplicate (a retried forward) still gets the first result, not a conflict.
     const later = await state.apply(entries(3, [append(['other'], 0, 1), { command: twice, proposalId: 'same' }]));
-    expect(later.get('same')).toEqual({ type: 'ok' });
+    expect(later.get('same')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(state.loadEvents(['dup'], 0)).toHaveLength(1);
     expect(state.appliedIndex()).toBe(4);
   });
@@ -125,7 +133,11 @@ describe('MaterializedState', () => {
     const command = append(['w'], 0, 1);
     await state.apply(entries(1, [{ command, proposalId: 'x' }]));
     await state.apply(entries(2, [append(['o'], 0, 1)]));
-    expect((await state.apply(entries(3, [{ command, proposalId: 'x' }]))).get('x')).toEqual({ type: 'ok' });
+    expect((await state.apply(entries(3, [{ command, proposalId: 'x' }]))).get('x')).toEqual({
+      type: 'appended',
+      firstPosition: 1,
+      count: 1,
+    });
     await state.apply(entries(4, [append(['o'], 1, 1)]));
     // Two proposals applied since (the duplicate at 3 was answered, not applied): beyond the window, so it is a new command (and conflicts).
     expect((await state.apply(entries(5, [{ command, proposalId: 'x' }]))).get('x')).toMatchObject({ type: 'conflict', actualSequence: 1 });
@@ -135,7 +147,7 @@ describe('MaterializedState', () => {
     const state = states.open();
     const out = await state.apply(entries(1, [Uint8Array.from([1, 200, 3]), append(['a'], 0, 1), new Uint8Array(0)]));
     expect(out.get('p1')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/undecodable/) as unknown });
-    expect(out.get('p2')).toEqual({ type: 'ok' });
+    expect(out.get('p2')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(out.get('p3')).toMatchObject({ type: 'invalid-command' });
     expect(state.appliedIndex()).toBe(3);
     const longId = ['x'.repeat(3000)];
@@ -182,7 +194,8 @@ describe('MaterializedState', () => {
     // Called only once the whole batch was committed (and durable: commits sync before resolving).
     expect(calls.map((call) => call.applied)).toEqual([5, 5, 5]);
     expect(calls[0]!.visible).toBe(3);
-    expect(calls[0]!.events[0]).toEqual({ type: 'Counted', sequence: 0, timestamp: T0, data: '{"n":0}', aggregateId: ['a'] });
+    expect(calls[0]!.events[0]).toEqual({ type: 'Counted', sequence: 0, timestamp: T0, data: '{"n":0}', position: 1, aggregateId: ['a'] });
+    expect(calls.flatMap((call) => call.events.map((e) => e.position))).toEqual([1, 2, 3, 4]);
   });
 
   it('hands out results before the commit is durable, and whenCommitted holds reads back until it is', async () => {
@@ -209,7 +222,7 @@ describe('MaterializedState', () => {
     expect(order[0]).toBe('decided');
     expect(order.slice(1).sort()).toEqual(['applied', 'committed']);
     expect(decided).toEqual(results);
-    expect(results.get('p1')).toEqual({ type: 'ok' });
+    expect(results.get('p1')).toEqual({ type: 'appended', firstPosition: 1, count: 2 });
     expect(results.get('p2')).toMatchObject({ type: 'conflict', actualSequence: 2 });
     expect(visibleAtDecision).toBe(0);
     expect(state.loadEvents(['early'], 0)).toHaveLength(2);
@@ -241,7 +254,7 @@ describe('MaterializedState', () => {
       onPublisherError: (error) => errors.push(error),
     });
     const out = await state.apply(entries(1, [append(['a'], 0, 1)]));
-    expect(out.get('p1')).toEqual({ type: 'ok' });
+    expect(out.get('p1')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(errors).toHaveLength(1);
     expect(state.loadEvents(['a'], 0)).toHaveLength(1);
   });
@@ -346,6 +359,20 @@ describe('MaterializedState determinism and snapshot images', () => {
         trim: round % 2 === 0,
       });
       commands.push({ type: 'archive', id: ['o', String(round)] });
+      commands.push({ type: 'open-log', logId: `log-${round}` });
+      commands.push({ type: 'claim-projection', name: `p${round % 2}`, holder: `h${round % 3}`, at: at + round * 10, leaseMs: 15 });
+      commands.push({
+        type: 'save-projection',
+        name: `p${round % 2}`,
+        holder: `h${round % 3}`,
+        generation: round % 3 === 0 ? 0 : 1,
+        checkpoint: `cp-${round}`,
+        lastError: round % 2 ? `error ${round}` : null,
+        at: at + round * 10 + 1,
+        leaseMs: 15,
+      });
+      if (round % 3 === 1)
+        commands.push({ type: 'reset-projection', name: 'p1', checkpoint: round === 1 ? undefined : `cp-reset-${round}` });
       commands.push({ type: 'lease', consumer: `c${round % 2}`, at: (at += 37 * round), leaseMs: 50 + round });
       commands.push({ type: 'ack', record: round, lease: 1, consumer: `c${round % 2}` });
       commands.push({ type: 'release', record: round + 1, lease: 1, consumer: 'c1' });
@@ -408,9 +435,14 @@ describe('MaterializedState determinism and snapshot images', () => {
     );
     expect(
       results(out, 'p5', 'p6', 'p7', 'p8', 'p9').map((result) =>
-        result.type === 'conflict' ? `conflict at ${result.actualSequence}` : result.type,
+        result.type === 'conflict'
+          ? `conflict at ${result.actualSequence}`
+          : result.type === 'appended'
+            ? `appended at position ${result.firstPosition}`
+            : result.type,
       ),
-    ).toEqual(['conflict at 3', 'ok', 'conflict at 4', 'ok', 'ok']);
+      // Positions go on from the stored counter: 1–3 kept, 4–7 trimmed (gone, but never given again).
+    ).toEqual(['conflict at 3', 'appended at position 8', 'conflict at 4', 'appended at position 9', 'appended at position 10']);
     expect(reopened.loadEvents(['trimmed'], 0).map((event) => event.sequence)).toEqual([4]);
   });
 

@@ -4,7 +4,7 @@ import { encodeCommand, type Command, type CommandResult, type MaterializedState
 import { unwrapEnvelopes, wrapProposals } from '../../src/node/proposal-envelope.js';
 import { ByteReader } from '../../src/state/binary.js';
 import { StateLayoutError } from '../../src/state/errors.js';
-import { Table } from '../../src/state/keys.js';
+import { Meta, Table } from '../../src/state/keys.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { append, entries, tempStates } from './temp-state.js';
 
@@ -90,7 +90,7 @@ describe('the table of applied proposal IDs', () => {
       // New, or forgotten: applied (again) — a second append at a taken sequence conflicts.
       if (record === undefined) seen.fresh++;
       else seen.forgotten++;
-      const type = record === undefined ? 'ok' : 'conflict';
+      const type = record === undefined ? 'appended' : 'conflict';
       expect(got, `entry ${entry.index}`).toBe(type);
       recorded.set(id, { ordinal: next++, type });
     }
@@ -120,13 +120,13 @@ describe('the table of applied proposal IDs', () => {
 
     const reopened = states.open({}, dir);
     const again = await reopened.apply(entries(3, [{ command, proposalId: 'retried' }]));
-    expect(again.get('retried')).toEqual({ type: 'ok' });
+    expect(again.get('retried')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(reopened.loadEvents(['once'], 0)).toHaveLength(1);
 
     const restored = states.open();
     await restored.restoreSnapshot(await reopened.exportSnapshot(), reopened.appliedIndex());
     const onRestored = await restored.apply(entries(4, [{ command, proposalId: 'retried' }]));
-    expect(onRestored.get('retried')).toEqual({ type: 'ok' });
+    expect(onRestored.get('retried')).toEqual({ type: 'appended', firstPosition: 1, count: 1 });
     expect(restored.loadEvents(['once'], 0)).toHaveLength(1);
   });
 
@@ -147,9 +147,9 @@ describe('the table of applied proposal IDs', () => {
     ];
     const out = await state.apply(unwrapEnvelopes(log));
     expect([...out]).toEqual([
-      ['x', { type: 'ok' }],
-      ['y', { type: 'ok' }],
-      ['z', { type: 'ok' }],
+      ['x', { type: 'appended', firstPosition: 1, count: 1 }],
+      ['y', { type: 'appended', firstPosition: 2, count: 1 }],
+      ['z', { type: 'appended', firstPosition: 3, count: 1 }],
     ]);
     expect(state.appliedIndex()).toBe(2);
     expect(state.loadEvents(['envelope'], 0)).toHaveLength(1);
@@ -169,7 +169,11 @@ describe('the table of applied proposal IDs', () => {
     );
     await state.apply(unwrapEnvelopes([{ index: 2, kind: 'command', proposalId: envelope.id, data: envelope.data }]));
     // Two later proposals, in one log entry: fewer than three, still remembered.
-    expect((await state.apply(entries(3, [{ command: x, proposalId: 'x' }]))).get('x')).toEqual({ type: 'ok' });
+    expect((await state.apply(entries(3, [{ command: x, proposalId: 'x' }]))).get('x')).toEqual({
+      type: 'appended',
+      firstPosition: 1,
+      count: 1,
+    });
     await state.apply(entries(4, [append(['y'], 0, 1)]));
     // Three: forgotten, so applied again, and the sequence is taken.
     expect((await state.apply(entries(5, [{ command: x, proposalId: 'x' }]))).get('x')).toMatchObject({
@@ -185,9 +189,10 @@ describe('the table of applied proposal IDs', () => {
       { index: 2, kind: 'command', proposalId: 'bad', data: null as unknown as Uint8Array },
     ];
     await expect(state.apply(broken)).rejects.toThrow();
-    // 'q' never committed: the same ID with another command is a new proposal.
+    // 'q' never committed: the same ID with another command is a new proposal, and the positions
+    // the failed batch had taken are given again.
     const out = await state.apply(entries(1, [{ command: append(['b'], 0, 2), proposalId: 'q' }]));
-    expect(out.get('q')).toEqual({ type: 'ok' });
+    expect(out.get('q')).toEqual({ type: 'appended', firstPosition: 1, count: 2 });
     expect(state.listAggregates([])).toEqual([['b']]);
   });
 });
@@ -206,7 +211,15 @@ describe('the state layout version', () => {
     await state.apply(entries(1, [append(['a'], 0, 1)]));
     const image = Buffer.from(await state.exportSnapshot());
     image[3] = 1;
-    await expect(state.restoreSnapshot(image, 9)).rejects.toThrow(/layout version 1; this build reads version 2/);
+    await expect(state.restoreSnapshot(image, 9)).rejects.toThrow(/layout version 1; this build reads version 3/);
+    // Layout 2 stored events without log positions: an image or a folder of it is refused too.
+    image[3] = 2;
+    await expect(state.restoreSnapshot(image, 9)).rejects.toThrow(/layout version 2; this build reads version 3/);
+    const older = states.dir();
+    const stamped = open<Buffer, Buffer>({ path: older, keyEncoding: 'binary', encoding: 'binary' });
+    await stamped.put(Buffer.from([Table.meta, Meta.layoutVersion]), Buffer.from([2]));
+    await stamped.close();
+    expect(() => states.open({}, older)).toThrow(/layout version 2; this build reads layout version 3/);
     expect(state.appliedIndex()).toBe(1);
   });
 
