@@ -93,6 +93,6 @@ describe('the order projection example', () => {
       );
     });
     expect(output).toContain('Commands appended');
-    expect(output).toMatch(/Checked: the model file holds every order with the status the store's status index gives it/);
+    expect(output).toMatch(/Checked: the kept read model holds every order with the status the store's status index gives it/);
   });
 });
