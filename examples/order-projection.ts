@@ -1,6 +1,7 @@
 /**
  * The read side example: one process runs order commands, another keeps a read model (orders by
- * status, with totals) up to date as a durable projection of the store's log, kept in a file.
+ * status, with totals) up to date as a durable projection of the store's log, kept in a file (or,
+ * on PostgreSQL with `READ_MODEL=postgres`, in tables of the store's database).
  *
  *   TIMEBOX_BACKEND=redis    npx -y pnpm@10.34.8 --filter @timebox/examples run order-projection
  *   TIMEBOX_BACKEND=postgres npx -y pnpm@10.34.8 --filter @timebox/examples run order-projection
@@ -18,6 +19,10 @@
  * runs ahead of the file; a process killed between the two gets the batch again when it restarts,
  * and the model skips what it has (each order remembers the last sequence it applied).
  *
+ * With `READ_MODEL=postgres` (on `TIMEBOX_BACKEND=postgres`) the model lives in two tables instead,
+ * written through the batch's own transaction (`transactional: true`), in which the store then
+ * stores the checkpoint: the two commit together, so no event is handed twice.
+ *
  *   order-projection.ts project <model-file> [run]
  *
  * runs only the projection, from the model in `<model-file>` (created if missing) and the
@@ -26,10 +31,11 @@
  * middle and starts it again.
  *
  * Environment: `TIMEBOX_BACKEND`, `TIMEBOX_PREFIX` (see backend.ts), `ORDERS` (default 40),
- * `TIMEBOX_READ_MODEL` (the model file of the demo; default a temporary one), `PROJECTION_LEASE_MS`
- * (how soon a restarted runner takes over from a dead one; default 10,000), and for `project` only
- * `PROJECTION_CRASH_AFTER_EVENTS` (fault injection: the process kills itself with SIGKILL once the
- * file holds that many events, after writing the file and before the checkpoint is stored).
+ * `READ_MODEL` (`file`, the default, or `postgres`), `READ_MODEL_FILE` (the demo's model file;
+ * default a temporary one), `PROJECTION_LEASE_MS` (how soon a restarted runner takes over from a
+ * dead one; default 10,000), and for `project` only `PROJECTION_CRASH_AFTER_EVENTS` (fault
+ * injection: the process kills itself with SIGKILL once the model holds that many events, after
+ * the batch was written and before its checkpoint is stored).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -188,8 +194,8 @@ async function demo(): Promise<void> {
   // A fresh prefix per run, so the projection starts from nothing on a shared server.
   const prefix = process.env.TIMEBOX_PREFIX ?? `timebox-example-projection-${randomUUID().slice(0, 8)}`;
   process.env.TIMEBOX_PREFIX = prefix;
-  const folder = process.env.TIMEBOX_READ_MODEL ? undefined : await mkdtemp(join(tmpdir(), 'timebox-example-read-model-'));
-  const file = process.env.TIMEBOX_READ_MODEL || join(folder as string, 'orders-by-status.json');
+  const folder = process.env.READ_MODEL_FILE ? undefined : await mkdtemp(join(tmpdir(), 'timebox-example-read-model-'));
+  const file = process.env.READ_MODEL_FILE || join(folder as string, 'orders-by-status.json');
   const run = Date.now().toString(36);
   const store = await openStore(orderStoreConfig);
   const keeper = await openKeeper(file).catch(async (error: unknown) => {

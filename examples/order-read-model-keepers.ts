@@ -60,8 +60,8 @@ export class FileReadModel implements ReadModelKeeper {
   async close(): Promise<void> {}
 }
 
-const ORDERS_TABLE = 'timebox_example_orders';
-const TOTALS_TABLE = 'timebox_example_order_totals';
+const ORDERS_TABLE = 'example_order_read_model';
+const TOTALS_TABLE = 'example_order_read_model_totals';
 
 interface OrderRow {
   order_key: string;
