@@ -1,10 +1,25 @@
 import postgres from 'postgres';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresBackend } from '../src/index.js';
+import { randomUUID } from 'node:crypto';
 import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
 
-const admin = adminSql();
-afterAll(() => admin.end());
+// A database of this file's own: plans depend on table statistics, which other test files
+// running at the same time (in the shared database) would keep changing under the assertions.
+const server = adminSql();
+const database = `timebox_plans_${randomUUID().replaceAll('-', '')}`;
+await server.unsafe(`CREATE DATABASE ${database}`);
+const databaseUrl = (() => {
+  const url = new URL(serverUrl());
+  url.pathname = `/${database}`;
+  return url.toString();
+})();
+const admin = postgres(databaseUrl, { max: 2, onnotice: () => undefined });
+afterAll(async () => {
+  await admin.end();
+  await server.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await server.end();
+});
 
 interface PlanNode {
   'Node Type': string;
@@ -22,7 +37,7 @@ describe('query plans', () => {
     const prefix = randomPrefix('plans');
     const captured: { query: string; parameters: unknown[] }[] = [];
     const backend = new PostgresBackend({
-      url: serverUrl(),
+      url: databaseUrl,
       prefix,
       maxConns: 1,
       // postgres.js reports every statement it sends; the test explains exactly those.
@@ -88,7 +103,7 @@ describe('query plans', () => {
     const neighbour = randomPrefix('plans-log-other');
     const captured: { query: string; parameters: unknown[] }[] = [];
     const backend = new PostgresBackend({
-      url: serverUrl(),
+      url: databaseUrl,
       prefix,
       maxConns: 1,
       postgres: { debug: (_connection, query, parameters) => captured.push({ query, parameters }) },
@@ -96,7 +111,7 @@ describe('query plans', () => {
     // The statements run inside plpgsql functions, so EXPLAIN of the call shows nothing of them;
     // auto_explain (nested statements, plans sent as notices) shows each one as it runs.
     const plans: PlanNode[] = [];
-    const session = postgres(serverUrl(), {
+    const session = postgres(databaseUrl, {
       max: 1,
       onnotice: (notice) => {
         const text = String(notice.message);
