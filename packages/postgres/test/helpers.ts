@@ -17,6 +17,20 @@ export function adminSql(): Sql {
   return postgres(serverUrl(), { max: 2, onnotice: () => undefined });
 }
 
+/** Every table the timebox schema creates, sorted. */
+export const TIMEBOX_TABLES: readonly string[] = [
+  'timebox_archive',
+  'timebox_events',
+  'timebox_feed',
+  'timebox_feed_horizon',
+  'timebox_feed_listener',
+  'timebox_index',
+  'timebox_labels',
+  'timebox_projection',
+  'timebox_schema_version',
+  'timebox_snapshot',
+];
+
 /** Deletes every row a prefix owns, in every timebox table. */
 export async function deletePrefix(sql: Sql, prefix: string): Promise<void> {
   await sql.begin(async (tx) => {

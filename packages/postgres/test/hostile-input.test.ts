@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { AggregateId, Index } from '@timebox/core';
 import { createPostgresStore } from '../src/index.js';
 import { toStoredText } from '../src/text-codec.js';
-import { adminSql, deletePrefix, randomPrefix, serverUrl } from './helpers.js';
+import { adminSql, deletePrefix, randomPrefix, serverUrl, TIMEBOX_TABLES } from './helpers.js';
 
 const admin = adminSql();
 afterAll(() => admin.end());
@@ -72,18 +72,7 @@ describe('hostile input', () => {
 
       // Nothing was injected: the tables are intact and another store is untouched.
       // (Only Timebox's own tables: other code sharing the database may add tables of its own.)
-      const own = [
-        'timebox_archive',
-        'timebox_events',
-        'timebox_feed',
-        'timebox_feed_horizon',
-        'timebox_feed_listener',
-        'timebox_index',
-        'timebox_labels',
-        'timebox_projection',
-        'timebox_schema_version',
-        'timebox_snapshot',
-      ];
+      const own = [...TIMEBOX_TABLES];
       const tables = await admin<{ tablename: string }[]>`SELECT tablename FROM pg_tables WHERE tablename = ANY(${own}::text[])`;
       expect(tables.map((table) => table.tablename).sort()).toEqual(own);
       await expect(canary.getEvents(['canary'])).resolves.toHaveLength(1);

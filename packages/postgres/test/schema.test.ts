@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import type { ArchiveRecordData } from '@timebox/core';
 import { PostgresBackend, SCHEMA_VERSION, SchemaVersionError } from '../src/index.js';
 import { ensureSchema } from '../src/schema.js';
-import { adminSql, serverUrl } from './helpers.js';
+import { adminSql, serverUrl, TIMEBOX_TABLES } from './helpers.js';
 import { startThrowawayCluster } from './server.js';
 
 const admin = adminSql();
@@ -23,19 +23,6 @@ async function withFreshDatabase(use: (url: string) => Promise<void>): Promise<v
   }
 }
 
-const TABLES = [
-  'timebox_archive',
-  'timebox_events',
-  'timebox_feed',
-  'timebox_feed_horizon',
-  'timebox_feed_listener',
-  'timebox_index',
-  'timebox_labels',
-  'timebox_projection',
-  'timebox_schema_version',
-  'timebox_snapshot',
-];
-
 describe('schema', () => {
   it('is created once when many processes open a fresh database at the same time', async () => {
     await withFreshDatabase(async (url) => {
@@ -46,7 +33,7 @@ describe('schema', () => {
         try {
           const tables = await check<{ name: string }[]>`
             SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
-          expect(tables.map((t) => t.name)).toEqual(TABLES);
+          expect(tables.map((t) => t.name)).toEqual(TIMEBOX_TABLES);
           const versions = await check<{ version: number }[]>`SELECT version FROM timebox_schema_version`;
           expect(versions).toEqual([{ version: SCHEMA_VERSION }]);
           // Every opened backend works over the one schema.
