@@ -104,7 +104,14 @@ export class FeedReader implements Feed {
       ),
     );
     try {
-      await guard('open the event feed', () => reader.#readAll(false));
+      // Every transaction below the current snapshot's xmin has finished, so the rows there are
+      // all old: start the floor at it and mark as read only the few rows at or above it, instead
+      // of paging through (and fetching the events of) the prefix's whole feed.
+      await guard('open the event feed', async () => {
+        const [row] = await sql<{ xmin: string }[]>`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin`;
+        reader.#floor = (row as { xmin: string }).xmin;
+        await reader.#readAll(false);
+      });
     } catch (error) {
       await reader.close();
       throw error;
