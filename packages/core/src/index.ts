@@ -88,4 +88,5 @@ export { assertSequence } from './validate.js';
 export { holdWhile, type HoldRenewal } from './hold-renewal.js';
 export { WakeSignal } from './wake-signal.js';
 export { toJson } from './payload.js';
+export { compareCodeUnits } from './text.js';
 export { Attr as TelemetryAttributes, INSTRUMENTATION_NAME } from './telemetry.js';

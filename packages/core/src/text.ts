@@ -10,3 +10,12 @@ export function hasLoneSurrogate(text: string): boolean {
 
 /** The explanation every validation error gives for a lone surrogate. */
 export const LONE_SURROGATE_PROBLEM = 'holds a lone UTF-16 surrogate, which is not Unicode text and cannot be stored faithfully';
+
+/**
+ * Orders two strings by UTF-16 code units, the order every backend and `readAll` filter uses for
+ * IDs, label values and prefixes. Unlike `localeCompare` it never depends on the locale or on
+ * Unicode normalization, so every process and every server agrees on it.
+ */
+export function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,12 +1,13 @@
 import {
-  encodeAggregateId,
-  hasIdPrefix,
-  InvalidSequenceError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
+  compareCodeUnits,
+  encodeAggregateId,
   type FeedSink,
+  hasIdPrefix,
   type IndexUpdate,
+  InvalidSequenceError,
   type LogPage,
   type ReadLogRequest,
   type SnapshotRecord,
@@ -256,8 +257,4 @@ function isLive(slot: LogSlot): boolean {
 
 function eventsFrom(aggregate: AggregateData, fromSequence: number): StoredEventRecord[] {
   return aggregate.events.slice(Math.max(0, fromSequence - aggregate.firstSequence));
-}
-
-function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

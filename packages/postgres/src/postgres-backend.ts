@@ -1,22 +1,23 @@
 import type { Sql, TransactionSql } from 'postgres';
 import {
-  InvalidSequenceError,
-  StoreClosedError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
+  compareCodeUnits,
   type Feed,
   type FeedSink,
+  HubUnavailableError,
+  InvalidSequenceError,
   type LogDescriptor,
   type LogPage,
   type ProjectionWrite,
   type ReadLogRequest,
   type SnapshotRecord,
+  StoreClosedError,
   type StoredEventRecord,
-  HubUnavailableError,
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { guard, onlyRow } from './errors.js';
@@ -25,7 +26,7 @@ import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { PostgresProjections, type SaveUpdate } from './projections.js';
 import { ensureSchema } from './schema.js';
 import { parseEventList, parseLogEntries, parsePositions } from './event-list.js';
-import { aggregateIdFromKey, aggregateKey, compareCodeUnits, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
+import { aggregateIdFromKey, aggregateKey, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
 
 interface AppendRow {
   actual: number;

@@ -39,8 +39,3 @@ export function descendantKeyRange(prefix: AggregateId): { low: string; high: st
   const key = aggregateKey(prefix);
   return { low: `${key}:`, high: `${key};` };
 }
-
-/** Orders strings by UTF-16 code unit, as JavaScript's `<` does. */
-export function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}

@@ -1,26 +1,27 @@
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import {
-  decodeAggregateId,
-  encodeAggregateId,
-  hasIdPrefix,
-  HubUnavailableError,
-  InvalidSequenceError,
-  StoreClosedError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
+  compareCodeUnits,
+  decodeAggregateId,
+  encodeAggregateId,
   type Feed,
   type FeedSink,
+  hasIdPrefix,
+  HubUnavailableError,
+  InvalidSequenceError,
   type LogDescriptor,
   type LogEntry,
   type LogPage,
   type ProjectionStore,
   type ReadLogRequest,
   type SnapshotRecord,
+  StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
 import { Redis, type Cluster } from 'ioredis';
@@ -306,7 +307,7 @@ export class RedisBackend implements Backend {
 
   async listLabelValues(label: string): Promise<string[]> {
     const values = await guarded('list label values', () => this.client.smembers(this.keys.labelValues(label)));
-    return values.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return values.sort(compareCodeUnits);
   }
 
   async archive(id: AggregateId): Promise<void> {

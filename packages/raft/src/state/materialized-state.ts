@@ -30,17 +30,18 @@
 import { mkdirSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
 import {
+  type AggregateId,
+  type ArchiveRecordData,
+  compareCodeUnits,
   ConfigError,
   decodeAggregateId,
   encodeAggregateId,
   hasIdPrefix,
-  requirePositiveInteger,
-  StoreClosedError,
-  type AggregateId,
-  type ArchiveRecordData,
   type LogEntry,
   type ProjectionRecord,
+  requirePositiveInteger,
   type SnapshotRecord,
+  StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
@@ -113,10 +114,6 @@ const IMAGE_MAGIC = [0x54, 0x42, 0x53, LAYOUT_VERSION]; // "TBS" + layout versio
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** The LMDB-backed replicated state: applies committed commands, answers the backend's reads. */

@@ -3,7 +3,7 @@
  * are kept sorted by name so that equal states are equal bytes.
  */
 import type { ArchiveRecordData, EventRecord, ProjectionRecord, StoredEventRecord } from '@timebox/core';
-import { decodeAggregateId } from '@timebox/core';
+import { compareCodeUnits, decodeAggregateId } from '@timebox/core';
 import { ByteReader, ByteWriter, DecodeError, utf8Bytes, utf8Text } from './binary.js';
 
 /**
@@ -33,7 +33,7 @@ export function writeHead(out: ByteWriter, head: AggregateHead): ByteWriter {
   out.string(head.status).f64(head.statusTime);
   out.varuint(head.labels.size);
   if (head.labels.size > 0) {
-    const labels = [...head.labels].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const labels = [...head.labels].sort(([a], [b]) => compareCodeUnits(a, b));
     for (const [name, value] of labels) out.string(name).string(value);
   }
   return out;
