@@ -3,7 +3,7 @@ import type { Sql } from 'postgres';
 import { holdWhile, StoreClosedError, WakeSignal, type ArchiveRecordData } from '@timebox/core';
 import { ARCHIVE_CHANNEL } from './schema.js';
 import { guard } from './errors.js';
-import { parseEventList } from './event-list.js';
+import { parseEventList } from './event-codec.js';
 import { aggregateIdFromKey } from './text-codec.js';
 
 interface TakenRow {
@@ -52,7 +52,7 @@ export class ArchiveConsumer {
     let row: TakenRow;
     for (;;) {
       signal?.throwIfAborted();
-      this.#assertOpen();
+      this.#assertOpen('consume the archive');
       const generation = this.#wakeup.generation;
       const taken = await guard('take an archive record', () => this.#take());
       if (taken !== undefined) {
@@ -154,8 +154,8 @@ export class ArchiveConsumer {
       SELECT pg_notify(${ARCHIVE_CHANNEL}, ${this.#prefixHash}) FROM released`;
   }
 
-  #assertOpen(): void {
-    if (this.#closed) throw new StoreClosedError('consume the archive');
+  #assertOpen(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Sql } from 'postgres';
 import type { Feed, FeedSink } from '@timebox/core';
 import { guard } from './errors.js';
-import { parseEventList } from './event-list.js';
+import { parseEventList } from './event-codec.js';
 import { FEED_CHANNEL } from './schema.js';
 import { aggregateIdFromKey } from './text-codec.js';
 

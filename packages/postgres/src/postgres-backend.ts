@@ -25,7 +25,7 @@ import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { PostgresProjections, type SaveUpdate } from './projections.js';
 import { ensureSchema } from './schema.js';
-import { parseEventList, parseLogEntries, parsePositions } from './event-list.js';
+import { parseEventList, parseLogEntries, parsePositions } from './event-codec.js';
 import { aggregateIdFromKey, aggregateKey, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
 
 interface AppendRow {

@@ -1,7 +1,7 @@
 import { decodeAggregateId, holdWhile, type ArchiveRecordData } from '@timebox/core';
 import type { Cluster, Redis } from 'ioredis';
 import { decodeEvents } from './event-codec.js';
-import { guarded } from './errors.js';
+import { guard } from './errors.js';
 import type { Scripts } from './scripts.js';
 
 /** A stream entry as ioredis returns it: ID and flat field/value list. */
@@ -56,7 +56,7 @@ export class ArchiveConsumer {
       throw error;
     }
     const { stream, group } = this.#settings;
-    await guarded('acknowledge an archive record', () => this.#scripts.ack(stream, group, entry[0]));
+    await guard('acknowledge an archive record', () => this.#scripts.ack(stream, group, entry[0]));
   }
 
   /** Disconnects every blocking connection and stops renewing held records. */
@@ -71,7 +71,7 @@ export class ArchiveConsumer {
     const { stream, group, consumer, claimIdleMs, blockMs } = this.#settings;
     for (;;) {
       signal?.throwIfAborted();
-      const claimed = await guarded('reclaim stale archive records', () =>
+      const claimed = await guard('reclaim stale archive records', () =>
         this.#client.xautoclaim(stream, group, consumer, claimIdleMs, '0-0', 'COUNT', 1),
       );
       const stale = (claimed as [string, StreamEntry[]])[1][0];
@@ -108,7 +108,7 @@ export class ArchiveConsumer {
       if (aborted && signal) throw signal.reason;
       this.#busy.delete(connection);
       connection.disconnect();
-      return guarded('wait for archive records', async () => {
+      return guard('wait for archive records', async () => {
         throw error;
       });
     } finally {
@@ -130,14 +130,14 @@ export class ArchiveConsumer {
   /** Makes a record this consumer holds claimable by any consumer at once. */
   async #release(entryId: string): Promise<void> {
     const { stream, group, consumer, claimIdleMs } = this.#settings;
-    await guarded('release an archive record', () =>
+    await guard('release an archive record', () =>
       this.#client.xclaim(stream, group, consumer, 0, entryId, 'IDLE', claimIdleMs + 1, 'JUSTID'),
     );
   }
 
   #ensureGroup(): Promise<void> {
     // From ID 0: records archived before any consumer existed are delivered too.
-    this.#group ??= guarded('create the archive consumer group', async () => {
+    this.#group ??= guard('create the archive consumer group', async () => {
       await this.#client.xgroup('CREATE', this.#settings.stream, this.#settings.group, '0', 'MKSTREAM').catch((error: unknown) => {
         if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
       });

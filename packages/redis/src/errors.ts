@@ -35,7 +35,7 @@ function explain(code: string, reason: string): string {
 }
 
 /** Runs a Redis call, turning driver errors into `RedisBackendError`s; Timebox errors pass through. */
-export async function guarded<T>(operation: string, call: () => Promise<T>): Promise<T> {
+export async function guard<T>(operation: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {

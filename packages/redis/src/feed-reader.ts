@@ -1,6 +1,6 @@
 import { decodeAggregateId, type Feed, type FeedSink } from '@timebox/core';
 import type { Cluster, Redis } from 'ioredis';
-import { guarded } from './errors.js';
+import { guard } from './errors.js';
 import { decodeEvents } from './event-codec.js';
 
 /** Entries one read takes at most. The retention must be at least this (see `#mayHaveLost`). */
@@ -53,13 +53,13 @@ export class FeedReader implements Feed {
    * of its own, finds the end of the stream, and starts reading from there.
    */
   static async open(client: Redis | Cluster, stream: string, sink: FeedSink, renewLease: () => Promise<string>): Promise<FeedReader> {
-    const leaseStart = await guarded('take the feed lease', renewLease);
+    const leaseStart = await guard('take the feed lease', renewLease);
     const connection = client.duplicate();
     connection.on('error', () => undefined);
     const reader = new FeedReader(connection, stream, sink, renewLease);
     reader.#leaseStart = leaseStart;
     try {
-      const info = await guarded('open the event feed', () => reader.#info());
+      const info = await guard('open the event feed', () => reader.#info());
       reader.#lastId = info?.lastGeneratedId ?? '0-0';
       reader.#accounted = info?.entriesAdded ?? 0;
     } catch (error) {

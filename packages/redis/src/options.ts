@@ -62,7 +62,7 @@ export interface RedisBackendOptions {
 }
 
 /** Options after validation, with defaults filled in. */
-export interface ResolvedRedisOptions {
+export interface ResolvedOptions {
   readonly connection:
     | { readonly kind: 'client'; readonly client: Redis | Cluster }
     | { readonly kind: 'url'; readonly url: string; readonly redisOptions: RedisOptions }
@@ -102,7 +102,7 @@ export const CONNECTION_DEFAULTS: RedisOptions = {
 const CLIENT_EXCLUSIVE = ['url', 'host', 'port', 'password', 'db', 'redisOptions', 'autoPipelining'] as const;
 
 /** Validates `options` and fills in defaults; throws `ConfigError` naming the bad field. */
-export function resolveRedisOptions(options: RedisBackendOptions): ResolvedRedisOptions {
+export function resolveOptions(options: RedisBackendOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   if (typeof prefix !== 'string' || prefix === '') throw new ConfigError('prefix', 'must be a non-empty string', prefix);

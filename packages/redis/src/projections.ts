@@ -1,5 +1,5 @@
 import type { ProjectionRecord, ProjectionStore, ProjectionWrite } from '@timebox/core';
-import { guarded } from './errors.js';
+import { guard } from './errors.js';
 import type { KeySpace } from './key-space.js';
 import type { ProjectionReply, Scripts } from './scripts.js';
 
@@ -22,13 +22,13 @@ export class RedisProjections implements ProjectionStore {
 
   async load(name: string): Promise<ProjectionRecord | undefined> {
     this.#assertOpen('read a projection');
-    const reply = await guarded('read a projection', () => this.#scripts.projectionLoad(this.#keys.projection(name)));
+    const reply = await guard('read a projection', () => this.#scripts.projectionLoad(this.#keys.projection(name)));
     return reply === null ? undefined : toRecord(name, reply);
   }
 
   async claim(name: string, holder: string, leaseMs: number): Promise<{ held: boolean; record: ProjectionRecord }> {
     this.#assertOpen('claim a projection');
-    const [held, reply] = await guarded('claim a projection', () =>
+    const [held, reply] = await guard('claim a projection', () =>
       this.#scripts.projectionClaim(this.#keys.projection(name), holder, Math.ceil(leaseMs)),
     );
     return { held: held === 1, record: toRecord(name, reply) };
@@ -42,7 +42,7 @@ export class RedisProjections implements ProjectionStore {
     leaseMs: number,
   ): Promise<ProjectionWrite> {
     this.#assertOpen('save a projection');
-    return guarded('save a projection', () =>
+    return guard('save a projection', () =>
       this.#scripts.projectionSave(
         this.#keys.projection(name),
         holder,
@@ -56,12 +56,12 @@ export class RedisProjections implements ProjectionStore {
 
   async release(name: string, holder: string): Promise<void> {
     this.#assertOpen('release a projection');
-    await guarded('release a projection', () => this.#scripts.projectionRelease(this.#keys.projection(name), holder));
+    await guard('release a projection', () => this.#scripts.projectionRelease(this.#keys.projection(name), holder));
   }
 
   async reset(name: string, checkpoint: string | undefined): Promise<void> {
     this.#assertOpen('reset a projection');
-    await guarded('reset a projection', () => this.#scripts.projectionReset(this.#keys.projection(name), checkpoint));
+    await guard('reset a projection', () => this.#scripts.projectionReset(this.#keys.projection(name), checkpoint));
   }
 }
 

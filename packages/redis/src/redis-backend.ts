@@ -28,10 +28,10 @@ import { Redis, type Cluster } from 'ioredis';
 import { AppendBatcher } from './append-batcher.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { decodeEvent, decodeEvents, elementPosition, encodeEvent } from './event-codec.js';
-import { guarded, RedisBackendError } from './errors.js';
+import { guard, RedisBackendError } from './errors.js';
 import { FEED_LEASE_MS, FeedReader } from './feed-reader.js';
 import { KeySpace } from './key-space.js';
-import { resolveRedisOptions, type RedisBackendOptions } from './options.js';
+import { resolveOptions, type RedisBackendOptions } from './options.js';
 import { RedisProjections } from './projections.js';
 import { Scripts } from './scripts.js';
 
@@ -77,7 +77,7 @@ export class RedisBackend implements Backend {
 
   /** Validates `options` (throwing `ConfigError` naming the field) and prepares a connection. */
   constructor(options: RedisBackendOptions = {}) {
-    const resolved = resolveRedisOptions(options);
+    const resolved = resolveOptions(options);
     const { connection } = resolved;
     this.keys = new KeySpace(resolved.prefix, resolved.shard);
     if (connection.kind === 'client') {
@@ -92,9 +92,7 @@ export class RedisBackend implements Backend {
     this.#feedRetention = resolved.feedRetention;
     const db = this.client.isCluster ? 0 : ((this.client as Redis).options.db ?? 0);
     this.log = { id: `redis:${db}:${this.keys.base}`, partitions: this.keys.partitions };
-    this.projections = new RedisProjections(this.#scripts, this.keys, (operation) => {
-      if (this.#closed) throw new StoreClosedError(operation);
-    });
+    this.projections = new RedisProjections(this.#scripts, this.keys, (operation) => this.#assertOpen(operation));
     this.#appends = [];
     for (let partition = 0; partition < this.keys.partitions; partition++) {
       const head = [this.keys.ids, this.keys.feed, this.keys.feedLease, this.keys.position(partition), this.keys.log(partition)] as const;
@@ -156,7 +154,7 @@ export class RedisBackend implements Backend {
     }
     for (const event of events) args.push(encodeEvent(event));
     const batcher = this.#appends[this.keys.partitionOf(encodedId)] as AppendBatcher;
-    const reply = await guarded('append events', () => batcher.append({ keys, args }));
+    const reply = await guard('append events', () => batcher.append({ keys, args }));
     if (typeof reply === 'number') {
       // An append's positions are consecutive, from the one the script answers.
       const positions = new Array<number>(events.length);
@@ -188,7 +186,7 @@ export class RedisBackend implements Backend {
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     const encodedId = encodeAggregateId(id);
-    const [first, stored] = await guarded('load events', () =>
+    const [first, stored] = await guard('load events', () =>
       this.#scripts.loadEvents(this.keys.meta(encodedId), this.keys.events(encodedId), fromSequence),
     );
     return decodeEvents(stored, first);
@@ -196,7 +194,7 @@ export class RedisBackend implements Backend {
 
   async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
     const encodedId = encodeAggregateId(id);
-    const [data, sequence, first, stored] = await guarded('load a snapshot', () =>
+    const [data, sequence, first, stored] = await guard('load a snapshot', () =>
       this.#scripts.loadSnapshot(this.keys.meta(encodedId), this.keys.events(encodedId)),
     );
     return { data: data ?? undefined, sequence, events: decodeEvents(stored, first) };
@@ -204,7 +202,7 @@ export class RedisBackend implements Backend {
 
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     const encodedId = encodeAggregateId(id);
-    const reply = await guarded('save a snapshot', () =>
+    const reply = await guard('save a snapshot', () =>
       this.#scripts.saveSnapshot(
         [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.log(this.keys.partitionOf(encodedId))],
         [encodedId, data, sequence, trim ? '1' : '0'],
@@ -237,7 +235,7 @@ export class RedisBackend implements Backend {
           prefix: encodedPrefix,
           types,
         };
-        return guarded('read the log', () => this.#scripts.readLog(this.keys.position(partition), this.keys.log(partition), request));
+        return guard('read the log', () => this.#scripts.readLog(this.keys.position(partition), this.keys.log(partition), request));
       }),
     );
     const entries: LogEntry[] = [];
@@ -266,32 +264,32 @@ export class RedisBackend implements Backend {
   /** Each partition's position counter: every position at or below it was given by a committed append. */
   async logHead(): Promise<number[]> {
     const counters = Array.from({ length: this.keys.partitions }, (_, partition) => this.keys.position(partition));
-    const values = await Promise.all(counters.map((counter) => guarded('read the log head', () => this.client.get(counter))));
+    const values = await Promise.all(counters.map((counter) => guard('read the log head', () => this.client.get(counter))));
     return values.map((value) => Number(value ?? 0));
   }
 
   async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
     let members: string[];
     if (prefix.length === 0) {
-      members = await guarded('list aggregates', () => this.client.zrange(this.keys.ids, 0, -1));
+      members = await guard('list aggregates', () => this.client.zrange(this.keys.ids, 0, -1));
     } else {
       // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
       // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
       const encoded = encodeAggregateId(prefix);
-      members = await guarded('list aggregates', () => this.client.zrangebylex(this.keys.ids, `[${encoded}`, `(${encoded};`));
+      members = await guard('list aggregates', () => this.client.zrangebylex(this.keys.ids, `[${encoded}`, `(${encoded};`));
       members = members.filter((member) => hasIdPrefix(member, prefix));
     }
     return members.map(decodeAggregateId);
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
-    const status = await guarded('read a status', () => this.client.hget(this.keys.meta(encodeAggregateId(id)), 'st'));
+    const status = await guard('read a status', () => this.client.hget(this.keys.meta(encodeAggregateId(id)), 'st'));
     return status ?? '';
   }
 
   async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
     if (status === '') return [];
-    const flat = await guarded('list aggregates by status', () => this.client.zrange(this.keys.status(status), 0, -1, 'WITHSCORES'));
+    const flat = await guard('list aggregates by status', () => this.client.zrange(this.keys.status(status), 0, -1, 'WITHSCORES'));
     const entries: { id: AggregateId; timestamp: number }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       entries.push({ id: decodeAggregateId(flat[i] as string), timestamp: Number(flat[i + 1]) });
@@ -301,12 +299,12 @@ export class RedisBackend implements Backend {
 
   async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
     if (value === '') return [];
-    const members = await guarded('list aggregates by label', () => this.client.smembers(this.keys.labelHolders(label, value)));
+    const members = await guard('list aggregates by label', () => this.client.smembers(this.keys.labelHolders(label, value)));
     return members.map(decodeAggregateId);
   }
 
   async listLabelValues(label: string): Promise<string[]> {
-    const values = await guarded('list label values', () => this.client.smembers(this.keys.labelValues(label)));
+    const values = await guard('list label values', () => this.client.smembers(this.keys.labelValues(label)));
     return values.sort(compareCodeUnits);
   }
 
@@ -314,10 +312,15 @@ export class RedisBackend implements Backend {
     const encodedId = encodeAggregateId(id);
     const log = this.keys.log(this.keys.partitionOf(encodedId));
     const keys = [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.archive, log] as const;
-    await guarded('archive', () => this.#scripts.archive(keys, this.keys.base, encodedId));
+    await guard('archive', () => this.#scripts.archive(keys, this.keys.base, encodedId));
   }
 
   async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
     await this.#archive.consume(handler, signal);
+  }
+
+  /** Throws `StoreClosedError` once the backend is closed (projection calls check it first). */
+  #assertOpen(operation: string): void {
+    if (this.#closed) throw new StoreClosedError(operation);
   }
 }
