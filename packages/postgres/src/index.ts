@@ -18,7 +18,7 @@ export {
   type PostgresDriverOptions,
 } from './options.js';
 export { PostgresBackendError } from './errors.js';
-export { SCHEMA_VERSION, SchemaVersionError } from './schema.js';
+export { SCHEMA_VERSION, SchemaVersionError, UnreleasedSchemaError } from './schema.js';
 
 /**
  * Opens a store over a new `PostgresBackend`. Config is validated at once; the connection and

@@ -2,7 +2,7 @@ import type { Sql } from 'postgres';
 import { TimeboxError } from '@timebox/core';
 
 /** The schema version this release creates and expects. */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 1;
 
 /** The channel on which archive moves are announced; the payload is md5(prefix). */
 export const ARCHIVE_CHANNEL = 'timebox_archive';
@@ -19,18 +19,37 @@ export const READ_COMMITTED_SQLSTATE = 'TBX02';
 const SCHEMA_LOCK_KEY = '7310582740362958801';
 
 /**
- * Version 1. Every table is keyed by the store prefix first, so stores share tables safely and
- * every query is an index range scan within one prefix. Key and label columns use the "C"
- * collation, so comparisons are byte-wise: the prefix range of `listAggregates` and the order of
- * label values then follow UTF-8 byte order instead of the server's locale.
+ * Version 1, the whole schema.
+ *
+ * - **Tables.** Every table is keyed by the store prefix first, so stores share tables safely and
+ *   every query is an index range scan within one prefix. Key and label columns use the "C"
+ *   collation, so comparisons are byte-wise: the prefix range of `listAggregates` and the order of
+ *   label values then follow UTF-8 byte order instead of the server's locale.
+ * - **Positions.** `timebox_events.position`, filled by its default from `timebox_position_seq` and
+ *   indexed by (prefix, position); the log reader `timebox_read_log` and `timebox_log_head` return
+ *   only the settled part of the log (see the comment at `timebox_read_log`).
+ * - **One life per ID.** Archiving keeps the head row as a tombstone (see `timebox_index`).
+ * - **The event feed.** Each append writes one `timebox_feed` row (aggregate, first sequence,
+ *   count; the events stay in `timebox_events`) stamped with its transaction ID. A row's `tx` never
+ *   falls below a reader's snapshot xmin after the reader passed it, so a reader that remembers the
+ *   xmin of its last read and the rows it delivered above it resumes without loss (see
+ *   feed-reader.ts). Appends NOTIFY only while a subscriber holds a lease in
+ *   `timebox_feed_listener`, because a NOTIFY makes PostgreSQL serialize the commits of notifying
+ *   transactions on one lock: measured to halve append throughput at 64 in flight. Feed rows are
+ *   written always, so a subscriber reads what was appended before it (re)registered.
+ * - **Projections.** `timebox_projection`: checkpoint, lease (server clock) and generation per name.
  */
-const MIGRATION_1 = /* sql */ `
+const VERSION_1 = /* sql */ `
 CREATE TABLE IF NOT EXISTS timebox_index (
   prefix        text COLLATE "C" NOT NULL,
   aggregate     text COLLATE "C" NOT NULL,
   next_sequence bigint NOT NULL DEFAULT 0,
   status        text COLLATE "C" NOT NULL DEFAULT '',
   status_time   bigint,
+  -- An archived life leaves its head row as a tombstone (live false) whose next_sequence and
+  -- life_start are one past the archived life's next sequence, so the ID's next life starts there.
+  life_start    bigint NOT NULL DEFAULT 0,
+  live          boolean NOT NULL DEFAULT true,
   PRIMARY KEY (prefix, aggregate)
 ) WITH (fillfactor = 80); -- every append updates its head row: leave room for HOT updates
 CREATE INDEX IF NOT EXISTS timebox_index_by_status
@@ -45,6 +64,10 @@ CREATE TABLE IF NOT EXISTS timebox_labels (
 );
 CREATE INDEX IF NOT EXISTS timebox_labels_by_value ON timebox_labels (prefix, label, value, aggregate);
 
+-- Positions come from one global sequence shared by every prefix (a prefix's positions have
+-- gaps). It must not be cached (CACHE 1): timebox_read_log relies on values being handed out in
+-- one global order.
+CREATE SEQUENCE IF NOT EXISTS timebox_position_seq AS bigint MINVALUE 1 CACHE 1 NO CYCLE;
 CREATE TABLE IF NOT EXISTS timebox_events (
   prefix    text COLLATE "C" NOT NULL,
   aggregate text COLLATE "C" NOT NULL,
@@ -52,8 +75,11 @@ CREATE TABLE IF NOT EXISTS timebox_events (
   type      text NOT NULL,
   time_ms   bigint NOT NULL,
   data      text NOT NULL,
+  position  bigint NOT NULL DEFAULT nextval('timebox_position_seq'),
   PRIMARY KEY (prefix, aggregate, sequence)
 );
+ALTER SEQUENCE timebox_position_seq OWNED BY timebox_events.position;
+CREATE INDEX IF NOT EXISTS timebox_events_by_position ON timebox_events (prefix, position);
 
 CREATE TABLE IF NOT EXISTS timebox_snapshot (
   prefix    text COLLATE "C" NOT NULL,
@@ -69,156 +95,12 @@ CREATE TABLE IF NOT EXISTS timebox_archive (
   aggregate         text COLLATE "C" NOT NULL,
   snapshot_sequence bigint NOT NULL,
   snapshot_data     text,
-  events            json NOT NULL, -- [[sequence, type, time_ms, data], ...] in sequence order
+  events            json NOT NULL, -- [[sequence, type, time_ms, data, position], ...] in sequence order
   leased_until      bigint NOT NULL DEFAULT 0,
   lease             bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS timebox_archive_queue ON timebox_archive (prefix, id);
 
--- Appends a batch if the aggregate's next sequence is p_expected, and applies the folded index
--- change, in one call. The batch is JSON text, [[type, time_ms, data], ...], and the label
--- changes [[label, value], ...] (an empty value removes the label): no array parameter, so the
--- driver needs no array type information (see options.ts). Returns the next sequence found
--- (equal to p_expected on success) and, on a conflict, the events stored from p_expected on as
--- JSON text [[sequence, type, time_ms, data], ...].
-CREATE OR REPLACE FUNCTION timebox_append(
-  p_prefix text, p_aggregate text, p_expected bigint, p_events json,
-  p_status text, p_status_time bigint, p_labels json)
-RETURNS TABLE (actual double precision, events text)
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-  v_count integer := json_array_length(p_events);
-  v_next bigint;
-  v_events text;
-BEGIN
-  LOOP
-    IF v_count > 0 THEN
-      -- The head row is the aggregate's lock. The sequence check is part of the UPDATE, so a
-      -- writer queued behind another re-checks the committed row (no lost update), and the
-      -- common case takes one statement. Re-asserting the current status keeps its entry time.
-      UPDATE timebox_index i
-         SET next_sequence = p_expected + v_count,
-             status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
-             status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
-                                WHEN p_status = '' THEN NULL ELSE p_status_time END
-       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
-      IF NOT FOUND AND p_expected = 0 THEN
-        INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
-        VALUES (p_prefix, p_aggregate, v_count, coalesce(p_status, ''),
-                CASE WHEN coalesce(p_status, '') = '' THEN NULL ELSE p_status_time END)
-        ON CONFLICT DO NOTHING;
-      END IF;
-      IF FOUND THEN
-        INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
-        SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
-          FROM json_array_elements(p_events) WITH ORDINALITY AS u(e, ord);
-        IF json_array_length(p_labels) > 0 THEN
-          DELETE FROM timebox_labels l
-           USING json_array_elements(p_labels) AS u(e)
-           WHERE u.e->>1 = '' AND l.prefix = p_prefix AND l.aggregate = p_aggregate AND l.label = u.e->>0;
-          INSERT INTO timebox_labels AS l (prefix, aggregate, label, value)
-          SELECT p_prefix, p_aggregate, u.e->>0, u.e->>1
-            FROM json_array_elements(p_labels) AS u(e)
-           WHERE u.e->>1 <> ''
-          ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
-        END IF;
-        RETURN QUERY SELECT p_expected::double precision, NULL::text;
-        RETURN;
-      END IF;
-    END IF;
-
-    -- An empty batch, or a conflict: the head and the events since p_expected, read together.
-    SELECT coalesce((SELECT i.next_sequence FROM timebox_index i
-                      WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate), 0),
-           json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data) ORDER BY e.sequence)::text
-      INTO v_next, v_events
-      FROM timebox_events e
-     WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence >= p_expected;
-    IF v_next <> p_expected THEN
-      RETURN QUERY SELECT v_next::double precision, v_events;
-      RETURN;
-    END IF;
-    IF v_count = 0 THEN
-      RETURN QUERY SELECT p_expected::double precision, NULL::text;
-      RETURN;
-    END IF;
-    -- The head moved back to p_expected between the two statements (archived and re-created
-    -- by others): try again.
-  END LOOP;
-END
-$fn$;
-
--- Stores a snapshot if newer than the stored one (trimming covered events when asked), unless
--- p_sequence is beyond the aggregate's next sequence. Returns that next sequence, so the caller
--- can tell a rejected call (p_sequence greater than it) from a stored or ignored one.
-CREATE OR REPLACE FUNCTION timebox_save_snapshot(
-  p_prefix text, p_aggregate text, p_sequence bigint, p_data text, p_trim boolean)
-RETURNS double precision
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-  v_next bigint;
-BEGIN
-  LOOP
-    SELECT i.next_sequence INTO v_next FROM timebox_index i
-     WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate FOR UPDATE;
-    EXIT WHEN FOUND;
-    IF p_sequence > 0 THEN
-      RETURN 0;
-    END IF;
-    INSERT INTO timebox_index (prefix, aggregate) VALUES (p_prefix, p_aggregate) ON CONFLICT DO NOTHING;
-  END LOOP;
-  IF p_sequence > v_next THEN
-    RETURN v_next;
-  END IF;
-  INSERT INTO timebox_snapshot AS s (prefix, aggregate, sequence, data)
-  VALUES (p_prefix, p_aggregate, p_sequence, p_data)
-  ON CONFLICT (prefix, aggregate) DO UPDATE SET sequence = EXCLUDED.sequence, data = EXCLUDED.data
-   WHERE s.sequence < EXCLUDED.sequence;
-  IF FOUND AND p_trim THEN
-    DELETE FROM timebox_events e
-     WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence < p_sequence;
-  END IF;
-  RETURN v_next;
-END
-$fn$;
-
--- Moves an aggregate's snapshot and events into one archive row and deletes its live rows,
--- index and labels; announces the new row on the archive channel when the transaction commits.
-CREATE OR REPLACE FUNCTION timebox_archive_aggregate(p_prefix text, p_aggregate text)
-RETURNS void
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-BEGIN
-  PERFORM 1 FROM timebox_index i WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate FOR UPDATE;
-  IF NOT FOUND THEN
-    RETURN;
-  END IF;
-  INSERT INTO timebox_archive (prefix, aggregate, snapshot_sequence, snapshot_data, events)
-  SELECT p_prefix, p_aggregate, coalesce(s.sequence, 0), s.data, coalesce(e.events, '[]')
-    FROM (SELECT json_agg(json_build_array(ev.sequence, ev.type, ev.time_ms, ev.data) ORDER BY ev.sequence) AS events
-            FROM timebox_events ev
-           WHERE ev.prefix = p_prefix AND ev.aggregate = p_aggregate) e
-    LEFT JOIN timebox_snapshot s ON s.prefix = p_prefix AND s.aggregate = p_aggregate;
-  DELETE FROM timebox_events e WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate;
-  DELETE FROM timebox_snapshot s WHERE s.prefix = p_prefix AND s.aggregate = p_aggregate;
-  DELETE FROM timebox_labels l WHERE l.prefix = p_prefix AND l.aggregate = p_aggregate;
-  DELETE FROM timebox_index i WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate;
-  PERFORM pg_notify('${ARCHIVE_CHANNEL}', md5(p_prefix));
-END
-$fn$;
-`;
-
-/**
- * Version 2: the event feed's tables. Each append writes one `timebox_feed` row (aggregate, first
- * sequence, count; the events stay in `timebox_events`) stamped with its transaction ID (see
- * version 3). Subscribers read rows by transaction ID:
- * a row's `tx` never falls below the reader's snapshot xmin after the reader passed it, so a
- * reader that remembers the xmin of its last read and the rows it delivered above it resumes
- * without loss (see feed-reader.ts). The append that writes them is version 3's.
- */
-const MIGRATION_2 = /* sql */ `
 CREATE TABLE IF NOT EXISTS timebox_feed (
   prefix         text COLLATE "C" NOT NULL,
   tx             xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -233,127 +115,13 @@ CREATE TABLE IF NOT EXISTS timebox_feed_horizon (
   prefix       text COLLATE "C" PRIMARY KEY,
   pruned_below xid8 NOT NULL
 );
-`;
-
-/**
- * Version 3: `timebox_append` with the feed (8 arguments: the version-1 function, which stays for
- * releases still running against this database, plus the feed retention). A successful non-empty
- * append adds its feed row and, while a subscriber holds a lease in `timebox_feed_listener`,
- * notifies FEED_CHANNEL; about every 1000th append prunes the prefix's feed to its newest
- * p_feed_retention rows. Only while someone listens, because a NOTIFY makes PostgreSQL serialize
- * the commits of notifying transactions on one lock: measured to halve append throughput at 64
- * in flight, and worse under load. Feed rows are written always, so a subscriber reads what was
- * appended before it (re)registered.
- */
-const MIGRATION_3 = /* sql */ `
+-- Subscribers holding a lease; appends notify FEED_CHANNEL only while one does.
 CREATE TABLE IF NOT EXISTS timebox_feed_listener (
   prefix     text COLLATE "C" NOT NULL,
   listener   text NOT NULL,
   expires_at timestamptz NOT NULL,
   PRIMARY KEY (prefix, listener)
 );
-
-CREATE OR REPLACE FUNCTION timebox_append(
-  p_prefix text, p_aggregate text, p_expected bigint, p_events json,
-  p_status text, p_status_time bigint, p_labels json, p_feed_retention integer)
-RETURNS TABLE (actual double precision, events text)
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-  v_actual double precision;
-  v_events text;
-  v_feed_id bigint;
-  v_horizon xid8;
-BEGIN
-  SELECT a.actual, a.events INTO v_actual, v_events
-    FROM timebox_append(p_prefix, p_aggregate, p_expected, p_events, p_status, p_status_time, p_labels) a;
-  RETURN QUERY SELECT v_actual, v_events;
-  -- Published only when the batch was stored: a conflict reports another next sequence.
-  IF p_feed_retention <= 0 OR v_actual <> p_expected OR json_array_length(p_events) = 0 THEN RETURN; END IF;
-  INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
-  VALUES (p_prefix, p_aggregate, p_expected, json_array_length(p_events))
-  RETURNING id INTO v_feed_id;
-  IF EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now()) THEN
-    PERFORM pg_notify('${FEED_CHANNEL}', md5(p_prefix));
-  END IF;
-  IF v_feed_id % 1000 = 0 THEN
-    SELECT f.tx INTO v_horizon FROM timebox_feed f WHERE f.prefix = p_prefix
-     ORDER BY f.tx DESC, f.id DESC OFFSET p_feed_retention LIMIT 1;
-    IF v_horizon IS NOT NULL THEN
-      DELETE FROM timebox_feed f WHERE f.prefix = p_prefix AND f.tx < v_horizon;
-      INSERT INTO timebox_feed_horizon AS h (prefix, pruned_below) VALUES (p_prefix, v_horizon)
-      ON CONFLICT (prefix) DO UPDATE SET pruned_below = greatest(h.pruned_below, EXCLUDED.pruned_below);
-    END IF;
-    DELETE FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at < now() - interval '1 hour';
-  END IF;
-END
-$fn$;
-`;
-
-/**
- * Version 4: the read side.
- *
- * - **Positions.** `timebox_events.position`, filled by its default, `nextval` of the one global
- *   sequence `timebox_position_seq` (shared by every prefix; a prefix's positions have gaps), indexed
- *   by (prefix, position). Existing rows are numbered in sequence order per aggregate (events of
- *   different aggregates in the order of their time, as near as can be told). The sequence must not
- *   be cached (`CACHE 1`): `timebox_read_log` relies on values being handed out in one global order.
- * - **The log reader** `timebox_read_log` and `timebox_log_head`, which return only the settled part
- *   of the log (see the comment at `timebox_read_log`).
- * - **One life per ID.** Archiving keeps the head row as a tombstone (`live` false, `next_sequence` and
- *   `life_start` one past the archived life's next sequence), so the ID's next life starts after a gap.
- * - **Projections.** `timebox_projection`: checkpoint, lease (server clock) and generation per name.
- *
- * `timebox_append` changes its result (positions), so the old 7- and 8-argument functions are dropped
- * and the 8-argument one is created again: a process of the previous release still running reads
- * the columns it knows (`actual`, `events`) and gets the new semantics (positions, tombstones).
- */
-const MIGRATION_4 = /* sql */ `
-CREATE SEQUENCE IF NOT EXISTS timebox_position_seq AS bigint MINVALUE 1 CACHE 1 NO CYCLE;
-ALTER SEQUENCE timebox_position_seq CACHE 1;
-ALTER TABLE timebox_events ADD COLUMN IF NOT EXISTS position bigint;
-DECLARE
-  v_base bigint := coalesce((SELECT max(position) FROM timebox_events), 0);
-  v_max bigint;
-BEGIN
-  -- Per aggregate in sequence order; across aggregates by the running maximum of the event times,
-  -- so an aggregate whose clock went backwards still keeps its own order.
-  UPDATE timebox_events e SET position = v_base + o.n
-    FROM (SELECT r.prefix, r.aggregate, r.sequence,
-                 row_number() OVER (ORDER BY r.t, r.prefix, r.aggregate, r.sequence) AS n
-            FROM (SELECT x.prefix, x.aggregate, x.sequence,
-                         max(x.time_ms) OVER (PARTITION BY x.prefix, x.aggregate ORDER BY x.sequence) AS t
-                    FROM timebox_events x WHERE x.position IS NULL) r) o
-   WHERE e.prefix = o.prefix AND e.aggregate = o.aggregate AND e.sequence = o.sequence;
-  v_max := (SELECT max(position) FROM timebox_events);
-  IF v_max IS NOT NULL AND v_max >= (SELECT last_value FROM timebox_position_seq) THEN
-    PERFORM setval('timebox_position_seq', v_max, true);
-  END IF;
-END;
-ALTER TABLE timebox_events
-  ALTER COLUMN position SET DEFAULT nextval('timebox_position_seq'),
-  ALTER COLUMN position SET NOT NULL;
-ALTER SEQUENCE timebox_position_seq OWNED BY timebox_events.position;
-CREATE INDEX IF NOT EXISTS timebox_events_by_position ON timebox_events (prefix, position);
-
--- Archive records made before positions existed get positions too (their events are out of the log).
-UPDATE timebox_archive a
-   SET events = (SELECT json_agg(json_build_array(x.e->0, x.e->1, x.e->2, x.e->3, nextval('timebox_position_seq')) ORDER BY x.ord)
-                   FROM json_array_elements(a.events) WITH ORDINALITY AS x(e, ord))
- WHERE json_array_length(a.events) > 0 AND json_array_length(a.events->0) < 5;
-
-ALTER TABLE timebox_index
-  ADD COLUMN IF NOT EXISTS life_start bigint NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS live boolean NOT NULL DEFAULT true;
--- IDs archived before this version lost their head row; those whose archive records are still
--- here get their tombstone back (records already consumed left nothing to rebuild it from).
-INSERT INTO timebox_index (prefix, aggregate, next_sequence, life_start, live)
-SELECT a.prefix, a.aggregate, max(a.next) + 1, max(a.next) + 1, false
-  FROM (SELECT r.prefix, r.aggregate,
-               greatest(r.snapshot_sequence, coalesce((r.events->(json_array_length(r.events) - 1)->>0)::bigint + 1, 0)) AS next
-          FROM timebox_archive r) a
- GROUP BY a.prefix, a.aggregate
-ON CONFLICT (prefix, aggregate) DO NOTHING;
 
 CREATE TABLE IF NOT EXISTS timebox_projection (
   prefix      text COLLATE "C" NOT NULL,
@@ -365,9 +133,6 @@ CREATE TABLE IF NOT EXISTS timebox_projection (
   last_error  text,
   PRIMARY KEY (prefix, name)
 );
-
-DROP FUNCTION IF EXISTS timebox_append(text, text, bigint, json, text, bigint, json);
-DROP FUNCTION IF EXISTS timebox_append(text, text, bigint, json, text, bigint, json, integer);
 
 -- Appends a batch if the aggregate's next sequence is p_expected, applies the folded index change
 -- and writes the feed row, in one call. The batch is JSON text, [[type, time_ms, data], ...], and
@@ -382,7 +147,7 @@ DROP FUNCTION IF EXISTS timebox_append(text, text, bigint, json, text, bigint, j
 -- append adds its feed row and, while a subscriber holds a lease in timebox_feed_listener,
 -- notifies the feed channel; about every 1000th append prunes the prefix's feed to its newest
 -- p_feed_retention rows (0: no feed rows at all).
-CREATE FUNCTION timebox_append(
+CREATE OR REPLACE FUNCTION timebox_append(
   p_prefix text, p_aggregate text, p_expected bigint, p_events json,
   p_status text, p_status_time bigint, p_labels json, p_feed_retention integer)
 RETURNS TABLE (actual double precision, events text, positions text)
@@ -572,7 +337,10 @@ $fn$;
 -- Waits (sleeping in small steps, at most about p_wait_ms) until every transaction of p_writers
 -- has ended, as seen by a new snapshot; answers whether they all did. Each statement of a plpgsql
 -- function takes a new snapshot under READ COMMITTED, and pg_current_snapshot() is that
--- statement's snapshot (test/log-settle.test.ts checks both).
+-- statement's snapshot (test/log-settle.test.ts checks both). The steps grow 1, 2, 4 ms and stay
+-- at 5 ms: the writers found are mostly appends a few milliseconds from their commit, and every
+-- millisecond a step oversleeps their end is added to the read (and to a live projection's lag);
+-- a check is one snapshot and a scan of p_writers, taking no lock, so checking often costs little.
 CREATE OR REPLACE FUNCTION timebox_log_settle(p_writers xid8[], p_wait_ms integer)
 RETURNS boolean
 LANGUAGE plpgsql AS $fn$
@@ -589,7 +357,7 @@ BEGIN
     END IF;
     PERFORM pg_sleep(v_step);
     v_waited := v_waited + v_step;
-    v_step := least(v_step * 2, 0.025);
+    v_step := least(v_step * 2, 0.005);
   END LOOP;
 END
 $fn$;
@@ -752,11 +520,17 @@ END
 $fn$;
 `;
 
-/** Migrations by the version they produce; each runs in the schema transaction. */
-const MIGRATIONS: readonly string[] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+/**
+ * Migrations by the version they produce; each runs in the schema transaction. Version 1 is the
+ * first released schema; a later release appends the steps from it to its own version.
+ */
+const MIGRATIONS: readonly string[] = [VERSION_1];
 
 // The SQLSTATE the schema script raises when the database is newer than this release.
 const TOO_NEW_SQLSTATE = 'TBX01';
+
+// The SQLSTATE the schema script raises when the database holds the tables of a development build.
+const UNRELEASED_SQLSTATE = 'TBX03';
 
 /**
  * The whole schema step as one script: the version check and every migration run in one PL/pgSQL
@@ -765,27 +539,34 @@ const TOO_NEW_SQLSTATE = 'TBX01';
  * on any error. (Not `sql.begin`: when the connection dies mid-transaction, postgres.js 3.4 sends
  * its ROLLBACK on the dead connection and throws an uncaught TypeError from a timer, crashing the
  * process.)
+ *
+ * Development builds before the first release recorded their versions (1 to 4, none of them
+ * released) in `timebox_schema_version`; released versions are recorded in `timebox_schema`, so the
+ * two never collide, and a database holding the old table is refused instead of being guessed at.
  */
-function schemaScript(version = SCHEMA_VERSION): string {
-  const steps = MIGRATIONS.slice(0, version)
-    .map((ddl, i) => `  IF stored < ${i + 1} THEN\n${ddl}\n  END IF;`)
-    .join('\n');
+function schemaScript(): string {
+  const steps = MIGRATIONS.map((ddl, i) => `  IF stored < ${i + 1} THEN\n${ddl}\n  END IF;`).join('\n');
   return `
 SET LOCAL client_min_messages = warning;
 SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY});
-CREATE TABLE IF NOT EXISTS timebox_schema_version (
+CREATE TABLE IF NOT EXISTS timebox_schema (
   singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
   version integer NOT NULL);
 DO $timebox_schema$
 DECLARE
-  stored integer := coalesce((SELECT version FROM timebox_schema_version), 0);
+  stored integer := coalesce((SELECT version FROM timebox_schema), 0);
+  unreleased integer;
 BEGIN
-  IF stored > ${version} THEN
+  IF to_regclass('timebox_schema_version') IS NOT NULL THEN
+    EXECUTE 'SELECT max(version) FROM timebox_schema_version' INTO unreleased;
+    RAISE EXCEPTION USING ERRCODE = '${UNRELEASED_SQLSTATE}', MESSAGE = coalesce(unreleased, 0)::text;
+  END IF;
+  IF stored > ${SCHEMA_VERSION} THEN
     RAISE EXCEPTION USING ERRCODE = '${TOO_NEW_SQLSTATE}', MESSAGE = stored::text;
   END IF;
 ${steps}
-  IF stored < ${version} THEN
-    INSERT INTO timebox_schema_version (singleton, version) VALUES (true, ${version})
+  IF stored < ${SCHEMA_VERSION} THEN
+    INSERT INTO timebox_schema (singleton, version) VALUES (true, ${SCHEMA_VERSION})
     ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version;
   END IF;
 END
@@ -806,18 +587,34 @@ export class SchemaVersionError extends TimeboxError {
 }
 
 /**
- * Creates or migrates the schema, idempotently. Concurrent callers (in one process or many)
- * serialize on an advisory lock, and the migrations commit together with the version they
- * produce, so a crash half-way leaves the previous version intact. `version` (tests only) stops
- * at an older version, to build the database an older release left.
+ * The database holds timebox tables written by an unreleased development build of
+ * `@timebox/postgres` (they record their version in `timebox_schema_version`). No release reads
+ * them: drop the `timebox_*` tables and the `timebox_position_seq` sequence, or use another
+ * database or schema.
  */
-export async function ensureSchema(sql: Sql, version = SCHEMA_VERSION): Promise<void> {
+export class UnreleasedSchemaError extends TimeboxError {
+  constructor(readonly found: number) {
+    super(
+      'POSTGRES_SCHEMA_UNRELEASED',
+      `the timebox tables were created by an unreleased development build (timebox_schema_version holds version ${found}), ` +
+        'which no release reads: drop the timebox_* tables and the timebox_position_seq sequence, or use another database',
+    );
+  }
+}
+
+/**
+ * Creates the schema, or migrates it from an older released version, idempotently. Concurrent
+ * callers (in one process or many) serialize on an advisory lock, and the migrations commit
+ * together with the version they produce, so a crash half-way leaves the previous version intact.
+ */
+export async function ensureSchema(sql: Sql): Promise<void> {
   try {
     // Constant DDL written above, no caller input; no parameters, so the simple protocol.
-    await sql.unsafe(schemaScript(version));
+    await sql.unsafe(schemaScript());
   } catch (error) {
     const { code, message } = error as { code?: unknown; message?: unknown };
-    if (code === TOO_NEW_SQLSTATE) throw new SchemaVersionError(Number(message), version);
+    if (code === TOO_NEW_SQLSTATE) throw new SchemaVersionError(Number(message), SCHEMA_VERSION);
+    if (code === UNRELEASED_SQLSTATE) throw new UnreleasedSchemaError(Number(message));
     throw error;
   }
 }

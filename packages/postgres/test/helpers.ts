@@ -27,7 +27,7 @@ export const TIMEBOX_TABLES: readonly string[] = [
   'timebox_index',
   'timebox_labels',
   'timebox_projection',
-  'timebox_schema_version',
+  'timebox_schema',
   'timebox_snapshot',
 ];
 

@@ -1,9 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
-import type { ArchiveRecordData } from '@timebox/core';
-import { PostgresBackend, SCHEMA_VERSION, SchemaVersionError } from '../src/index.js';
-import { ensureSchema } from '../src/schema.js';
+import { PostgresBackend, SCHEMA_VERSION, SchemaVersionError, UnreleasedSchemaError } from '../src/index.js';
 import { adminSql, serverUrl, TIMEBOX_TABLES } from './helpers.js';
 import { startThrowawayCluster } from './server.js';
 
@@ -34,8 +32,25 @@ describe('schema', () => {
           const tables = await check<{ name: string }[]>`
             SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
           expect(tables.map((t) => t.name)).toEqual(TIMEBOX_TABLES);
-          const versions = await check<{ version: number }[]>`SELECT version FROM timebox_schema_version`;
+          const versions = await check<{ version: number }[]>`SELECT version FROM timebox_schema`;
           expect(versions).toEqual([{ version: SCHEMA_VERSION }]);
+          // One definition of each function, and positions from an uncached sequence (the log reader relies on it).
+          const functions = await check<{ name: string }[]>`
+            SELECT proname AS name FROM pg_proc WHERE proname LIKE 'timebox%' ORDER BY 1`;
+          expect(functions.map((f) => f.name)).toEqual([
+            'timebox_append',
+            'timebox_archive_aggregate',
+            'timebox_log_head',
+            'timebox_log_settle',
+            'timebox_log_writers',
+            'timebox_projection_claim',
+            'timebox_projection_save',
+            'timebox_read_log',
+            'timebox_save_snapshot',
+          ]);
+          expect(await check`SELECT cache_size::int AS cache FROM pg_sequences WHERE sequencename = 'timebox_position_seq'`).toEqual([
+            { cache: 1 },
+          ]);
           // Every opened backend works over the one schema.
           await Promise.all(
             backends.map((backend) =>
@@ -66,92 +81,28 @@ describe('schema', () => {
     });
   });
 
-  it('migrates a version-1 database to the current version, keeping its data, and appends then reach subscribers', async () => {
+  it('refuses, with a typed error and no change, the tables of an unreleased development build', async () => {
     await withFreshDatabase(async (url) => {
-      const first = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
-      await first.ready();
-      await first.append({ id: ['old'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 5, data: '1' }] });
-      await first.close();
-      // Back to what version 1 left: no feed tables, no 8-argument append, version 1.
-      const check = postgres(url, { max: 1 });
-      await check`DROP TABLE timebox_feed, timebox_feed_horizon, timebox_feed_listener`;
-      await check`DROP FUNCTION timebox_append(text, text, bigint, json, text, bigint, json, integer)`;
-      await check`DROP TABLE timebox_projection`;
-      await check`UPDATE timebox_schema_version SET version = 1`;
-      const second = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
-      await second.ready();
-      expect(await check`SELECT version FROM timebox_schema_version`).toEqual([{ version: SCHEMA_VERSION }]);
-      await expect(second.loadEvents(['old'], 0)).resolves.toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1', position: 1 }]);
-      const delivered: number[] = [];
-      const feed = await second.watch({ events: (_, records) => delivered.push(...records.map((r) => r.sequence)), gap: () => undefined });
-      await second.append({ id: ['old'], expectedSequence: 1, events: [{ type: 'T', sequence: 1, timestamp: 6, data: '2' }] });
-      for (let i = 0; i < 200 && delivered.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
-      expect(delivered).toEqual([1]);
-      await feed.close();
-      await second.close();
-      await check.end();
-    });
-  });
-
-  it('migrates a version-3 database: positions in per-aggregate order, tombstones for archived IDs, archive records with positions', async () => {
-    await withFreshDatabase(async (url) => {
-      const old = postgres(url, { max: 1, onnotice: () => undefined });
+      // What development builds before the first release left: their version table (versions 1 to
+      // 4 were never released) next to their data tables.
+      const check = postgres(url, { max: 1, onnotice: () => undefined });
       try {
-        await ensureSchema(old, 3);
-        // What a version-3 release wrote: "b" gets events at times 10 and 30, "a" at 20 and (a clock
-        // that went backwards) 5, and "gone" was archived (its head row deleted) with its record unconsumed.
-        const append = (aggregate: string, expected: number, events: [string, number, string][]) =>
-          old`SELECT * FROM timebox_append('p', ${aggregate}, ${expected}, ${JSON.stringify(events)}::text::json, NULL, NULL, '[]'::json, 1000)`;
-        await append('b', 0, [['T', 10, '"b0"']]);
-        await append('a', 0, [['T', 20, '"a0"']]);
-        await append('b', 1, [['T', 30, '"b1"']]);
-        await append('a', 1, [['T', 5, '"a1"']]);
-        await append('gone', 0, [
-          ['T', 1, '"g0"'],
-          ['T', 2, '"g1"'],
-          ['T', 3, '"g2"'],
-        ]);
-        await old`SELECT timebox_archive_aggregate('p', 'gone')`;
-        expect(await old`SELECT count(*)::int AS n FROM timebox_index WHERE aggregate = 'gone'`).toEqual([{ n: 0 }]);
-      } finally {
-        await old.end();
-      }
-      const backend = new PostgresBackend({ url, prefix: 'p', maxConns: 2 });
-      try {
-        await backend.ready();
-        const page = await backend.readLog({ after: [0], limit: 100 });
-        // Ordered by the running maximum of each aggregate's times: b0 (10), a0 (20), a1 (20: a's
-        // clock went back, its order stays), b1 (30).
-        expect(page.entries.map((e) => [e.id[0], e.event.sequence, e.event.position])).toEqual([
-          ['b', 0, 1],
-          ['a', 0, 2],
-          ['a', 1, 3],
-          ['b', 1, 4],
-        ]);
-        expect(page.end).toBe(true);
-        // The sequence goes on above the numbered rows, and archive records got positions beyond them.
-        const appended = await backend.append({
-          id: ['a'],
-          expectedSequence: 2,
-          events: [{ type: 'T', sequence: 2, timestamp: 40, data: '0' }],
-        });
-        expect(appended.ok && appended.positions[0]).toBeGreaterThan(4);
-        const record = await new Promise<ArchiveRecordData>((resolve, reject) => {
-          backend.consumeArchive(async (r) => resolve(r), undefined).catch(reject);
-        });
-        expect(record.events.map((e) => e.sequence)).toEqual([0, 1, 2]);
-        for (const event of record.events) expect(event.position).toBeGreaterThan(4);
-        // "gone" was archived at next sequence 3: its next life starts at 4, and it is not listed.
-        expect(await backend.listAggregates([])).toEqual([['a'], ['b']]);
-        await expect(backend.loadSnapshot(['gone'])).resolves.toEqual({ data: undefined, sequence: 4, events: [] });
-        const stale = await backend.append({
-          id: ['gone'],
-          expectedSequence: 0,
-          events: [{ type: 'T', sequence: 0, timestamp: 9, data: '0' }],
-        });
-        expect(stale).toMatchObject({ ok: false, actualSequence: 4 });
-      } finally {
+        await check`CREATE TABLE timebox_schema_version (
+          singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton), version integer NOT NULL)`;
+        await check`INSERT INTO timebox_schema_version (version) VALUES (4)`;
+        await check`CREATE TABLE timebox_events (prefix text, aggregate text, sequence bigint)`;
+        const backend = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+        const error = await backend.ready().catch((e: unknown) => e);
         await backend.close();
+        expect(error).toBeInstanceOf(UnreleasedSchemaError);
+        expect(error).toMatchObject({ code: 'POSTGRES_SCHEMA_UNRELEASED', found: 4 });
+        expect((error as Error).message).toMatch(/unreleased development build.*version 4.*drop the timebox_\* tables/);
+        // Rolled back whole: no version table of this release, nothing added to the old tables.
+        const tables = await check<{ name: string }[]>`
+          SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
+        expect(tables.map((t) => t.name)).toEqual(['timebox_events', 'timebox_schema_version']);
+      } finally {
+        await check.end();
       }
     });
   });
@@ -162,7 +113,7 @@ describe('schema', () => {
       await first.ready();
       await first.close();
       const check = postgres(url, { max: 1 });
-      await check`UPDATE timebox_schema_version SET version = ${SCHEMA_VERSION + 1}`;
+      await check`UPDATE timebox_schema SET version = ${SCHEMA_VERSION + 1}`;
       await check.end();
       const later = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
       const error = await later.ready().catch((e: unknown) => e);
