@@ -1,11 +1,7 @@
-import { createStore, type Config, type EventMap, type Store } from '@timebox/core';
-import { MemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
-
-export { MemoryBackend, type MemoryBackendOptions } from './memory-backend.js';
-export { MemoryDatabase } from './database.js';
-export { ArchiveQueue } from './archive-queue.js';
-
-/** Opens a store over a new in-memory backend (or over `options.database`, shared). */
-export function createMemoryStore<M extends EventMap = EventMap>(config: Config<M> = {}, options: MemoryBackendOptions = {}): Store<M> {
-  return createStore<M>(new MemoryBackend(options), config);
-}
+/**
+ * The in-process backend for Timebox. Its implementation lives in `@timebox/core/memory` (so
+ * core's own test helpers can use it); this package re-exports it unchanged.
+ *
+ * @packageDocumentation
+ */
+export { ArchiveQueue, createMemoryStore, MemoryBackend, MemoryDatabase, type MemoryBackendOptions } from '@timebox/core/memory';

@@ -1,4 +1,6 @@
-import { holdWhile, WakeSignal, type ArchiveRecordData } from '@timebox/core';
+import type { ArchiveRecordData } from '../backend.js';
+import { holdWhile } from '../hold-renewal.js';
+import { WakeSignal } from '../wake-signal.js';
 
 interface QueuedRecord {
   readonly record: ArchiveRecordData;

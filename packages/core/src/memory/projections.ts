@@ -1,4 +1,4 @@
-import type { ProjectionRecord, ProjectionStore, ProjectionWrite } from '@timebox/core';
+import type { ProjectionRecord, ProjectionStore, ProjectionWrite } from '../backend.js';
 
 type MutableRecord = { -readonly [K in keyof ProjectionRecord]: ProjectionRecord[K] };
 

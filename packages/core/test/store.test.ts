@@ -1,6 +1,6 @@
-import { createStore, Event, InvalidArgumentError, StoreClosedError, type Backend } from '@timebox/core';
+import { createStore, Event, InvalidArgumentError, StoreClosedError, type Backend } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore, MemoryBackend } from '../src/index.js';
+import { createMemoryStore, MemoryBackend } from '../src/memory/index.js';
 
 type Events = { Added: { sku: string; qty: number; tags?: string[] } };
 

@@ -1,8 +1,8 @@
 // Type-level checks, compiled by `tsc --noEmit` in the test script: executors accept stores typed
 // by their own event map or untyped stores, and refuse a store typed by another map.
-import { createExecutor } from '@timebox/core';
+import { createExecutor } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
-import { createMemoryStore } from '../src/index.js';
+import { createMemoryStore } from '../src/memory/index.js';
 
 type Counted = { Added: { n: number } };
 type Other = { Renamed: { name: string } };

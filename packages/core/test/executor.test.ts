@@ -11,9 +11,9 @@ import {
   type SnapshotCodec,
   type SnapshotRecord,
   type Store,
-} from '@timebox/core';
+} from '../src/index.js';
 import { describe, expect, it, vi } from 'vitest';
-import { MemoryBackend, MemoryDatabase, type MemoryBackendOptions } from '../src/index.js';
+import { MemoryBackend, MemoryDatabase, type MemoryBackendOptions } from '../src/memory/index.js';
 
 type CounterEvents = {
   Added: { n: number };

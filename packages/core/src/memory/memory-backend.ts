@@ -1,21 +1,21 @@
-import {
-  requirePositiveInteger,
-  StoreClosedError,
-  type AggregateId,
-  type AppendRequest,
-  type AppendResult,
-  type ArchiveRecordData,
-  type Backend,
-  type BackendCapabilities,
-  type Feed,
-  type FeedSink,
-  type LogDescriptor,
-  type LogPage,
-  type ProjectionStore,
-  type ReadLogRequest,
-  type SnapshotRecord,
-  type StoredEventRecord,
-} from '@timebox/core';
+import type {
+  AppendRequest,
+  AppendResult,
+  ArchiveRecordData,
+  Backend,
+  BackendCapabilities,
+  Feed,
+  FeedSink,
+  LogDescriptor,
+  LogPage,
+  ProjectionStore,
+  ReadLogRequest,
+  SnapshotRecord,
+} from '../backend.js';
+import { requirePositiveInteger } from '../config.js';
+import { StoreClosedError } from '../errors.js';
+import type { StoredEventRecord } from '../event.js';
+import type { AggregateId } from '../id.js';
 import { MemoryDatabase } from './database.js';
 
 export interface MemoryBackendOptions {

@@ -1,6 +1,6 @@
-import { createStore, ProjectionError, type ProjectionStore } from '@timebox/core';
+import { createStore, ProjectionError, type ProjectionStore } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
-import { MemoryBackend } from '../src/index.js';
+import { MemoryBackend } from '../src/memory/index.js';
 
 /** A memory backend whose projection storage fails its first `failures` claims, as a dropped connection would. */
 function flakyBackend(failures: number): MemoryBackend {

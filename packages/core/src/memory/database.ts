@@ -1,19 +1,10 @@
-import {
-  type AggregateId,
-  type AppendRequest,
-  type AppendResult,
-  compareCodeUnits,
-  encodeAggregateId,
-  type FeedSink,
-  hasIdPrefix,
-  type IndexUpdate,
-  InvalidSequenceError,
-  type LogPage,
-  type ReadLogRequest,
-  type SnapshotRecord,
-  type StoredEventRecord,
-} from '@timebox/core';
 import { randomUUID } from 'node:crypto';
+import type { AppendRequest, AppendResult, FeedSink, LogPage, ReadLogRequest, SnapshotRecord } from '../backend.js';
+import { InvalidSequenceError } from '../errors.js';
+import type { StoredEventRecord } from '../event.js';
+import { encodeAggregateId, hasIdPrefix, type AggregateId } from '../id.js';
+import type { IndexUpdate } from '../indexer.js';
+import { compareCodeUnits } from '../text.js';
 import { ArchiveQueue } from './archive-queue.js';
 import { MemoryProjections } from './projections.js';
 

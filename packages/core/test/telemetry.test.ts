@@ -2,9 +2,9 @@ import { context, metrics, SpanStatusCode, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createExecutor, createStore, INSTRUMENTATION_NAME, VersionConflictError, type ExecutorOptions, type Store } from '@timebox/core';
+import { createExecutor, createStore, INSTRUMENTATION_NAME, VersionConflictError, type ExecutorOptions, type Store } from '../src/index.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryBackend, MemoryDatabase } from '../src/index.js';
+import { MemoryBackend, MemoryDatabase } from '../src/memory/index.js';
 
 type Events = { Added: { n: number } };
 type State = { readonly total: number };
