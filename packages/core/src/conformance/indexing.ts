@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Index } from '../indexer.js';
+import { compareCodeUnits } from '../text.js';
 import type { Harness } from './harness.js';
+import { TRICKY_VALUES } from './tricky.js';
 import { payloadIndexer, sortIds, T0 } from './util.js';
 
 type IndexEvents = { Set: Index; Other: { note: string } };
@@ -95,6 +97,42 @@ export function indexingSuite(h: Harness): void {
       await expect(store.listAggregatesByLabel('plain', 'a')).resolves.toEqual([]);
       await expect(store.getAggregateStatus(['w', 'x:y'])).resolves.toBe('st:at{us}');
       await expect(store.listAggregatesByStatus('st:at{us}')).resolves.toHaveLength(1);
+    });
+
+    it('keeps statuses, label names and values distinct that collide once joined, matched as patterns, case-folded or normalized', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      // Each value is an aggregate's ID, its status, a label name and that label's value.
+      for (const [i, value] of TRICKY_VALUES.entries()) {
+        await store.appendEvents([value], 0, [set({ status: value, labels: { [value]: value, shared: value } }, i)]);
+      }
+      // Name and value that join to the same text.
+      await store.appendEvents(['pair', '1'], 0, [set({ labels: { 'x:y': 'z', 'x{y}': 'z' } })]);
+      await store.appendEvents(['pair', '2'], 0, [set({ labels: { x: 'y:z', 'x{': 'y}:z' } })]);
+
+      expect(await store.listLabelValues('shared')).toEqual([...TRICKY_VALUES].sort(compareCodeUnits));
+      const all = TRICKY_VALUES.map((value) => [value]);
+      expect(sortIds(await store.listAggregates())).toEqual(sortIds([...all, ['pair', '1'], ['pair', '2']]));
+      for (const [i, value] of TRICKY_VALUES.entries()) {
+        const what = JSON.stringify(value);
+        expect(await store.getAggregateStatus([value]), what).toBe(value);
+        expect(await store.listAggregatesByStatus(value), what).toEqual([{ id: [value], timestamp: new Date(T0 + i) }]);
+        expect(await store.listAggregatesByLabel('shared', value), what).toEqual([[value]]);
+        expect(await store.listAggregatesByLabel(value, value), what).toEqual([[value]]);
+        expect(await store.listLabelValues(value), what).toEqual([value]);
+        expect(await store.listAggregates([value]), what).toEqual([[value]]);
+      }
+      await expect(store.listAggregatesByLabel('x:y', 'z')).resolves.toEqual([['pair', '1']]);
+      await expect(store.listAggregatesByLabel('x', 'y:z')).resolves.toEqual([['pair', '2']]);
+      await expect(store.listAggregatesByLabel('x{', 'y}:z')).resolves.toEqual([['pair', '2']]);
+      await expect(store.listAggregatesByLabel('x{y}', 'z')).resolves.toEqual([['pair', '1']]);
+      await expect(store.listLabelValues('x')).resolves.toEqual(['y:z']);
+      await expect(store.listLabelValues('x:y')).resolves.toEqual(['z']);
+      await expect(store.listLabelValues('x{')).resolves.toEqual(['y}:z']);
+      // Values that are not held, though a pattern, a fold or a normalization would match one.
+      for (const absent of ['%', '_', '*', '?', 'CaSe', 'STRAßE', 'İ'.toLowerCase(), 'É', 'E\u0301', 'pad  ', 'like']) {
+        await expect(store.listAggregatesByLabel('shared', absent), JSON.stringify(absent)).resolves.toEqual([]);
+        await expect(store.listAggregatesByStatus(absent), JSON.stringify(absent)).resolves.toEqual([]);
+      }
     });
 
     it('runs the indexer once per non-empty batch, never for an empty one', async () => {
