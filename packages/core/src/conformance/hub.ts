@@ -177,7 +177,12 @@ export function hubSuite(h: Harness): void {
       await until('the marker arrived', () => got.events.some((event) => event.type === 'Marker'));
       await sleep(50);
       const stored = await reader.getEvents(['hub', 'race']);
-      expect(stored.map((event) => event.payload)).toEqual(winners.flatMap((racer, round) => [{ round, racer }, { round, racer }]));
+      expect(stored.map((event) => event.payload)).toEqual(
+        winners.flatMap((racer, round) => [
+          { round, racer },
+          { round, racer },
+        ]),
+      );
       expect(got.of('race').map((event) => event.toJSON())).toEqual(stored.map((event) => event.toJSON()));
       expect(got.errors).toEqual([]);
     });

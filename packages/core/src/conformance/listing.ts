@@ -51,7 +51,8 @@ export function listingSuite(h: Harness): void {
       // Every prefix of every ID, each must list exactly the IDs it is a part-wise prefix of.
       const prefixes = new Map<string, AggregateId>();
       for (const id of TRICKY_IDS) for (let n = 1; n <= id.length; n++) prefixes.set(JSON.stringify(id.slice(0, n)), id.slice(0, n));
-      for (const prefix of ['gl', 'like', 'lik', 'Cas', 'stra', 'e', '[', 'order:', 'mem', 'back\\']) prefixes.set(JSON.stringify([prefix]), [prefix]);
+      for (const prefix of ['gl', 'like', 'lik', 'Cas', 'stra', 'e', '[', 'order:', 'mem', 'back\\'])
+        prefixes.set(JSON.stringify([prefix]), [prefix]);
       const readSide = h.target.capabilities.readSide === true;
       for (const [key, prefix] of prefixes) {
         const expected = sortIds(TRICKY_IDS.filter((id) => isPartwisePrefix(prefix, id)));
@@ -91,8 +92,8 @@ export function listingSuite(h: Harness): void {
           (id as string[])[0] = 'changed';
           (id as string[]).push('more');
         }
-        (ids as AggregateId[]).push(['added']);
-        (ids as AggregateId[]).reverse();
+        ids.push(['added']);
+        ids.reverse();
       }
       first.byStatus.push({ id: ['added'], timestamp: new Date(0) });
       first.byStatus[0]!.timestamp.setTime(0);
