@@ -158,6 +158,44 @@ export function indexingSuite(h: Harness): void {
       await expect(store.listLabelValues('k')).resolves.toEqual(['v1']);
     });
 
+    it('while appends race at one sequence, applies the winner’s index and never a loser’s', async () => {
+      const stores = await h.stores<IndexEvents>(4, { indexer: payloadIndexer });
+      const racers = 12;
+      await stores[0]!.appendEvents(['race'], 0, [set({ status: 'start', labels: { who: 'start' } })]);
+      const everWon = new Set<number>();
+      let lastWinner = -1;
+      let enteredAt = 0;
+      for (let round = 1; round <= 4; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, racer) =>
+            stores[racer % stores.length]!.appendEvents(['race'], round, [
+              set({ status: `s${racer}`, labels: { who: `r${racer}`, [`only${racer}`]: 'x' } }, round),
+            ]),
+          ),
+        );
+        const won = results.flatMap((result, racer) => (result.status === 'fulfilled' ? [racer] : []));
+        expect(won, `round ${round}`).toHaveLength(1);
+        const winner = won[0]!;
+        everWon.add(winner);
+        // Re-asserting a status keeps the time it was entered.
+        if (winner !== lastWinner) enteredAt = round;
+        lastWinner = winner;
+        for (const store of stores) {
+          await expect(store.getAggregateStatus(['race']), `round ${round}`).resolves.toBe(`s${winner}`);
+        }
+        const reader = stores[round % stores.length]!;
+        await expect(reader.listLabelValues('who')).resolves.toEqual([`r${winner}`]);
+        await expect(reader.listAggregatesByLabel('who', `r${winner}`)).resolves.toEqual([['race']]);
+        for (let racer = 0; racer < racers; racer++) {
+          const what = `round ${round}, racer ${racer}`;
+          await expect(reader.listAggregatesByStatus(`s${racer}`), what).resolves.toEqual(
+            racer === winner ? [{ id: ['race'], timestamp: new Date(T0 + enteredAt) }] : [],
+          );
+          await expect(reader.listLabelValues(`only${racer}`), what).resolves.toEqual(everWon.has(racer) ? ['x'] : []);
+        }
+      }
+    });
+
     it('answers empty without an indexer', async () => {
       const store = await h.store<IndexEvents>();
       await store.appendEvents(['n'], 0, [set({ status: 'open', labels: { k: 'v' } })]);

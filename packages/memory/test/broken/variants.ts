@@ -202,6 +202,37 @@ class FeedsAfterRacyCheck extends FeedsFailedAppends {
   }
 }
 
+/**
+ * Writes the status in a step of its own after a read that checks the expected sequence, instead
+ * of in the append's atomic step: of appends racing at one sequence, the last to pass the check
+ * sets the status, though only the first is stored. Sequential conflicts are caught by the read.
+ */
+class IndexesAfterRacyCheck extends DelegatingBackend {
+  // Shared by every connection to the namespace (the database), as stored state would be.
+  static readonly #statuses = new WeakMap<MemoryDatabase, Map<string, string>>();
+  get #status(): Map<string, string> {
+    let statuses = IndexesAfterRacyCheck.#statuses.get(this.inner.database);
+    if (statuses === undefined) IndexesAfterRacyCheck.#statuses.set(this.inner.database, (statuses = new Map<string, string>()));
+    return statuses;
+  }
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    const snapshot = await this.inner.loadSnapshot(request.id);
+    const next = snapshot.events.at(-1)?.sequence ?? snapshot.sequence - 1;
+    const status = request.index?.status;
+    if (next + 1 === request.expectedSequence && status !== undefined && request.events.length > 0) {
+      this.#status.set(encodeAggregateId(request.id), status);
+    }
+    return this.inner.append(request);
+  }
+  override async getAggregateStatus(id: AggregateId): Promise<string> {
+    return this.#status.get(encodeAggregateId(id)) ?? this.inner.getAggregateStatus(id);
+  }
+  override async archive(id: AggregateId): Promise<void> {
+    this.#status.delete(encodeAggregateId(id));
+    return this.inner.archive(id);
+  }
+}
+
 /** Hands each append's events to the feed newest first. */
 class FeedsEventsOutOfOrder extends DelegatingBackend {
   override watch(sink: FeedSink): Promise<Feed> {
@@ -549,6 +580,10 @@ export const BROKEN_VARIANTS = {
   'feeds-after-racy-check': {
     make: (inner: MemoryBackend) => new FeedsAfterRacyCheck(inner),
     mustFail: 'while appends race at one sequence, delivers the winners’ events and never a loser’s',
+  },
+  'indexes-after-racy-check': {
+    make: (inner: MemoryBackend) => new IndexesAfterRacyCheck(inner),
+    mustFail: 'applies the winner’s index and never a loser’s',
   },
   'normalizes-ids-to-nfc': {
     make: (inner: MemoryBackend) => new RewritesIdParts(inner, (part) => part.normalize('NFC')),
