@@ -3,7 +3,7 @@ import { ArchiveHandlerMissingError, ArchivingDisabledError, VersionConflictErro
 import type { Index } from '../indexer.js';
 import type { ArchiveHandler, ArchiveRecord, Store } from '../store.js';
 import type { Harness } from './harness.js';
-import { makeEvents, payloadIndexer, sleep, T0 } from './util.js';
+import { makeEvents, payloadIndexer, sleep, sortIds, T0 } from './util.js';
 
 type ArchiveEvents = { Set: Index; Counted: { n: number } };
 
@@ -84,6 +84,65 @@ export function archiveSuite(h: Harness): void {
       expect(received!.events[1]!.payload).toEqual({ n: 1 });
       expect(received!.events[0]!.aggregateId).toEqual(['order', 'a:1']);
       expect(await nothingWithin(store, 100)).toBe('nothing');
+    });
+
+    it('archives an aggregate in every state, after which no index query or listing shows it', async () => {
+      const store = await h.store<ArchiveEvents>({ indexer: payloadIndexer, trimEvents: true });
+      const states = ['events', 'trimmed', 'snapshot-only'] as const;
+      const setAt = (state: string, at: number) => ({
+        type: 'Set' as const,
+        data: { status: 'open', labels: { kind: state, shared: 'yes', [`only-${state}`]: 'here' } },
+        timestamp: new Date(T0 + at),
+      });
+      const counted = (n: number, start: number) => makeEvents(n, start).map((event) => ({ ...event, type: 'Counted' as const }));
+      await store.appendEvents(['st', 'keep'], 0, [setAt('keep', 0)]);
+      for (const [i, state] of states.entries()) await store.appendEvents(['st', state], 0, [setAt(state, i + 1), ...counted(2, 1)]);
+      await store.putSnapshot(['st', 'trimmed'], { upTo: 2 }, 2);
+      await store.putSnapshot(['st', 'snapshot-only'], { upTo: 3 }, 3);
+      // Each is in the state it is named for, and indexed, before it is archived.
+      expect((await store.getEvents(['st', 'events'])).map((event) => event.sequence)).toEqual([0, 1, 2]);
+      expect((await store.getEvents(['st', 'trimmed'])).map((event) => event.sequence)).toEqual([2]);
+      expect(await store.getEvents(['st', 'snapshot-only'])).toEqual([]);
+      expect(await store.listAggregatesByStatus('open')).toHaveLength(4);
+      expect(await store.listLabelValues('kind')).toEqual(['events', 'keep', 'snapshot-only', 'trimmed']);
+
+      for (const state of states) await store.archive(['st', state]);
+
+      const keep = { id: ['st', 'keep'], timestamp: new Date(T0) };
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([keep]);
+      await expect(store.listAggregatesByLabel('shared', 'yes')).resolves.toEqual([['st', 'keep']]);
+      await expect(store.listLabelValues('kind')).resolves.toEqual(['keep']);
+      await expect(store.listAggregates(['st'])).resolves.toEqual([['st', 'keep']]);
+      await expect(store.listAggregates()).resolves.toEqual([['st', 'keep']]);
+      for (const state of states) {
+        await expect(store.getAggregateStatus(['st', state]), state).resolves.toBe('');
+        await expect(store.listAggregatesByLabel('kind', state), state).resolves.toEqual([]);
+        await expect(store.listLabelValues(`only-${state}`), state).resolves.toEqual([]);
+        await expect(store.getEvents(['st', state]), state).resolves.toEqual([]);
+        expect((await store.getSnapshot(['st', state])).value, state).toBeUndefined();
+      }
+      const archived: string[] = [];
+      for (let k = 0; k < states.length; k++) {
+        await consumeOne(store, (record) => {
+          archived.push(record.aggregateId[1]!);
+        });
+      }
+      expect(archived.sort()).toEqual(['events', 'snapshot-only', 'trimmed']);
+
+      // A new life is indexed afresh, with nothing of the archived one.
+      const next = (await store.getSnapshot(['st', 'snapshot-only'])).nextSequence;
+      await store.appendEvents(['st', 'snapshot-only'], next, [
+        { type: 'Set', data: { status: 'reborn', labels: { kind: 'reborn' } }, timestamp: new Date(T0 + 9) },
+      ]);
+      await expect(store.listAggregatesByStatus('open')).resolves.toEqual([keep]);
+      await expect(store.listAggregatesByStatus('reborn')).resolves.toEqual([{ id: ['st', 'snapshot-only'], timestamp: new Date(T0 + 9) }]);
+      await expect(store.listLabelValues('kind')).resolves.toEqual(['keep', 'reborn']);
+      await expect(store.listLabelValues('shared')).resolves.toEqual(['yes']);
+      await expect(store.listLabelValues('only-snapshot-only')).resolves.toEqual([]);
+      expect(sortIds(await store.listAggregates(['st']))).toEqual([
+        ['st', 'keep'],
+        ['st', 'snapshot-only'],
+      ]);
     });
 
     it('starts a new life after an archived one, numbered past it: no sequence is reused', async () => {

@@ -150,6 +150,43 @@ export function hubSuite(h: Harness): void {
       ]);
     });
 
+    it('while appends race at one sequence, delivers the winners’ events and never a loser’s', async () => {
+      const stores = await h.stores(5);
+      const reader = stores[0]!;
+      const writers = stores.slice(1);
+      const got = recorder();
+      await reader.subscribe(got.handler, { onError: got.onError });
+      const rounds = 6;
+      const racers = 12;
+      const winners: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, racer) =>
+            writers[racer % writers.length]!.appendEvents(['hub', 'race'], round * 2, [
+              { type: 'Raced', data: { round, racer } },
+              { type: 'Raced', data: { round, racer } },
+            ]),
+          ),
+        );
+        const won = results.flatMap((result, racer) => (result.status === 'fulfilled' ? [racer] : []));
+        expect(won, `round ${round}`).toHaveLength(1);
+        for (const result of results) if (result.status === 'rejected') expect(result.reason).toBeInstanceOf(VersionConflictError);
+        winners.push(won[0]!);
+      }
+      await writers[0]!.appendEvents(['hub', 'marker'], 0, makeEvents(1, 0, 'Marker'));
+      await until('the marker arrived', () => got.events.some((event) => event.type === 'Marker'));
+      await sleep(50);
+      const stored = await reader.getEvents(['hub', 'race']);
+      expect(stored.map((event) => event.payload)).toEqual(
+        winners.flatMap((racer, round) => [
+          { round, racer },
+          { round, racer },
+        ]),
+      );
+      expect(got.of('race').map((event) => event.toJSON())).toEqual(stored.map((event) => event.toJSON()));
+      expect(got.errors).toEqual([]);
+    });
+
     it('unsubscribing and aborting the signal stop delivery', async () => {
       const [reader, writer] = await h.stores(2);
       const stays = recorder();

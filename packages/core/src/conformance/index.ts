@@ -19,9 +19,10 @@ import { projectionSuite } from './projections.js';
 import { readSideSuite } from './read-side.js';
 import { listingSuite } from './listing.js';
 import { snapshotSuite } from './snapshots.js';
+import { volumeSuite } from './volume.js';
 
 export type { ConformanceCapabilities, ConformanceNamespace, ConformanceTarget } from './harness.js';
-export { TRICKY_IDS } from './listing.js';
+export { TRICKY_IDS, TRICKY_VALUES } from './tricky.js';
 export { expectHubPattern } from './cross-process.js';
 
 /**
@@ -46,6 +47,7 @@ export function describeConformance(target: ConformanceTarget): void {
     appendSuite(harness);
     listingSuite(harness);
     indexingSuite(harness);
+    volumeSuite(harness);
     snapshotSuite(harness);
     archiveSuite(harness);
     modelSuite(harness);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Index } from '../indexer.js';
+import { compareCodeUnits } from '../text.js';
 import type { Harness } from './harness.js';
+import { TRICKY_VALUES } from './tricky.js';
 import { payloadIndexer, sortIds, T0 } from './util.js';
 
 type IndexEvents = { Set: Index; Other: { note: string } };
@@ -97,6 +99,42 @@ export function indexingSuite(h: Harness): void {
       await expect(store.listAggregatesByStatus('st:at{us}')).resolves.toHaveLength(1);
     });
 
+    it('keeps statuses, label names and values distinct that collide once joined, matched as patterns, case-folded or normalized', async () => {
+      const store = await h.store<IndexEvents>({ indexer: payloadIndexer });
+      // Each value is an aggregate's ID, its status, a label name and that label's value.
+      for (const [i, value] of TRICKY_VALUES.entries()) {
+        await store.appendEvents([value], 0, [set({ status: value, labels: { [value]: value, shared: value } }, i)]);
+      }
+      // Name and value that join to the same text.
+      await store.appendEvents(['pair', '1'], 0, [set({ labels: { 'x:y': 'z', 'x{y}': 'z' } })]);
+      await store.appendEvents(['pair', '2'], 0, [set({ labels: { x: 'y:z', 'x{': 'y}:z' } })]);
+
+      expect(await store.listLabelValues('shared')).toEqual([...TRICKY_VALUES].sort(compareCodeUnits));
+      const all = TRICKY_VALUES.map((value) => [value]);
+      expect(sortIds(await store.listAggregates())).toEqual(sortIds([...all, ['pair', '1'], ['pair', '2']]));
+      for (const [i, value] of TRICKY_VALUES.entries()) {
+        const what = JSON.stringify(value);
+        expect(await store.getAggregateStatus([value]), what).toBe(value);
+        expect(await store.listAggregatesByStatus(value), what).toEqual([{ id: [value], timestamp: new Date(T0 + i) }]);
+        expect(await store.listAggregatesByLabel('shared', value), what).toEqual([[value]]);
+        expect(await store.listAggregatesByLabel(value, value), what).toEqual([[value]]);
+        expect(await store.listLabelValues(value), what).toEqual([value]);
+        expect(await store.listAggregates([value]), what).toEqual([[value]]);
+      }
+      await expect(store.listAggregatesByLabel('x:y', 'z')).resolves.toEqual([['pair', '1']]);
+      await expect(store.listAggregatesByLabel('x', 'y:z')).resolves.toEqual([['pair', '2']]);
+      await expect(store.listAggregatesByLabel('x{', 'y}:z')).resolves.toEqual([['pair', '2']]);
+      await expect(store.listAggregatesByLabel('x{y}', 'z')).resolves.toEqual([['pair', '1']]);
+      await expect(store.listLabelValues('x')).resolves.toEqual(['y:z']);
+      await expect(store.listLabelValues('x:y')).resolves.toEqual(['z']);
+      await expect(store.listLabelValues('x{')).resolves.toEqual(['y}:z']);
+      // Values that are not held, though a pattern, a fold or a normalization would match one.
+      for (const absent of ['%', '_', '*', '?', 'CaSe', 'STRAßE', 'İ'.toLowerCase(), 'É', 'E\u0301', 'pad  ', 'like']) {
+        await expect(store.listAggregatesByLabel('shared', absent), JSON.stringify(absent)).resolves.toEqual([]);
+        await expect(store.listAggregatesByStatus(absent), JSON.stringify(absent)).resolves.toEqual([]);
+      }
+    });
+
     it('runs the indexer once per non-empty batch, never for an empty one', async () => {
       const calls: number[] = [];
       const store = await h.store<IndexEvents>({
@@ -118,6 +156,44 @@ export function indexingSuite(h: Harness): void {
       await expect(store.getAggregateStatus(['c'])).resolves.toBe('open');
       await expect(store.listAggregatesByStatus('closed')).resolves.toEqual([]);
       await expect(store.listLabelValues('k')).resolves.toEqual(['v1']);
+    });
+
+    it('while appends race at one sequence, applies the winner’s index and never a loser’s', async () => {
+      const stores = await h.stores<IndexEvents>(4, { indexer: payloadIndexer });
+      const racers = 12;
+      await stores[0]!.appendEvents(['race'], 0, [set({ status: 'start', labels: { who: 'start' } })]);
+      const everWon = new Set<number>();
+      let lastWinner = -1;
+      let enteredAt = 0;
+      for (let round = 1; round <= 4; round++) {
+        const results = await Promise.allSettled(
+          Array.from({ length: racers }, (_, racer) =>
+            stores[racer % stores.length]!.appendEvents(['race'], round, [
+              set({ status: `s${racer}`, labels: { who: `r${racer}`, [`only${racer}`]: 'x' } }, round),
+            ]),
+          ),
+        );
+        const won = results.flatMap((result, racer) => (result.status === 'fulfilled' ? [racer] : []));
+        expect(won, `round ${round}`).toHaveLength(1);
+        const winner = won[0]!;
+        everWon.add(winner);
+        // Re-asserting a status keeps the time it was entered.
+        if (winner !== lastWinner) enteredAt = round;
+        lastWinner = winner;
+        for (const store of stores) {
+          await expect(store.getAggregateStatus(['race']), `round ${round}`).resolves.toBe(`s${winner}`);
+        }
+        const reader = stores[round % stores.length]!;
+        await expect(reader.listLabelValues('who')).resolves.toEqual([`r${winner}`]);
+        await expect(reader.listAggregatesByLabel('who', `r${winner}`)).resolves.toEqual([['race']]);
+        for (let racer = 0; racer < racers; racer++) {
+          const what = `round ${round}, racer ${racer}`;
+          await expect(reader.listAggregatesByStatus(`s${racer}`), what).resolves.toEqual(
+            racer === winner ? [{ id: ['race'], timestamp: new Date(T0 + enteredAt) }] : [],
+          );
+          await expect(reader.listLabelValues(`only${racer}`), what).resolves.toEqual(everWon.has(racer) ? ['x'] : []);
+        }
+      }
     });
 
     it('answers empty without an indexer', async () => {

@@ -170,19 +170,66 @@ class FeedsFailedAppends extends DelegatingBackend {
     if (sinks === undefined) FeedsFailedAppends.#sinks.set(this.inner.database, (sinks = new Set()));
     return sinks;
   }
+  protected publish(request: AppendRequest): void {
+    if (request.events.length === 0) return;
+    for (const sink of this.#feed)
+      sink.events(
+        request.id,
+        request.events.map((event, i) => ({ ...event, position: i + 1 })),
+      );
+  }
   override async append(request: AppendRequest): Promise<AppendResult> {
-    if (request.events.length > 0) {
-      for (const sink of this.#feed)
-        sink.events(
-          request.id,
-          request.events.map((event, i) => ({ ...event, position: i + 1 })),
-        );
-    }
+    this.publish(request);
     return this.inner.append(request);
   }
   override async watch(sink: FeedSink): Promise<Feed> {
     this.#feed.add(sink);
     return { close: async () => void this.#feed.delete(sink) };
+  }
+}
+
+/**
+ * Checks the expected sequence with a read, publishes, then appends: the check and the append are
+ * not one atomic step, so appends racing at one sequence all pass the check and all are published,
+ * though only one is stored. Sequential conflicts are caught by the read.
+ */
+class FeedsAfterRacyCheck extends FeedsFailedAppends {
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    const snapshot = await this.inner.loadSnapshot(request.id);
+    const next = snapshot.events.at(-1)?.sequence ?? snapshot.sequence - 1;
+    if (next + 1 === request.expectedSequence) this.publish(request);
+    return this.inner.append(request);
+  }
+}
+
+/**
+ * Writes the status in a step of its own after a read that checks the expected sequence, instead
+ * of in the append's atomic step: of appends racing at one sequence, the last to pass the check
+ * sets the status, though only the first is stored. Sequential conflicts are caught by the read.
+ */
+class IndexesAfterRacyCheck extends DelegatingBackend {
+  // Shared by every connection to the namespace (the database), as stored state would be.
+  static readonly #statuses = new WeakMap<MemoryDatabase, Map<string, string>>();
+  get #status(): Map<string, string> {
+    let statuses = IndexesAfterRacyCheck.#statuses.get(this.inner.database);
+    if (statuses === undefined) IndexesAfterRacyCheck.#statuses.set(this.inner.database, (statuses = new Map<string, string>()));
+    return statuses;
+  }
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    const snapshot = await this.inner.loadSnapshot(request.id);
+    const next = snapshot.events.at(-1)?.sequence ?? snapshot.sequence - 1;
+    const status = request.index?.status;
+    if (next + 1 === request.expectedSequence && status !== undefined && request.events.length > 0) {
+      this.#status.set(encodeAggregateId(request.id), status);
+    }
+    return this.inner.append(request);
+  }
+  override async getAggregateStatus(id: AggregateId): Promise<string> {
+    return this.#status.get(encodeAggregateId(id)) ?? this.inner.getAggregateStatus(id);
+  }
+  override async archive(id: AggregateId): Promise<void> {
+    this.#status.delete(encodeAggregateId(id));
+    return this.inner.archive(id);
   }
 }
 
@@ -320,6 +367,173 @@ function bindAll(store: ProjectionStore): ProjectionStore {
   };
 }
 
+/** Maps every ID part through `map` before it reaches the real backend, as a backend that rewrites keys would. */
+class RewritesIdParts extends DelegatingBackend {
+  constructor(
+    inner: MemoryBackend,
+    readonly map: (part: string) => string,
+  ) {
+    super(inner);
+  }
+  #id = (id: AggregateId): AggregateId => id.map(this.map);
+  override append(request: AppendRequest): Promise<AppendResult> {
+    return this.inner.append({ ...request, id: this.#id(request.id) });
+  }
+  override loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
+    return this.inner.loadEvents(this.#id(id), fromSequence);
+  }
+  override loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    return this.inner.loadSnapshot(this.#id(id));
+  }
+  override saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    return this.inner.saveSnapshot(this.#id(id), data, sequence, trim);
+  }
+  override listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    return this.inner.listAggregates(this.#id(prefix));
+  }
+  override getAggregateStatus(id: AggregateId): Promise<string> {
+    return this.inner.getAggregateStatus(this.#id(id));
+  }
+  override archive(id: AggregateId): Promise<void> {
+    return this.inner.archive(this.#id(id));
+  }
+}
+
+/**
+ * Lists by prefix with a pattern built from the encoded prefix without escaping its wildcards, as
+ * a SQL `LIKE` or a Redis `SCAN MATCH` would: `*` and `%` match any run, `?` and `_` any character,
+ * `[…]` a class.
+ */
+class MatchesPrefixAsPattern extends DelegatingBackend {
+  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    if (prefix.length === 0) return this.inner.listAggregates(prefix);
+    const pattern = encodeAggregateId(prefix).replace(/[*%]|[?_]|\[[^\]]*\]|[^*%?_[]+|\[/g, (token) => {
+      if (token === '*' || token === '%') return '.*';
+      if (token === '?' || token === '_') return '.';
+      if (token.startsWith('[') && token.length > 1) return token;
+      return token.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    });
+    const matcher = new RegExp(`^${pattern}(:.*)?$`, 's');
+    return (await this.inner.listAggregates([])).filter((id) => matcher.test(encodeAggregateId(id)));
+  }
+}
+
+/** Matches label values the way a case-insensitive collation would: "ß" finds "SS", "Case" finds "case". */
+class MatchesLabelsIgnoringCase extends DelegatingBackend {
+  override async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    const values = (await this.inner.listLabelValues(label)).filter((held) => held.toUpperCase() === value.toUpperCase());
+    return (await Promise.all(values.map((held) => this.inner.listAggregatesByLabel(label, held)))).flat();
+  }
+}
+
+/** Sorts label values by code point (UTF-8 byte order, as a "C" collation or a Redis lex range does). */
+class SortsLabelValuesByCodePoint extends DelegatingBackend {
+  override async listLabelValues(label: string): Promise<string[]> {
+    const values = await this.inner.listLabelValues(label);
+    return values.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  }
+}
+
+/** Reads an aggregate's events in pages of 1,000 and stops after the last full page, losing the rest. */
+class DropsLastPageOfEvents extends DelegatingBackend {
+  static readonly PAGE = 1_000;
+  #paged<T>(records: T[]): T[] {
+    return records.length > DropsLastPageOfEvents.PAGE
+      ? records.slice(0, records.length - (records.length % DropsLastPageOfEvents.PAGE))
+      : records;
+  }
+  override async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
+    return this.#paged(await this.inner.loadEvents(id, fromSequence));
+  }
+  override async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    const snapshot = await this.inner.loadSnapshot(id);
+    return { ...snapshot, events: this.#paged(snapshot.events) };
+  }
+}
+
+/** Answers every listing from its first page of 500, as a backend with a fixed LIMIT would. */
+class ListsFirstPageOnly extends DelegatingBackend {
+  static readonly PAGE = 500;
+  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    return (await this.inner.listAggregates(prefix)).slice(0, ListsFirstPageOnly.PAGE);
+  }
+  override async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    return (await this.inner.listAggregatesByStatus(status)).slice(0, ListsFirstPageOnly.PAGE);
+  }
+  override async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    return (await this.inner.listAggregatesByLabel(label, value)).slice(0, ListsFirstPageOnly.PAGE);
+  }
+  override async listLabelValues(label: string): Promise<string[]> {
+    return (await this.inner.listLabelValues(label)).slice(0, ListsFirstPageOnly.PAGE);
+  }
+}
+
+/**
+ * Leaves an aggregate archived with no events left (trimmed to its snapshot) in its status index,
+ * as a backend that finds index entries through the events it archives would.
+ */
+class KeepsStatusOfSnapshotOnlyArchives extends DelegatingBackend {
+  // Shared by every connection to the namespace (the database), as stored state would be.
+  static readonly #ghosts = new WeakMap<MemoryDatabase, { status: string; id: AggregateId; timestamp: number }[]>();
+  get #entries() {
+    let entries = KeepsStatusOfSnapshotOnlyArchives.#ghosts.get(this.inner.database);
+    if (entries === undefined) KeepsStatusOfSnapshotOnlyArchives.#ghosts.set(this.inner.database, (entries = []));
+    return entries;
+  }
+  override async archive(id: AggregateId): Promise<void> {
+    const status = await this.inner.getAggregateStatus(id);
+    if (status !== '' && (await this.inner.loadEvents(id, 0)).length === 0) {
+      const key = encodeAggregateId(id);
+      const entry = (await this.inner.listAggregatesByStatus(status)).find((candidate) => encodeAggregateId(candidate.id) === key);
+      if (entry !== undefined) this.#entries.push({ status, ...entry });
+    }
+    return this.inner.archive(id);
+  }
+  override async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    const ghosts = this.#entries.filter((entry) => entry.status === status).map(({ id, timestamp }) => ({ id, timestamp }));
+    return [...(await this.inner.listAggregatesByStatus(status)), ...ghosts].sort((a, b) => a.timestamp - b.timestamp);
+  }
+}
+
+/** Caches each listing until the next write and hands every caller the cached arrays themselves. */
+class ReturnsCachedListings extends DelegatingBackend {
+  static readonly #caches = new WeakMap<MemoryDatabase, Map<string, unknown>>();
+  get #cache(): Map<string, unknown> {
+    let cache = ReturnsCachedListings.#caches.get(this.inner.database);
+    if (cache === undefined) ReturnsCachedListings.#caches.set(this.inner.database, (cache = new Map<string, unknown>()));
+    return cache;
+  }
+  async #cached<T>(key: unknown[], load: () => Promise<T>): Promise<T> {
+    const text = JSON.stringify(key);
+    if (!this.#cache.has(text)) this.#cache.set(text, await load());
+    return this.#cache.get(text) as T;
+  }
+  override async append(request: AppendRequest): Promise<AppendResult> {
+    this.#cache.clear();
+    return this.inner.append(request);
+  }
+  override async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
+    this.#cache.clear();
+    return this.inner.saveSnapshot(id, data, sequence, trim);
+  }
+  override async archive(id: AggregateId): Promise<void> {
+    this.#cache.clear();
+    return this.inner.archive(id);
+  }
+  override listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+    return this.#cached(['ids', prefix], () => this.inner.listAggregates(prefix));
+  }
+  override listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+    return this.#cached(['status', status], () => this.inner.listAggregatesByStatus(status));
+  }
+  override listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+    return this.#cached(['label', label, value], () => this.inner.listAggregatesByLabel(label, value));
+  }
+  override listLabelValues(label: string): Promise<string[]> {
+    return this.#cached(['values', label], () => this.inner.listLabelValues(label));
+  }
+}
+
 /** Each broken variant, and a test of the suite that it must fail. */
 export const BROKEN_VARIANTS = {
   'skips-sequence-check': { make: (inner: MemoryBackend) => new SkipsSequenceCheck(inner), mustFail: 'exactly one wins' },
@@ -362,6 +576,50 @@ export const BROKEN_VARIANTS = {
   'log-out-of-order': {
     make: (inner: MemoryBackend) => new LogOutOfOrder(inner),
     mustFail: 'reads a log larger than any page a backend might use internally exactly once, in order',
+  },
+  'feeds-after-racy-check': {
+    make: (inner: MemoryBackend) => new FeedsAfterRacyCheck(inner),
+    mustFail: 'while appends race at one sequence, delivers the winners’ events and never a loser’s',
+  },
+  'indexes-after-racy-check': {
+    make: (inner: MemoryBackend) => new IndexesAfterRacyCheck(inner),
+    mustFail: 'applies the winner’s index and never a loser’s',
+  },
+  'normalizes-ids-to-nfc': {
+    make: (inner: MemoryBackend) => new RewritesIdParts(inner, (part) => part.normalize('NFC')),
+    mustFail: 'in case or in Unicode normalization as distinct aggregates',
+  },
+  'folds-id-case': {
+    make: (inner: MemoryBackend) => new RewritesIdParts(inner, (part) => part.toLowerCase()),
+    mustFail: 'in case or in Unicode normalization as distinct aggregates',
+  },
+  'matches-prefix-as-pattern': {
+    make: (inner: MemoryBackend) => new MatchesPrefixAsPattern(inner),
+    mustFail: 'lists by whole tricky IDs and their parts as prefixes',
+  },
+  'matches-labels-ignoring-case': {
+    make: (inner: MemoryBackend) => new MatchesLabelsIgnoringCase(inner),
+    mustFail: 'keeps statuses, label names and values distinct that collide once joined',
+  },
+  'sorts-label-values-by-code-point': {
+    make: (inner: MemoryBackend) => new SortsLabelValuesByCodePoint(inner),
+    mustFail: 'keeps statuses, label names and values distinct that collide once joined',
+  },
+  'drops-last-page-of-events': {
+    make: (inner: MemoryBackend) => new DropsLastPageOfEvents(inner),
+    mustFail: 'events whole, from the middle and behind a snapshot',
+  },
+  'lists-first-page-only': {
+    make: (inner: MemoryBackend) => new ListsFirstPageOnly(inner),
+    mustFail: 'aggregates whole by prefix, status, label and label values',
+  },
+  'keeps-status-of-snapshot-only-archives': {
+    make: (inner: MemoryBackend) => new KeepsStatusOfSnapshotOnlyArchives(inner),
+    mustFail: 'archives an aggregate in every state',
+  },
+  'returns-cached-listings': {
+    make: (inner: MemoryBackend) => new ReturnsCachedListings(inner),
+    mustFail: 'hands every listing to the caller to change',
   },
 } as const;
 
