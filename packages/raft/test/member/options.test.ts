@@ -1,6 +1,7 @@
 import { ConfigError } from '@timebox/core';
 import { describe, expect, it } from 'vitest';
-import { MEMBER_DEFAULTS, RaftMember, type RaftMemberOptions } from '../../src/index.js';
+import { MEMBER_DEFAULTS, type RaftMemberOptions } from '../../src/member/options.js';
+import { RaftMember } from '../../src/member/raft-member.js';
 import { resolveMemberOptions } from '../../src/member/options.js';
 
 const base: RaftMemberOptions = { localId: 'a', address: '127.0.0.1:7400', dataDir: '/nonexistent/raft-options-test' };

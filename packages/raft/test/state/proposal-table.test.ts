@@ -1,6 +1,7 @@
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, type Command, type CommandResult, type MaterializedState } from '../../src/index.js';
+import { encodeCommand, type Command, type CommandResult } from '../../src/state/commands.js';
+import type { MaterializedState } from '../../src/state/materialized-state.js';
 import { unwrapEnvelopes, wrapProposals } from '../../src/node/proposal-envelope.js';
 import { ByteReader } from '../../src/state/binary.js';
 import { StateLayoutError } from '../../src/state/errors.js';
