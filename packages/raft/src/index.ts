@@ -7,20 +7,32 @@
  * @packageDocumentation
  */
 // One process of a cluster and the stores over it.
-export { RaftMember, openRaftStore, type RaftMemberBackendOptions } from './member/raft-member.js';
-export { MEMBER_DEFAULTS, MIN_LOG_TAIL_SIZE, type RaftMemberOptions, type RaftServerAddress } from './member/options.js';
+export { RaftMember, openRaftStore } from './raft-member.js';
+export {
+  MEMBER_DEFAULTS,
+  MIN_LOG_TAIL_SIZE,
+  type RaftMemberBackendOptions,
+  type RaftMemberOptions,
+  type RaftReadMode,
+  type RaftServerAddress,
+} from './options.js';
 export type { ConsensusTuning } from './node/options.js';
 export type { RaftServerLifecycle, RaftServerStatus } from './node/raft-server.js';
 export type { NodeId, RaftRole } from './consensus/types.js';
 export type { PublishedEvent } from './state/materialized-state.js';
 // A whole cluster in this process.
-export { LocalRaftCluster, startLocalCluster, type LocalClusterOptions, type LocalMemberSettings } from './member/local-cluster.js';
+export { LocalRaftCluster, startLocalCluster, type LocalClusterOptions, type LocalMemberSettings } from './local-cluster.js';
 // The backend and its projection store.
-export { RaftBackend, type RaftReadMode } from './backend/raft-backend.js';
-export type { RaftProjections } from './backend/raft-projections.js';
+export { RaftBackend } from './raft-backend.js';
+export type { RaftProjections } from './projections.js';
 export { MAX_AGGREGATE_ID_BYTES, MAX_PROJECTION_NAME_BYTES } from './state/limits.js';
 // The errors a caller can meet.
-export { RaftCommandRejectedError, RaftLogUnnamedError } from './backend/raft-backend.js';
-export { RaftNodeFailedError, RaftUnavailableError } from './node/errors.js';
-export { WalCorruptionError, WalUnavailableError } from './wal/errors.js';
-export { StateLayoutError } from './state/errors.js';
+export {
+  RaftCommandRejectedError,
+  RaftLogUnnamedError,
+  RaftNodeFailedError,
+  RaftUnavailableError,
+  StateLayoutError,
+  WalCorruptionError,
+  WalUnavailableError,
+} from './errors.js';

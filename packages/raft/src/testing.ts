@@ -15,4 +15,4 @@
  * @packageDocumentation
  */
 export { LinkFaults, type LinkFaultsOptions, type LinkVerdict } from './transport/faults.js';
-export { freeLoopbackPort } from './member/local-cluster.js';
+export { freeLoopbackPort } from './local-cluster.js';

@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeConformance } from '@timebox/core/conformance';
-import { LocalReplicator } from '../../src/backend/local-replicator.js';
+import { LocalReplicator } from '../../src/local-replicator.js';
 import { MaterializedState } from '../../src/state/materialized-state.js';
-import { RaftBackend } from '../../src/backend/raft-backend.js';
+import { RaftBackend } from '../../src/raft-backend.js';
 
 const ARCHIVE_LEASE_MS = 200;
 

@@ -1,6 +1,6 @@
-import { freeLoopbackPort, LocalRaftCluster } from '../../src/member/local-cluster.js';
-import type { RaftMember } from '../../src/member/raft-member.js';
-import type { RaftMemberOptions } from '../../src/member/options.js';
+import { freeLoopbackPort, LocalRaftCluster } from '../../src/local-cluster.js';
+import type { RaftMember } from '../../src/raft-member.js';
+import type { RaftMemberOptions } from '../../src/options.js';
 
 /** A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine). */
 export const freePort = freeLoopbackPort;

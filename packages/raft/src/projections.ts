@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type ProjectionRecord, type ProjectionStore, type ProjectionWrite } from '@timebox/core';
-import type { Command, CommandResult } from '../state/commands.js';
-import type { MaterializedState } from '../state/materialized-state.js';
+import type { Command, CommandResult } from './state/commands.js';
+import type { MaterializedState } from './state/materialized-state.js';
 
 /** What the projection store needs from its backend: proposals, the read point, and the open check. */
 export interface ProjectionHost {
