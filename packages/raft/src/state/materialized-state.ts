@@ -46,8 +46,9 @@ import {
 } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
-import { StateLayoutError } from './errors.js';
-import { ByteReader, ByteWriter, DecodeError } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { decodeError, DecodeError, StateLayoutError } from './errors.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
 import {
@@ -715,7 +716,7 @@ function parseImage(data: Uint8Array): [Buffer, Buffer][] {
     throw new RaftProtocolError(
       `a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`,
     );
-  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length));
+  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length), decodeError);
   const pairs: [Buffer, Buffer][] = [];
   try {
     while (!input.done) pairs.push([Buffer.from(input.bytes()), Buffer.from(input.bytes())]);

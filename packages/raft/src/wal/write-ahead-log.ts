@@ -6,7 +6,7 @@ import { LogCompactedError, LogUnavailableError, RaftProtocolError } from '../co
 import { limitBytes, type InitialState } from '../consensus/storage.js';
 import type { Entry, HardState, NodeId, Snapshot } from '../consensus/types.js';
 import type { DurableLog, DurableWrite } from '../node/ports.js';
-import { ByteWriter } from './bytes.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { ColdReader } from './cold-reader.js';
 import { WalUnavailableError } from './errors.js';
 import { listDir, segmentName, snapshotName, syncDir } from './file-names.js';

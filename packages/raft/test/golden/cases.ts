@@ -20,7 +20,8 @@ import {
   encodeText,
   encodeU64,
 } from '../../src/state/records.js';
-import { ByteWriter } from '../../src/transport/binary.js';
+import { ByteWriter } from '../../src/bytes/byte-writer.js';
+import { codecError } from '../../src/transport/errors.js';
 import { decodeMessage, encodeMessageToBuffer } from '../../src/transport/codec.js';
 import { FRAME_HEADER_BYTES, readHello, writeHello } from '../../src/transport/frames.js';
 import { encodeBatch } from '../../src/wal/frames.js';
@@ -196,7 +197,7 @@ export async function goldenCases(): Promise<Record<string, Uint8Array>> {
   out['wal/batch'] = encodeBatch(Object.values(walRecords).map((record) => encodeRecord(record))).bytes;
   out['wal/snapshot-file'] = await snapshotFile();
   for (const [name, message] of Object.entries(messages)) out[`transport/message/${name}`] = encodeMessageToBuffer(message);
-  const hello = new ByteWriter(64);
+  const hello = new ByteWriter(64, codecError);
   writeHello(hello, { channel: 'snapshot', clusterId: 'timebox-ü', from: 'n1', to: LONE }, 1 << 20);
   out['transport/hello'] = hello.take();
   out['node/envelope'] = wrapProposals('env-1', [
@@ -256,7 +257,7 @@ export function reencode(name: string, bytes: Uint8Array): Uint8Array | undefine
   if (layer === 'transport' && kind === 'message') return encodeMessageToBuffer(decodeMessage(buffer));
   if (name === 'transport/hello') {
     const hello = readHello(buffer.subarray(FRAME_HEADER_BYTES), { clusterId: 'timebox-ü', localId: LONE });
-    const out = new ByteWriter(64);
+    const out = new ByteWriter(64, codecError);
     writeHello(out, hello, 1 << 20);
     return out.take();
   }
