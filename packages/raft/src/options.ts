@@ -30,7 +30,7 @@ export interface RaftMemberBackendOptions {
   readonly reads?: RaftReadMode;
 }
 
-/** The smallest `logTailSize` (SPEC 10.4). */
+/** The smallest `logTailSize` a member accepts. */
 export const MIN_LOG_TAIL_SIZE = 2048;
 
 /** One voter of the cluster. */
@@ -42,7 +42,7 @@ export interface RaftServerAddress {
 }
 
 /**
- * How one process joins a Raft cluster (SPEC 10.4). The required fields are `localId`, `address`
+ * How one process joins a Raft cluster. The required fields are `localId`, `address`
  * and `dataDir`; the rest have defaults.
  */
 export interface RaftMemberOptions {

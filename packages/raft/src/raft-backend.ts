@@ -73,7 +73,7 @@ const READ_STEP_BYTES = 4 << 20;
 const PAGE_SCAN_LIMIT = 10_000;
 
 /**
- * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
+ * The Timebox backend over a Raft node: writes become commands proposed through the
  * replicator and resolve once applied on this node; the sequence check, and the log positions of
  * appended events, are decided in the replicated apply step. Reads, log reads included, come from
  * the local materialized state, by default after a linearizable read barrier (`reads` option).

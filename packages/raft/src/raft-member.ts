@@ -11,7 +11,7 @@ import { WriteAheadLog } from './wal/index.js';
 import { resolveOptions, type RaftMemberBackendOptions, type RaftMemberOptions, type ResolvedMemberOptions } from './options.js';
 
 /**
- * This process as a member of a Raft cluster (SPEC 10.4): its write-ahead log and LMDB state in
+ * This process as a member of a Raft cluster: its write-ahead log and LMDB state in
  * `dataDir`, its TCP transport on `address`, and the node driver joining them. Stores open over it
  * with `member.backend()` (several stores may share one member); writes on any member are
  * forwarded to the leader and resolve once committed and applied here, reads come from this

@@ -1,5 +1,5 @@
 /**
- * The replicated state machine of the raft backend, materialized in LMDB (SPEC 10.4).
+ * The replicated state machine of the raft backend, materialized in LMDB.
  *
  * LMDB layout: one database (`data.mdb` in the state folder), binary keys compared as bytes, whose
  * first byte names the table (see `keys.ts` for how integers, times and strings are made to sort):
@@ -91,7 +91,7 @@ export type { PublishedEvent } from './command-applier.js';
 export interface MaterializedStateOptions {
   /**
    * Called after each applied batch is durable with the events of each successful append, one call
-   * per append, in log order (SPEC 10.4 `publisher`). A throwing publisher never affects the state.
+   * per append, in log order (the member's `publisher` option). A throwing publisher never affects the state.
    */
   readonly publisher?: ((events: PublishedEvent[]) => void) | undefined;
   /** Receives what a publisher threw. Default: `process.emitWarning`. */

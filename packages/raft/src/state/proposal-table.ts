@@ -1,5 +1,5 @@
 /**
- * The table of applied proposal IDs (SPEC 10.4): a proposal forwarded twice, or offered again
+ * The table of applied proposal IDs: a proposal forwarded twice, or offered again
  * after a leader change, reaches the log more than once, and every copy after the first must be
  * answered with the first one's result instead of being applied again.
  *

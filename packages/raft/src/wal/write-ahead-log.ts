@@ -71,7 +71,7 @@ interface PlannedSave {
 }
 
 /**
- * The durable Raft log of SPEC 10.4: a segmented write-ahead log of checksummed frames holding
+ * The durable Raft log of a member: a segmented write-ahead log of checksummed frames holding
  * entries and term/vote/commit, snapshot files beside it, and the newest entries cached in memory.
  * Saves issued while a write is being synced are written and synced together (group commit).
  */
