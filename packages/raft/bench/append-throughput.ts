@@ -23,7 +23,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createStore, type AggregateId, type Store } from '@timebox/core';
-import { freeLoopbackPort, RaftMember, type RaftMemberOptions, type RaftServerAddress } from '../src/index.js';
+import { freeLoopbackPort } from '../src/local-cluster.js';
+import { RaftMember } from '../src/raft-member.js';
+import type { RaftMemberOptions, RaftServerAddress } from '../src/options.js';
 
 interface Args {
   members: number;

@@ -16,7 +16,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { encodeCommand, MaterializedState } from '../src/index.js';
+import { encodeCommand } from '../src/state/commands.js';
+import { MaterializedState } from '../src/state/materialized-state.js';
 import type { CommittedEntry } from '../src/node/ports.js';
 
 interface Args {

@@ -1,72 +1,38 @@
-export { RaftNode, type ProposeOutcome } from './consensus/raft.js';
-export { RAFT_DEFAULTS, resolveRaftConfig, type RaftNodeConfig, type ResolvedRaftConfig } from './consensus/config.js';
-export { MemoryLogStorage, entryBytes, type InitialState, type LogStorage } from './consensus/storage.js';
-export { SeededRandom, type RandomSource } from './consensus/random.js';
-export type { ProgressState } from './consensus/progress.js';
+/**
+ * The embedded multi-node backend for Timebox: the application processes themselves form a Raft
+ * cluster, each keeping its own durable log and state, with no outside database.
+ *
+ * Test helpers (the transport fault injector, a free loopback port) are in `@timebox/raft/testing`.
+ *
+ * @packageDocumentation
+ */
+// One process of a cluster and the stores over it.
+export { RaftMember, openRaftStore } from './raft-member.js';
 export {
-  InvalidProposalError,
-  LogCompactedError,
-  LogUnavailableError,
-  NoLeaderError,
-  ProposalDroppedError,
-  RaftProtocolError,
-} from './consensus/errors.js';
-export type * from './consensus/types.js';
-// node
-export { RaftServer, type RaftServerLifecycle, type RaftServerStatus } from './node/raft-server.js';
-export { RAFT_SERVER_DEFAULTS, type ConsensusTuning, type RaftServerOptions } from './node/options.js';
-export { ProposalResultMissingError, RaftNodeFailedError, RaftUnavailableError } from './node/errors.js';
-export type { CommittedEntry, DurableLog, DurableWrite, Replicator, StateMachine, Transport, TransportEvents } from './node/ports.js';
-// wal
-export { WriteAheadLog, WAL_DEFAULTS, WalCorruptionError, WalUnavailableError, type WalOptions, type WalStats } from './wal/index.js';
-// transport
-export { TcpTransport } from './transport/tcp-transport.js';
-export { TRANSPORT_DEFAULTS, type TcpTransportOptions } from './transport/options.js';
-export { parseAddress, formatAddress, type HostPort } from './transport/address.js';
-export { LinkFaults, type LinkFaultsOptions, type LinkVerdict } from './transport/faults.js';
-export { CodecError, HandshakeError, TransportError } from './transport/errors.js';
-export { PROTOCOL_VERSION } from './transport/frames.js';
-// state and backend
-export { MaterializedState, type MaterializedStateOptions, type PublishedEvent } from './state/materialized-state.js';
-export { StateLayoutError } from './state/errors.js';
-export {
-  decodeCommand,
-  encodeCommand,
-  type AckCommand,
-  type AppendCommand,
-  type ArchiveCommand,
-  type ClaimProjectionCommand,
-  type Command,
-  type CommandResult,
-  type LeaseCommand,
-  type LeaseHandle,
-  type OpenLogCommand,
-  type ReleaseCommand,
-  type ReleaseProjectionCommand,
-  type RenewCommand,
-  type ResetProjectionCommand,
-  type SaveProjectionCommand,
-  type SaveSnapshotCommand,
-} from './state/commands.js';
-export { DecodeError } from './state/binary.js';
+  MEMBER_DEFAULTS,
+  MIN_LOG_TAIL_SIZE,
+  type RaftMemberBackendOptions,
+  type RaftMemberOptions,
+  type RaftReadMode,
+  type RaftServerAddress,
+} from './options.js';
+export type { ConsensusTuning } from './node/options.js';
+export type { RaftServerLifecycle, RaftServerStatus } from './node/raft-server.js';
+export type { NodeId, RaftRole } from './consensus/types.js';
+export type { PublishedEvent } from './state/materialized-state.js';
+// A whole cluster in this process.
+export { LocalRaftCluster, startLocalCluster, type LocalClusterOptions, type LocalMemberSettings } from './local-cluster.js';
+// The backend and its projection store.
+export { RaftBackend } from './raft-backend.js';
+export type { RaftProjections } from './projections.js';
 export { MAX_AGGREGATE_ID_BYTES, MAX_PROJECTION_NAME_BYTES } from './state/limits.js';
-export { RaftProjections } from './backend/raft-projections.js';
+// The errors a caller can meet.
 export {
-  RaftBackend,
   RaftCommandRejectedError,
   RaftLogUnnamedError,
-  type RaftBackendOptions,
-  type RaftReadMode,
-  type ReadBarrierReplicator,
-} from './backend/raft-backend.js';
-export { LocalReplicator } from './backend/local-replicator.js';
-// member: one process of a cluster, assembled
-export { RaftMember, openRaftStore, type RaftMemberBackendOptions } from './member/raft-member.js';
-export {
-  LocalRaftCluster,
-  startLocalCluster,
-  freeLoopbackPort,
-  type LocalClusterOptions,
-  type LocalMemberSettings,
-} from './member/local-cluster.js';
-export { MEMBER_DEFAULTS, MIN_LOG_TAIL_SIZE, type RaftMemberOptions, type RaftServerAddress } from './member/options.js';
+  RaftNodeFailedError,
+  RaftUnavailableError,
+  StateLayoutError,
+  WalCorruptionError,
+  WalUnavailableError,
+} from './errors.js';

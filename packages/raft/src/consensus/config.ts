@@ -7,7 +7,7 @@ import type { NodeId } from './types.js';
 export interface RaftNodeConfig {
   /** This node's stable ID. */
   readonly id: NodeId;
-  /** The static voter set (SPEC 10.4 `servers`); must include `id`. One voter is a single-node cluster. */
+  /** The static voter set (the member's `servers` option); must include `id`. One voter is a single-node cluster. */
   readonly voters: readonly NodeId[];
   /** The durable log; the driver writes to it as each Ready asks. */
   readonly storage: LogStorage;

@@ -12,7 +12,7 @@ export interface InitialState {
  * The durable log as the consensus core reads it. The core never writes through this
  * interface: the driver writes what each `Ready` asks for, then calls `advance`. Everything it
  * returns must already be durable. Reads are synchronous, so an implementation keeps the hot
- * tail in memory (the WAL of SPEC 10.4 does).
+ * tail in memory (the member's write-ahead log does).
  */
 export interface LogStorage {
   initialState(): InitialState;

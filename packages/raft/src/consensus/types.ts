@@ -1,4 +1,4 @@
-/** A stable node identifier (SPEC 10.4 `localId`). */
+/** A stable node identifier (the member's `localId`). */
 export type NodeId = string;
 
 /** What a log entry carries: a client command, or the empty entry a new leader appends. */

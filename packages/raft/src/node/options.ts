@@ -15,7 +15,7 @@ export type ConsensusTuning = Partial<
 
 /** How to assemble a {@link RaftServer}. */
 export interface RaftServerOptions<Result> {
-  /** This node's stable ID (SPEC 10.4 `localId`). */
+  /** This node's stable ID (the member's `localId`). */
   readonly id: NodeId;
   /** The static voter set; must include `id`. One voter is a single-node cluster. */
   readonly voters: readonly NodeId[];

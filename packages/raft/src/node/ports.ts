@@ -15,7 +15,7 @@ export interface DurableWrite {
   readonly hardState: HardState | null;
 }
 
-/** The durable log and term/vote state (SPEC 10.4 "Storage"). Reads come from `LogStorage`. */
+/** The durable log and term/vote state (the member's write-ahead log). Reads come from `LogStorage`. */
 export interface DurableLog extends LogStorage {
   hardState(): HardState;
   /**

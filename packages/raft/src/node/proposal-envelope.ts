@@ -13,8 +13,9 @@
  */
 import type { Proposal } from '../consensus/types.js';
 import type { CommittedEntry } from './ports.js';
-import { ByteReader, ByteWriter } from '../transport/binary.js';
-import { CodecError } from '../transport/errors.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { codecError, CodecError } from '../transport/errors.js';
 
 /** The proposal ID prefix of an envelope entry. */
 export const ENVELOPE_ID_PREFIX = 'batch/';
@@ -23,10 +24,10 @@ export const ENVELOPE_ID_PREFIX = 'batch/';
 export function wrapProposals(id: string, proposals: readonly Proposal[]): Proposal {
   let bytes = 8;
   for (const proposal of proposals) bytes += proposal.id.length * 3 + proposal.data.length + 16;
-  const out = new ByteWriter(bytes);
-  out.uint(proposals.length, 'envelope count');
+  const out = new ByteWriter(bytes, codecError);
+  out.varuint(proposals.length, 'envelope count');
   for (const proposal of proposals) {
-    out.string(proposal.id, 'proposal id');
+    out.taggedString(proposal.id, 'proposal id');
     out.bytes(proposal.data, 'proposal data');
   }
   return { id: ENVELOPE_ID_PREFIX + id, data: out.take() };
@@ -50,10 +51,10 @@ export function unwrapEnvelopes(entries: readonly CommittedEntry[]): readonly Co
       continue;
     }
     const data = Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength);
-    const input = new ByteReader(data);
-    const count = input.uint('envelope count');
+    const input = new ByteReader(data, codecError);
+    const count = input.varuint('envelope count');
     for (let i = 0; i < count; i++) {
-      const proposalId = input.string('proposal id');
+      const proposalId = input.taggedString('proposal id');
       out.push({ index: entry.index, kind: 'command', proposalId, data: input.bytes('proposal data') });
     }
     if (input.remaining !== 0)

@@ -5,7 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { encodeAggregateId, type AggregateId, type IndexUpdate, type StoredEventRecord } from '@timebox/core';
-import { ByteWriter } from './binary.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import type {
   AckCommand,
   AppendCommand,

@@ -9,7 +9,9 @@
  * event sequences are not sent: they run from `expectedSequence`, as core assigns them.
  */
 import type { AggregateId, AppendRequest, EventRecord, IndexUpdate, ProjectionRecord, StoredEventRecord } from '@timebox/core';
-import { ByteReader, ByteWriter, DecodeError } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { decodeError, DecodeError } from './errors.js';
 
 /** Appends a batch at an expected sequence, with its folded index update (core's `AppendRequest`). */
 export interface AppendCommand extends AppendRequest {
@@ -204,7 +206,7 @@ export function encodeCommand(command: Command): Uint8Array {
     case 'append': {
       writeId(out, command.id);
       out.varuint(command.expectedSequence).varuint(command.events.length);
-      for (const event of command.events) out.string(event.type).f64(event.timestamp).string(event.data);
+      for (const event of command.events) out.string(event.type).f64be(event.timestamp).string(event.data);
       const index = command.index;
       if (index === undefined) {
         out.u8(0);
@@ -212,7 +214,7 @@ export function encodeCommand(command: Command): Uint8Array {
         out.u8(index.status === undefined ? 1 : 2);
         if (index.status !== undefined) out.string(index.status);
         const labels = Object.entries(index.labels);
-        out.f64(index.statusTime).varuint(labels.length);
+        out.f64be(index.statusTime).varuint(labels.length);
         for (const [name, value] of labels) out.string(name).string(value);
       }
       break;
@@ -228,11 +230,11 @@ export function encodeCommand(command: Command): Uint8Array {
       writeId(out, command.id);
       break;
     case 'lease':
-      out.string(command.consumer).f64(command.at).varuint(command.leaseMs);
+      out.string(command.consumer).f64be(command.at).varuint(command.leaseMs);
       break;
     case 'renew':
       writeHandle(out, command);
-      out.f64(command.at).varuint(command.leaseMs);
+      out.f64be(command.at).varuint(command.leaseMs);
       break;
     case 'ack':
     case 'release':
@@ -242,7 +244,7 @@ export function encodeCommand(command: Command): Uint8Array {
       out.string(command.logId);
       break;
     case 'claim-projection':
-      out.string(command.name).string(command.holder).f64(command.at).varuint(command.leaseMs);
+      out.string(command.name).string(command.holder).f64be(command.at).varuint(command.leaseMs);
       break;
     case 'save-projection':
       out.string(command.name).string(command.holder).varuint(command.generation);
@@ -250,7 +252,7 @@ export function encodeCommand(command: Command): Uint8Array {
       // 0: keep, 1: clear, 2: set.
       out.u8(command.lastError === undefined ? 0 : command.lastError === null ? 1 : 2);
       if (typeof command.lastError === 'string') out.string(command.lastError);
-      out.f64(command.at).varuint(command.leaseMs);
+      out.f64be(command.at).varuint(command.leaseMs);
       break;
     case 'release-projection':
       out.string(command.name).string(command.holder);
@@ -264,14 +266,14 @@ export function encodeCommand(command: Command): Uint8Array {
 }
 
 function readTime(input: ByteReader, what: string): number {
-  const value = input.f64();
+  const value = input.f64be();
   if (!Number.isFinite(value)) throw new DecodeError(`${what} is not a finite time`);
   return value;
 }
 
 /** Decodes a command from the log; throws `DecodeError` for bytes that are not one. */
 export function decodeCommand(bytes: Uint8Array): Command {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const version = input.u8();
   if (version !== VERSION) throw new DecodeError(`unknown command codec version ${version}`);
   const tag = input.u8();
@@ -396,7 +398,7 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
     case 'conflict':
       out.varuint(result.actualSequence).varuint(result.newEvents.length);
       for (const event of result.newEvents)
-        out.varuint(event.sequence).varuint(event.position).string(event.type).f64(event.timestamp).string(event.data);
+        out.varuint(event.sequence).varuint(event.position).string(event.type).f64be(event.timestamp).string(event.data);
       break;
     case 'appended':
       out.varuint(result.firstPosition).varuint(result.count);
@@ -407,7 +409,7 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
         .u8(result.held ? 1 : 0)
         .string(record.name)
         .varuint(record.generation)
-        .f64(record.leaseUntil);
+        .f64be(record.leaseUntil);
       writeOptional(out, record.holder);
       writeOptional(out, record.checkpoint);
       writeOptional(out, record.lastError);
@@ -417,11 +419,11 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
       out.varuint(result.nextSequence);
       break;
     case 'leased':
-      out.varuint(result.record).varuint(result.lease).f64(result.expiresAt);
+      out.varuint(result.record).varuint(result.lease).f64be(result.expiresAt);
       break;
     case 'nothing-available':
       out.u8(result.earliestExpiry === null ? 0 : 1);
-      if (result.earliestExpiry !== null) out.f64(result.earliestExpiry);
+      if (result.earliestExpiry !== null) out.f64be(result.earliestExpiry);
       break;
     case 'invalid-command':
       out.string(result.reason);
@@ -436,7 +438,7 @@ export function writeResult(out: ByteWriter, result: CommandResult): ByteWriter 
 
 /** Decodes what `encodeResult` wrote. */
 export function decodeResult(bytes: Uint8Array): CommandResult {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const tag = input.u8();
   let result: CommandResult;
   switch (tag) {
@@ -451,7 +453,7 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
         const sequence = input.varuint();
         const position = input.varuint();
         const type = input.string();
-        newEvents[i] = { type, sequence, timestamp: input.f64(), data: input.string(), position };
+        newEvents[i] = { type, sequence, timestamp: input.f64be(), data: input.string(), position };
       }
       result = { type: 'conflict', actualSequence, newEvents };
       break;
@@ -464,7 +466,7 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
       if (held > 1) throw new DecodeError(`bad held flag ${held}`);
       const name = input.string();
       const generation = input.varuint();
-      const leaseUntil = input.f64();
+      const leaseUntil = input.f64be();
       const holder = readOptional(input);
       const checkpoint = readOptional(input);
       const lastError = readOptional(input);
@@ -482,10 +484,10 @@ export function decodeResult(bytes: Uint8Array): CommandResult {
       result = { type: 'invalid-sequence', nextSequence: input.varuint() };
       break;
     case RESULT_TAGS.leased:
-      result = { type: 'leased', record: input.varuint(), lease: input.varuint(), expiresAt: input.f64() };
+      result = { type: 'leased', record: input.varuint(), lease: input.varuint(), expiresAt: input.f64be() };
       break;
     case RESULT_TAGS['nothing-available']:
-      result = { type: 'nothing-available', earliestExpiry: input.u8() === 0 ? null : input.f64() };
+      result = { type: 'nothing-available', earliestExpiry: input.u8() === 0 ? null : input.f64be() };
       break;
     case RESULT_TAGS['lease-lost']:
       result = { type: 'lease-lost' };

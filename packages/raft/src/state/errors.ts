@@ -18,3 +18,14 @@ export class StateLayoutError extends TimeboxError {
     );
   }
 }
+
+/** Bytes that are not a well-formed encoding (a command, a stored value, a snapshot image). */
+export class DecodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DecodeError';
+  }
+}
+
+/** How the state's byte readers report what does not decode. */
+export const decodeError = (problem: string): DecodeError => new DecodeError(problem);

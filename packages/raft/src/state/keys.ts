@@ -10,7 +10,8 @@
  *   so a string sorts before any longer string it prefixes, whatever follows it in the key;
  * - a string that ends the key (the encoded aggregate ID, a proposal ID): plain UTF-8.
  */
-import { utf8Bytes, utf8Text, DecodeError } from './binary.js';
+import { utf8Bytes, utf8Text } from '../bytes/utf8.js';
+import { decodeError, DecodeError } from './errors.js';
 
 /**
  * The layout of keys and values this code reads and writes, kept in the meta table. Version 2
@@ -182,14 +183,14 @@ export class KeyReader {
         continue;
       }
       const next = this.key[this.#offset++];
-      if (next === 1) return utf8Text(Uint8Array.from(out));
+      if (next === 1) return utf8Text(Uint8Array.from(out), decodeError);
       if (next !== 0xff) throw new DecodeError('bad escape in key');
       out.push(0);
     }
   }
 
   tail(): string {
-    return utf8Text(this.key.subarray(this.#offset));
+    return utf8Text(this.key.subarray(this.#offset), decodeError);
   }
 }
 

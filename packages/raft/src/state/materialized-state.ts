@@ -1,5 +1,5 @@
 /**
- * The replicated state machine of the raft backend, materialized in LMDB (SPEC 10.4).
+ * The replicated state machine of the raft backend, materialized in LMDB.
  *
  * LMDB layout: one database (`data.mdb` in the state folder), binary keys compared as bytes, whose
  * first byte names the table (see `keys.ts` for how integers, times and strings are made to sort):
@@ -46,8 +46,9 @@ import {
 } from '@timebox/core';
 import type { CommittedEntry, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
-import { StateLayoutError } from './errors.js';
-import { ByteReader, ByteWriter, DecodeError } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { decodeError, DecodeError, StateLayoutError } from './errors.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
 import {
@@ -90,7 +91,7 @@ export type { PublishedEvent } from './command-applier.js';
 export interface MaterializedStateOptions {
   /**
    * Called after each applied batch is durable with the events of each successful append, one call
-   * per append, in log order (SPEC 10.4 `publisher`). A throwing publisher never affects the state.
+   * per append, in log order (the member's `publisher` option). A throwing publisher never affects the state.
    */
   readonly publisher?: ((events: PublishedEvent[]) => void) | undefined;
   /** Receives what a publisher threw. Default: `process.emitWarning`. */
@@ -715,7 +716,7 @@ function parseImage(data: Uint8Array): [Buffer, Buffer][] {
     throw new RaftProtocolError(
       `a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`,
     );
-  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length));
+  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length), decodeError);
   const pairs: [Buffer, Buffer][] = [];
   try {
     while (!input.done) pairs.push([Buffer.from(input.bytes()), Buffer.from(input.bytes())]);

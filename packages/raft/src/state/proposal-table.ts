@@ -1,5 +1,5 @@
 /**
- * The table of applied proposal IDs (SPEC 10.4): a proposal forwarded twice, or offered again
+ * The table of applied proposal IDs: a proposal forwarded twice, or offered again
  * after a leader change, reaches the log more than once, and every copy after the first must be
  * answered with the first one's result instead of being applied again.
  *
@@ -23,7 +23,10 @@
  */
 import { createHash } from 'node:crypto';
 import type { RootDatabase } from 'lmdb';
-import { ByteReader, ByteWriter, utf8Text } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { utf8Text } from '../bytes/utf8.js';
+import { decodeError } from './errors.js';
 import { decodeResult, writeResult, type CommandResult } from './commands.js';
 import { KeyReader, Meta, metaKey, proposalBucketKey, Table } from './keys.js';
 import { decodeU64, encodeU64 } from './records.js';
@@ -176,10 +179,10 @@ export class ProposalTable {
 }
 
 function* readRecords(bytes: Uint8Array): Generator<{ ordinal: number; id: string; result: Uint8Array }> {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   while (!input.done) {
     const ordinal = input.varuint();
-    const id = utf8Text(input.bytes());
+    const id = utf8Text(input.bytes(), decodeError);
     yield { ordinal, id, result: input.bytes() };
   }
 }

@@ -4,7 +4,10 @@
  */
 import type { ArchiveRecordData, EventRecord, ProjectionRecord, StoredEventRecord } from '@timebox/core';
 import { compareCodeUnits, decodeAggregateId } from '@timebox/core';
-import { ByteReader, ByteWriter, DecodeError, utf8Bytes, utf8Text } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { utf8Bytes, utf8Text } from '../bytes/utf8.js';
+import { decodeError, DecodeError } from './errors.js';
 
 /**
  * What the state stores about one live aggregate. Its next sequence is not stored: it is one past
@@ -30,7 +33,7 @@ export function writeHead(out: ByteWriter, head: AggregateHead): ByteWriter {
   out.varuint(head.number).varuint(head.firstSequence);
   out.u8(head.snapshotSequence === null ? 0 : 1);
   if (head.snapshotSequence !== null) out.varuint(head.snapshotSequence);
-  out.string(head.status).f64(head.statusTime);
+  out.string(head.status).f64be(head.statusTime);
   out.varuint(head.labels.size);
   if (head.labels.size > 0) {
     const labels = [...head.labels].sort(([a], [b]) => compareCodeUnits(a, b));
@@ -44,12 +47,12 @@ export function encodeHead(head: AggregateHead): Uint8Array {
 }
 
 export function decodeHead(bytes: Uint8Array): AggregateHead {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const number = input.varuint();
   const firstSequence = input.varuint();
   const snapshotSequence = input.u8() === 0 ? null : input.varuint();
   const status = input.string();
-  const statusTime = input.f64();
+  const statusTime = input.f64be();
   const labels = new Map<string, string>();
   const count = input.count(2);
   for (let i = 0; i < count; i++) labels.set(input.string(), input.string());
@@ -62,7 +65,7 @@ export function decodeHead(bytes: Uint8Array): AggregateHead {
  * and archiving read it without decoding the rest.
  */
 export function writeEvent(out: ByteWriter, event: EventRecord, position: number): ByteWriter {
-  return out.varuint(position).f64(event.timestamp).string(event.type).string(event.data);
+  return out.varuint(position).f64be(event.timestamp).string(event.type).string(event.data);
 }
 
 export function encodeEvent(event: EventRecord, position: number): Uint8Array {
@@ -70,9 +73,9 @@ export function encodeEvent(event: EventRecord, position: number): Uint8Array {
 }
 
 export function decodeEvent(sequence: number, bytes: Uint8Array): StoredEventRecord {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const position = input.varuint();
-  const timestamp = input.f64();
+  const timestamp = input.f64be();
   const type = input.string();
   const data = input.string();
   input.end();
@@ -81,7 +84,7 @@ export function decodeEvent(sequence: number, bytes: Uint8Array): StoredEventRec
 
 /** The log position of a stored event value, without decoding the rest. */
 export function eventPosition(bytes: Uint8Array): number {
-  return new ByteReader(bytes).varuint();
+  return new ByteReader(bytes, decodeError).varuint();
 }
 
 /** Writes a log entry's value: where the event at that position is stored. */
@@ -90,7 +93,7 @@ export function writeLogEntry(out: ByteWriter, aggregate: number, sequence: numb
 }
 
 export function decodeLogEntry(bytes: Uint8Array): { aggregate: number; sequence: number } {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const entry = { aggregate: input.varuint(), sequence: input.varuint() };
   input.end();
   return entry;
@@ -101,7 +104,7 @@ export function encodeText(text: string): Uint8Array {
 }
 
 export function decodeText(bytes: Uint8Array): string {
-  return utf8Text(bytes);
+  return utf8Text(bytes, decodeError);
 }
 
 /** An archive record as stored: `streamId` is the decimal record ID. */
@@ -116,12 +119,12 @@ export function encodeArchiveRecord(
   if (snapshotData !== undefined) out.string(snapshotData);
   out.varuint(snapshotSequence).varuint(events.length);
   for (const event of events)
-    out.varuint(event.sequence).varuint(event.position).string(event.type).f64(event.timestamp).string(event.data);
+    out.varuint(event.sequence).varuint(event.position).string(event.type).f64be(event.timestamp).string(event.data);
   return out.finish();
 }
 
 export function decodeArchiveRecord(record: number, bytes: Uint8Array): ArchiveRecordData {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const aggregateId = decodeAggregateId(input.string());
   const snapshotData = input.u8() === 0 ? undefined : input.string();
   const snapshotSequence = input.varuint();
@@ -131,7 +134,7 @@ export function decodeArchiveRecord(record: number, bytes: Uint8Array): ArchiveR
     const sequence = input.varuint();
     const position = input.varuint();
     const type = input.string();
-    events[i] = { type, sequence, timestamp: input.f64(), data: input.string(), position };
+    events[i] = { type, sequence, timestamp: input.f64be(), data: input.string(), position };
   }
   input.end();
   return { streamId: String(record), aggregateId, snapshotData, snapshotSequence, events };
@@ -148,12 +151,12 @@ export interface ArchiveLease {
 }
 
 export function encodeLease(lease: ArchiveLease): Uint8Array {
-  return new ByteWriter(32).f64(lease.leasedUntil).varuint(lease.lease).string(lease.holder).finish();
+  return new ByteWriter(32).f64be(lease.leasedUntil).varuint(lease.lease).string(lease.holder).finish();
 }
 
 export function decodeLease(bytes: Uint8Array): ArchiveLease {
-  const input = new ByteReader(bytes);
-  const lease = { leasedUntil: input.f64(), lease: input.varuint(), holder: input.string() };
+  const input = new ByteReader(bytes, decodeError);
+  const lease = { leasedUntil: input.f64be(), lease: input.varuint(), holder: input.string() };
   input.end();
   return lease;
 }
@@ -163,7 +166,7 @@ export function encodeU64(value: number): Uint8Array {
 }
 
 export function decodeU64(bytes: Uint8Array): number {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const value = input.varuint();
   input.end();
   return value;
@@ -191,7 +194,7 @@ function readOptional(input: ByteReader): string | undefined {
 }
 
 export function encodeProjection(record: StoredProjection): Uint8Array {
-  const out = new ByteWriter(64).varuint(record.generation).f64(record.leaseUntil);
+  const out = new ByteWriter(64).varuint(record.generation).f64be(record.leaseUntil);
   writeOptional(out, record.holder);
   writeOptional(out, record.checkpoint);
   writeOptional(out, record.lastError);
@@ -199,9 +202,9 @@ export function encodeProjection(record: StoredProjection): Uint8Array {
 }
 
 export function decodeProjection(bytes: Uint8Array): StoredProjection {
-  const input = new ByteReader(bytes);
+  const input = new ByteReader(bytes, decodeError);
   const generation = input.varuint();
-  const leaseUntil = input.f64();
+  const leaseUntil = input.f64be();
   const holder = readOptional(input);
   const checkpoint = readOptional(input);
   const lastError = readOptional(input);

@@ -4,8 +4,9 @@
  * proposal data travel as raw bytes behind a varint length; numbers are varints; booleans a byte.
  */
 import type { Entry, Message, Proposal } from '../consensus/types.js';
-import { ByteReader, ByteWriter } from './binary.js';
-import { CodecError } from './errors.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { codecError, CodecError } from './errors.js';
 
 const TAG = {
   vote: 1,
@@ -31,74 +32,74 @@ export function encodeMessage(writer: ByteWriter, message: Message): void {
   const tag = (TAG as Record<string, number | undefined>)[message.type];
   if (tag === undefined) throw new CodecError(`unknown message type ${JSON.stringify(message.type)}`);
   writer.u8(tag);
-  writer.string(message.from, 'from');
-  writer.string(message.to, 'to');
-  writer.uint(message.term, 'term');
+  writer.taggedString(message.from, 'from');
+  writer.taggedString(message.to, 'to');
+  writer.varuint(message.term, 'term');
   switch (message.type) {
     case 'vote':
     case 'pre-vote':
-      writer.uint(message.lastLogIndex, 'lastLogIndex');
-      writer.uint(message.lastLogTerm, 'lastLogTerm');
+      writer.varuint(message.lastLogIndex, 'lastLogIndex');
+      writer.varuint(message.lastLogTerm, 'lastLogTerm');
       return;
     case 'vote-response':
     case 'pre-vote-response':
       writer.bool(message.granted);
       return;
     case 'append':
-      writer.uint(message.prevIndex, 'prevIndex');
-      writer.uint(message.prevTerm, 'prevTerm');
-      writer.uint(message.commit, 'commit');
-      writer.uint(message.entries.length, 'entries.length');
+      writer.varuint(message.prevIndex, 'prevIndex');
+      writer.varuint(message.prevTerm, 'prevTerm');
+      writer.varuint(message.commit, 'commit');
+      writer.varuint(message.entries.length, 'entries.length');
       for (const entry of message.entries) encodeEntry(writer, entry);
       return;
     case 'append-response':
-      writer.uint(message.index, 'index');
+      writer.varuint(message.index, 'index');
       writer.bool(message.rejected);
-      writer.uint(message.hintIndex, 'hintIndex');
-      writer.uint(message.hintTerm, 'hintTerm');
+      writer.varuint(message.hintIndex, 'hintIndex');
+      writer.varuint(message.hintTerm, 'hintTerm');
       return;
     case 'heartbeat':
-      writer.uint(message.commit, 'commit');
-      writer.nullableString(message.context, 'context');
+      writer.varuint(message.commit, 'commit');
+      writer.nullableTaggedString(message.context, 'context');
       return;
     case 'heartbeat-response':
-      writer.nullableString(message.context, 'context');
+      writer.nullableTaggedString(message.context, 'context');
       return;
     case 'snapshot': {
       const { meta, data } = message.snapshot;
-      writer.uint(meta.index, 'snapshot.meta.index');
-      writer.uint(meta.term, 'snapshot.meta.term');
-      writer.uint(meta.voters.length, 'snapshot.meta.voters.length');
-      for (const voter of meta.voters) writer.string(voter, 'snapshot.meta.voters[]');
+      writer.varuint(meta.index, 'snapshot.meta.index');
+      writer.varuint(meta.term, 'snapshot.meta.term');
+      writer.varuint(meta.voters.length, 'snapshot.meta.voters.length');
+      for (const voter of meta.voters) writer.taggedString(voter, 'snapshot.meta.voters[]');
       writer.bytes(data, 'snapshot.data');
       return;
     }
     case 'propose':
-      writer.uint(message.proposals.length, 'proposals.length');
+      writer.varuint(message.proposals.length, 'proposals.length');
       for (const proposal of message.proposals) {
-        writer.string(proposal.id, 'proposal.id');
+        writer.taggedString(proposal.id, 'proposal.id');
         writer.bytes(proposal.data, 'proposal.data');
       }
       return;
     case 'read-index':
-      writer.string(message.context, 'context');
+      writer.taggedString(message.context, 'context');
       return;
     case 'read-index-response':
-      writer.string(message.context, 'context');
-      writer.uint(message.index, 'index');
+      writer.taggedString(message.context, 'context');
+      writer.varuint(message.index, 'index');
       return;
   }
 }
 
 function encodeEntry(writer: ByteWriter, entry: Entry): void {
-  writer.uint(entry.term, 'entry.term');
-  writer.uint(entry.index, 'entry.index');
+  writer.varuint(entry.term, 'entry.term');
+  writer.varuint(entry.index, 'entry.index');
   let flags = entry.kind === 'empty' ? ENTRY_EMPTY : 0;
   if (entry.kind !== 'empty' && entry.kind !== 'command')
     throw new CodecError(`entry.kind must be "command" or "empty" (got ${JSON.stringify(entry.kind)})`);
   if (entry.proposalId !== null) flags |= ENTRY_HAS_PROPOSAL;
   writer.u8(flags);
-  if (entry.proposalId !== null) writer.string(entry.proposalId, 'entry.proposalId');
+  if (entry.proposalId !== null) writer.taggedString(entry.proposalId, 'entry.proposalId');
   writer.bytes(entry.data, 'entry.data');
 }
 
@@ -108,11 +109,11 @@ function encodeEntry(writer: ByteWriter, entry: Entry): void {
  * (see {@link decodeOwnedMessage} for a frame cut from a socket chunk). Throws `CodecError`.
  */
 export function decodeMessage(buffer: Buffer, start = 0, end = buffer.length): Message {
-  const reader = new ByteReader(buffer, start, end);
+  const reader = new ByteReader(buffer, codecError, start, end);
   const tag = reader.u8('message type');
-  const from = reader.string('from');
-  const to = reader.string('to');
-  const term = reader.uint('term');
+  const from = reader.taggedString('from');
+  const to = reader.taggedString('to');
+  const term = reader.varuint('term');
   const message = decodeBody(reader, tag, from, to, term);
   if (reader.remaining !== 0) throw new CodecError(`${reader.remaining} unexpected bytes after a ${message.type} message`);
   return message;
@@ -142,8 +143,8 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
         from,
         to,
         term,
-        lastLogIndex: reader.uint('lastLogIndex'),
-        lastLogTerm: reader.uint('lastLogTerm'),
+        lastLogIndex: reader.varuint('lastLogIndex'),
+        lastLogTerm: reader.varuint('lastLogTerm'),
       };
     case TAG['vote-response']:
     case TAG['pre-vote-response']:
@@ -155,10 +156,10 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
         granted: reader.bool('granted'),
       };
     case TAG.append: {
-      const prevIndex = reader.uint('prevIndex');
-      const prevTerm = reader.uint('prevTerm');
-      const commit = reader.uint('commit');
-      const count = reader.uint('entries.length');
+      const prevIndex = reader.varuint('prevIndex');
+      const prevTerm = reader.varuint('prevTerm');
+      const commit = reader.varuint('commit');
+      const count = reader.varuint('entries.length');
       // Each entry takes at least 4 bytes, so a huge count in a short frame fails before allocating.
       if (count * 4 > reader.remaining) throw new CodecError(`entries.length ${count} does not fit in the ${reader.remaining} bytes left`);
       const entries = new Array<Entry>(count);
@@ -171,56 +172,56 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
         from,
         to,
         term,
-        index: reader.uint('index'),
+        index: reader.varuint('index'),
         rejected: reader.bool('rejected'),
-        hintIndex: reader.uint('hintIndex'),
-        hintTerm: reader.uint('hintTerm'),
+        hintIndex: reader.varuint('hintIndex'),
+        hintTerm: reader.varuint('hintTerm'),
       };
     case TAG.heartbeat:
-      return { type: 'heartbeat', from, to, term, commit: reader.uint('commit'), context: reader.nullableString('context') };
+      return { type: 'heartbeat', from, to, term, commit: reader.varuint('commit'), context: reader.nullableTaggedString('context') };
     case TAG['heartbeat-response']:
-      return { type: 'heartbeat-response', from, to, term, context: reader.nullableString('context') };
+      return { type: 'heartbeat-response', from, to, term, context: reader.nullableTaggedString('context') };
     case TAG.snapshot: {
-      const index = reader.uint('snapshot.meta.index');
-      const snapshotTerm = reader.uint('snapshot.meta.term');
-      const voterCount = reader.uint('snapshot.meta.voters.length');
+      const index = reader.varuint('snapshot.meta.index');
+      const snapshotTerm = reader.varuint('snapshot.meta.term');
+      const voterCount = reader.varuint('snapshot.meta.voters.length');
       if (voterCount > reader.remaining)
         throw new CodecError(`snapshot.meta.voters.length ${voterCount} does not fit in the ${reader.remaining} bytes left`);
       const voters = new Array<string>(voterCount);
-      for (let position = 0; position < voterCount; position++) voters[position] = reader.string('snapshot.meta.voters[]');
+      for (let position = 0; position < voterCount; position++) voters[position] = reader.taggedString('snapshot.meta.voters[]');
       const data = reader.bytes('snapshot.data');
       return { type: 'snapshot', from, to, term, snapshot: { meta: { index, term: snapshotTerm, voters }, data } };
     }
     case TAG.propose: {
-      const count = reader.uint('proposals.length');
+      const count = reader.varuint('proposals.length');
       if (count * 2 > reader.remaining)
         throw new CodecError(`proposals.length ${count} does not fit in the ${reader.remaining} bytes left`);
       const proposals = new Array<Proposal>(count);
       for (let index = 0; index < count; index++)
-        proposals[index] = { id: reader.string('proposal.id'), data: reader.bytes('proposal.data') };
+        proposals[index] = { id: reader.taggedString('proposal.id'), data: reader.bytes('proposal.data') };
       return { type: 'propose', from, to, term, proposals };
     }
     case TAG['read-index']:
-      return { type: 'read-index', from, to, term, context: reader.string('context') };
+      return { type: 'read-index', from, to, term, context: reader.taggedString('context') };
     case TAG['read-index-response']:
-      return { type: 'read-index-response', from, to, term, context: reader.string('context'), index: reader.uint('index') };
+      return { type: 'read-index-response', from, to, term, context: reader.taggedString('context'), index: reader.varuint('index') };
     default:
       throw new CodecError(`unknown message type tag ${tag}`);
   }
 }
 
 function decodeEntry(reader: ByteReader): Entry {
-  const term = reader.uint('entry.term');
-  const index = reader.uint('entry.index');
+  const term = reader.varuint('entry.term');
+  const index = reader.varuint('entry.index');
   const flags = reader.u8('entry.flags');
   if (flags > (ENTRY_EMPTY | ENTRY_HAS_PROPOSAL)) throw new CodecError(`entry.flags has unknown bits (${flags})`);
-  const proposalId = (flags & ENTRY_HAS_PROPOSAL) !== 0 ? reader.string('entry.proposalId') : null;
+  const proposalId = (flags & ENTRY_HAS_PROPOSAL) !== 0 ? reader.taggedString('entry.proposalId') : null;
   return { term, index, kind: (flags & ENTRY_EMPTY) !== 0 ? 'empty' : 'command', proposalId, data: reader.bytes('entry.data') };
 }
 
 /** Encodes one message into a fresh buffer (tests and tools; the transport encodes into its send buffer). */
 export function encodeMessageToBuffer(message: Message): Buffer {
-  const writer = new ByteWriter(256);
+  const writer = new ByteWriter(256, codecError);
   encodeMessage(writer, message);
   return writer.take();
 }

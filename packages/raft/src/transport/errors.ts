@@ -20,3 +20,6 @@ export class TransportError extends TimeboxError {
     super('RAFT_TRANSPORT', `raft transport: ${problem}`, options);
   }
 }
+
+/** How the wire codec's byte readers and writers report what they cannot read or write. */
+export const codecError = (problem: string): CodecError => new CodecError(problem);

@@ -4,8 +4,9 @@
  * whole exchange.
  */
 import type { NodeId } from '../consensus/types.js';
-import { ByteReader, ByteWriter } from './binary.js';
-import { CodecError, HandshakeError } from './errors.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { codecError, CodecError, HandshakeError } from './errors.js';
 
 /** Bumped on any incompatible change of the wire format; peers of another version are refused. */
 export const PROTOCOL_VERSION = 1;
@@ -46,7 +47,7 @@ export function beginFrame(writer: ByteWriter, kind: number): number {
 export function endFrame(writer: ByteWriter, start: number, maxFrameBytes: number): number {
   const length = writer.length - start - 4;
   if (length > maxFrameBytes) throw new CodecError(`a frame of ${length} bytes exceeds maxFrameBytes (${maxFrameBytes})`);
-  writer.patchU32(start, length);
+  writer.patchU32be(start, length);
   return length;
 }
 
@@ -63,12 +64,12 @@ export interface Hello {
 
 export function writeHello(writer: ByteWriter, hello: Omit<Hello, 'version'>, maxFrameBytes: number): void {
   const start = beginFrame(writer, FrameKind.hello);
-  writer.u32(MAGIC);
-  writer.u16(PROTOCOL_VERSION);
+  writer.u32be(MAGIC);
+  writer.u16be(PROTOCOL_VERSION);
   writer.u8(CHANNEL_CODES[hello.channel]);
-  writer.string(hello.clusterId, 'clusterId');
-  writer.string(hello.from, 'from');
-  writer.string(hello.to, 'to');
+  writer.taggedString(hello.clusterId, 'clusterId');
+  writer.taggedString(hello.from, 'from');
+  writer.taggedString(hello.to, 'to');
   endFrame(writer, start, maxFrameBytes);
 }
 
@@ -77,18 +78,18 @@ export function writeHello(writer: ByteWriter, hello: Omit<Hello, 'version'>, ma
  * not match (the connection is then refused), or `CodecError` for a malformed body.
  */
 export function readHello(body: Buffer, expected: { readonly clusterId: string; readonly localId: NodeId }): Hello {
-  const reader = new ByteReader(body);
-  if (reader.remaining < 4 || reader.u32('magic') !== MAGIC)
+  const reader = new ByteReader(body, codecError);
+  if (reader.remaining < 4 || reader.u32be('magic') !== MAGIC)
     throw new HandshakeError('the peer is not a Timebox Raft node (bad magic in hello)');
-  const version = reader.u16('version');
+  const version = reader.u16be('version');
   if (version !== PROTOCOL_VERSION)
     throw new HandshakeError(`protocol version ${version} is not supported (this node speaks version ${PROTOCOL_VERSION})`);
   const code = reader.u8('channel');
   const channel = (Object.keys(CHANNEL_CODES) as Channel[]).find((name) => CHANNEL_CODES[name] === code);
   if (channel === undefined) throw new HandshakeError(`unknown channel ${code} in hello`);
-  const clusterId = reader.string('clusterId');
-  const from = reader.string('from');
-  const to = reader.string('to');
+  const clusterId = reader.taggedString('clusterId');
+  const from = reader.taggedString('from');
+  const to = reader.taggedString('to');
   if (reader.remaining !== 0) throw new CodecError(`${reader.remaining} unexpected bytes after the hello`);
   if (clusterId !== expected.clusterId) {
     throw new HandshakeError(

@@ -1,9 +1,10 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Message, NodeId, SnapshotRequest } from '../consensus/types.js';
-import { ByteReader, ByteWriter } from './binary.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeMessage, decodeOwnedMessage } from './codec.js';
-import { CodecError, HandshakeError, TransportError } from './errors.js';
+import { codecError, CodecError, HandshakeError, TransportError } from './errors.js';
 import { FrameKind, FrameReader, beginFrame, endFrame, readHello, type Hello } from './frames.js';
 
 /** What an inbound connection needs from its transport. */
@@ -130,7 +131,7 @@ export class InboundConnection {
     this.ended = true;
     const problem = error instanceof HandshakeError ? error.problem : error.message;
     this.context.error(new HandshakeError(`refused a connection from ${this.remote}: ${problem}`));
-    const writer = new ByteWriter(256);
+    const writer = new ByteWriter(256, codecError);
     const start = beginFrame(writer, FrameKind.reject);
     writer.raw(Buffer.from(problem, 'utf8').subarray(0, 4000));
     endFrame(writer, start, Number.MAX_SAFE_INTEGER);
@@ -150,8 +151,8 @@ export class InboundConnection {
 
   private onSnapshotHeader(body: Buffer): void {
     if (this.snapshot !== null) throw new CodecError('a second snapshot header on one stream');
-    const reader = new ByteReader(body);
-    const length = reader.uint('snapshot.data.length');
+    const reader = new ByteReader(body, codecError);
+    const length = reader.varuint('snapshot.data.length');
     if (length > bufferConstants.MAX_LENGTH) throw new CodecError(`snapshot of ${length} bytes is larger than a buffer can hold`);
     const message = this.checked(decodeMessage(body, reader.offset));
     if (message.type !== 'snapshot') throw new CodecError(`a ${message.type} message in a snapshot header`);
@@ -181,7 +182,7 @@ export class InboundConnection {
       ...message,
       snapshot: { meta: message.snapshot.meta, data: new Uint8Array(data.buffer, data.byteOffset, data.length) },
     });
-    const writer = new ByteWriter(16);
+    const writer = new ByteWriter(16, codecError);
     endFrame(writer, beginFrame(writer, FrameKind.snapshotAck), this.context.maxFrameBytes);
     this.socket.end(writer.take());
   }

@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net';
 import type { Message, NodeId } from '../consensus/types.js';
 import type { HostPort } from './address.js';
 import { formatAddress } from './address.js';
-import { ByteWriter } from './binary.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
-import { HandshakeError, TransportError } from './errors.js';
+import { codecError, HandshakeError, TransportError } from './errors.js';
 import { FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
 
 /** What a link needs from its transport. */
@@ -31,7 +31,7 @@ type LinkState = 'idle' | 'connecting' | 'open' | 'backoff' | 'closed';
 export class PeerLink {
   private state: LinkState = 'idle';
   private socket: Socket | null = null;
-  private pending = new ByteWriter(4096);
+  private pending = new ByteWriter(4096, codecError);
   private flushScheduled = false;
   private attempts = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -120,7 +120,7 @@ export class PeerLink {
       socket.setTimeout(0);
       socket.setKeepAlive(true, 5000);
       this.state = 'open';
-      const hello = new ByteWriter(128);
+      const hello = new ByteWriter(128, codecError);
       writeHello(
         hello,
         { channel: 'messages', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer },
@@ -151,7 +151,7 @@ export class PeerLink {
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.socket = null;
-      this.pending = new ByteWriter(4096);
+      this.pending = new ByteWriter(4096, codecError);
       if (this.state === 'closed') return;
       // A connection that worked resets the backoff, so a restarted peer is found again quickly;
       // a refused hello does not, so a misconfigured peer is not hammered.
@@ -177,7 +177,7 @@ export class PeerLink {
   private dropSocket(): void {
     const socket = this.socket;
     this.socket = null;
-    this.pending = new ByteWriter(4096);
+    this.pending = new ByteWriter(4096, codecError);
     socket?.destroy();
   }
 

@@ -2,9 +2,9 @@ import { connect, type Socket } from 'node:net';
 import type { NodeId, SnapshotRequest } from '../consensus/types.js';
 import type { HostPort } from './address.js';
 import { formatAddress } from './address.js';
-import { ByteWriter } from './binary.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
-import { HandshakeError, TransportError } from './errors.js';
+import { codecError, HandshakeError, TransportError } from './errors.js';
 import type { LinkFaults } from './faults.js';
 import { FRAME_HEADER_BYTES, FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
 
@@ -99,14 +99,14 @@ export class SnapshotTransfer {
 
   private async stream(): Promise<void> {
     const { data } = this.message.snapshot;
-    const head = new ByteWriter(256);
+    const head = new ByteWriter(256, codecError);
     writeHello(
       head,
       { channel: 'snapshot', clusterId: this.context.clusterId, from: this.context.localId, to: this.peer },
       this.context.maxFrameBytes,
     );
     const start = beginFrame(head, FrameKind.snapshotHeader);
-    head.uint(data.length, 'snapshot.data.length');
+    head.varuint(data.length, 'snapshot.data.length');
     encodeMessage(head, { ...this.message, snapshot: { meta: this.message.snapshot.meta, data: new Uint8Array(0) } });
     endFrame(head, start, this.context.maxFrameBytes);
     if (!(await this.write([head.take()]))) return;

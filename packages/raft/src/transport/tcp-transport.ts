@@ -13,7 +13,7 @@ import { SnapshotTransfer, type SnapshotSendContext } from './snapshot-sender.js
 const HELLO_TIMEOUT_MS = 10_000;
 
 /**
- * Raft messages over TCP (SPEC 10.4 "Transport"). Each node listens for its peers and dials each
+ * Raft messages between members over TCP. Each node listens for its peers and dials each
  * peer it sends to, so inbound and outbound paths are independent, one-way connections. Messages
  * go as length-prefixed binary frames after a hello that carries the protocol version, cluster ID
  * and both node IDs. Snapshots stream in chunks on a connection per transfer, so heartbeats and

@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import type { Entry } from '../consensus/types.js';
-import { MalformedRecordError } from './bytes.js';
-import { WalCorruptionError } from './errors.js';
+import { MalformedRecordError, WalCorruptionError } from './errors.js';
 import { readFrame } from './frames.js';
 import type { Slot } from './log-index.js';
 import { decodeRecord, type WalRecord } from './records.js';

@@ -24,3 +24,9 @@ export class WalUnavailableError extends TimeboxError {
     super('RAFT_WAL_UNAVAILABLE', `cannot ${operation}: the write-ahead log ${reason}`, options);
   }
 }
+
+/** A record whose bytes passed their checksum but do not decode: a format or writer bug. */
+export class MalformedRecordError extends Error {}
+
+/** How the WAL's byte readers report what does not decode. */
+export const malformedRecord = (problem: string): MalformedRecordError => new MalformedRecordError(problem);

@@ -1,4 +1,4 @@
-import { ByteWriter } from './bytes.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { crc32 } from './crc32.js';
 
 /**
@@ -42,19 +42,19 @@ export function writeBatch(out: ByteWriter, count: number, writeContent: (out: B
   const frames: FramePlacement[] = new Array<FramePlacement>(count);
   for (let i = 0; i < count; i++) {
     const offset = out.length;
-    out.u32(0).u32(0);
+    out.u32le(0).u32le(0);
     writeContent(out, i);
     const length = out.length - offset - FRAME_HEADER_BYTES;
-    out.patchU32(offset, length);
-    out.patchU32(offset + 4, crc32(out.view().subarray(offset + FRAME_HEADER_BYTES)));
+    out.patchU32le(offset, length);
+    out.patchU32le(offset + 4, crc32(out.view().subarray(offset + FRAME_HEADER_BYTES)));
     frames[i] = { offset, length: FRAME_HEADER_BYTES + length };
   }
   const bytes = out.view();
-  out.patchU32(0, BATCH_MAGIC);
-  out.patchU32(4, bytes.length - BATCH_HEADER_BYTES);
-  out.patchU32(8, count);
-  out.patchU32(12, crc32(bytes.subarray(BATCH_HEADER_BYTES)));
-  out.patchU32(16, crc32(bytes.subarray(0, 16)));
+  out.patchU32le(0, BATCH_MAGIC);
+  out.patchU32le(4, bytes.length - BATCH_HEADER_BYTES);
+  out.patchU32le(8, count);
+  out.patchU32le(12, crc32(bytes.subarray(BATCH_HEADER_BYTES)));
+  out.patchU32le(16, crc32(bytes.subarray(0, 16)));
   return frames;
 }
 

@@ -1,5 +1,7 @@
 import type { Entry, HardState } from '../consensus/types.js';
-import { ByteReader, ByteWriter, MalformedRecordError } from './bytes.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
+import { malformedRecord, MalformedRecordError } from './errors.js';
 
 /**
  * What one WAL frame carries. Replaying the records of all segments in order rebuilds the log:
@@ -31,17 +33,17 @@ export function writeRecord(out: ByteWriter, record: WalRecord): ByteWriter {
       const { entry } = record;
       out
         .u8(ENTRY)
-        .u64(entry.term)
-        .u64(entry.index)
+        .u64le(entry.term)
+        .u64le(entry.index)
         .u8(entry.kind === 'command' ? KIND_COMMAND : KIND_EMPTY);
-      out.string(entry.proposalId).bytes(entry.data);
+      out.nullableString32(entry.proposalId).bytes32(entry.data);
       break;
     }
     case 'hard-state':
-      out.u8(HARD_STATE).u64(record.hardState.term).u64(record.hardState.commit).string(record.hardState.vote);
+      out.u8(HARD_STATE).u64le(record.hardState.term).u64le(record.hardState.commit).nullableString32(record.hardState.vote);
       break;
     case 'reset':
-      out.u8(RESET).u64(record.index).u64(record.term);
+      out.u8(RESET).u64le(record.index).u64le(record.term);
       break;
   }
   return out;
@@ -49,30 +51,30 @@ export function writeRecord(out: ByteWriter, record: WalRecord): ByteWriter {
 
 /** Decodes a frame's content; throws {@link MalformedRecordError} if it does not decode. */
 export function decodeRecord(content: Buffer): WalRecord {
-  const input = new ByteReader(content);
+  const input = new ByteReader(content, malformedRecord);
   const type = input.u8();
   let record: WalRecord;
   switch (type) {
     case ENTRY: {
-      const term = input.u64();
-      const index = input.u64();
+      const term = input.u64le();
+      const index = input.u64le();
       const kindByte = input.u8();
       if (kindByte !== KIND_EMPTY && kindByte !== KIND_COMMAND) throw new MalformedRecordError(`unknown entry kind ${kindByte}`);
-      const proposalId = input.string();
-      const data = input.bytes();
+      const proposalId = input.nullableString32();
+      const data = input.bytes32();
       record = { type: 'entry', entry: { term, index, kind: kindByte === KIND_COMMAND ? 'command' : 'empty', proposalId, data } };
       break;
     }
     case HARD_STATE: {
-      const term = input.u64();
-      const commit = input.u64();
-      const vote = input.string();
+      const term = input.u64le();
+      const commit = input.u64le();
+      const vote = input.nullableString32();
       record = { type: 'hard-state', hardState: { term, vote, commit } };
       break;
     }
     case RESET: {
-      const index = input.u64();
-      const term = input.u64();
+      const index = input.u64le();
+      const term = input.u64le();
       record = { type: 'reset', index, term };
       break;
     }

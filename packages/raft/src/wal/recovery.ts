@@ -1,8 +1,7 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { HardState, Snapshot } from '../consensus/types.js';
-import { MalformedRecordError } from './bytes.js';
-import { WalCorruptionError } from './errors.js';
+import { MalformedRecordError, WalCorruptionError } from './errors.js';
 import { listDir, syncDir } from './file-names.js';
 import { readBatch, validBatchAfter } from './frames.js';
 import { LogIndex, UNKNOWN_TERM } from './log-index.js';

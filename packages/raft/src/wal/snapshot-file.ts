@@ -1,9 +1,10 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Snapshot } from '../consensus/types.js';
-import { ByteReader, ByteWriter, MalformedRecordError } from './bytes.js';
+import { ByteReader } from '../bytes/byte-reader.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { crc32 } from './crc32.js';
-import { WalCorruptionError } from './errors.js';
+import { malformedRecord, MalformedRecordError, WalCorruptionError } from './errors.js';
 import { snapshotName, syncDir } from './file-names.js';
 
 /**
@@ -15,9 +16,9 @@ const HEADER_BYTES = 12;
 
 function encodeSnapshot(snapshot: Snapshot): Buffer {
   const body = new ByteWriter(snapshot.data.byteLength + 64);
-  body.u64(snapshot.meta.index).u64(snapshot.meta.term).u32(snapshot.meta.voters.length);
-  for (const voter of snapshot.meta.voters) body.string(voter);
-  body.bytes(snapshot.data);
+  body.u64le(snapshot.meta.index).u64le(snapshot.meta.term).u32le(snapshot.meta.voters.length);
+  for (const voter of snapshot.meta.voters) body.nullableString32(voter);
+  body.bytes32(snapshot.data);
   const content = body.view();
   const out = Buffer.allocUnsafe(HEADER_BYTES + content.length);
   out.writeUInt32LE(SNAPSHOT_MAGIC, 0);
@@ -54,17 +55,17 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
   const content = bytes.subarray(HEADER_BYTES);
   if (crc32(content) !== bytes.readUInt32LE(8)) throw new WalCorruptionError(file, HEADER_BYTES, 'checksum mismatch');
   try {
-    const input = new ByteReader(content);
-    const index = input.u64();
-    const term = input.u64();
-    const count = input.u32();
+    const input = new ByteReader(content, malformedRecord);
+    const index = input.u64le();
+    const term = input.u64le();
+    const count = input.u32le();
     const voters: string[] = [];
     for (let i = 0; i < count; i++) {
-      const voter = input.string();
+      const voter = input.nullableString32();
       if (voter === null) throw new MalformedRecordError('null voter');
       voters.push(voter);
     }
-    const data = input.bytes();
+    const data = input.bytes32();
     input.end();
     return { meta: { index, term, voters }, data };
   } catch (error) {

@@ -6,7 +6,7 @@ import { LogCompactedError, LogUnavailableError, RaftProtocolError } from '../co
 import { limitBytes, type InitialState } from '../consensus/storage.js';
 import type { Entry, HardState, NodeId, Snapshot } from '../consensus/types.js';
 import type { DurableLog, DurableWrite } from '../node/ports.js';
-import { ByteWriter } from './bytes.js';
+import { ByteWriter } from '../bytes/byte-writer.js';
 import { ColdReader } from './cold-reader.js';
 import { WalUnavailableError } from './errors.js';
 import { listDir, segmentName, snapshotName, syncDir } from './file-names.js';
@@ -71,7 +71,7 @@ interface PlannedSave {
 }
 
 /**
- * The durable Raft log of SPEC 10.4: a segmented write-ahead log of checksummed frames holding
+ * The durable Raft log of a member: a segmented write-ahead log of checksummed frames holding
  * entries and term/vote/commit, snapshot files beside it, and the newest entries cached in memory.
  * Saves issued while a write is being synced are written and synced together (group commit).
  */

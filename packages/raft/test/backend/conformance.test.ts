@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeConformance } from '@timebox/core/conformance';
-import { LocalReplicator, MaterializedState, RaftBackend } from '../../src/index.js';
+import { LocalReplicator } from '../../src/local-replicator.js';
+import { MaterializedState } from '../../src/state/materialized-state.js';
+import { RaftBackend } from '../../src/raft-backend.js';
 
 const ARCHIVE_LEASE_MS = 200;
 

@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { createStore, InvalidArgumentError, StoreClosedError, type ArchiveRecord } from '@timebox/core';
-import {
-  encodeCommand,
-  LocalReplicator,
-  MAX_PROJECTION_NAME_BYTES,
-  MaterializedState,
-  RaftBackend,
-  RaftLogUnnamedError,
-  type CommandResult,
-} from '../../src/index.js';
+import { encodeCommand, type CommandResult } from '../../src/state/commands.js';
+import { LocalReplicator } from '../../src/local-replicator.js';
+import { MAX_PROJECTION_NAME_BYTES } from '../../src/state/limits.js';
+import { MaterializedState } from '../../src/state/materialized-state.js';
+import { RaftBackend } from '../../src/raft-backend.js';
+import { RaftLogUnnamedError } from '../../src/errors.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { tempStates } from '../state/temp-state.js';
 

@@ -1,6 +1,6 @@
 import type { ConformanceTarget } from '@timebox/core/conformance';
 import { afterAll } from 'vitest';
-import { LocalRaftCluster } from '../../src/index.js';
+import { LocalRaftCluster } from '../../src/local-cluster.js';
 
 /** Archive lease of the conformance namespaces, so the redelivery case runs quickly. */
 export const ARCHIVE_LEASE_MS = 200;

@@ -1,6 +1,7 @@
 import { VersionConflictError, type Store } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LinkFaults, RaftUnavailableError } from '../../src/index.js';
+import { LinkFaults } from '../../src/testing.js';
+import { RaftUnavailableError } from '../../src/node/errors.js';
 import { LocalCluster, waitFor } from '../member/support.js';
 import { contentsOf, expectIdenticalStates, recordPublished, storeOn } from './support.js';
 

@@ -1,6 +1,6 @@
 import { VersionConflictError, type Event, type Store } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RaftMember } from '../../src/index.js';
+import type { RaftMember } from '../../src/raft-member.js';
 import { LocalCluster } from '../member/support.js';
 import { expectIdenticalStates, storeOn } from './support.js';
 

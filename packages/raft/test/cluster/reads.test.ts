@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Store } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LinkFaults, RaftBackend } from '../../src/index.js';
+import { LinkFaults } from '../../src/testing.js';
+import { RaftBackend } from '../../src/raft-backend.js';
 import { LocalCluster } from '../member/support.js';
 import { storeOn } from './support.js';
 

@@ -1,6 +1,7 @@
 import { createStore, type Config, type Store } from '@timebox/core';
 import { expect } from 'vitest';
-import type { PublishedEvent, RaftMember } from '../../src/index.js';
+import type { PublishedEvent } from '../../src/state/materialized-state.js';
+import type { RaftMember } from '../../src/raft-member.js';
 import type { LocalCluster } from '../member/support.js';
 
 /** What each member's state published, in order, by member position (subscribed before any write). */

@@ -11,7 +11,7 @@
  * targets and pauses; process timing is not replayable), CRASH_KEEP=1 keeps passing folders.
  */
 import { describe, expect, it } from 'vitest';
-import { SeededRandom } from '../../src/index.js';
+import { SeededRandom } from '../../src/consensus/random.js';
 import { crashRun, type KillTarget } from './crash-run.js';
 
 const TARGETS: readonly KillTarget[] = ['leader', 'follower', 'all', 'two', 'installing'];

@@ -8,7 +8,7 @@
  */
 import { createInterface } from 'node:readline';
 import { createStore } from '@timebox/core';
-import { RaftMember } from '../../src/index.js';
+import { RaftMember } from '../../src/raft-member.js';
 import { HistoryWriter } from './history-file.js';
 import { EVENT_TYPE, type ProcessSpec, type StatusReport } from './protocol.js';
 import { RecordingBackend } from './recording-backend.js';

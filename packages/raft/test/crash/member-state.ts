@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { MaterializedState } from '../../src/index.js';
+import { MaterializedState } from '../../src/state/materialized-state.js';
 import { aggregateKey, EVENT_TYPE, type AppendedPayload } from './protocol.js';
 
 /** What one member's materialized state holds once its process is stopped. */

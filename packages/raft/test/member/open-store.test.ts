@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openRaftStore, RaftMember } from '../../src/index.js';
+import { openRaftStore, RaftMember } from '../../src/raft-member.js';
 import { FAST, freePort } from './support.js';
 
 describe('openRaftStore', () => {

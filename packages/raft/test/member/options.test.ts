@@ -1,14 +1,15 @@
 import { ConfigError } from '@timebox/core';
 import { describe, expect, it } from 'vitest';
-import { MEMBER_DEFAULTS, RaftMember, type RaftMemberOptions } from '../../src/index.js';
-import { resolveMemberOptions } from '../../src/member/options.js';
+import { MEMBER_DEFAULTS, type RaftMemberOptions } from '../../src/options.js';
+import { RaftMember } from '../../src/raft-member.js';
+import { resolveOptions } from '../../src/options.js';
 
 const base: RaftMemberOptions = { localId: 'a', address: '127.0.0.1:7400', dataDir: '/nonexistent/raft-options-test' };
 
 /** The ConfigError `options` raise, asserting that is what they raise. */
 function configError(options: unknown): ConfigError {
   try {
-    resolveMemberOptions(options as RaftMemberOptions);
+    resolveOptions(options as RaftMemberOptions);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return error as ConfigError;
@@ -18,7 +19,7 @@ function configError(options: unknown): ConfigError {
 
 describe('RaftMemberOptions', () => {
   it('fills in the defaults; no servers means a single-member cluster of this process', () => {
-    const resolved = resolveMemberOptions(base);
+    const resolved = resolveOptions(base);
     expect(resolved).toMatchObject({ ...MEMBER_DEFAULTS, servers: [{ id: 'a', address: '127.0.0.1:7400' }] });
     expect(resolved.segmentBytes).toBeUndefined();
   });

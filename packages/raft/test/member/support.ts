@@ -1,4 +1,6 @@
-import { freeLoopbackPort, LocalRaftCluster, type RaftMember, type RaftMemberOptions } from '../../src/index.js';
+import { freeLoopbackPort, LocalRaftCluster } from '../../src/local-cluster.js';
+import type { RaftMember } from '../../src/raft-member.js';
+import type { RaftMemberOptions } from '../../src/options.js';
 
 /** A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine). */
 export const freePort = freeLoopbackPort;

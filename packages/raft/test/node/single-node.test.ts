@@ -1,6 +1,7 @@
 import { ConfigError, InvalidArgumentError, StoreClosedError } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftNodeFailedError, RaftServer, RaftUnavailableError } from '../../src/index.js';
+import { RaftNodeFailedError, RaftUnavailableError } from '../../src/node/errors.js';
+import { RaftServer } from '../../src/node/raft-server.js';
 import { ServerCluster, waitFor } from './support/cluster.js';
 import { CounterStateMachine, encodeCommand } from './support/counter-state.js';
 import { InProcessNetwork } from './support/in-process-network.js';

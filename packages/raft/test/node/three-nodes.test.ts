@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { RaftUnavailableError } from '../../src/index.js';
+import { RaftUnavailableError } from '../../src/node/errors.js';
 import { FAST, ServerCluster, waitFor } from './support/cluster.js';
 
 const three = ['n1', 'n2', 'n3'] as const;

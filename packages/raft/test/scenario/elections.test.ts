@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { VoteResponse } from '../../src/index.js';
+import type { VoteResponse } from '../../src/consensus/types.js';
 import { TestCluster } from '../support/cluster.js';
 import { drain, makeNode, sent, storageWith } from '../support/node.js';
 

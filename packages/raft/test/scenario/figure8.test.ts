@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { RaftNode, RaftNodeConfig } from '../../src/index.js';
+import type { RaftNode } from '../../src/consensus/raft.js';
+import type { RaftNodeConfig } from '../../src/consensus/config.js';
 import { brokenVariants } from '../sim/broken-variants.js';
 import { TestCluster } from '../support/cluster.js';
 

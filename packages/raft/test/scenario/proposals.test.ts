@@ -1,6 +1,9 @@
 import { ConfigError } from '@timebox/core';
 import { describe, expect, it } from 'vitest';
-import { InvalidProposalError, MemoryLogStorage, NoLeaderError, ProposalDroppedError, RaftNode, SeededRandom } from '../../src/index.js';
+import { InvalidProposalError, NoLeaderError, ProposalDroppedError } from '../../src/consensus/errors.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { RaftNode } from '../../src/consensus/raft.js';
+import { SeededRandom } from '../../src/consensus/random.js';
 import { TestCluster } from '../support/cluster.js';
 import { makeNode } from '../support/node.js';
 

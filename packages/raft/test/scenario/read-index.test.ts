@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryLogStorage } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { TestCluster } from '../support/cluster.js';
 import { drain, makeNode } from '../support/node.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryLogStorage, type AppendResponse, type Message } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import type { AppendResponse, Message } from '../../src/consensus/types.js';
 import { TestCluster } from '../support/cluster.js';
 import { drain, entries, makeNode, sent, storageWith } from '../support/node.js';
 

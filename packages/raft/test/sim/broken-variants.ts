@@ -1,4 +1,6 @@
-import { RaftNode, type AppendRequest, type MessageType, type RaftNodeConfig } from '../../src/index.js';
+import { RaftNode } from '../../src/consensus/raft.js';
+import type { AppendRequest, MessageType } from '../../src/consensus/types.js';
+import type { RaftNodeConfig } from '../../src/consensus/config.js';
 import type { NodeFactory } from './simulation.js';
 
 /** Grants votes without checking that the candidate's log is at least as up to date. */

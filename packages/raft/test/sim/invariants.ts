@@ -1,4 +1,5 @@
-import type { Entry, HardState, Message, NodeId, RaftNode } from '../../src/index.js';
+import type { Entry, HardState, Message, NodeId } from '../../src/consensus/types.js';
+import type { RaftNode } from '../../src/consensus/raft.js';
 import { entryFingerprint } from './state-machine.js';
 
 interface LogFact {

@@ -1,4 +1,8 @@
-import { MemoryLogStorage, RaftNode, SeededRandom, type Message, type RaftNodeConfig, type Ready } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { RaftNode } from '../../src/consensus/raft.js';
+import { SeededRandom } from '../../src/consensus/random.js';
+import type { Message, Ready } from '../../src/consensus/types.js';
+import type { RaftNodeConfig } from '../../src/consensus/config.js';
 import { EventQueue } from './event-queue.js';
 import { InvariantChecker } from './invariants.js';
 import { checkHistory } from './linearizability.js';

@@ -1,4 +1,4 @@
-import type { Entry } from '../../src/index.js';
+import type { Entry } from '../../src/consensus/types.js';
 
 /** A command of the per-aggregate append model: append `value` iff the log has `expected` values. */
 export interface AppendCommand {

@@ -1,4 +1,7 @@
-import { NoLeaderError, ProposalDroppedError, type Entry, type RaftNode, type ReadState, type SeededRandom } from '../../src/index.js';
+import { NoLeaderError, ProposalDroppedError } from '../../src/consensus/errors.js';
+import type { Entry, ReadState } from '../../src/consensus/types.js';
+import type { RaftNode } from '../../src/consensus/raft.js';
+import type { SeededRandom } from '../../src/consensus/random.js';
 import type { Operation, OperationInput, OperationOutput } from './linearizability.js';
 import { encodeCommand, type AggregateStateMachine } from './state-machine.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeCommand, DecodeError, encodeCommand, type Command } from '../../src/index.js';
+import { decodeCommand, encodeCommand, type Command } from '../../src/state/commands.js';
+import { DecodeError } from '../../src/state/errors.js';
 import { decodeResult, encodeResult, type CommandResult } from '../../src/state/commands.js';
 
 const commands: Command[] = [

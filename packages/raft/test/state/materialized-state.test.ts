@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, type Command, type CommandResult, type MaterializedState, type PublishedEvent } from '../../src/index.js';
+import { encodeCommand, type Command, type CommandResult } from '../../src/state/commands.js';
+import type { MaterializedState, PublishedEvent } from '../../src/state/materialized-state.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { append, entries, T0, tempStates } from './temp-state.js';
 

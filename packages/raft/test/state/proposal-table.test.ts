@@ -1,8 +1,10 @@
 import { open } from 'lmdb';
 import { describe, expect, it } from 'vitest';
-import { encodeCommand, type Command, type CommandResult, type MaterializedState } from '../../src/index.js';
+import { encodeCommand, type Command, type CommandResult } from '../../src/state/commands.js';
+import type { MaterializedState } from '../../src/state/materialized-state.js';
 import { unwrapEnvelopes, wrapProposals } from '../../src/node/proposal-envelope.js';
-import { ByteReader } from '../../src/state/binary.js';
+import { ByteReader } from '../../src/bytes/byte-reader.js';
+import { decodeError } from '../../src/state/errors.js';
 import { StateLayoutError } from '../../src/state/errors.js';
 import { Meta, Table } from '../../src/state/keys.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
@@ -12,7 +14,7 @@ const states = tempStates();
 
 /** The keys of an exported image that belong to `table`. */
 function imageKeys(image: Uint8Array, table: number): Uint8Array[] {
-  const input = new ByteReader(image.subarray(4));
+  const input = new ByteReader(image.subarray(4), decodeError);
   const keys: Uint8Array[] = [];
   while (!input.done) {
     const key = input.bytes();

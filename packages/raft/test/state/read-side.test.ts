@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Command, CommandResult, MaterializedState } from '../../src/index.js';
+import type { Command, CommandResult } from '../../src/state/commands.js';
+import type { MaterializedState } from '../../src/state/materialized-state.js';
 import { append, entries, tempStates } from './temp-state.js';
 
 const states = tempStates();

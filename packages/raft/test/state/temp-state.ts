@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach } from 'vitest';
 import type { IndexUpdate } from '@timebox/core';
-import { encodeCommand, MaterializedState, type Command, type MaterializedStateOptions } from '../../src/index.js';
+import { encodeCommand, type Command } from '../../src/state/commands.js';
+import { MaterializedState, type MaterializedStateOptions } from '../../src/state/materialized-state.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 
 /** Fresh state folders for one test, closed and deleted after it. */

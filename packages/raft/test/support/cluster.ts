@@ -1,12 +1,8 @@
-import {
-  MemoryLogStorage,
-  RaftNode,
-  SeededRandom,
-  type Entry,
-  type Message,
-  type RaftNodeConfig,
-  type ReadState,
-} from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { RaftNode } from '../../src/consensus/raft.js';
+import { SeededRandom } from '../../src/consensus/random.js';
+import type { Entry, Message, ReadState } from '../../src/consensus/types.js';
+import type { RaftNodeConfig } from '../../src/consensus/config.js';
 
 /** Options for a {@link TestCluster}; anything not given uses the node defaults. */
 export type ClusterNodeOptions = Partial<Omit<RaftNodeConfig, 'id' | 'voters' | 'storage' | 'random'>>;

@@ -1,4 +1,8 @@
-import { MemoryLogStorage, RaftNode, SeededRandom, type Entry, type Message, type RaftNodeConfig, type Ready } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { RaftNode } from '../../src/consensus/raft.js';
+import { SeededRandom } from '../../src/consensus/random.js';
+import type { Entry, Message, Ready } from '../../src/consensus/types.js';
+import type { RaftNodeConfig } from '../../src/consensus/config.js';
 
 const encoder = new TextEncoder();
 

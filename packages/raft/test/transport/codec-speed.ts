@@ -4,7 +4,8 @@
  * (plus a heartbeat) in a loop and prints operations per second.
  */
 import type { Message } from '../../src/consensus/types.js';
-import { ByteWriter } from '../../src/transport/binary.js';
+import { ByteWriter } from '../../src/bytes/byte-writer.js';
+import { codecError } from '../../src/transport/errors.js';
 import { decodeOwnedMessage, encodeMessage } from '../../src/transport/codec.js';
 import { FrameKind, beginFrame, endFrame } from '../../src/transport/frames.js';
 
@@ -27,7 +28,7 @@ const append: Message = {
 const heartbeat: Message = { type: 'heartbeat', from: 'node-1', to: 'node-2', term: 7, commit: 123_400, context: null };
 
 function measure(name: string, message: Message, seconds: number): void {
-  const writer = new ByteWriter(32 * 1024);
+  const writer = new ByteWriter(32 * 1024, codecError);
   let operations = 0;
   let bytes = 0;
   const started = process.hrtime.bigint();

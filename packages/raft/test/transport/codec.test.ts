@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Message } from '../../src/consensus/types.js';
-import { ByteWriter } from '../../src/transport/binary.js';
+import { ByteWriter } from '../../src/bytes/byte-writer.js';
 import { decodeMessage, decodeOwnedMessage, encodeMessage, encodeMessageToBuffer } from '../../src/transport/codec.js';
-import { CodecError } from '../../src/transport/errors.js';
+import { CodecError, codecError } from '../../src/transport/errors.js';
 import { FrameKind, FrameReader, beginFrame, endFrame } from '../../src/transport/frames.js';
 import { message } from './arbitraries.js';
 
@@ -169,7 +169,7 @@ describe('message codec', { timeout: 60_000 }, () => {
 
 describe('FrameReader', { timeout: 60_000 }, () => {
   function frames(messages: readonly Message[]): Buffer {
-    const writer = new ByteWriter(64);
+    const writer = new ByteWriter(64, codecError);
     for (const each of messages) {
       const start = beginFrame(writer, FrameKind.message);
       encodeMessage(writer, each);
@@ -224,7 +224,7 @@ describe('FrameReader', { timeout: 60_000 }, () => {
   });
 
   it('refuses to build a frame over maxFrameBytes', () => {
-    const writer = new ByteWriter(64);
+    const writer = new ByteWriter(64, codecError);
     const start = beginFrame(writer, FrameKind.message);
     writer.raw(new Uint8Array(2000));
     expect(() => endFrame(writer, start, 1024)).toThrow(/exceeds maxFrameBytes/);

@@ -1,8 +1,8 @@
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ByteWriter } from '../../src/transport/binary.js';
+import { ByteWriter } from '../../src/bytes/byte-writer.js';
 import { encodeMessage } from '../../src/transport/codec.js';
-import { HandshakeError, TransportError } from '../../src/transport/errors.js';
+import { codecError, HandshakeError, TransportError } from '../../src/transport/errors.js';
 import { FrameKind, beginFrame, endFrame, writeHello } from '../../src/transport/frames.js';
 import { closeAll, heartbeat, startNode, waitFor, type TestNode } from './support.js';
 
@@ -19,7 +19,7 @@ async function rawConnect(node: TestNode): Promise<{ socket: Socket; closed: Pro
 }
 
 function helloBytes(clusterId: string, from: string, to: string): Buffer {
-  const writer = new ByteWriter(64);
+  const writer = new ByteWriter(64, codecError);
   writeHello(writer, { channel: 'messages', clusterId, from, to }, 1 << 20);
   return writer.take();
 }
@@ -60,10 +60,10 @@ describe('TcpTransport handshake and bad input', { timeout: 60_000 }, () => {
     const b = await startNode('b');
     open.push(b);
     const { socket, closed } = await rawConnect(b);
-    const writer = new ByteWriter(64);
+    const writer = new ByteWriter(64, codecError);
     const start = beginFrame(writer, FrameKind.hello);
-    writer.u32(0x54425246);
-    writer.u16(99);
+    writer.u32be(0x54425246);
+    writer.u16be(99);
     endFrame(writer, start, 1 << 20);
     socket.write(writer.take());
     await closed;
@@ -166,7 +166,7 @@ describe('TcpTransport handshake and bad input', { timeout: 60_000 }, () => {
 });
 
 function encodeFrame(message: Parameters<typeof encodeMessage>[1]): Buffer {
-  const writer = new ByteWriter(64);
+  const writer = new ByteWriter(64, codecError);
   const start = beginFrame(writer, FrameKind.message);
   encodeMessage(writer, message);
   endFrame(writer, start, 1 << 20);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LogCompactedError, LogUnavailableError, MemoryLogStorage, RaftProtocolError } from '../../src/index.js';
+import { LogCompactedError, LogUnavailableError, RaftProtocolError } from '../../src/consensus/errors.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { RaftLog } from '../../src/consensus/log.js';
 import { entries, storageWith } from '../support/node.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Inflights } from '../../src/consensus/inflights.js';
 import { Progress } from '../../src/consensus/progress.js';
 import { committedIndex, quorumSize, voteResult } from '../../src/consensus/quorum.js';
-import { SeededRandom } from '../../src/index.js';
+import { SeededRandom } from '../../src/consensus/random.js';
 
 describe('Progress', () => {
   it('probe sends one message at a time; a success moves it to replicate', () => {

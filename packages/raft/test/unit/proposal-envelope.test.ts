@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CodecError } from '../../src/index.js';
+import { CodecError } from '../../src/transport/errors.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { ENVELOPE_ID_PREFIX, isEnvelope, unwrapEnvelopes, wrapProposals } from '../../src/node/proposal-envelope.js';
 

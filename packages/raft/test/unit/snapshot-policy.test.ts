@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryLogStorage } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { SnapshotPolicy } from '../../src/node/snapshot-policy.js';
 import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
 import { MemoryDurableLog } from '../node/support/memory-durable-log.js';

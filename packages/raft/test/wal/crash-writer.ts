@@ -5,7 +5,7 @@
  * also land in the middle of segment deletion.
  */
 import * as fs from 'node:fs';
-import { WriteAheadLog } from '../../src/index.js';
+import { WriteAheadLog } from '../../src/wal/index.js';
 import { entry } from './helpers.js';
 
 const dir = process.argv[2] as string;

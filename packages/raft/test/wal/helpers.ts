@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Entry } from '../../src/index.js';
+import type { Entry } from '../../src/consensus/types.js';
 
 /** A fresh temporary directory; `cleanup` removes every one made so far. */
 export function tempDirs(): { make(): string; cleanup(): void } {

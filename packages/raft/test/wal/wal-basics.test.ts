@@ -2,15 +2,10 @@ import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { ConfigError } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  LogCompactedError,
-  LogUnavailableError,
-  MemoryLogStorage,
-  RaftProtocolError,
-  WalUnavailableError,
-  WriteAheadLog,
-  type Snapshot,
-} from '../../src/index.js';
+import { LogCompactedError, LogUnavailableError, RaftProtocolError } from '../../src/consensus/errors.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { WalUnavailableError, WriteAheadLog } from '../../src/wal/index.js';
+import type { Snapshot } from '../../src/consensus/types.js';
 import { crc32, crc32Fallback } from '../../src/wal/crc32.js';
 import { entry, run, segmentFiles, snapshotFiles, tempDirs } from './helpers.js';
 

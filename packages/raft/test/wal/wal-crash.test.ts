@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WriteAheadLog } from '../../src/index.js';
+import { WriteAheadLog } from '../../src/wal/index.js';
 import { entry, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryLogStorage, RaftProtocolError, WriteAheadLog, type Entry, type HardState, type Snapshot } from '../../src/index.js';
+import { MemoryLogStorage } from '../../src/consensus/storage.js';
+import { RaftProtocolError } from '../../src/consensus/errors.js';
+import { WriteAheadLog } from '../../src/wal/index.js';
+import type { Entry, HardState, Snapshot } from '../../src/consensus/types.js';
 import { payload, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

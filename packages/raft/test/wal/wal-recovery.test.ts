@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { WalCorruptionError, WriteAheadLog } from '../../src/index.js';
+import { WalCorruptionError, WriteAheadLog } from '../../src/wal/index.js';
 import { run, segmentFiles, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();

@@ -1,5 +1,7 @@
-import { MemoryLogStorage, type NodeId } from '../../../src/index.js';
-import { RaftServer, type RaftServerOptions } from '../../../src/index.js';
+import { MemoryLogStorage } from '../../../src/consensus/storage.js';
+import type { NodeId } from '../../../src/consensus/types.js';
+import { RaftServer } from '../../../src/node/raft-server.js';
+import type { RaftServerOptions } from '../../../src/node/options.js';
 import { CounterStateMachine, encodeCommand, type CounterResult } from './counter-state.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { MemoryDurableLog } from './memory-durable-log.js';

@@ -1,4 +1,4 @@
-import type { Message, NodeId } from '../../../src/index.js';
+import type { Message, NodeId } from '../../../src/consensus/types.js';
 import type { Transport, TransportEvents } from '../../../src/node/ports.js';
 
 /**

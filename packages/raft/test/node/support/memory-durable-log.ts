@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryLogStorage, type Entry, type HardState, type InitialState, type NodeId, type Snapshot } from '../../../src/index.js';
+import { MemoryLogStorage, type InitialState } from '../../../src/consensus/storage.js';
+import type { Entry, HardState, NodeId, Snapshot } from '../../../src/consensus/types.js';
 import type { DurableLog, DurableWrite } from '../../../src/node/ports.js';
 
 /**

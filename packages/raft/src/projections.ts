@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type ProjectionRecord, type ProjectionStore, type ProjectionWrite } from '@timebox/core';
-import type { Command, CommandResult } from '../state/commands.js';
-import type { MaterializedState } from '../state/materialized-state.js';
+import type { Command, CommandResult } from './state/commands.js';
+import type { MaterializedState } from './state/materialized-state.js';
 
 /** What the projection store needs from its backend: proposals, the read point, and the open check. */
 export interface ProjectionHost {
@@ -39,7 +39,7 @@ function assertLeaseMs(value: unknown): asserts value is number {
 }
 
 /**
- * Projection records in the replicated state (SPEC 15). Every write is a replicated command,
+ * Projection records (core's `ProjectionStore`) in the replicated state. Every write is a replicated command,
  * applied in log order on every member, so each is atomic and conditional and all members agree on
  * its outcome. A lease is judged by the time the proposing member stamps into the command (its
  * clock, read once when the call is made), never by the clock of the member applying it, so the

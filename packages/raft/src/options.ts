@@ -1,11 +1,36 @@
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
-import type { NodeId } from '../consensus/types.js';
-import type { ConsensusTuning } from '../node/options.js';
-import type { PublishedEvent } from '../state/materialized-state.js';
-import { parseAddress } from '../transport/address.js';
-import type { LinkFaults } from '../transport/faults.js';
+import type { NodeId } from './consensus/types.js';
+import type { ConsensusTuning } from './node/options.js';
+import type { PublishedEvent } from './state/materialized-state.js';
+import { parseAddress } from './transport/address.js';
+import type { LinkFaults } from './transport/faults.js';
 
-/** The smallest `logTailSize` (SPEC 10.4). */
+/**
+ * How reads are served (they always come from this member's local state; this says how fresh it must be).
+ *
+ * - `'linearizable'` (default): each read first waits until this node has applied everything
+ *   committed cluster-wide when the read began (a ReadIndex barrier through the leader, shared by
+ *   concurrent reads), so it sees every write acknowledged before it, on any node. Costs a round
+ *   trip to the leader per read (or per batch of concurrent reads); rejects with
+ *   `RaftUnavailableError` when no leader answers within the proposal timeout.
+ * - `'local'`: reads the local state at once. Never waits and works without a leader, but a
+ *   follower may not yet show a write another node already acknowledged (its own acknowledged
+ *   writes it always shows: a write resolves only once applied locally).
+ */
+export type RaftReadMode = 'linearizable' | 'local';
+
+/** Options of the backends a member opens (`member.backend()`, `openRaftStore`). */
+export interface RaftMemberBackendOptions {
+  /**
+   * How long (ms) an archive record stays with a consumer that stopped renewing before another
+   * may take it. Default 30000.
+   */
+  readonly archiveLeaseMs?: number;
+  /** `'linearizable'` (default: each read waits for a ReadIndex barrier) or `'local'`; see `RaftReadMode`. */
+  readonly reads?: RaftReadMode;
+}
+
+/** The smallest `logTailSize` a member accepts. */
 export const MIN_LOG_TAIL_SIZE = 2048;
 
 /** One voter of the cluster. */
@@ -17,7 +42,7 @@ export interface RaftServerAddress {
 }
 
 /**
- * How one process joins a Raft cluster (SPEC 10.4). The required fields are `localId`, `address`
+ * How one process joins a Raft cluster. The required fields are `localId`, `address`
  * and `dataDir`; the rest have defaults.
  */
 export interface RaftMemberOptions {
@@ -93,7 +118,7 @@ export const MEMBER_DEFAULTS = Object.freeze({
 });
 
 /** Validates member options, throwing `ConfigError` naming the first bad field. */
-export function resolveMemberOptions(options: RaftMemberOptions): ResolvedMemberOptions {
+export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
   const { localId, address, dataDir } = options;
   if (typeof localId !== 'string' || localId === '')

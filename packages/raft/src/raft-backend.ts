@@ -4,7 +4,6 @@ import {
   InvalidSequenceError,
   requirePositiveInteger,
   StoreClosedError,
-  TimeboxError,
   type AggregateId,
   type AppendRequest,
   type AppendResult,
@@ -20,27 +19,15 @@ import {
   type SnapshotRecord,
   type StoredEventRecord,
 } from '@timebox/core';
-import type { Replicator } from '../node/ports.js';
-import { encodeCommand, type Command, type CommandResult } from '../state/commands.js';
-import { commandLimitProblem } from '../state/limits.js';
-import type { MaterializedState } from '../state/materialized-state.js';
+import type { Replicator } from './node/ports.js';
+import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
+import { commandLimitProblem } from './state/limits.js';
+import type { MaterializedState } from './state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
+import { RaftCommandRejectedError, RaftLogUnnamedError } from './errors.js';
+import type { RaftReadMode } from './options.js';
 import { ReadFence } from './read-fence.js';
-import { RaftProjections } from './raft-projections.js';
-
-/**
- * How reads are served (SPEC 10.4 says reads come from the local state; this says how fresh).
- *
- * - `'linearizable'` (default): each read first waits until this node has applied everything
- *   committed cluster-wide when the read began (a ReadIndex barrier through the leader, shared by
- *   concurrent reads), so it sees every write acknowledged before it, on any node. Costs a round
- *   trip to the leader per read (or per batch of concurrent reads); rejects with
- *   `RaftUnavailableError` when no leader answers within the proposal timeout.
- * - `'local'`: reads the local state at once. Never waits and works without a leader, but a
- *   follower may not yet show a write another node already acknowledged (its own acknowledged
- *   writes it always shows: a write resolves only once applied locally).
- */
-export type RaftReadMode = 'linearizable' | 'local';
+import { RaftProjections } from './projections.js';
 
 /** A replicator that can also wait for a linearizable read point (`RaftServer` can). */
 export type ReadBarrierReplicator<Result> = Replicator<Result> & {
@@ -86,27 +73,7 @@ const READ_STEP_BYTES = 4 << 20;
 const PAGE_SCAN_LIMIT = 10_000;
 
 /**
- * The log has no identity yet: nothing named it since the cluster's data was created. `ready()`
- * names it (as does the first log read), so await `store.ready()` before taking a checkpoint.
- */
-export class RaftLogUnnamedError extends TimeboxError {
-  constructor() {
-    super(
-      'RAFT_LOG_UNNAMED',
-      "this raft cluster's log has no identity yet: await store.ready() (it names the log) before taking a checkpoint",
-    );
-  }
-}
-
-/** A command the state refused as a whole (undecodable, or beyond a storage limit). */
-export class RaftCommandRejectedError extends TimeboxError {
-  constructor(reason: string) {
-    super('RAFT_COMMAND_REJECTED', `the raft state refused the command: ${reason}`);
-  }
-}
-
-/**
- * The Timebox backend over a Raft node (SPEC 10.4): writes become commands proposed through the
+ * The Timebox backend over a Raft node: writes become commands proposed through the
  * replicator and resolve once applied on this node; the sequence check, and the log positions of
  * appended events, are decided in the replicated apply step. Reads, log reads included, come from
  * the local materialized state, by default after a linearizable read barrier (`reads` option).

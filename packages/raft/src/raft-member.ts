@@ -1,28 +1,17 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createStore, type Config, type EventMap, type Store } from '@timebox/core';
-import type { NodeId } from '../consensus/types.js';
-import { RaftBackend, type RaftReadMode } from '../backend/raft-backend.js';
-import { RaftServer, type RaftServerStatus } from '../node/raft-server.js';
-import type { CommandResult } from '../state/commands.js';
-import { MaterializedState } from '../state/materialized-state.js';
-import { TcpTransport } from '../transport/tcp-transport.js';
-import { WriteAheadLog } from '../wal/index.js';
-import { resolveMemberOptions, type RaftMemberOptions, type ResolvedMemberOptions } from './options.js';
-
-/** Options of the backends a member opens (`member.backend()`, `openRaftStore`). */
-export interface RaftMemberBackendOptions {
-  /**
-   * How long (ms) an archive record stays with a consumer that stopped renewing before another
-   * may take it. Default 30000.
-   */
-  readonly archiveLeaseMs?: number;
-  /** `'linearizable'` (default: each read waits for a ReadIndex barrier) or `'local'`; see `RaftReadMode`. */
-  readonly reads?: RaftReadMode;
-}
+import type { NodeId } from './consensus/types.js';
+import { RaftBackend } from './raft-backend.js';
+import { RaftServer, type RaftServerStatus } from './node/raft-server.js';
+import type { CommandResult } from './state/commands.js';
+import { MaterializedState } from './state/materialized-state.js';
+import { TcpTransport } from './transport/tcp-transport.js';
+import { WriteAheadLog } from './wal/index.js';
+import { resolveOptions, type RaftMemberBackendOptions, type RaftMemberOptions, type ResolvedMemberOptions } from './options.js';
 
 /**
- * This process as a member of a Raft cluster (SPEC 10.4): its write-ahead log and LMDB state in
+ * This process as a member of a Raft cluster: its write-ahead log and LMDB state in
  * `dataDir`, its TCP transport on `address`, and the node driver joining them. Stores open over it
  * with `member.backend()` (several stores may share one member); writes on any member are
  * forwarded to the leader and resolve once committed and applied here, reads come from this
@@ -56,7 +45,7 @@ export class RaftMember {
 
   /** Validates `options` (`ConfigError` naming the field), recovers the data folder and starts the member. */
   static async open(options: RaftMemberOptions): Promise<RaftMember> {
-    const resolved = resolveMemberOptions(options);
+    const resolved = resolveOptions(options);
     await mkdir(resolved.dataDir, { recursive: true });
     const log = await WriteAheadLog.open(join(resolved.dataDir, 'wal'), {
       tailSize: resolved.logTailSize,

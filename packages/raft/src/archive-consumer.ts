@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { holdWhile, StoreClosedError, WakeSignal, type ArchiveRecordData } from '@timebox/core';
-import type { Replicator } from '../node/ports.js';
-import { encodeCommand, type Command, type CommandResult, type LeaseHandle } from '../state/commands.js';
-import type { MaterializedState } from '../state/materialized-state.js';
+import type { Replicator } from './node/ports.js';
+import { encodeCommand, type Command, type CommandResult, type LeaseHandle } from './state/commands.js';
+import type { MaterializedState } from './state/materialized-state.js';
 
 /**
  * Consumes archive records through replicated lease commands. A consumer proposes `lease` with its

@@ -3,9 +3,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, createStore, requirePositiveInteger, type Config, type EventMap, type Store } from '@timebox/core';
-import { RaftBackend } from '../backend/raft-backend.js';
-import type { RaftMemberOptions, RaftServerAddress } from './options.js';
-import { RaftMember, type RaftMemberBackendOptions } from './raft-member.js';
+import { RaftBackend } from './raft-backend.js';
+import type { RaftMemberBackendOptions, RaftMemberOptions, RaftServerAddress } from './options.js';
+import { RaftMember } from './raft-member.js';
 
 /** Member settings shared by every member of a {@link LocalRaftCluster} (IDs, addresses and folders are assigned). */
 export type LocalMemberSettings = Partial<Omit<RaftMemberOptions, 'localId' | 'address' | 'dataDir' | 'servers'>>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { StoreClosedError } from '@timebox/core';
-import type { CommittedEntry, Replicator, StateMachine } from '../node/ports.js';
+import type { CommittedEntry, Replicator, StateMachine } from './node/ports.js';
 
 interface Pending {
   readonly entry: CommittedEntry;
