@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['**/node_modules/**', '**/dist/**', '**/.turbo/**', 'bench/results/**', '**/*.d.ts'],
+    ignores: ['**/node_modules/**', '**/dist/**', '**/.turbo/**', 'bench/results/**', 'docs/api/**', '**/*.d.ts'],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,

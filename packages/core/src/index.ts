@@ -23,6 +23,7 @@ export {
   makeHandler,
   type DispatchTable,
   type EventHandler,
+  type HandlesTypes,
   type PayloadHandler,
   type SubscribeHandler,
 } from './event-handlers.js';

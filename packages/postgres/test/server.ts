@@ -1,5 +1,5 @@
 /**
- * Finds a PostgreSQL server for the tests (SPEC 14): `TIMEBOX_POSTGRES_URL` if set, else a server
+ * Finds a PostgreSQL server for the tests: `TIMEBOX_POSTGRES_URL` if set, else a server
  * on the default local port, else a throwaway cluster made with `initdb` and `postgres` on a free
  * port in a temporary folder. Fails with a message naming what to install when none can be had.
  */

@@ -19,7 +19,7 @@ interface ModelAggregate {
   labels: Map<string, string>;
 }
 
-/** The specification's semantics, written as plainly as possible, to compare a backend against. */
+/** Timebox's semantics, written as plainly as possible, to compare a backend against. */
 class ReferenceModel {
   readonly aggregates = new Map<string, ModelAggregate>();
   /** Where the next life of an archived ID starts: one past the archived life's next sequence. */

@@ -374,7 +374,7 @@ export function readSideSuite(h: Harness): void {
   lifeSuite(h);
 }
 
-/** SPEC 8: one life per aggregate ID, for backends that archive. */
+/** One life per aggregate ID (archiving ends a life; a later append starts the next), for backends that archive. */
 function lifeSuite(h: Harness): void {
   if (!h.target.capabilities.archive) return;
 

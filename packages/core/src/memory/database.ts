@@ -50,6 +50,7 @@ export class MemoryDatabase {
   readonly #nextLives = new Map<string, number>();
   /** Names this database's data in checkpoints. */
   readonly id = `memory:${randomUUID()}`;
+  /** @internal The durable projections' records, shared by every backend over this database. */
   readonly projections = new MemoryProjections();
 
   /** @param archiveLeaseMs - how long an archive record stays with a consumer that stopped renewing its lease (its backend closed) before it is redelivered */
