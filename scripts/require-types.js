@@ -50,7 +50,16 @@ await writeFile(join(target, 'package.json'), `${JSON.stringify({ type: 'commonj
 // The entries: every exports entry of the form { require: { types, default }, types, default }.
 const manifest = JSON.parse(await readFile('package.json', 'utf8'));
 for (const [subpath, entry] of Object.entries(manifest.exports ?? {})) {
-  if (typeof entry !== 'object' || entry === null || typeof entry.require !== 'object') continue;
+  if (typeof entry !== 'object' || entry === null) continue;
+  if (typeof entry.require !== 'object' || entry.require === null) {
+    // Every entry point gets the require branch, or CommonJS TypeScript fails on that one.
+    const types = String(entry.types ?? '').replace('./dist/', './dist/require/');
+    console.error(
+      `require-types: exports["${subpath}"] has no require branch; add ` +
+        `"require": { "types": "${types}", "default": "${types.replace(/\.d\.ts$/, '.js')}" } before its "types"`,
+    );
+    process.exit(1);
+  }
   const wrapper = resolve(entry.require.default);
   if (!wrapper.startsWith(target) || typeof entry.default !== 'string') {
     console.error(`require-types: exports["${subpath}"].require.default must be under dist/require/`);
