@@ -98,6 +98,7 @@ export class RaftBackend implements Backend {
   #naming: Promise<void> | undefined;
   #closed: Promise<void> | undefined;
 
+  /** @internal Built by `RaftMember.backend()` or `LocalRaftCluster`; its parts are internal. */
   constructor(options: RaftBackendOptions) {
     if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'must be an object', options);
     if (options.state === undefined) throw new InvalidArgumentError('options.state', 'is required', options.state);

@@ -25,8 +25,11 @@ import { resolveOptions, type RaftMemberBackendOptions, type RaftMemberOptions, 
  * ```
  */
 export class RaftMember {
+  /** @internal The options after defaults, for this package's tests and tools. */
   readonly options: ResolvedMemberOptions;
+  /** @internal The replicated state in LMDB, for this package's tests and tools. */
   readonly state: MaterializedState;
+  /** @internal The Raft server driving consensus, for this package's tests and tools. */
   readonly server: RaftServer<CommandResult>;
   readonly #transport: { current: TcpTransport | undefined };
   #closing: Promise<void> | undefined;

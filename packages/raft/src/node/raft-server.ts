@@ -12,7 +12,7 @@ import { ReadBarrier } from './read-barrier.js';
 import { ReadyLoop } from './ready-loop.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 
-/** Where a {@link RaftServer} is in its life. */
+/** Where a member's Raft server is in its life. */
 export type RaftServerLifecycle = 'new' | 'running' | 'failed' | 'closed';
 
 /** A snapshot of a server's state, for tests and diagnostics. */
