@@ -1,8 +1,9 @@
-import { TimeboxError } from '@timebox/core';
+import { InvalidArgumentError, TimeboxError } from '@timebox/core';
+import { formatBytes } from './entry-limits.js';
 
 // The errors a caller of this package can meet, in one place. The two below are the backend's
 // own; the others are thrown deep inside a member (its node, log or state) and re-exported here.
-export { RaftNodeFailedError, RaftUnavailableError } from './node/errors.js';
+export { RaftNodeFailedError, RaftUnavailableError, type RaftUnavailableReason } from './node/errors.js';
 export { WalCorruptionError, WalUnavailableError } from './wal/errors.js';
 export { StateLayoutError } from './state/errors.js';
 
@@ -23,5 +24,27 @@ export class RaftLogUnnamedError extends TimeboxError {
 export class RaftCommandRejectedError extends TimeboxError {
   constructor(reason: string) {
     super('RAFT_COMMAND_REJECTED', `the raft state refused the command: ${reason}`);
+  }
+}
+
+/**
+ * A write whose log entry (the encoded command: the events with their index, a snapshot, a
+ * projection's state) is larger than `maxEntryBytes`, refused before it is proposed so that it can
+ * never stall replication. The store is unchanged. A subclass of core's `InvalidArgumentError`
+ * (code `INVALID_ARGUMENT`): code that handles bad input already handles it. `bytes` is the size
+ * of the entry, `limit` the member's `maxEntryBytes`.
+ */
+export class RaftEntryTooLargeError extends InvalidArgumentError {
+  constructor(
+    what: string,
+    readonly bytes: number,
+    readonly limit: number,
+  ) {
+    super(
+      what,
+      `its raft log entry would take ${bytes} bytes, over this member's maxEntryBytes of ${limit} (${formatBytes(limit)}); ` +
+        'store less in one write, or raise maxEntryBytes on every member',
+      bytes,
+    );
   }
 }

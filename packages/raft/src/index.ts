@@ -29,9 +29,11 @@ export { MAX_AGGREGATE_ID_BYTES, MAX_PROJECTION_NAME_BYTES } from './state/limit
 // The errors a caller can meet.
 export {
   RaftCommandRejectedError,
+  RaftEntryTooLargeError,
   RaftLogUnnamedError,
   RaftNodeFailedError,
   RaftUnavailableError,
+  type RaftUnavailableReason,
   StateLayoutError,
   WalCorruptionError,
   WalUnavailableError,

@@ -139,6 +139,7 @@ export class LocalRaftCluster {
       ownsNode: true,
       archiveLeaseMs: backendOptions.archiveLeaseMs,
       reads: backendOptions.reads,
+      maxEntryBytes: member.options.maxEntryBytes,
     });
     return createStore<M>(backend, config);
   }

@@ -3,6 +3,7 @@ import type { NodeId } from './consensus/types.js';
 import type { ConsensusTuning } from './node/options.js';
 import type { PublishedEvent } from './state/materialized-state.js';
 import { parseAddress } from './transport/address.js';
+import { DEFAULT_MAX_ENTRY_BYTES, resolveMaxEntryBytes, resolveMaxMessageBytes } from './entry-limits.js';
 import type { LinkFaults } from './transport/faults.js';
 
 /**
@@ -84,6 +85,14 @@ export interface RaftMemberOptions {
   readonly segmentBytes?: number;
   /** Further consensus settings (PreVote, CheckQuorum, message and in-flight limits). */
   readonly consensus?: ConsensusTuning;
+  /**
+   * The largest log entry, in bytes, this member proposes: one write's encoded command (its events
+   * with their index, a snapshot, a projection checkpoint). A larger write is refused with
+   * `RaftEntryTooLargeError` before it is proposed, and the transport's frame limit is derived so
+   * every entry up to it reaches the followers. Set the same value on every member. From 64 KiB
+   * to 256 MiB; default 8 MiB.
+   */
+  readonly maxEntryBytes?: number;
   /** Fault injection for tests: drops, delays or black-holes what this member sends. */
   readonly faults?: LinkFaults;
 }
@@ -105,6 +114,7 @@ export interface ResolvedMemberOptions {
   readonly segmentBytes: number | undefined;
   readonly consensus: ConsensusTuning;
   readonly faults: LinkFaults | undefined;
+  readonly maxEntryBytes: number;
 }
 
 export const MEMBER_DEFAULTS = Object.freeze({
@@ -115,6 +125,7 @@ export const MEMBER_DEFAULTS = Object.freeze({
   proposalTimeoutMs: 10_000,
   snapshotEvery: 16_384,
   compactionMargin: 4_096,
+  maxEntryBytes: DEFAULT_MAX_ENTRY_BYTES,
 });
 
 /** Validates member options, throwing `ConfigError` naming the first bad field. */
@@ -174,6 +185,11 @@ export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOption
   if (numbers.electionTicks < 2)
     throw new ConfigError('electionTicks', 'must be an integer ≥ 2 (heartbeats go every tick)', numbers.electionTicks);
   if (options.segmentBytes !== undefined) requirePositiveInteger('segmentBytes', options.segmentBytes);
+  const maxEntryBytes = resolveMaxEntryBytes(options.maxEntryBytes);
+  // The transport's frame limit is derived from it: checked here so a bad value names its field.
+  if (options.consensus !== undefined && options.consensus !== null && typeof options.consensus === 'object') {
+    resolveMaxMessageBytes(options.consensus.maxMessageBytes);
+  }
   return {
     localId,
     address,
@@ -186,5 +202,6 @@ export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOption
     segmentBytes: options.segmentBytes,
     consensus: options.consensus ?? {},
     faults: options.faults,
+    maxEntryBytes,
   };
 }

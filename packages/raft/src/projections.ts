@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type ProjectionRecord, type ProjectionStore, type ProjectionWrite } from '@timebox/core';
 import type { Command, CommandResult } from './state/commands.js';
+import { projectionNameProblem } from './state/limits.js';
 import type { MaterializedState } from './state/materialized-state.js';
 
 /** What the projection store needs from its backend: proposals, the read point, and the open check. */
@@ -57,6 +58,9 @@ export class RaftProjections implements ProjectionStore {
   async load(name: string): Promise<ProjectionRecord | undefined> {
     this.#host.assertOpen('read a projection');
     assertText('name', name, true);
+    // A name too long to key can name no record; LMDB would throw a plain Error for it.
+    const problem = projectionNameProblem(name);
+    if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
     await this.#host.readPoint('read a projection');
     return this.#host.state.loadProjection(name, Date.now());
   }

@@ -24,10 +24,19 @@ import {
 } from '@timebox/core';
 import type { Replicator } from './node/ports.js';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
-import { commandLimitProblem } from './state/limits.js';
+import {
+  aggregateIdProblem,
+  commandLimitProblem,
+  labelNameProblem,
+  labelProblem,
+  prefixProblem,
+  statusProblem,
+  type LimitProblem,
+} from './state/limits.js';
 import type { MaterializedState } from './state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
-import { RaftCommandRejectedError, RaftLogUnnamedError } from './errors.js';
+import { RaftCommandRejectedError, RaftEntryTooLargeError, RaftLogUnnamedError } from './errors.js';
+import { resolveMaxEntryBytes } from './entry-limits.js';
 import type { RaftReadMode } from './options.js';
 import { ReadFence } from './read-fence.js';
 import { RaftProjections } from './projections.js';
@@ -64,6 +73,11 @@ export interface RaftBackendOptions {
   readonly archiveLeaseMs?: number | undefined;
   /** Longest wait (ms) of an idle archive consumer before it asks again, a safety net behind wake-ups. Default 5000. */
   readonly archiveRecheckMs?: number | undefined;
+  /**
+   * The largest log entry (encoded command) this backend proposes; larger writes are refused with
+   * `RaftEntryTooLargeError`. The member's `maxEntryBytes`. Default 8 MiB.
+   */
+  readonly maxEntryBytes?: number | undefined;
 }
 
 /** The most events one `readLog` page returns (the contract's limit). */
@@ -88,6 +102,7 @@ export class RaftBackend implements Backend {
   readonly #state: MaterializedState;
   readonly #replicator: Replicator<CommandResult>;
   readonly #ownsNode: boolean;
+  readonly #maxEntryBytes: number;
   readonly #archive: ArchiveConsumer;
   /** Present when reads wait for a linearizable read point. */
   readonly #fence: ReadFence | undefined;
@@ -115,6 +130,7 @@ export class RaftBackend implements Backend {
     this.#state = options.state;
     this.#replicator = options.replicator;
     this.#ownsNode = options.ownsNode ?? false;
+    this.#maxEntryBytes = resolveMaxEntryBytes(options.maxEntryBytes);
     this.#archive = new ArchiveConsumer(this.#state, this.#replicator, leaseMs, recheckMs);
     const reads = options.reads ?? 'linearizable';
     if (reads !== 'linearizable' && reads !== 'local') throw new InvalidArgumentError('reads', 'must be "linearizable" or "local"', reads);
@@ -270,11 +286,13 @@ export class RaftBackend implements Backend {
   }
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
+    refuse(aggregateIdProblem(id));
     await this.#readPoint('load events');
     return this.#state.loadEvents(id, fromSequence);
   }
 
   async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
+    refuse(aggregateIdProblem(id));
     await this.#readPoint('load a snapshot');
     return this.#state.loadSnapshot(id);
   }
@@ -290,26 +308,31 @@ export class RaftBackend implements Backend {
   }
 
   async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    refuse(prefixProblem(prefix));
     await this.#readPoint('list aggregates');
     return this.#state.listAggregates(prefix, request);
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
+    refuse(aggregateIdProblem(id));
     await this.#readPoint('read a status');
     return this.#state.getAggregateStatus(id);
   }
 
   async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    refuse(statusProblem(status));
     await this.#readPoint('list aggregates by status');
     return this.#state.listAggregatesByStatus(status, request);
   }
 
   async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    refuse(labelProblem(label, value));
     await this.#readPoint('list aggregates by label');
     return this.#state.listAggregatesByLabel(label, value, request);
   }
 
   async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    refuse(labelNameProblem(label));
     await this.#readPoint('list label values');
     return this.#state.listLabelValues(label, request);
   }
@@ -348,9 +371,13 @@ export class RaftBackend implements Backend {
 
   async #propose(command: Command): Promise<CommandResult> {
     // Refused here with a typed error before anything is proposed; the apply step would refuse it too.
-    const problem = commandLimitProblem(command);
-    if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
-    return this.#replicator.propose(encodeCommand(command));
+    refuse(commandLimitProblem(command));
+    const entry = encodeCommand(command);
+    // An entry over the limit could not be sent to the followers in one frame: it would stall
+    // replication for good, so it is refused here, before it reaches any log.
+    if (entry.byteLength > this.#maxEntryBytes)
+      throw new RaftEntryTooLargeError(entryContents(command), entry.byteLength, this.#maxEntryBytes);
+    return this.#replicator.propose(entry);
   }
 
   /**
@@ -404,6 +431,29 @@ function checkReadLog(request: ReadLogRequest): {
     throw new InvalidArgumentError('prefix', 'must be an array of ID parts', prefix);
   }
   return { after: position, limit, types, prefix: prefix === undefined || prefix.length === 0 ? undefined : prefix };
+}
+
+/**
+ * Throws the typed error for a storage limit an argument breaks. Reads check their keys too: LMDB
+ * refuses an oversized key with a plain Error, and such a key can match nothing stored anyway.
+ */
+function refuse(problem: LimitProblem | undefined): void {
+  if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
+}
+
+/** What a command's log entry carries, for `RaftEntryTooLargeError`'s message. */
+function entryContents(command: Command): string {
+  switch (command.type) {
+    case 'append':
+      return 'events';
+    case 'save-snapshot':
+      return 'snapshot';
+    case 'save-projection':
+    case 'reset-projection':
+      return 'projection checkpoint';
+    default:
+      return `${command.type} command`;
+  }
 }
 
 function unexpected(operation: string, result: CommandResult): Error {

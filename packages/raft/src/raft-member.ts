@@ -8,6 +8,8 @@ import type { CommandResult } from './state/commands.js';
 import { MaterializedState } from './state/materialized-state.js';
 import { TcpTransport } from './transport/tcp-transport.js';
 import { WriteAheadLog } from './wal/index.js';
+import { transportLimitsFor } from './entry-limits.js';
+import { RAFT_DEFAULTS } from './consensus/config.js';
 import { resolveOptions, type RaftMemberBackendOptions, type RaftMemberOptions, type ResolvedMemberOptions } from './options.js';
 
 /**
@@ -61,6 +63,8 @@ export class RaftMember {
       state = MaterializedState.open(join(resolved.dataDir, 'state'), { publisher: resolved.publisher });
       const peers = new Map(resolved.servers.map((server) => [server.id, server.address]));
       const transport: { current: TcpTransport | undefined } = { current: undefined };
+      // Every entry this member may propose, and every append message, must fit one frame.
+      const limits = transportLimitsFor(resolved.maxEntryBytes, resolved.consensus.maxMessageBytes ?? RAFT_DEFAULTS.maxMessageBytes);
       server = new RaftServer<CommandResult>({
         id: resolved.localId,
         voters: resolved.servers.map((server) => server.id),
@@ -74,6 +78,8 @@ export class RaftMember {
             clusterId: resolved.clusterId,
             events,
             faults: resolved.faults,
+            maxFrameBytes: limits.maxFrameBytes,
+            maxQueueBytes: limits.maxQueueBytes,
           });
           return transport.current;
         },
@@ -105,6 +111,7 @@ export class RaftMember {
       ownsNode: false,
       archiveLeaseMs: options.archiveLeaseMs,
       reads: options.reads,
+      maxEntryBytes: this.options.maxEntryBytes,
     });
   }
 
@@ -162,6 +169,7 @@ export async function openRaftStore<M extends EventMap = EventMap>(
       ownsNode: true,
       archiveLeaseMs: backendOptions.archiveLeaseMs,
       reads: backendOptions.reads,
+      maxEntryBytes: member.options.maxEntryBytes,
     });
     return createStore<M>(backend, config);
   } catch (error) {

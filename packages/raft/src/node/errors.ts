@@ -2,14 +2,26 @@ import { TimeboxError } from '@timebox/core';
 import type { NodeId } from '../consensus/types.js';
 
 /**
- * A proposal (or a wait for readiness) could not be committed through a leader within the
- * configured wait: no leader was known, or the one that was could not reach a quorum.
+ * Why a call ran out of time: `'no-leader'` when this node knew no leader at the deadline (an
+ * election is in progress, or no majority is up or reachable from here); `'not-committed'` when it
+ * knew one, but that leader did not commit the proposal (or confirm the read) in time — it may be
+ * cut off from a majority and not yet aware of it, or be overloaded.
+ */
+export type RaftUnavailableReason = 'no-leader' | 'not-committed';
+
+/**
+ * A proposal (or a linearizable read) could not be committed through a leader within the
+ * configured wait: no leader was known, or the one that was did not commit it (`reason` says
+ * which).
  *
  * The outcome of a timed-out proposal is ambiguous, as with any lost reply: it may still be
  * committed later (it can sit in a leader's log that survives), and then it is applied on every
  * node like any other entry.
  */
 export class RaftUnavailableError extends TimeboxError {
+  /** Which of the two cases this is; see {@link RaftUnavailableReason}. */
+  readonly reason: RaftUnavailableReason;
+
   constructor(
     readonly nodeId: NodeId,
     readonly waitedMs: number,
@@ -17,12 +29,17 @@ export class RaftUnavailableError extends TimeboxError {
     readonly lastLeader: NodeId | null,
     /** The term in which `lastLeader` was known (0 if none). */
     readonly lastTerm: number,
+    /** The leader this node knew at the deadline, or null if it knew none then. */
+    readonly leader: NodeId | null = null,
   ) {
+    const reason: RaftUnavailableReason = leader === null ? 'no-leader' : 'not-committed';
     const known = lastLeader === null ? 'no leader was ever known' : `last known leader ${JSON.stringify(lastLeader)} in term ${lastTerm}`;
-    super(
-      'RAFT_UNAVAILABLE',
-      `node ${JSON.stringify(nodeId)}: no leader reachable within ${waitedMs} ms (${known}); a proposal that timed out may still commit later`,
-    );
+    const what =
+      reason === 'no-leader'
+        ? `no leader known within ${waitedMs} ms (${known})`
+        : `leader ${JSON.stringify(leader)} is known but did not commit within ${waitedMs} ms (it may be cut off from a majority)`;
+    super('RAFT_UNAVAILABLE', `node ${JSON.stringify(nodeId)}: ${what}; a proposal that timed out may still commit later`);
+    this.reason = reason;
   }
 }
 

@@ -97,7 +97,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.proposals = new ProposalTracker<Result>(
       {
         submit: (proposalId, data) => this.batcher.add(proposalId, data),
-        unavailable: () => new RaftUnavailableError(id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm),
+        unavailable: () => this.unavailable(),
         now: () => performance.now(),
       },
       this.options.proposalTimeoutMs,
@@ -171,10 +171,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.loop?.schedule();
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new RaftUnavailableError(this.id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm)),
-        this.options.proposalTimeoutMs,
-      );
+      timer = setTimeout(() => reject(this.unavailable()), this.options.proposalTimeoutMs);
     });
     try {
       await Promise.race([reached, timedOut]);
@@ -219,6 +216,11 @@ export class RaftServer<Result> implements Replicator<Result> {
    */
   private nextProposalId(): string {
     return this.proposalPrefix + (this.proposalCounter++).toString(36).padStart(10, '0');
+  }
+
+  /** The error of a call that ran out of time, saying whether a leader was known at that moment. */
+  private unavailable(): RaftUnavailableError {
+    return new RaftUnavailableError(this.id, this.options.proposalTimeoutMs, this.lastLeader, this.lastTerm, this.node.status().leader);
   }
 
   // ---------------------------------------------------------------- lifecycle

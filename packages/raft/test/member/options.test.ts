@@ -58,6 +58,12 @@ describe('RaftMemberOptions', () => {
     [{ snapshotEvery: -1 }, 'snapshotEvery'],
     [{ compactionMargin: 0 }, 'compactionMargin'],
     [{ segmentBytes: 0 }, 'segmentBytes'],
+    [{ maxEntryBytes: 0 }, 'maxEntryBytes'],
+    [{ maxEntryBytes: 1.5 }, 'maxEntryBytes'],
+    [{ maxEntryBytes: '8MiB' }, 'maxEntryBytes'],
+    [{ maxEntryBytes: 1024 }, 'maxEntryBytes'],
+    [{ maxEntryBytes: 2 ** 30 }, 'maxEntryBytes'],
+    [{ consensus: { maxMessageBytes: 2 ** 30 } }, 'consensus.maxMessageBytes'],
   ])('refuses %j, naming %s', (bad, field) => {
     expect(configError({ ...base, ...bad }).message).toContain(field);
   });

@@ -107,7 +107,8 @@ describe('RaftServer on one node', () => {
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(RaftUnavailableError);
-    expect((error as RaftUnavailableError).message).toMatch(/no leader reachable within 300 ms \(no leader was ever known\)/);
+    expect((error as RaftUnavailableError).message).toMatch(/no leader known within 300 ms \(no leader was ever known\)/);
+    expect((error as RaftUnavailableError).reason).toBe('no-leader');
     expect(cluster.state('n1').counters.size).toBe(0);
   });
 

@@ -14,6 +14,7 @@ describe('public API', () => {
       'MIN_LOG_TAIL_SIZE',
       'RaftBackend',
       'RaftCommandRejectedError',
+      'RaftEntryTooLargeError',
       'RaftLogUnnamedError',
       'RaftMember',
       'RaftNodeFailedError',
