@@ -27,6 +27,11 @@ export const FrameKind = {
   snapshotChunk: 5,
   /** Receiver → sender on the snapshot channel: the whole snapshot arrived and was delivered. */
   snapshotAck: 6,
+  /**
+   * Message channel: the next bytes of a message too large for one frame (a log entry larger than
+   * the frame limit); the `message` frame that follows carries its last bytes and completes it.
+   */
+  messagePart: 7,
 } as const;
 
 /** What a connection carries after its hello. */
@@ -49,6 +54,41 @@ export function endFrame(writer: ByteWriter, start: number, maxFrameBytes: numbe
   if (length > maxFrameBytes) throw new CodecError(`a frame of ${length} bytes exceeds maxFrameBytes (${maxFrameBytes})`);
   writer.patchU32be(start, length);
   return length;
+}
+
+/**
+ * The largest message reassembled from parts. Beyond every entry a member would propose
+ * (`maxEntryBytes` is at most 256 MiB): it only stops a broken peer from growing a buffer forever.
+ */
+export const MAX_ASSEMBLED_MESSAGE_BYTES = 1 << 30;
+
+/**
+ * Ends the message frame begun at `start`. A message that does not fit one frame (an entry larger
+ * than the frame limit, which can be in a log however it got there) is cut into `messagePart`
+ * frames and a closing `message` frame instead of being refused: refusing it would stop
+ * replication at that entry for good. Throws `CodecError` (the caller rolls back) only beyond
+ * {@link MAX_ASSEMBLED_MESSAGE_BYTES}.
+ */
+export function endMessageFrames(writer: ByteWriter, start: number, maxFrameBytes: number): void {
+  const length = writer.length - start - 4;
+  if (length <= maxFrameBytes) {
+    writer.patchU32be(start, length);
+    return;
+  }
+  const bodyBytes = length - 1;
+  if (bodyBytes > MAX_ASSEMBLED_MESSAGE_BYTES) {
+    throw new CodecError(`a message of ${bodyBytes} bytes exceeds the largest a peer reassembles (${MAX_ASSEMBLED_MESSAGE_BYTES})`);
+  }
+  // Copied out, since the parts' headers go where the body is now. Rare: only oversized entries.
+  const body = Buffer.from(writer.view().subarray(start + FRAME_HEADER_BYTES));
+  writer.truncate(start);
+  const partBytes = maxFrameBytes - 1;
+  for (let offset = 0; offset < body.length; offset += partBytes) {
+    const end = Math.min(offset + partBytes, body.length);
+    const at = beginFrame(writer, end === body.length ? FrameKind.message : FrameKind.messagePart);
+    writer.raw(body.subarray(offset, end));
+    endFrame(writer, at, maxFrameBytes);
+  }
 }
 
 /** The opening frame of every connection. */

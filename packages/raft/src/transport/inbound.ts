@@ -5,7 +5,7 @@ import { ByteReader } from '../bytes/byte-reader.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeMessage, decodeOwnedMessage } from './codec.js';
 import { codecError, CodecError, HandshakeError, TransportError } from './errors.js';
-import { FrameKind, FrameReader, beginFrame, endFrame, readHello, type Hello } from './frames.js';
+import { FrameKind, FrameReader, MAX_ASSEMBLED_MESSAGE_BYTES, beginFrame, endFrame, readHello, type Hello } from './frames.js';
 
 /** What an inbound connection needs from its transport. */
 export interface InboundContext {
@@ -37,6 +37,9 @@ interface SnapshotAssembly {
 export class InboundConnection {
   private hello: Hello | null = null;
   private snapshot: SnapshotAssembly | null = null;
+  /** The parts received so far of a message larger than one frame (see `FrameKind.messagePart`). */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
   private ended = false;
   private readonly reader: FrameReader;
 
@@ -99,8 +102,20 @@ export class InboundConnection {
       return;
     }
     if (hello.channel === 'messages') {
+      if (kind === FrameKind.messagePart) {
+        this.addPart(body, owned);
+        return;
+      }
       if (kind !== FrameKind.message) throw new CodecError(`unexpected frame kind ${kind} on a message connection`);
-      this.deliver(this.checked(decodeOwnedMessage(body, owned)));
+      if (this.parts.length === 0) {
+        this.deliver(this.checked(decodeOwnedMessage(body, owned)));
+        return;
+      }
+      this.addPart(body, owned);
+      const whole = Buffer.concat(this.parts, this.partBytes);
+      this.parts = [];
+      this.partBytes = 0;
+      this.deliver(this.checked(decodeOwnedMessage(whole, true)));
       return;
     }
     if (kind === FrameKind.snapshotHeader) {
@@ -124,6 +139,15 @@ export class InboundConnection {
     this.hello = hello;
     this.socket.setTimeout(0);
     if (hello.channel === 'messages') this.context.claimSender(hello.from, this);
+  }
+
+  /** Keeps one part of a message split over several frames; a view into a socket chunk is copied. */
+  private addPart(body: Buffer, owned: boolean): void {
+    this.partBytes += body.length;
+    if (this.partBytes > MAX_ASSEMBLED_MESSAGE_BYTES) {
+      throw new CodecError(`a message split over frames exceeds ${MAX_ASSEMBLED_MESSAGE_BYTES} bytes`);
+    }
+    this.parts.push(owned ? body : Buffer.from(body));
   }
 
   /** Tells the sender why (so both sides can log it), reports, and closes. */

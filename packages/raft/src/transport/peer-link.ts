@@ -5,7 +5,7 @@ import { formatAddress } from './address.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
-import { FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
+import { FrameKind, FrameReader, beginFrame, endMessageFrames, writeHello } from './frames.js';
 
 /** What a link needs from its transport. */
 export interface LinkContext {
@@ -60,7 +60,7 @@ export class PeerLink {
     try {
       const start = beginFrame(this.pending, FrameKind.message);
       encodeMessage(this.pending, message);
-      endFrame(this.pending, start, this.context.maxFrameBytes);
+      endMessageFrames(this.pending, start, this.context.maxFrameBytes);
     } catch (error) {
       this.pending.truncate(mark);
       this.context.error(
@@ -70,8 +70,12 @@ export class PeerLink {
       );
       return;
     }
+    const before = mark + (this.socket?.writableLength ?? 0);
     const queued = this.pending.length + (this.socket?.writableLength ?? 0);
-    if (queued > this.context.maxQueueBytes) {
+    // A message larger than the whole queue (an oversized entry) still goes while the queue is not
+    // full: it could never go otherwise, and replication would stop at it.
+    const aloneTooLarge = queued - before > this.context.maxQueueBytes && before < this.context.maxQueueBytes;
+    if (queued > this.context.maxQueueBytes && !aloneTooLarge) {
       this.pending.truncate(mark);
       this.context.unreachable(this.peer);
       return;
