@@ -18,7 +18,7 @@ export interface TcpTransportOptions {
   readonly events: TransportEvents;
   /** Fault injection for tests, applied to what this node sends. */
   readonly faults?: LinkFaults;
-  /** Largest frame sent or accepted, in bytes. Default 16 MiB. */
+  /** Largest frame sent or accepted, in bytes; a larger message is sent in parts (`FrameKind.messagePart`). Default 16 MiB. */
   readonly maxFrameBytes?: number;
   /** Bytes queued for one peer (not yet taken by its socket) before messages are dropped. Default 32 MiB. */
   readonly maxQueueBytes?: number;
