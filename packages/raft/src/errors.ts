@@ -32,17 +32,19 @@ export class RaftCommandRejectedError extends TimeboxError {
  * projection's state) is larger than `maxEntryBytes`, refused before it is proposed so that it can
  * never stall replication. The store is unchanged. A subclass of core's `InvalidArgumentError`
  * (code `INVALID_ARGUMENT`): code that handles bad input already handles it. `bytes` is the size
- * of the entry, `limit` the member's `maxEntryBytes`.
+ * of the entry (or a lower bound of it), `limit` the member's `maxEntryBytes`.
  */
 export class RaftEntryTooLargeError extends InvalidArgumentError {
   constructor(
     what: string,
+    /** The entry's size, or a lower bound of it when `atLeast` (it was not encoded: the bound was enough). */
     readonly bytes: number,
     readonly limit: number,
+    atLeast = false,
   ) {
     super(
       what,
-      `its raft log entry would take ${bytes} bytes, over this member's maxEntryBytes of ${limit} (${formatBytes(limit)}); ` +
+      `its raft log entry would take ${atLeast ? 'at least ' : ''}${bytes} bytes, over this member's maxEntryBytes of ${limit} (${formatBytes(limit)}); ` +
         'store less in one write, or raise maxEntryBytes on every member',
       bytes,
     );

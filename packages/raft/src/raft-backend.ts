@@ -372,6 +372,9 @@ export class RaftBackend implements Backend {
   async #propose(command: Command): Promise<CommandResult> {
     // Refused here with a typed error before anything is proposed; the apply step would refuse it too.
     refuse(commandLimitProblem(command));
+    // Encoding megabytes takes a while: a write whose caller data alone is over the limit is refused first.
+    const atLeast = callerDataBytes(command);
+    if (atLeast > this.#maxEntryBytes) throw new RaftEntryTooLargeError(entryContents(command), atLeast, this.#maxEntryBytes, true);
     const entry = encodeCommand(command);
     // An entry over the limit could not be sent to the followers in one frame: it would stall
     // replication for good, so it is refused here, before it reaches any log.
@@ -439,6 +442,24 @@ function checkReadLog(request: ReadLogRequest): {
  */
 function refuse(problem: LimitProblem | undefined): void {
   if (problem !== undefined) throw new InvalidArgumentError(problem.field, problem.rule, problem.value);
+}
+
+/** UTF-8 bytes of the large caller strings a command carries: a lower bound of its encoded size. */
+function callerDataBytes(command: Command): number {
+  switch (command.type) {
+    case 'append': {
+      let bytes = 0;
+      for (const event of command.events) bytes += Buffer.byteLength(event.data, 'utf8');
+      return bytes;
+    }
+    case 'save-snapshot':
+      return Buffer.byteLength(command.data, 'utf8');
+    case 'save-projection':
+    case 'reset-projection':
+      return command.checkpoint === undefined ? 0 : Buffer.byteLength(command.checkpoint, 'utf8');
+    default:
+      return 0;
+  }
 }
 
 /** What a command's log entry carries, for `RaftEntryTooLargeError`'s message. */

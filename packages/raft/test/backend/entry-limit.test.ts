@@ -33,9 +33,17 @@ describe('maxEntryBytes on the backend', () => {
     expect(append).toBeInstanceOf(InvalidArgumentError);
     expect((append as RaftEntryTooLargeError).limit).toBe(LIMIT);
     expect((append as RaftEntryTooLargeError).bytes).toBeGreaterThan(LIMIT);
+    // Its payload alone is over the limit: refused before it is even encoded.
     expect((append as Error).message).toMatch(
-      /^invalid events: its raft log entry would take \d+ bytes, over this member's maxEntryBytes of 65536 \(64 KiB\)/,
+      /^invalid events: its raft log entry would take at least \d+ bytes, over this member's maxEntryBytes of 65536 \(64 KiB\)/,
     );
+    // A payload just at the limit, whose entry (with the ID, type, sequence and framing) is over it.
+    const payload = { s: 'x'.repeat(LIMIT - '{"s":""}'.length) };
+    expect(JSON.stringify(payload)).toHaveLength(LIMIT);
+    const encoded = await store.appendEvents(['a'], 1, [{ type: 'Edge', data: payload }]).catch((e: unknown) => e);
+    expect(encoded).toBeInstanceOf(RaftEntryTooLargeError);
+    expect((encoded as RaftEntryTooLargeError).bytes).toBeGreaterThan(LIMIT);
+    expect((encoded as Error).message).toMatch(/^invalid events: its raft log entry would take \d+ bytes, over/);
 
     const snapshot = await store.putSnapshotData(['a'], 'x'.repeat(LIMIT), 1).catch((e: unknown) => e);
     expect(snapshot).toBeInstanceOf(RaftEntryTooLargeError);
