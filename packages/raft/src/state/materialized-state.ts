@@ -64,6 +64,7 @@ import {
   KeyReader,
   LAYOUT_VERSION,
   lifeKey,
+  MAX_KEY_BYTES,
   logKey,
   Meta,
   metaKey,
@@ -71,9 +72,8 @@ import {
   projectionKey,
   snapshotKey,
   Table,
-  tailPrefixEnd,
 } from './keys.js';
-import { commandLimitProblem } from './limits.js';
+import { commandLimitProblem, labelProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
 import {
   decodeArchiveRecord,
@@ -420,16 +420,21 @@ export class MaterializedState implements StateMachine<CommandResult> {
       // between them and are never read.
       const exact = aggregateKey(encodeAggregateId(prefix));
       const children = aggregateKey(encodeAggregateId(prefix) + ':');
-      const after = request.after === undefined ? undefined : continuationKey(request.after, exact, tailPrefixEnd(children));
+      // Every key under `children` is below it with its last byte (':') raised: a bound of its own
+      // length, so it stays a valid key as long as a child can exist at all.
+      const childrenEnd = prefixEnd(children);
+      const after = request.after === undefined ? undefined : continuationKey(request.after, exact, childrenEnd);
       const itself = (after === undefined || Buffer.compare(after, exact) < 0) && get(exact) !== undefined;
       const restAfter = after !== undefined && Buffer.compare(after, children) >= 0 ? request.after : undefined;
       const limit = itself ? request.limit - 1 : request.limit;
-      const rest = limit === 0 ? { items: [] } : pageOfRange(range, children, tailPrefixEnd(children), { limit, after: restAfter }, idOf);
+      // A prefix of the longest ID length has no children: their keys would be over the limit.
+      const noChildren = children.length > MAX_KEY_BYTES;
+      const rest = limit === 0 || noChildren ? { items: [] } : pageOfRange(range, children, childrenEnd, { limit, after: restAfter }, idOf);
       if (!itself) return rest;
       const items = [decodeAggregateId(encodeAggregateId(prefix)), ...rest.items];
       if (rest.next !== undefined) return { items, next: rest.next };
       // With a limit of 1 the page holds only the prefix itself; go on from it if anything follows.
-      const more = request.limit === 1 && [...range(children, tailPrefixEnd(children), 1)].length > 0;
+      const more = request.limit === 1 && !noChildren && [...range(children, childrenEnd, 1)].length > 0;
       return more ? { items, next: exact.toString('hex') } : { items };
     });
   }
@@ -467,7 +472,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
       const start = new KeyBuilder(Table.label).str(label).build();
       const end = prefixEnd(start);
       const values: string[] = [];
-      let from = request.after === undefined ? start : valueEnd(label, decodeValueCursor(request.after));
+      let from = request.after === undefined ? start : valueEnd(label, decodeValueCursor(label, request.after));
       while (values.length <= request.limit) {
         const first = [...range(from, end, 1)][0];
         if (first === undefined) break;
@@ -761,15 +766,20 @@ function valueEnd(label: string, value: string): Buffer {
   return prefixEnd(new KeyBuilder(Table.label).str(label).str(value).build());
 }
 
-function decodeValueCursor(after: string): string {
-  if (!/^(?:[0-9a-f]{2})*$/.test(after)) throw new InvalidCursorError('does not name a place in a list of label values', after);
-  return Buffer.from(after, 'hex').toString('utf8');
+function decodeValueCursor(label: string, after: string): string {
+  const value = /^(?:[0-9a-f]{2})*$/.test(after) ? Buffer.from(after, 'hex').toString('utf8') : undefined;
+  // A value too long to be stored names no place in the list (and would make an oversized key).
+  if (value === undefined || labelProblem(label, value) !== undefined) {
+    throw new InvalidCursorError('does not name a place in a list of label values', after);
+  }
+  return value;
 }
 
 /** The key a continuation names, checked to lie in the query's range. */
 function continuationKey(after: string, start: Buffer, end: Buffer): Buffer {
   const key = /^(?:[0-9a-f]{2})+$/.test(after) ? Buffer.from(after, 'hex') : undefined;
-  if (key === undefined || Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) {
+  // No stored key is longer than the limit, and LMDB refuses to look one up.
+  if (key === undefined || key.length > MAX_KEY_BYTES || Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) {
     throw new InvalidCursorError('does not name a place in this list', after);
   }
   return key;
@@ -786,11 +796,13 @@ function pageOfRange<T>(
   request: ListRequest,
   item: (key: Buffer, value: Buffer) => T,
 ): ListPage<T> {
-  // The smallest key after `after` is `after` followed by a zero byte.
-  const from = request.after === undefined ? start : Buffer.concat([continuationKey(request.after, start, end), Buffer.from([0])]);
+  // Read from the continuation's own key and skip it: the smallest key after it (it followed by a
+  // zero byte) would be over the key limit when it is of the longest length.
+  const after = request.after === undefined ? undefined : continuationKey(request.after, start, end);
   const items: T[] = [];
   let last: Buffer | undefined;
-  for (const { key, value } of range(from, end, request.limit + 1)) {
+  for (const { key, value } of range(after ?? start, end, request.limit + 2)) {
+    if (after !== undefined && items.length === 0 && key.equals(after)) continue;
     if (items.length === request.limit) return { items, next: (last as Buffer).toString('hex') };
     items.push(item(key, value));
     last = key;
