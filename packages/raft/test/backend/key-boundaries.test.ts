@@ -124,8 +124,7 @@ describe('keys right at the storage limit', () => {
       InvalidCursorError,
     );
     // Still serving.
-    expect((await backend.listAggregatesByStatus('open', { limit: 1, after: first.next })).items).toEqual([
-      { id: ['acct', '2'], timestamp: expect.any(Number) },
-    ]);
+    const second = await backend.listAggregatesByStatus('open', { limit: 1, after: first.next });
+    expect(second.items.map((entry) => entry.id)).toEqual([['acct', '2']]);
   });
 });
