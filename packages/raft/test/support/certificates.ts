@@ -39,8 +39,11 @@ export class TestCa {
     return new TestCa(folder, name, own);
   }
 
-  /** A member certificate for `commonName`, signed by this CA, valid for 127.0.0.1 and localhost. */
-  async issue(commonName: string): Promise<CertificateFiles> {
+  /**
+   * A member certificate for `commonName`, signed by this CA, valid for 127.0.0.1 and localhost
+   * for `days` (negative: expired that many days ago).
+   */
+  async issue(commonName: string, days = 2): Promise<CertificateFiles> {
     const base = join(this.dir, `${this.name}-${commonName}`);
     await run('openssl', [
       'req',
@@ -68,7 +71,7 @@ export class TestCa {
       '-set_serial',
       String(randomInt(1, 2 ** 47)),
       '-days',
-      '2',
+      String(days),
       '-extfile',
       `${base}.ext`,
       '-out',
