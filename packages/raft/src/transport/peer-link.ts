@@ -6,7 +6,7 @@ import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
 import { FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
-import { dial, looksLikeTls, tlsFailure } from './sockets.js';
+import { dial, tlsFailure } from './sockets.js';
 import type { TlsCredentials } from './tls-credentials.js';
 
 /** What a link needs from its transport. */
@@ -117,7 +117,6 @@ export class PeerLink {
     socket.setTimeout(this.context.connectTimeoutMs);
     let opened = false;
     let rejected = false;
-    let answered = false;
     let openedAt = 0;
     const reader = new FrameReader(this.context.maxFrameBytes);
     socket.on(readyEvent, () => {
@@ -141,13 +140,6 @@ export class PeerLink {
     socket.on('timeout', () => socket.destroy());
     socket.on('data', (chunk: Buffer) => {
       try {
-        if (!answered && this.context.tls === undefined && looksLikeTls(chunk)) {
-          rejected = true;
-          throw new HandshakeError(
-            `peer ${JSON.stringify(this.peer)} at ${formatAddress(this.address)} answered with TLS: it requires TLS and this member has no tls configured (configure tls on every member, or on none)`,
-          );
-        }
-        answered = true;
         reader.push(chunk, (kind, body) => {
           if (kind !== FrameKind.reject) throw new TransportError(`unexpected frame kind ${kind} from the receiving side`);
           rejected = true;
@@ -175,11 +167,11 @@ export class PeerLink {
       this.pending = new ByteWriter(4096, codecError);
       if (this.state === 'closed') return;
       // A connection that worked resets the backoff, so a restarted peer is found again quickly;
-      // a refused hello does not, so a misconfigured peer is not hammered.
-      // A TLS server refuses a client's certificate after the client's side of the handshake is
-      // done, by closing: a TLS connection that closes this soon counts as refused, not as worked.
-      const refusedLate = this.context.tls !== undefined && Date.now() - openedAt < this.context.reconnect.maxMs;
-      if (opened && !rejected && !refusedLate) this.attempts = 0;
+      // a refused hello does not, so a misconfigured peer is not hammered. Nor does a connection
+      // closed within `maxMs`: a TLS listener refuses a certificate after the dialer's side of the
+      // handshake is done, and one that wants TLS drops a plain dialer, both just by closing.
+      const brief = Date.now() - openedAt < this.context.reconnect.maxMs;
+      if (opened && !rejected && !brief) this.attempts = 0;
       this.context.unreachable(this.peer);
       this.backoff();
     });

@@ -7,7 +7,7 @@ import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
 import type { LinkFaults } from './faults.js';
 import { FRAME_HEADER_BYTES, FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
-import { dial, looksLikeTls, tlsFailure } from './sockets.js';
+import { dial, tlsFailure } from './sockets.js';
 import type { TlsCredentials } from './tls-credentials.js';
 
 /** What a snapshot transfer needs from its transport. */
@@ -59,15 +59,8 @@ export class SnapshotTransfer {
       this.finish(false);
     });
     const reader = new FrameReader(context.maxFrameBytes);
-    let answered = false;
     this.socket.on('data', (chunk: Buffer) => {
       try {
-        if (!answered && context.tls === undefined && looksLikeTls(chunk)) {
-          throw new HandshakeError(
-            `peer ${JSON.stringify(this.peer)} at ${formatAddress(this.address)} answered with TLS: it requires TLS and this member has no tls configured`,
-          );
-        }
-        answered = true;
         reader.push(chunk, (kind, body) => {
           if (kind === FrameKind.snapshotAck) {
             this.finish(true);

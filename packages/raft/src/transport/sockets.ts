@@ -96,9 +96,9 @@ export function tlsFailure(error: Error): string | null {
   return text;
 }
 
-/** The first byte of every TLS record that opens or refuses a handshake (handshake 0x16, alert 0x15). */
+/** Whether `chunk` starts like a TLS handshake record (type 0x16, version 3.x): a ClientHello. */
 export function looksLikeTls(chunk: Buffer): boolean {
-  return chunk.length >= 2 && (chunk[0] === 0x16 || chunk[0] === 0x15) && chunk[1] === 0x03;
+  return chunk.length >= 2 && chunk[0] === 0x16 && chunk[1] === 0x03;
 }
 
 function remoteOf(socket: Socket): string {
