@@ -61,6 +61,8 @@ export function listen(
     const chainError = socket.authorizationError;
     let reason: string;
     if (chainError !== undefined && chainError !== null) reason = `its certificate is not signed by the cluster CA (${String(chainError)})`;
+    else if ((error as NodeJS.ErrnoException).code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
+      reason = 'it presented no certificate (every member must have tls, with a certificate from the cluster CA)';
     else if ((error as NodeJS.ErrnoException).code === 'ECONNRESET')
       reason = 'it hung up during the TLS handshake (it may have refused this member’s certificate: see its log)';
     else reason = tlsFailure(error) ?? error.message;

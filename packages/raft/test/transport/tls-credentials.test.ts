@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '@timebox/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadTlsCredentials, type RaftTlsOptions } from '../../src/transport/tls-credentials.js';
+import { TcpTransport } from '../../src/transport/tcp-transport.js';
+import { loadTlsCredentials, type RaftTlsOptions, type TlsCredentials } from '../../src/transport/tls-credentials.js';
 import { TestCa, type CertificateFiles } from '../support/certificates.js';
 
 describe('tls credentials', { timeout: 60_000 }, () => {
@@ -92,5 +93,13 @@ describe('tls credentials', { timeout: 60_000 }, () => {
     const error = refusal({ key: expired.key, cert: expired.cert, ca: ca.cert });
     expect(error.field).toBe('tls.cert');
     expect(error.message).toContain('expired on');
+  });
+
+  it('the transport takes only checked credentials', () => {
+    const raw = { key: member.key, cert: member.cert, ca: ca.cert } as unknown as TlsCredentials;
+    const events = { onMessage: () => {} };
+    const build = () => new TcpTransport({ localId: 'a', listen: '127.0.0.1:0', peers: new Map(), clusterId: 'c', events, tls: raw });
+    expect(build).toThrow(ConfigError);
+    expect(build).toThrow(/tls must be credentials from loadTlsCredentials/);
   });
 });
