@@ -30,6 +30,13 @@ export function dial(address: HostPort, tls: TlsCredentials | undefined): Dialed
   return { socket, readyEvent: 'secureConnect' };
 }
 
+/** A listening server, and a way to drop the connections it holds (handshakes in progress too). */
+export interface Listener {
+  readonly server: Server;
+  /** Destroys every TCP connection the server accepted that is still open. */
+  dropConnections(): void;
+}
+
 /**
  * A listener handing each connection to `accept`: every TCP connection for plain TCP; with TLS,
  * only connections whose handshake succeeded with a client certificate signed by the cluster CA
@@ -41,8 +48,29 @@ export function listen(
   handshakeTimeoutMs: number,
   accept: (socket: Socket) => void,
   refused: (reason: string, remote: string) => void,
+): Listener {
+  const server = tls === undefined ? netCreateServer(accept) : tlsServer(tls, handshakeTimeoutMs, accept, refused);
+  // Tracked from TCP accept, so closing does not wait out a handshake a peer never finishes.
+  const open = new Set<Socket>();
+  server.on('connection', (tcp: Socket) => {
+    open.add(tcp);
+    tcp.once('close', () => open.delete(tcp));
+  });
+  return {
+    server,
+    dropConnections: () => {
+      for (const tcp of open) tcp.destroy();
+      open.clear();
+    },
+  };
+}
+
+function tlsServer(
+  tls: TlsCredentials,
+  handshakeTimeoutMs: number,
+  accept: (socket: Socket) => void,
+  refused: (reason: string, remote: string) => void,
 ): Server {
-  if (tls === undefined) return netCreateServer(accept);
   const server = tlsCreateServer(
     {
       key: tls.key,
@@ -55,6 +83,8 @@ export function listen(
     },
     accept,
   );
+  const remotes = new WeakMap<object, string>();
+  server.on('connection', (tcp: Socket) => remotes.set(tcp, remoteOf(tcp)));
   server.on('tlsClientError', (error, socket) => {
     // Node checks the client's chain after OpenSSL's handshake and destroys a socket that fails,
     // which surfaces here as a hang-up; `authorizationError` says what was wrong with the chain.
@@ -72,8 +102,6 @@ export function listen(
     refused(reason, remote);
     socket.destroy();
   });
-  const remotes = new WeakMap<object, string>();
-  server.on('connection', (tcp: Socket) => remotes.set(tcp, remoteOf(tcp)));
   return server;
 }
 

@@ -1,4 +1,4 @@
-import type { AddressInfo, Server, Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Message, NodeId, SnapshotRequest } from '../consensus/types.js';
 import type { Transport } from '../node/ports.js';
 import { formatAddress, parseAddress, type HostPort } from './address.js';
@@ -8,7 +8,7 @@ import { InboundConnection, type InboundContext } from './inbound.js';
 import { resolveTransportOptions, type ResolvedTransportOptions, type TcpTransportOptions } from './options.js';
 import { PeerLink, type LinkContext } from './peer-link.js';
 import { SnapshotTransfer, type SnapshotSendContext } from './snapshot-sender.js';
-import { listen } from './sockets.js';
+import { listen, type Listener } from './sockets.js';
 
 // Hello must arrive this soon after a connection is accepted, or the connection is dropped.
 const HELLO_TIMEOUT_MS = 10_000;
@@ -32,7 +32,7 @@ export class TcpTransport implements Transport {
   private readonly linkContext: LinkContext;
   private readonly snapshotContext: SnapshotSendContext;
   private readonly inboundContext: InboundContext;
-  private server: Server | null = null;
+  private listener: Listener | null = null;
   private listening: HostPort | null = null;
   private closed = false;
   private accepted = 0;
@@ -83,14 +83,15 @@ export class TcpTransport implements Transport {
   /** Starts listening; resolves once the port is bound (rejects with the OS error, e.g. EADDRINUSE). */
   async start(): Promise<void> {
     if (this.closed) throw new TransportError('start after close');
-    if (this.server !== null) throw new TransportError('start called twice');
-    const server = listen(
+    if (this.listener !== null) throw new TransportError('start called twice');
+    const listener = listen(
       this.options.tls,
       HELLO_TIMEOUT_MS,
       (socket) => this.accept(socket),
       (reason, remote) => this.reportError(new HandshakeError(`refused a TLS connection from ${remote}: ${reason}`)),
     );
-    this.server = server;
+    this.listener = listener;
+    const server = listener.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.options.listen.host, port: this.options.listen.port }, () => {
@@ -164,8 +165,10 @@ export class TcpTransport implements Transport {
     for (const link of this.links.values()) link.close();
     for (const transfer of this.transfers) transfer.abort();
     for (const connection of this.inbound) connection.close();
-    const server = this.server;
-    this.closing = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.listener;
+    this.closing = listener === null ? Promise.resolve() : new Promise<void>((resolve) => listener.server.close(() => resolve()));
+    // After close(): it stops new connections first, then waits for these (TLS handshakes included) to end.
+    listener?.dropConnections();
     return this.closing;
   }
 

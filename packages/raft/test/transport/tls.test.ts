@@ -219,4 +219,17 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
     expect(secure.transport.acceptedConnections).toBe(0);
     for (const error of [...secure.errors, ...plain.errors]) expect(error).toBeInstanceOf(HandshakeError);
   });
+
+  it('close() does not wait for a handshake a peer never finishes', async () => {
+    const b = await tlsNode('b');
+    const socket = netConnect({ host: '127.0.0.1', port: portOf(b) });
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    // The listener's handshake timeout is 10 s; closing must not wait it out.
+    const started = performance.now();
+    await b.transport.close();
+    await closed;
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });
