@@ -90,7 +90,7 @@ function tlsServer(
     // which surfaces here as a hang-up; `authorizationError` says what was wrong with the chain.
     const chainError = socket.authorizationError;
     let reason: string;
-    if (chainError !== undefined && chainError !== null) reason = `its certificate is not signed by the cluster CA (${String(chainError)})`;
+    if (chainError !== undefined && chainError !== null) reason = `its certificate ${certificateProblem(String(chainError))}`;
     else if ((error as NodeJS.ErrnoException).code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE')
       reason = 'it presented no certificate (every member must have tls, with a certificate from the cluster CA)';
     else if ((error as NodeJS.ErrnoException).code === 'ECONNRESET')
@@ -121,9 +121,27 @@ export function tlsFailure(error: Error): string | null {
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'ERR_SSL_HTTP_REQUEST') {
     return `${text}: the other side does not speak TLS (configure tls on every member, or on none)`;
   }
-  // Certificate verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, SELF_SIGNED_CERT_IN_CHAIN, …).
-  if (code !== undefined && !code.startsWith('ERR_')) return `${text}: the peer’s certificate is not signed by this member’s tls.ca`;
+  // Certificate verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, CERT_HAS_EXPIRED, …).
+  if (code !== undefined && !code.startsWith('ERR_'))
+    return `${text}: the peer’s certificate ${certificateProblem(code).replace('the cluster CA', 'this member’s tls.ca')}`;
   return text;
+}
+
+// OpenSSL's verification codes for a chain that does not lead to a trusted CA.
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+]);
+
+/** What a certificate verification code means for a member, as the end of a sentence about the certificate. */
+function certificateProblem(code: string): string {
+  if (UNTRUSTED.has(code)) return `is not signed by the cluster CA (${code})`;
+  if (code === 'CERT_HAS_EXPIRED') return `has expired (${code})`;
+  if (code === 'CERT_NOT_YET_VALID') return `is not valid yet (${code}; check the clocks)`;
+  return `was refused (${code})`;
 }
 
 /** Whether `chunk` starts like a TLS handshake record (type 0x16, version 3.x): a ClientHello. */

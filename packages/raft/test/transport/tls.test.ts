@@ -130,6 +130,11 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
       async () => otherCa.issue('a'),
       /refused a TLS connection from 127\.0\.0\.1:\d+: its certificate is not signed by the cluster CA \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)/,
     ],
+    [
+      'an expired certificate from the cluster CA',
+      async () => ca.issue('old', -1),
+      /refused a TLS connection from 127\.0\.0\.1:\d+: its certificate has expired \(CERT_HAS_EXPIRED\)/,
+    ],
   ])('refuses a peer with %s during the handshake, before any frame is read', async (_, makeCert, reason) => {
     const b = await tlsNode('b');
     const rogue = await makeCert();
