@@ -26,12 +26,15 @@ same run; prints a table per backend and writes bench/results/bench.json and ben
   --quick            smaller sizes and 3 repetitions (a smoke run, not a reference)
   --reps N           measured repetitions per workload (default 5, or 3 with --quick)
   --backend LIST     comma-separated backends to run (default: all of ${NAMES.join(', ')})
+  --only KEYS        comma-separated workload keys to run (e.g. append-64-tls); default: every workload
   --help             this text`;
 
 interface Options {
   readonly quick: boolean;
   readonly reps: number;
   readonly benches: readonly BackendBench[];
+  /** Workload keys to run; undefined: all. */
+  readonly only: readonly string[] | undefined;
 }
 
 function parseOptions(): Options {
@@ -43,6 +46,7 @@ function parseOptions(): Options {
       quick: { type: 'boolean', default: false },
       reps: { type: 'string' },
       backend: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -59,7 +63,8 @@ function parseOptions(): Options {
     if (bench === undefined) throw new RangeError(`--backend: unknown backend ${JSON.stringify(name)}; known: ${NAMES.join(', ')}`);
     return bench;
   });
-  return { quick, reps, benches };
+  const only = values.only?.split(',').map((key) => key.trim());
+  return { quick, reps, benches, only };
 }
 
 const load = () => os.loadavg().map((n) => Math.round(n * 100) / 100);
@@ -68,6 +73,7 @@ async function runBench(
   bench: BackendBench,
   settings: Pick<RunReport, 'mode' | 'reps' | 'memoryReps' | 'warmups' | 'warmupMs' | 'minSampleMs'>,
   progress: Progress,
+  only: readonly string[] | undefined,
 ): Promise<BackendReport> {
   const start = performance.now();
   progress.startSuite(bench.name, 0);
@@ -83,10 +89,11 @@ async function runBench(
   }
   try {
     const options = { ...settings, warmups: suite.warmups ?? settings.warmups };
-    const steps = countSteps(suite.comparisons, options);
+    const comparisons = only === undefined ? suite.comparisons : suite.comparisons.filter((comparison) => only.includes(comparison.key));
+    const steps = countSteps(comparisons, options);
     progress.startSuite(bench.name, steps);
-    progress.line(`${suite.comparisons.length} comparisons, ${steps} steps, ${options.warmups} warm-up(s)`);
-    const results = await runComparisons(suite.comparisons, { ...options, onStep: (line) => progress.step(line) });
+    progress.line(`${comparisons.length} comparisons, ${steps} steps, ${options.warmups} warm-up(s)`);
+    const results = await runComparisons(comparisons, { ...options, onStep: (line) => progress.step(line) });
     return { backend: bench.name, warmups: options.warmups, notes: suite.notes ?? [], results, wallMs: performance.now() - start };
   } finally {
     await suite.close();
@@ -94,7 +101,7 @@ async function runBench(
 }
 
 async function main(): Promise<void> {
-  const { quick, reps, benches } = parseOptions();
+  const { quick, reps, benches, only } = parseOptions();
   const settings = {
     mode: quick ? ('quick' as const) : ('full' as const),
     reps,
@@ -121,7 +128,7 @@ async function main(): Promise<void> {
     hub: hubReport,
   });
   for (const bench of benches) {
-    const report = await runBench(bench, settings, progress);
+    const report = await runBench(bench, settings, progress, only);
     backends.push(report);
     process.stdout.write(`\n## ${bench.name}\n\n${renderTable(report)}\n`);
     // Written after every backend, so a later failure keeps what was measured.

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
-import { startEtcdCluster } from '../etcd/cluster.js';
+import { startEtcdCluster, type EtcdCluster } from '../etcd/cluster.js';
 import { runTimedPool, type Comparison, type Trial, type Workload } from '../harness.js';
-import { RaftBackend, startLocalCluster } from '@timebox/raft';
-import { messageOf, SuiteUnavailableError, type BackendBench } from '../suite.js';
+import { RaftBackend, startLocalCluster, type LocalMemberSettings } from '@timebox/raft';
+import { messageOf, type BackendBench } from '../suite.js';
 import { appendWorkload, counterIds, type CounterEvents, type TrialStore } from './counter.js';
 import {
   CATCH_UP_FULL,
@@ -16,6 +16,7 @@ import {
   type LagSizes,
 } from './projection.js';
 import { timeboxGate } from './read-side.js';
+import { benchCertificates, type BenchCertificates } from './raft-tls.js';
 
 export interface RaftSizes {
   /** Writes per trial, dealt round-robin over `keys`, `concurrency` in flight. */
@@ -55,8 +56,8 @@ type Via = 'leader' | 'follower';
  * LMDB state and TCP listener on loopback) and a store on its leader, or on a follower;
  * closing it stops the cluster.
  */
-async function openCluster(via: Via = 'leader'): Promise<TrialStore> {
-  const cluster = await startLocalCluster({ size: 3 });
+async function openCluster(via: Via = 'leader', member?: LocalMemberSettings): Promise<TrialStore> {
+  const cluster = await startLocalCluster({ size: 3, member });
   await cluster.ready();
   const roles = cluster.members.map((member) => member?.status().role);
   const index = via === 'leader' ? roles.indexOf('leader') : roles.findIndex((role) => role !== undefined && role !== 'leader');
@@ -73,10 +74,10 @@ async function openCluster(via: Via = 'leader'): Promise<TrialStore> {
  * A Timebox side: appending the same pattern through a store on the leader (or a follower) of a
  * three-member cluster, one event per append. A fresh cluster per trial, so every trial starts empty.
  */
-function timeboxRaftSide({ ops, keys, concurrency }: RaftSizes, via: Via): Workload {
+function timeboxRaftSide({ ops, keys, concurrency }: RaftSizes, via: Via, tls?: BenchCertificates): Workload {
   return appendWorkload(
-    `Timebox raft store.appendEvents (3 members, store on the ${via})`,
-    () => openCluster(via),
+    `Timebox raft store.appendEvents (3 members, store on the ${via}${tls === undefined ? '' : ', mutual TLS between members'})`,
+    () => openCluster(via, tls === undefined ? undefined : { tls: tls.tls }),
     { ops, ids: counterIds(keys), concurrency },
     true,
   );
@@ -148,9 +149,10 @@ function etcdPutWorkload(endpoints: readonly string[], { ops, keys, concurrency 
  * fresh cluster per lag trial.
  */
 export function raftComparisons(
-  endpoints: readonly string[],
+  endpoints: readonly string[] | string,
   sizes: RaftSizes,
   readSide: { readonly log: FilledLog; readonly gap: string | undefined },
+  tls: BenchCertificates | string,
 ): Comparison[] {
   const append = (via: Via): Comparison => ({
     key: via === 'leader' ? 'append-64' : 'append-64-follower',
@@ -160,13 +162,31 @@ export function raftComparisons(
     kind: 'latency',
     params: { ops: sizes.ops, keys: sizes.keys, concurrency: sizes.concurrency, members: 3, via },
     subject: timeboxGate(readSide.gap)(timeboxRaftSide(sizes, via)),
-    baselines: [etcdPutWorkload(endpoints, sizes, via)],
+    baselines: [
+      typeof endpoints === 'string'
+        ? { label: `etcd put (3 members, client on the ${via})`, unavailable: endpoints }
+        : etcdPutWorkload(endpoints, sizes, via),
+    ],
     // Issue 19: at least twice etcd's rate with the fair baseline (each put sent to etcd's leader).
     targets: { [`etcd put (3 members, client on the ${via})`]: { atLeast: 2 } },
   });
+  const gate = timeboxGate(readSide.gap);
+  // The cost of TLS: the same appends with mutual TLS between the members, against plain TCP.
+  const withTls: Comparison = {
+    key: 'append-64-tls',
+    title: `appends as in append-64, mutual TLS between the members against plain TCP (the ratio is TLS's cost)`,
+    kind: 'latency',
+    params: { ops: sizes.ops, keys: sizes.keys, concurrency: sizes.concurrency, members: 3, via: 'leader', tls: 'TLSv1.3, EC P-256' },
+    subject:
+      typeof tls === 'string'
+        ? { label: 'Timebox raft store.appendEvents (3 members, mutual TLS)', unavailable: tls }
+        : gate(timeboxRaftSide(sizes, 'leader', tls)),
+    baselines: [gate(timeboxRaftSide(sizes, 'leader'))],
+  };
   return [
     append('leader'),
     append('follower'),
+    withTls,
     ...projectionComparisons({
       catchUp: sizes.catchUp,
       lag: sizes.lag,
@@ -178,19 +198,33 @@ export function raftComparisons(
   ];
 }
 
+/**
+ * A throwaway three-member etcd cluster, or why there is none: without etcd the etcd baselines
+ * are marked not measured and the Timebox rows (and the TLS row, whose baseline is Timebox
+ * itself) still run. An etcd that is installed but cannot start fails the run, as a broken setup.
+ */
+async function openEtcd(binary: string, progress: (line: string) => void): Promise<EtcdCluster | string> {
+  let version: string;
+  try {
+    version = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+  } catch (error) {
+    const missing = `etcd is not installed (${binary}: ${messageOf(error)}); install etcd or set TIMEBOX_ETCD`;
+    progress(`etcd baselines not measured: ${missing}`);
+    return missing;
+  }
+  const cluster = await startEtcdCluster(binary, 3);
+  progress(`${version}: members at ${cluster.endpoints.join(', ')}`);
+  return cluster;
+}
+
 /** The raft benchmarks: a throwaway three-member etcd cluster as the peer. */
 export const raftBench: BackendBench = {
   name: 'raft',
   async open({ quick, progress }) {
     const binary = etcdBinary();
-    let version: string;
-    try {
-      version = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
-    } catch (error) {
-      throw new SuiteUnavailableError(`etcd is not installed (${binary}: ${messageOf(error)}); install etcd or set TIMEBOX_ETCD`);
-    }
-    const cluster = await startEtcdCluster(binary, 3);
-    progress(`${version}: members at ${cluster.endpoints.join(', ')}`);
+    // Without etcd the etcd baselines are marked not measured; the Timebox rows (and the TLS
+    // row, whose baseline is Timebox itself) still run.
+    const etcd = await openEtcd(binary, progress);
     const sizes = quick ? QUICK_SIZES : FULL_SIZES;
     // Checked on the class, without starting a cluster: a raft backend from before its read side
     // has no readLog, and its appends return no log positions, which core's store now requires.
@@ -200,18 +234,21 @@ export const raftBench: BackendBench = {
         : "this build's raft backend predates core's read side (no readLog; its appends return no log positions, which core's store now requires): no Timebox side can run until read-side-raft lands";
     if (gap !== undefined) progress(`Timebox sides not measured: ${gap}`);
     const log = filledLog(() => openCluster('leader'), sizes.catchUp, progress);
+    const tls = await benchCertificates();
     return {
       warmups: quick ? 0 : 1,
-      comparisons: raftComparisons(cluster.endpoints, sizes, { log, gap }),
+      comparisons: raftComparisons(typeof etcd === 'string' ? etcd : etcd.endpoints, sizes, { log, gap }, tls),
       notes: [
         'Both clusters run their three members on this one machine (Timebox: in one process; etcd: three processes), sharing its disk and cores.',
         "Fair baseline: the etcd client of `append-64` sends every put to etcd's leader, as the Timebox store there sits on the leader; `append-64-follower` has both sides write through a follower, which forwards to the leader.",
-        'Target: Timebox raft ≥ 10,000 appends/s and ≥ 2 × etcd in `append-64`.',
+        'Target: Timebox raft ≥ 10,000 appends/s and ≥ 2 × etcd in `append-64`, and ≥ 10,000 appends/s with TLS in `append-64-tls`.',
         ...(gap === undefined ? [] : [`Timebox not measured: ${gap}.`]),
+        ...(typeof etcd === 'string' ? [`etcd not measured: ${etcd}.`] : []),
       ],
       close: async () => {
         await log.close();
-        await cluster.stop();
+        if (typeof etcd !== 'string') await etcd.stop();
+        if (typeof tls !== 'string') await tls.remove();
       },
     };
   },

@@ -10,6 +10,7 @@
  *   npx tsx bench/append-throughput.ts --spread              # stores on every member, workers dealt round-robin
  *   npx tsx bench/append-throughput.ts --processes           # 3 members as 3 OS processes (load runs in the leader's)
  *   npx tsx bench/append-throughput.ts --processes --spread  # ... load spread over the 3 processes
+ *   npx tsx bench/append-throughput.ts --tls                 # mutual TLS between the members (certificates made by openssl)
  *
  * Options: --ops N (default 20000), --concurrency N (64), --aggregates N (1000), --warmup N (2000),
  * --tick-ms N (member tickMs, default the member default), --rounds N (1; every round is printed),
@@ -26,6 +27,8 @@ import { createStore, type AggregateId, type Store } from '@timebox/core';
 import { freeLoopbackPort } from '../src/local-cluster.js';
 import { RaftMember } from '../src/raft-member.js';
 import type { RaftMemberOptions, RaftServerAddress } from '../src/options.js';
+import type { RaftTlsOptions } from '../src/transport/tls-credentials.js';
+import { TestCa } from '../test/support/certificates.js';
 
 interface Args {
   members: number;
@@ -39,6 +42,7 @@ interface Args {
   rounds: number;
   phases: boolean;
   memory: boolean;
+  tls: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -54,6 +58,7 @@ function parseArgs(argv: readonly string[]): Args {
     rounds: 1,
     phases: false,
     memory: false,
+    tls: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -96,6 +101,9 @@ function parseArgs(argv: readonly string[]): Args {
       case '--memory':
         args.memory = true;
         break;
+      case '--tls':
+        args.tls = true;
+        break;
       default:
         throw new Error(`unknown flag ${flag}`);
     }
@@ -103,6 +111,18 @@ function parseArgs(argv: readonly string[]): Args {
   if (args.aggregates < args.concurrency) throw new Error('--aggregates must be at least --concurrency (each worker owns its aggregates)');
   if (args.processes && args.members < 2) args.processes = false;
   return args;
+}
+
+/** Per-member TLS options (a CA and one certificate per member, files in `dir`), or none without `--tls`. */
+async function tlsFor(args: Args, dir: string, servers: readonly RaftServerAddress[]): Promise<Map<string, RaftTlsOptions>> {
+  const tls = new Map<string, RaftTlsOptions>();
+  if (!args.tls) return tls;
+  const ca = await TestCa.create('bench-ca', dir);
+  for (const server of servers) {
+    const files = await ca.issue(server.id);
+    tls.set(server.id, { key: files.keyFile, cert: files.certFile, ca: ca.certFile });
+  }
+  return tls;
 }
 
 // ------------------------------------------------------------------ the load
@@ -238,6 +258,7 @@ async function inProcess(args: Args): Promise<void> {
   const servers: RaftServerAddress[] = [];
   for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freeLoopbackPort()}` });
   const members: RaftMember[] = [];
+  const tls = await tlsFor(args, dir, servers);
   try {
     for (const server of servers) {
       const options: RaftMemberOptions = {
@@ -246,6 +267,7 @@ async function inProcess(args: Args): Promise<void> {
         dataDir: join(dir, server.id),
         servers,
         ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }),
+        tls: tls.get(server.id),
       };
       members.push(await RaftMember.open(options));
       if (args.phases) instrument(members.at(-1) as RaftMember);
@@ -257,7 +279,7 @@ async function inProcess(args: Args): Promise<void> {
     const ids: AggregateId[] = Array.from({ length: args.aggregates }, (_, i) => ['bench', String(i)]);
     const next = ids.map(() => 0);
     const workers = Array.from({ length: args.concurrency }, (_, w) => w);
-    const label = `${args.members} member${args.members === 1 ? '' : 's'} in one process, stores on ${args.spread ? 'every member' : 'the leader'}, ${args.concurrency} in flight over ${args.aggregates} aggregates`;
+    const label = `${args.members} member${args.members === 1 ? '' : 's'} in one process, stores on ${args.spread ? 'every member' : 'the leader'}, ${args.concurrency} in flight over ${args.aggregates} aggregates${args.tls ? ', mutual TLS' : ''}`;
     if (args.warmup > 0) await runLoad(stores, workers, args.concurrency, ids, next, args.warmup);
     phaseStats.clear();
     for (let round = 0; round < args.rounds; round++) {
@@ -363,6 +385,7 @@ async function multiProcess(args: Args): Promise<void> {
   for (let i = 0; i < args.members; i++) servers.push({ id: `n${i + 1}`, address: `127.0.0.1:${await freeLoopbackPort()}` });
   const script = fileURLToPath(import.meta.url);
   const children: ChildProcess[] = [];
+  const tls = await tlsFor(args, dir, servers);
   try {
     for (const server of servers) {
       const options: RaftMemberOptions = {
@@ -371,6 +394,7 @@ async function multiProcess(args: Args): Promise<void> {
         dataDir: join(dir, server.id),
         servers,
         ...(args.tickMs === undefined ? {} : { tickMs: args.tickMs }),
+        tls: tls.get(server.id),
       };
       const config: ChildConfig = { options, phases: args.phases };
       const extra = process.env.BENCH_CHILD_NODE_OPTIONS?.split(' ').filter((s) => s !== '') ?? [];
@@ -379,7 +403,7 @@ async function multiProcess(args: Args): Promise<void> {
     const ready = await Promise.all(children.map((child) => nextMessage(child, 'ready')));
     let leader = ready.findIndex((message) => message.type === 'ready' && message.role === 'leader');
     if (leader < 0) leader = 0;
-    const label = `${args.members} members as ${args.members} processes, load ${args.spread ? 'spread over every process' : "in the leader's process"}, ${args.concurrency} in flight over ${args.aggregates} aggregates`;
+    const label = `${args.members} members as ${args.members} processes, load ${args.spread ? 'spread over every process' : "in the leader's process"}, ${args.concurrency} in flight over ${args.aggregates} aggregates${args.tls ? ', mutual TLS' : ''}`;
     const round = async (ops: number, warmup: boolean): Promise<LoadResult[]> => {
       const targets = args.spread ? children.map((_, i) => i) : [leader];
       const waits = targets.map((t, k) => {

@@ -16,6 +16,7 @@ export {
   type RaftReadMode,
   type RaftServerAddress,
 } from './options.js';
+export type { RaftTlsOptions, RaftTlsPem } from './transport/tls-credentials.js';
 export type { ConsensusTuning } from './node/options.js';
 export type { RaftServerLifecycle, RaftServerStatus } from './node/raft-server.js';
 export type { NodeId, RaftRole } from './consensus/types.js';

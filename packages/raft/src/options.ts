@@ -5,6 +5,7 @@ import type { PublishedEvent } from './state/materialized-state.js';
 import { parseAddress } from './transport/address.js';
 import { DEFAULT_MAX_ENTRY_BYTES, resolveMaxEntryBytes, resolveMaxMessageBytes } from './entry-limits.js';
 import type { LinkFaults } from './transport/faults.js';
+import { loadTlsCredentials, type RaftTlsOptions, type TlsCredentials } from './transport/tls-credentials.js';
 
 /**
  * How reads are served (they always come from this member's local state; this says how fresh it must be).
@@ -67,6 +68,13 @@ export interface RaftMemberOptions {
   readonly publisher?: (events: PublishedEvent[]) => void;
   /** Names the cluster; members refuse connections from another cluster. Default `"timebox"`. */
   readonly clusterId?: string;
+  /**
+   * Mutual TLS between members: this member's key and certificate and the cluster CA, each a PEM
+   * file path, PEM text or a Buffer of PEM (files are read when the member opens). Set it on every
+   * member or on none. Default: plain TCP, and then the Raft port must be reachable by members
+   * only (anyone who reaches it can act as a member); see "Security" in the README.
+   */
+  readonly tls?: RaftTlsOptions;
   /** Milliseconds per consensus tick. Default 50. */
   readonly tickMs?: number;
   /** Election timeout in ticks (randomized between it and twice it), at least 2. Default 10. */
@@ -106,6 +114,7 @@ export interface ResolvedMemberOptions {
   readonly servers: readonly RaftServerAddress[];
   readonly publisher: ((events: PublishedEvent[]) => void) | undefined;
   readonly clusterId: string;
+  readonly tls: TlsCredentials | undefined;
   readonly tickMs: number;
   readonly electionTicks: number;
   readonly proposalTimeoutMs: number;
@@ -173,6 +182,7 @@ export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOption
     throw new ConfigError('publisher', 'must be a function', options.publisher);
   const clusterId = options.clusterId ?? MEMBER_DEFAULTS.clusterId;
   if (typeof clusterId !== 'string' || clusterId === '') throw new ConfigError('clusterId', 'must be a non-empty string', clusterId);
+  const tls = loadTlsCredentials(options.tls);
   const numbers = {
     tickMs: options.tickMs ?? MEMBER_DEFAULTS.tickMs,
     electionTicks: options.electionTicks ?? MEMBER_DEFAULTS.electionTicks,
@@ -198,6 +208,7 @@ export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOption
     servers: servers.map((server) => ({ id: server.id, address: server.address })),
     publisher: options.publisher,
     clusterId,
+    tls,
     ...numbers,
     segmentBytes: options.segmentBytes,
     consensus: options.consensus ?? {},

@@ -76,6 +76,7 @@ export class RaftMember {
             listen: resolved.address,
             peers,
             clusterId: resolved.clusterId,
+            tls: resolved.tls,
             events,
             faults: resolved.faults,
             maxFrameBytes: limits.maxFrameBytes,

@@ -6,6 +6,7 @@ import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeMessage, decodeOwnedMessage } from './codec.js';
 import { codecError, CodecError, HandshakeError, TransportError } from './errors.js';
 import { FrameKind, FrameReader, MAX_ASSEMBLED_MESSAGE_BYTES, beginFrame, endFrame, readHello, type Hello } from './frames.js';
+import { looksLikeTls } from './sockets.js';
 
 /** What an inbound connection needs from its transport. */
 export interface InboundContext {
@@ -13,6 +14,8 @@ export interface InboundContext {
   readonly clusterId: string;
   readonly maxFrameBytes: number;
   readonly helloTimeoutMs: number;
+  /** This side speaks TLS (the socket is already past its handshake). */
+  readonly tls: boolean;
   deliver(message: Message): void;
   progress(from: NodeId, receivedBytes: number, totalBytes: number): void;
   error(error: Error): void;
@@ -56,6 +59,14 @@ export class InboundConnection {
     socket.on('data', (chunk: Buffer) => {
       if (this.ended) return;
       try {
+        // A hello frame's length is far below 0x16000000, so a first byte of 0x16 is a TLS ClientHello.
+        // The reject frame it gets back fails its handshake, so it can say the other side has no TLS.
+        if (this.hello === null && !context.tls && looksLikeTls(chunk)) {
+          this.reject(
+            new HandshakeError('a TLS handshake arrived but this member has no tls configured (configure tls on every member, or on none)'),
+          );
+          return;
+        }
         this.reader.push(chunk, (kind, body, owned) => {
           if (!this.ended) this.onFrame(kind, body, owned);
         });

@@ -3,6 +3,7 @@ import type { NodeId } from '../consensus/types.js';
 import type { TransportEvents } from '../node/ports.js';
 import { parseAddress, type HostPort } from './address.js';
 import { LinkFaults } from './faults.js';
+import type { TlsCredentials } from './tls-credentials.js';
 
 /** How to build a {@link TcpTransport}. */
 export interface TcpTransportOptions {
@@ -18,6 +19,8 @@ export interface TcpTransportOptions {
   readonly events: TransportEvents;
   /** Fault injection for tests, applied to what this node sends. */
   readonly faults?: LinkFaults;
+  /** Mutual TLS on every connection, in and out (from `loadTlsCredentials`). Default: plain TCP. */
+  readonly tls?: TlsCredentials;
   /** Largest frame sent or accepted, in bytes; a larger message is sent in parts (`FrameKind.messagePart`). Default 16 MiB. */
   readonly maxFrameBytes?: number;
   /** Bytes queued for one peer (not yet taken by its socket) before messages are dropped. Default 32 MiB. */
@@ -44,6 +47,7 @@ export interface ResolvedTransportOptions {
   readonly clusterId: string;
   readonly events: TransportEvents;
   readonly faults: LinkFaults | undefined;
+  readonly tls: TlsCredentials | undefined;
   readonly maxFrameBytes: number;
   readonly maxQueueBytes: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
@@ -87,6 +91,9 @@ export function resolveTransportOptions(options: TcpTransportOptions): ResolvedT
   }
   if (options.faults !== undefined && !(options.faults instanceof LinkFaults))
     throw new ConfigError('faults', 'must be a LinkFaults', options.faults);
+  const tls = options.tls;
+  if (tls !== undefined && (typeof tls !== 'object' || tls === null || !('clientContext' in tls)))
+    throw new ConfigError('tls', 'must be credentials from loadTlsCredentials', tls);
   const maxFrameBytes = options.maxFrameBytes ?? TRANSPORT_DEFAULTS.maxFrameBytes;
   requirePositiveInteger('maxFrameBytes', maxFrameBytes);
   if (maxFrameBytes < MIN_FRAME_BYTES || maxFrameBytes > MAX_FRAME_BYTES) {
@@ -122,6 +129,7 @@ export function resolveTransportOptions(options: TcpTransportOptions): ResolvedT
     clusterId,
     events,
     faults: options.faults,
+    tls,
     maxFrameBytes,
     maxQueueBytes,
     reconnect: { initialMs: reconnect.initialMs, maxMs: reconnect.maxMs },

@@ -1,11 +1,13 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Message, NodeId } from '../consensus/types.js';
 import type { HostPort } from './address.js';
 import { formatAddress } from './address.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
-import { FrameKind, FrameReader, beginFrame, endMessageFrames, writeHello } from './frames.js';
+import { FrameKind, FrameReader, beginFrame, endFrame, endMessageFrames, writeHello } from './frames.js';
+import { dial, tlsFailure } from './sockets.js';
+import type { TlsCredentials } from './tls-credentials.js';
 
 /** What a link needs from its transport. */
 export interface LinkContext {
@@ -15,6 +17,8 @@ export interface LinkContext {
   readonly maxQueueBytes: number;
   readonly connectTimeoutMs: number;
   readonly reconnect: { readonly initialMs: number; readonly maxMs: number };
+  /** Dial over mutual TLS with these; plain TCP when undefined. */
+  readonly tls: TlsCredentials | undefined;
   unreachable(peer: NodeId): void;
   error(error: Error): void;
 }
@@ -111,16 +115,18 @@ export class PeerLink {
 
   private dial(): void {
     this.state = 'connecting';
-    const socket = connect({ host: this.address.host, port: this.address.port });
+    const { socket, readyEvent } = dial(this.address, this.context.tls);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(this.context.connectTimeoutMs);
     let opened = false;
     let rejected = false;
+    let openedAt = 0;
     const reader = new FrameReader(this.context.maxFrameBytes);
-    socket.on('connect', () => {
+    socket.on(readyEvent, () => {
       if (this.socket !== socket) return;
       opened = true;
+      openedAt = Date.now();
       socket.setTimeout(0);
       socket.setKeepAlive(true, 5000);
       this.state = 'open';
@@ -149,8 +155,15 @@ export class PeerLink {
         socket.destroy();
       }
     });
-    socket.on('error', () => {
-      // 'close' follows; a refused or reset connection is reported as the peer being unreachable.
+    socket.on('error', (error) => {
+      // 'close' follows; a refused or reset connection is reported as the peer being unreachable,
+      // a failed TLS handshake (a certificate refused either way, a peer without TLS) also here.
+      const failure = this.context.tls === undefined ? null : tlsFailure(error);
+      if (failure === null || this.socket !== socket) return;
+      rejected = true;
+      this.context.error(
+        new HandshakeError(`TLS with peer ${JSON.stringify(this.peer)} at ${formatAddress(this.address)} failed: ${failure}`),
+      );
     });
     socket.on('close', () => {
       if (this.socket !== socket) return;
@@ -158,8 +171,11 @@ export class PeerLink {
       this.pending = new ByteWriter(4096, codecError);
       if (this.state === 'closed') return;
       // A connection that worked resets the backoff, so a restarted peer is found again quickly;
-      // a refused hello does not, so a misconfigured peer is not hammered.
-      if (opened && !rejected) this.attempts = 0;
+      // a refused hello does not, so a misconfigured peer is not hammered. Nor does a connection
+      // closed within `maxMs`: a TLS listener refuses a certificate after the dialer's side of the
+      // handshake is done, and one that wants TLS drops a plain dialer, both just by closing.
+      const brief = Date.now() - openedAt < this.context.reconnect.maxMs;
+      if (opened && !rejected && !brief) this.attempts = 0;
       this.context.unreachable(this.peer);
       this.backoff();
     });

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { NodeId, SnapshotRequest } from '../consensus/types.js';
 import type { HostPort } from './address.js';
 import { formatAddress } from './address.js';
@@ -7,6 +7,8 @@ import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
 import type { LinkFaults } from './faults.js';
 import { FRAME_HEADER_BYTES, FrameKind, FrameReader, beginFrame, endFrame, writeHello } from './frames.js';
+import { dial, tlsFailure } from './sockets.js';
+import type { TlsCredentials } from './tls-credentials.js';
 
 /** What a snapshot transfer needs from its transport. */
 export interface SnapshotSendContext {
@@ -16,6 +18,8 @@ export interface SnapshotSendContext {
   readonly chunkBytes: number;
   readonly connectTimeoutMs: number;
   readonly faults: LinkFaults | undefined;
+  /** Dial over mutual TLS with these; plain TCP when undefined. */
+  readonly tls: TlsCredentials | undefined;
   error(error: Error): void;
 }
 
@@ -38,12 +42,17 @@ export class SnapshotTransfer {
     private readonly done: (ok: boolean) => void,
   ) {
     this.closed = new Promise((resolve) => (this.closedSignal = resolve));
-    this.socket = connect({ host: address.host, port: address.port });
+    const { socket, readyEvent } = dial(address, context.tls);
+    this.socket = socket;
     this.socket.setNoDelay(true);
     this.socket.setTimeout(context.connectTimeoutMs);
     this.socket.on('timeout', () => this.socket.destroy());
-    this.socket.on('error', () => {
-      // 'close' follows and fails the transfer.
+    this.socket.on('error', (error) => {
+      // 'close' follows and fails the transfer; a failed TLS handshake is also said why.
+      const failure = context.tls === undefined ? null : tlsFailure(error);
+      if (failure !== null) {
+        context.error(new HandshakeError(`TLS with peer ${JSON.stringify(this.peer)} at ${formatAddress(address)} failed: ${failure}`));
+      }
     });
     this.socket.on('close', () => {
       this.closedSignal();
@@ -69,7 +78,7 @@ export class SnapshotTransfer {
         this.socket.destroy();
       }
     });
-    this.socket.on('connect', () => {
+    this.socket.on(readyEvent, () => {
       this.socket.setTimeout(0);
       this.socket.setKeepAlive(true, 5000);
       this.stream().catch((error: unknown) => {

@@ -1,13 +1,14 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Message, NodeId, SnapshotRequest } from '../consensus/types.js';
 import type { Transport } from '../node/ports.js';
 import { formatAddress, parseAddress, type HostPort } from './address.js';
 import { DelayLine } from './delay-line.js';
-import { TransportError } from './errors.js';
+import { HandshakeError, TransportError } from './errors.js';
 import { InboundConnection, type InboundContext } from './inbound.js';
 import { resolveTransportOptions, type ResolvedTransportOptions, type TcpTransportOptions } from './options.js';
 import { PeerLink, type LinkContext } from './peer-link.js';
 import { SnapshotTransfer, type SnapshotSendContext } from './snapshot-sender.js';
+import { listen, type Listener } from './sockets.js';
 
 // Hello must arrive this soon after a connection is accepted, or the connection is dropped.
 const HELLO_TIMEOUT_MS = 10_000;
@@ -31,15 +32,16 @@ export class TcpTransport implements Transport {
   private readonly linkContext: LinkContext;
   private readonly snapshotContext: SnapshotSendContext;
   private readonly inboundContext: InboundContext;
-  private server: Server | null = null;
+  private listener: Listener | null = null;
   private listening: HostPort | null = null;
   private closed = false;
+  private accepted = 0;
   private closing: Promise<void> | null = null;
 
   /** Validates the options (throwing `ConfigError` naming the field); call `start` to listen. */
   constructor(options: TcpTransportOptions) {
     this.options = resolveTransportOptions(options);
-    const { localId, clusterId, maxFrameBytes, maxQueueBytes, reconnect, chunkBytes, connectTimeoutMs, faults } = this.options;
+    const { localId, clusterId, maxFrameBytes, maxQueueBytes, reconnect, chunkBytes, connectTimeoutMs, faults, tls } = this.options;
     const error = (failure: Error): void => this.reportError(failure);
     this.linkContext = {
       localId,
@@ -48,15 +50,17 @@ export class TcpTransport implements Transport {
       maxQueueBytes,
       reconnect,
       connectTimeoutMs,
+      tls,
       error,
       unreachable: (peer) => this.reportUnreachable(peer),
     };
-    this.snapshotContext = { localId, clusterId, maxFrameBytes, chunkBytes, connectTimeoutMs, faults, error };
+    this.snapshotContext = { localId, clusterId, maxFrameBytes, chunkBytes, connectTimeoutMs, faults, tls, error };
     this.inboundContext = {
       localId,
       clusterId,
       maxFrameBytes,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
+      tls: tls !== undefined,
       error,
       deliver: (message) => this.options.events.onMessage(message),
       progress: (from, receivedBytes, totalBytes) => {
@@ -79,9 +83,15 @@ export class TcpTransport implements Transport {
   /** Starts listening; resolves once the port is bound (rejects with the OS error, e.g. EADDRINUSE). */
   async start(): Promise<void> {
     if (this.closed) throw new TransportError('start after close');
-    if (this.server !== null) throw new TransportError('start called twice');
-    const server = createServer((socket) => this.accept(socket));
-    this.server = server;
+    if (this.listener !== null) throw new TransportError('start called twice');
+    const listener = listen(
+      this.options.tls,
+      HELLO_TIMEOUT_MS,
+      (socket) => this.accept(socket),
+      (reason, remote) => this.reportError(new HandshakeError(`refused a TLS connection from ${remote}: ${reason}`)),
+    );
+    this.listener = listener;
+    const server = listener.server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen({ host: this.options.listen.host, port: this.options.listen.port }, () => {
@@ -98,6 +108,14 @@ export class TcpTransport implements Transport {
   get address(): string {
     if (this.listening === null) throw new TransportError('not listening: call start() first');
     return formatAddress(this.listening);
+  }
+
+  /**
+   * Connections handed to the frame reader since `start` (with TLS, only those whose handshake
+   * succeeded): for diagnostics and tests that check a refused peer was never read.
+   */
+  get acceptedConnections(): number {
+    return this.accepted;
   }
 
   /** Sends `message` to `message.to`. Never throws, never waits; order per peer is kept. */
@@ -147,8 +165,10 @@ export class TcpTransport implements Transport {
     for (const link of this.links.values()) link.close();
     for (const transfer of this.transfers) transfer.abort();
     for (const connection of this.inbound) connection.close();
-    const server = this.server;
-    this.closing = server === null ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
+    const listener = this.listener;
+    this.closing = listener === null ? Promise.resolve() : new Promise<void>((resolve) => listener.server.close(() => resolve()));
+    // After close(): it stops new connections first, then waits for these (TLS handshakes included) to end.
+    listener?.dropConnections();
     return this.closing;
   }
 
@@ -157,6 +177,7 @@ export class TcpTransport implements Transport {
       socket.destroy();
       return;
     }
+    this.accepted++;
     this.inbound.add(new InboundConnection(socket, this.inboundContext));
   }
 
