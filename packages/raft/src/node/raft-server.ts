@@ -110,7 +110,13 @@ export class RaftServer<Result> implements Replicator<Result> {
       envelopeId: () => this.nextProposalId(),
     });
     this.reads = new ReadBarrier((context) => this.node.readIndex(context), retryTicks);
-    this.snapshots = new SnapshotPolicy(log, state, voters, this.options.snapshotEvery, this.options.compactionMargin);
+    this.snapshots = new SnapshotPolicy(
+      log,
+      state,
+      (index) => this.node.configurationAt(index),
+      this.options.snapshotEvery,
+      this.options.compactionMargin,
+    );
   }
 
   /**

@@ -501,7 +501,9 @@ export class Simulation {
     const applied = node.machine.applied;
     if (applied - node.storage.firstIndex() < 20 + this.random.nextInt(30)) return;
     this.stats.compactions++;
-    node.storage.createSnapshot(applied, this.ids, node.machine.snapshot());
+    // The configuration as of the snapshot's index goes with it (the core knows it; membership changes).
+    const config = node.raft?.configurationAt(applied) ?? this.ids;
+    node.storage.createSnapshot(applied, config, node.machine.snapshot());
     node.storage.compact(applied - this.random.nextInt(5));
   }
 
