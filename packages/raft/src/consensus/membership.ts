@@ -102,38 +102,45 @@ function sameSet(a: readonly NodeId[], b: readonly NodeId[]): boolean {
   return a.length === b.length && a.every((id) => b.includes(id));
 }
 
+/** Configurations kept for `at()`: enough for any index a driver still snapshots at. */
+const MAX_KEPT = 64;
+
 /**
  * The configuration of a node's log. A change takes effect as soon as its entry is in the log
  * (appended, not committed: dissertation §4.1), so it is undone when a new leader truncates the
- * entry away. Keeps the configuration of the snapshot and every `config` entry after it.
+ * entry away. Keeps the configuration of the snapshot and of every `config` entry after it, and a
+ * few from before the latest snapshot: the driver may still take a snapshot of its own at an
+ * applied index below a snapshot it just received.
  */
 export class MembershipLog {
-  private base: { index: number; config: Configuration };
-  private changes: { index: number; config: Configuration }[] = [];
+  /** Oldest first; the first is a snapshot's (or the bootstrap) configuration. */
+  private configs: { index: number; config: Configuration }[];
 
   constructor(baseIndex: number, base: Configuration) {
-    this.base = { index: baseIndex, config: base };
+    this.configs = [{ index: baseIndex, config: base }];
   }
 
   /** The configuration in force: the latest in the log. */
   current(): Configuration {
-    return this.changes[this.changes.length - 1]?.config ?? this.base.config;
+    return (this.configs[this.configs.length - 1] as { config: Configuration }).config;
   }
 
   /** The index of the latest configuration entry (or of the snapshot that holds it). */
   currentIndex(): number {
-    return this.changes[this.changes.length - 1]?.index ?? this.base.index;
+    return (this.configs[this.configs.length - 1] as { index: number }).index;
   }
 
   /** The configuration as of `index` (for a snapshot taken there). */
   at(index: number): Configuration {
-    if (index < this.base.index) throw new RaftProtocolError(`no configuration is known below index ${this.base.index} (asked ${index})`);
-    let config = this.base.config;
-    for (const change of this.changes) {
-      if (change.index > index) break;
-      config = change.config;
+    let found: Configuration | null = null;
+    for (const known of this.configs) {
+      if (known.index > index) break;
+      found = known.config;
     }
-    return config;
+    if (found === null) {
+      throw new RaftProtocolError(`no configuration is known at index ${index} (the oldest kept is at ${this.configs[0]?.index})`);
+    }
+    return found;
   }
 
   /** Entries were written from `entries[0].index` on, replacing whatever followed. Returns whether the configuration changed. */
@@ -141,16 +148,24 @@ export class MembershipLog {
     const first = entries[0];
     if (first === undefined) return false;
     const before = this.current();
-    this.changes = this.changes.filter((change) => change.index < first.index);
+    // The entry at position 0 is a snapshot's (or the bootstrap) configuration: appends never reach it.
+    this.configs = this.configs.filter((known, position) => position === 0 || known.index < first.index);
     for (const entry of entries) {
-      if (entry.kind === 'config') this.changes.push({ index: entry.index, config: decodeConfigEntry(entry.data).config });
+      if (entry.kind === 'config') this.configs.push({ index: entry.index, config: decodeConfigEntry(entry.data).config });
     }
+    this.trim();
     return this.current() !== before;
   }
 
   /** The log was replaced by a snapshot. */
   restored(snapshot: Snapshot): void {
-    this.base = { index: snapshot.meta.index, config: snapshotConfiguration(snapshot.meta) };
-    this.changes = [];
+    const index = snapshot.meta.index;
+    this.configs = this.configs.filter((known) => known.index < index);
+    this.configs.push({ index, config: snapshotConfiguration(snapshot.meta) });
+    this.trim();
+  }
+
+  private trim(): void {
+    if (this.configs.length > MAX_KEPT) this.configs = this.configs.slice(this.configs.length - MAX_KEPT);
   }
 }

@@ -290,6 +290,13 @@ export class RaftNode {
    */
   step(message: Message): void {
     if (message.to !== this.id || message.from === this.id) return;
+    // A voter ignores campaigns of nodes it does not know as voters (dissertation §4.2.3): a removed
+    // member that missed its removal would otherwise disrupt the cluster with ever-higher terms.
+    // Withholding a vote is always safe. A node that is no voter in its own configuration (a
+    // learner, a node that just joined, one promoted without knowing it yet) answers anyone, as in
+    // etcd: the voters that do know it may need its vote to elect a leader.
+    if ((message.type === 'vote' || message.type === 'pre-vote') && this.tracker.isVoter(this.id) && !this.tracker.isVoter(message.from))
+      return;
     if (message.type === 'propose' || message.type === 'read-index' || message.type === 'read-index-response') {
       // Not tied to a term: a forwarded command or read is fine whichever term it was sent in.
       this.stepByRole(message);

@@ -338,3 +338,35 @@ describe('leadership transfer', () => {
     expect(cluster.node('n1').status().transferee).toBeNull();
   });
 });
+
+describe('membership: who answers a campaign', () => {
+  it('a voter ignores the campaign of a node it does not know as a voter (a removed member that missed its removal)', () => {
+    const cluster = new TestCluster(three, { checkQuorum: false, preVote: false });
+    cluster.campaign('n1');
+    cluster.crash('n3');
+    cluster.change('n1', { type: 'remove', node: 'n3' });
+    cluster.restart('n3');
+    // n3 never heard of its removal: it still counts itself a voter and campaigns (no pre-vote, no lease here).
+    expect(cluster.node('n3').voters).toEqual(three);
+    const n3 = cluster.node('n3');
+    cluster.isolate('n3', ['n1']);
+    n3.campaign();
+    cluster.flush();
+    // n2 neither votes nor moves to n3's term: the cluster is not disrupted.
+    expect(cluster.node('n2').status().term).toBe(1);
+    expect(n3.status().role).not.toBe('leader');
+  });
+
+  it('a node that is not a voter in its own configuration still answers (it may have been promoted without knowing)', () => {
+    const cluster = ledCluster();
+    cluster.join('n4');
+    cluster.change('n1', { type: 'add-learner', node: 'n4' });
+    const learner = cluster.node('n4');
+    learner.step({ type: 'vote', from: 'n2', to: 'n4', term: 5, lastLogIndex: 99, lastLogTerm: 1 });
+    const ready = learner.ready();
+    expect([...ready.messages, ...ready.messagesAfterPersist]).toContainEqual(
+      expect.objectContaining({ type: 'vote-response', to: 'n2', granted: true }),
+    );
+    learner.advance(ready);
+  });
+});
