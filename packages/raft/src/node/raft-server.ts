@@ -287,20 +287,28 @@ export class RaftServer<Result> implements Replicator<Result> {
     return this.closing;
   }
 
-  /** Before closing a leader: transfer leadership, as far as that goes (a failure only means an election later). */
+  /**
+   * Before closing a leader: transfer leadership to a voter heard from lately, as far as that goes
+   * (a failure only means an election later). With no such voter (the last member of a cluster
+   * being shut down) there is no one to hand over to, and closing does not wait.
+   */
   private async handOver(transfer: boolean): Promise<void> {
     if (!transfer || this.starting === null || this.failure !== null || this.closed) return;
     if (this.node.status().role !== 'leader') return;
-    await this.transferLeadership().catch(() => undefined);
+    const target = this.mostUpToDateVoter(true);
+    if (target === null) return;
+    await this.transferLeadership(target).catch(() => undefined);
   }
 
-  /** The other voter with the highest match index, or null when this node is the only voter. */
-  private mostUpToDateVoter(): NodeId | null {
+  /** The other voter with the highest match index (among those heard from lately, if asked), or null. */
+  private mostUpToDateVoter(activeOnly = false): NodeId | null {
     let best: { id: NodeId; match: number } | null = null;
     const progress = this.node.followerProgress();
     for (const voter of this.node.voters) {
       if (voter === this.id) continue;
-      const match = progress.get(voter)?.match ?? 0;
+      const state = progress.get(voter);
+      if (activeOnly && state?.recentActive !== true) continue;
+      const match = state?.match ?? 0;
       if (best === null || match > best.match) best = { id: voter, match };
     }
     return best?.id ?? null;
