@@ -4,7 +4,7 @@ import { Etcd3 } from 'etcd3';
 import { startEtcdCluster } from '../etcd/cluster.js';
 import { runTimedPool, type Comparison, type Trial, type Workload } from '../harness.js';
 import { RaftBackend, startLocalCluster } from '@timebox/raft';
-import { messageOf, SuiteUnavailableError, type BackendBench } from '../suite.js';
+import { messageOf, type BackendBench } from '../suite.js';
 import { appendWorkload, counterIds, type CounterEvents, type TrialStore } from './counter.js';
 import {
   CATCH_UP_FULL,
@@ -16,6 +16,7 @@ import {
   type LagSizes,
 } from './projection.js';
 import { timeboxGate } from './read-side.js';
+import { rollingRestartComparison } from './rolling-restart.js';
 
 export interface RaftSizes {
   /** Writes per trial, dealt round-robin over `keys`, `concurrency` in flight. */
@@ -148,7 +149,7 @@ function etcdPutWorkload(endpoints: readonly string[], { ops, keys, concurrency 
  * fresh cluster per lag trial.
  */
 export function raftComparisons(
-  endpoints: readonly string[],
+  endpoints: readonly string[] | { readonly unavailable: string },
   sizes: RaftSizes,
   readSide: { readonly log: FilledLog; readonly gap: string | undefined },
 ): Comparison[] {
@@ -160,13 +161,18 @@ export function raftComparisons(
     kind: 'latency',
     params: { ops: sizes.ops, keys: sizes.keys, concurrency: sizes.concurrency, members: 3, via },
     subject: timeboxGate(readSide.gap)(timeboxRaftSide(sizes, via)),
-    baselines: [etcdPutWorkload(endpoints, sizes, via)],
+    baselines: [
+      'unavailable' in endpoints
+        ? { label: `etcd put (3 members, client on the ${via})`, unavailable: endpoints.unavailable }
+        : etcdPutWorkload(endpoints, sizes, via),
+    ],
     // Issue 19: at least twice etcd's rate with the fair baseline (each put sent to etcd's leader).
     targets: { [`etcd put (3 members, client on the ${via})`]: { atLeast: 2 } },
   });
   return [
     append('leader'),
     append('follower'),
+    rollingRestartComparison(),
     ...projectionComparisons({
       catchUp: sizes.catchUp,
       lag: sizes.lag,
@@ -183,14 +189,18 @@ export const raftBench: BackendBench = {
   name: 'raft',
   async open({ quick, progress }) {
     const binary = etcdBinary();
-    let version: string;
+    // Without etcd the Timebox sides still run (the rolling restart compares Timebox with itself);
+    // the etcd baselines are reported as not measured.
+    let etcd: Awaited<ReturnType<typeof startEtcdCluster>> | null = null;
+    let etcdMissing: string | null = null;
     try {
-      version = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+      const version = execFileSync(binary, ['--version'], { encoding: 'utf8' }).split('\n')[0] ?? '';
+      etcd = await startEtcdCluster(binary, 3);
+      progress(`${version}: members at ${etcd.endpoints.join(', ')}`);
     } catch (error) {
-      throw new SuiteUnavailableError(`etcd is not installed (${binary}: ${messageOf(error)}); install etcd or set TIMEBOX_ETCD`);
+      etcdMissing = `etcd is not installed (${binary}: ${messageOf(error)}); install etcd or set TIMEBOX_ETCD`;
+      progress(`etcd baselines not measured: ${etcdMissing}`);
     }
-    const cluster = await startEtcdCluster(binary, 3);
-    progress(`${version}: members at ${cluster.endpoints.join(', ')}`);
     const sizes = quick ? QUICK_SIZES : FULL_SIZES;
     // Checked on the class, without starting a cluster: a raft backend from before its read side
     // has no readLog, and its appends return no log positions, which core's store now requires.
@@ -202,7 +212,10 @@ export const raftBench: BackendBench = {
     const log = filledLog(() => openCluster('leader'), sizes.catchUp, progress);
     return {
       warmups: quick ? 0 : 1,
-      comparisons: raftComparisons(cluster.endpoints, sizes, { log, gap }),
+      comparisons: raftComparisons(etcd === null ? { unavailable: etcdMissing ?? 'etcd did not start' } : etcd.endpoints, sizes, {
+        log,
+        gap,
+      }),
       notes: [
         'Both clusters run their three members on this one machine (Timebox: in one process; etcd: three processes), sharing its disk and cores.',
         "Fair baseline: the etcd client of `append-64` sends every put to etcd's leader, as the Timebox store there sits on the leader; `append-64-follower` has both sides write through a follower, which forwards to the leader.",
@@ -211,7 +224,7 @@ export const raftBench: BackendBench = {
       ],
       close: async () => {
         await log.close();
-        await cluster.stop();
+        await etcd?.stop();
       },
     };
   },
