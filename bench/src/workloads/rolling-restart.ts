@@ -59,8 +59,9 @@ function rollingRestartSide(transfer: boolean): Workload {
         async verify() {
           if (acknowledged === 0) throw new Error('no write was acknowledged during the rolling restart');
           const store = stores.find((candidate) => candidate !== undefined)!;
-          const written = await store.listAggregates(['rolling']);
-          if (written.length !== acknowledged) throw new Error(`${written.length} aggregates written, ${acknowledged} writes acknowledged`);
+          let written = 0;
+          for await (const _id of store.iterateAggregates(['rolling'])) written++;
+          if (written !== acknowledged) throw new Error(`${written} aggregates written, ${acknowledged} writes acknowledged`);
         },
         async close() {
           for (const store of stores) await store?.close();
