@@ -27,6 +27,29 @@ export default tseslint.config(
     },
   },
   {
+    // The Raft consensus core is a module of its own inside @timebox/raft (as etcd's raft is): a
+    // pure state machine that imports nothing from the rest of the package (no driver, transport,
+    // WAL or state), only its own files and @timebox/core.
+    files: ['packages/raft/src/consensus/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\.\\./',
+              message: 'src/consensus imports nothing from the rest of @timebox/raft: keep the consensus core self-contained.',
+            },
+            {
+              regex: '^node:',
+              message: 'src/consensus is a pure state machine: no timers, sockets or files.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     extends: [tseslint.configs.disableTypeChecked],
   },

@@ -124,6 +124,11 @@ function otherCell(side: WorkloadResult): string {
   }
   if (c.gaveUp !== undefined && c.gaveUp.max > 0) parts.push(`gave up ${int.format(c.gaveUp.median)}`);
   if (c.heapBytes !== undefined) parts.push(`heap growth ${mib(c.heapBytes.median)}`);
+  if (c.longestPauseMs !== undefined) {
+    parts.push(
+      `longest write pause ${int.format(c.longestPauseMs.median)} ms (${int.format(c.longestPauseMs.min)}–${int.format(c.longestPauseMs.max)})`,
+    );
+  }
   const heapRatio = (side as BaselineResult).heapRatio;
   if (heapRatio !== undefined) parts.push(`heap ratio ${ratioText(heapRatio)}`);
   return parts.join(', ');

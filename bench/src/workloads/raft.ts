@@ -17,6 +17,7 @@ import {
 } from './projection.js';
 import { timeboxGate } from './read-side.js';
 import { benchCertificates, type BenchCertificates } from './raft-tls.js';
+import { rollingRestartComparison } from './rolling-restart.js';
 
 export interface RaftSizes {
   /** Writes per trial, dealt round-robin over `keys`, `concurrency` in flight. */
@@ -187,6 +188,7 @@ export function raftComparisons(
     append('leader'),
     append('follower'),
     withTls,
+    rollingRestartComparison(),
     ...projectionComparisons({
       catchUp: sizes.catchUp,
       lag: sizes.lag,

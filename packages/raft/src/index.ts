@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 // One process of a cluster and the stores over it.
-export { RaftMember, openRaftStore } from './raft-member.js';
+export { RaftMember, openRaftStore, type RaftMembership } from './raft-member.js';
 export {
   MEMBER_DEFAULTS,
   MIN_LOG_TAIL_SIZE,
@@ -39,3 +39,12 @@ export {
   WalCorruptionError,
   WalUnavailableError,
 } from './errors.js';
+// Membership changes and leadership transfer.
+export {
+  ConfChangeInProgressError,
+  InvalidConfChangeError,
+  InvalidTransferError,
+  LeadershipTransferInProgressError,
+  NotLeaderError,
+} from './consensus/errors.js';
+export { LeadershipTransferFailedError, MembershipChangeFailedError } from './node/errors.js';

@@ -109,11 +109,14 @@ export class LocalRaftCluster {
     }
   }
 
-  /** Stops member `i` cleanly; its data stays for `restart(i)`. */
-  async stop(i: number): Promise<void> {
+  /**
+   * Stops member `i` cleanly; its data stays for `restart(i)`. A leader hands leadership over
+   * first unless `transferLeadership` is false (see `RaftMember.close`).
+   */
+  async stop(i: number, options: { readonly transferLeadership?: boolean } = {}): Promise<void> {
     const member = this.members[i];
     this.members[i] = undefined;
-    await member?.close();
+    await member?.close(options);
   }
 
   /** Resolves once every running member knows a leader and has caught up with the commit it joined at. */

@@ -50,6 +50,29 @@ export class RaftMember {
 
   /** Validates `options` (`ConfigError` naming the field), recovers the data folder and starts the member. */
   static async open(options: RaftMemberOptions): Promise<RaftMember> {
+    return RaftMember.start(options, false);
+  }
+
+  /**
+   * Starts a **new** member that joins a running cluster (grow it, or replace a member whose disk
+   * is gone — under a new `localId`; a lost member never comes back under its old ID). `servers`
+   * lists this member and the members it can reach (their addresses); the configuration itself
+   * comes from the leader. Until the leader adds it (`addLearner` on the leader) it does nothing
+   * but wait: it never campaigns. It catches up from the log, or by a snapshot when it is far
+   * behind. Restart it with `join` too: once it holds the configuration, `join` and `open` are
+   * the same.
+   *
+   * ```ts
+   * const d = await RaftMember.join({ localId: 'd', address: '10.0.0.4:7400', dataDir, servers: [...current, self] });
+   * await leader.addLearner('d', '10.0.0.4:7400'); // on the leader: replicate to d
+   * await leader.promote('d');                      // once d caught up: d votes
+   * ```
+   */
+  static async join(options: RaftMemberOptions): Promise<RaftMember> {
+    return RaftMember.start(options, true);
+  }
+
+  private static async start(options: RaftMemberOptions, joining: boolean): Promise<RaftMember> {
     const resolved = resolveOptions(options);
     await mkdir(resolved.dataDir, { recursive: true });
     const log = await WriteAheadLog.open(join(resolved.dataDir, 'wal'), {
@@ -68,6 +91,15 @@ export class RaftMember {
       server = new RaftServer<CommandResult>({
         id: resolved.localId,
         voters: resolved.servers.map((server) => server.id),
+        join: joining,
+        // Members added through the log bring their address with them: tell the transport.
+        onConfiguration: (config) => {
+          for (const [id, address] of Object.entries(config.addresses)) {
+            if (peers.get(id) === address) continue;
+            peers.set(id, address);
+            transport.current?.setPeer(id, address);
+          }
+        },
         log,
         state,
         connect: (events) => {
@@ -136,14 +168,77 @@ export class RaftMember {
     return this.server.ready();
   }
 
-  /** Stops the node (its transport and log), then closes the state. Idempotent. */
-  close(): Promise<void> {
+  /** The cluster's configuration as this member knows it (the latest in its log): voters, learners, addresses of added members. */
+  members(): RaftMembership {
+    const config = this.server.configuration();
+    return { voters: [...config.voters], learners: [...config.learners], addresses: { ...config.addresses } };
+  }
+
+  /**
+   * Adds member `id`, reachable at `address`, as a learner: it receives the log (or a snapshot
+   * when far behind) but does not vote, so a slow newcomer never holds up writes. Call on the
+   * leader; resolves once the change is committed. Start the new member with `RaftMember.join`.
+   * @throws NotLeaderError on a follower (its message names the leader). ConfChangeInProgressError
+   * while another change is uncommitted (one change at a time). InvalidConfChangeError when `id` is
+   * already a member. MembershipChangeFailedError when it did not commit.
+   */
+  addLearner(id: NodeId, address: string): Promise<void> {
+    return this.server.changeMembership({ type: 'add-learner', node: id, address });
+  }
+
+  /**
+   * Promotes learner `id` to voter. Promote once it has caught up (`status().applied` on it close to
+   * the leader's commit): from then on it counts toward every quorum. Call on the leader; resolves
+   * once committed. Errors as for `addLearner` (InvalidConfChangeError when `id` is not a learner).
+   */
+  promote(id: NodeId): Promise<void> {
+    return this.server.changeMembership({ type: 'promote', node: id });
+  }
+
+  /**
+   * Removes voter or learner `id` (for good: a removed member never rejoins under the same ID).
+   * Call on the leader; resolves once committed. A leader that removes itself keeps leading until
+   * the removal commits, then steps down; transfer leadership first to avoid the election. Errors as
+   * for `addLearner` (InvalidConfChangeError when `id` is not a member, or is the last voter).
+   */
+  removeMember(id: NodeId): Promise<void> {
+    return this.server.changeMembership({ type: 'remove', node: id });
+  }
+
+  /**
+   * Hands leadership to voter `to` (default: the most up-to-date other voter) and resolves with
+   * the new leader's ID (null when there is no other voter). Writes made meanwhile wait and go to
+   * the new leader. Call on the leader.
+   * @throws NotLeaderError on a follower. LeadershipTransferFailedError when no one took over
+   * within two election timeouts (this member may still lead).
+   */
+  transferLeadership(to?: NodeId): Promise<NodeId | null> {
+    return this.server.transferLeadership(to);
+  }
+
+  /**
+   * Stops the node (its transport and log), then closes the state. A leader first hands
+   * leadership to the most up-to-date other voter, so the cluster does not wait an election
+   * timeout for a new leader (a rolling restart never does); pass `{ transferLeadership: false }`
+   * to skip that. Idempotent.
+   */
+  close(options: { readonly transferLeadership?: boolean } = {}): Promise<void> {
     this.#closing ??= (async () => {
-      await this.server.close();
+      await this.server.close(options);
       await this.state.close();
     })();
     return this.#closing;
   }
+}
+
+/** A cluster configuration, as `RaftMember.members()` reports it. */
+export interface RaftMembership {
+  /** Members that vote and count toward every quorum. */
+  readonly voters: readonly NodeId[];
+  /** Members that receive the log but do not vote (not yet promoted). */
+  readonly learners: readonly NodeId[];
+  /** Addresses of the members added through `addLearner`. */
+  readonly addresses: Readonly<Record<NodeId, string>>;
 }
 
 /**

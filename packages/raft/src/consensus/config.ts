@@ -7,7 +7,12 @@ import type { NodeId } from './types.js';
 export interface RaftNodeConfig {
   /** This node's stable ID. */
   readonly id: NodeId;
-  /** The static voter set (the member's `servers` option); must include `id`. One voter is a single-node cluster. */
+  /**
+   * The voters a new cluster starts with (the member's `servers` option); must include `id`. One
+   * voter is a single-node cluster. Empty for a node that joins an existing cluster: it learns the
+   * configuration from the leader. Once the log holds a configuration (in a snapshot or a
+   * membership-change entry), that one is in force and this is ignored.
+   */
   readonly voters: readonly NodeId[];
   /** The durable log; the driver writes to it as each Ready asks. */
   readonly storage: LogStorage;
@@ -53,14 +58,12 @@ export const RAFT_DEFAULTS = Object.freeze({
 /** Validates a node config, throwing `ConfigError` naming the first bad field. */
 export function resolveRaftConfig(config: RaftNodeConfig): ResolvedRaftConfig {
   if (typeof config.id !== 'string' || config.id === '') throw new ConfigError('id', 'must be a non-empty string', config.id);
-  if (!Array.isArray(config.voters) || config.voters.length === 0) {
-    throw new ConfigError('voters', 'must be a non-empty array of node IDs', config.voters);
-  }
+  if (!Array.isArray(config.voters)) throw new ConfigError('voters', 'must be an array of node IDs', config.voters);
   for (const voter of config.voters) {
     if (typeof voter !== 'string' || voter === '') throw new ConfigError('voters', 'must hold non-empty strings', voter);
   }
   if (new Set(config.voters).size !== config.voters.length) throw new ConfigError('voters', 'must not repeat an ID', config.voters);
-  if (!config.voters.includes(config.id))
+  if (config.voters.length > 0 && !config.voters.includes(config.id))
     throw new ConfigError('voters', `must include the local node ${JSON.stringify(config.id)}`, config.voters);
   const resolved: ResolvedRaftConfig = {
     ...RAFT_DEFAULTS,

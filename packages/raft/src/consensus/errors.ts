@@ -60,3 +60,57 @@ export class RaftProtocolError extends TimeboxError {
     super('RAFT_PROTOCOL', message);
   }
 }
+
+/** A membership change or leadership transfer was asked of a node that is not the leader. */
+export class NotLeaderError extends TimeboxError {
+  constructor(
+    readonly nodeId: string,
+    readonly leader: string | null,
+    operation: string,
+  ) {
+    super(
+      'RAFT_NOT_LEADER',
+      `cannot ${operation} on node ${JSON.stringify(nodeId)}: it is not the leader (${leader === null ? 'no leader is known' : `the leader is ${JSON.stringify(leader)}`})`,
+    );
+  }
+}
+
+/** A membership change was refused because another one has not committed yet (one change at a time). */
+export class ConfChangeInProgressError extends TimeboxError {
+  constructor(
+    readonly pendingIndex: number,
+    readonly committed: number,
+  ) {
+    super(
+      'RAFT_CONF_CHANGE_IN_PROGRESS',
+      `a membership change is still in flight (log index ${pendingIndex}, committed ${committed}): one change at a time; retry once it commits`,
+    );
+  }
+}
+
+/** A membership change does not apply to the current configuration (unknown member, already a voter, last voter…). */
+export class InvalidConfChangeError extends TimeboxError {
+  constructor(reason: string) {
+    super('RAFT_INVALID_CONF_CHANGE', `invalid membership change: ${reason}`);
+  }
+}
+
+/** The leader is handing leadership over and takes no proposals until that ends (a new leader, or an election timeout). */
+export class LeadershipTransferInProgressError extends TimeboxError {
+  constructor(
+    readonly nodeId: string,
+    readonly transferee: string,
+  ) {
+    super(
+      'RAFT_LEADERSHIP_TRANSFER',
+      `leader ${JSON.stringify(nodeId)} is transferring leadership to ${JSON.stringify(transferee)} and takes no proposals meanwhile; retry on the new leader`,
+    );
+  }
+}
+
+/** A leadership transfer was asked for a node that cannot lead (not a voter). */
+export class InvalidTransferError extends TimeboxError {
+  constructor(reason: string) {
+    super('RAFT_INVALID_TRANSFER', `invalid leadership transfer: ${reason}`);
+  }
+}

@@ -1,29 +1,51 @@
 import type { NodeId } from './types.js';
 
-/** Votes needed for a majority of `voterCount`. */
-export function quorumSize(voterCount: number): number {
-  return Math.floor(voterCount / 2) + 1;
-}
-
-/** The highest index held by a majority, given each voter's match index. */
-export function committedIndex(matches: readonly number[]): number {
-  const sorted = [...matches].sort((a, b) => b - a);
-  return sorted[quorumSize(matches.length) - 1] ?? 0;
-}
-
 /** The state of an election given the votes seen so far. */
 export type VoteResult = 'won' | 'lost' | 'pending';
 
-export function voteResult(voters: readonly NodeId[], votes: ReadonlyMap<NodeId, boolean>): VoteResult {
-  let granted = 0;
-  let rejected = 0;
-  for (const voter of voters) {
-    const vote = votes.get(voter);
-    if (vote === true) granted++;
-    else if (vote === false) rejected++;
+/**
+ * A majority of a voter set: the one place where Raft counts to a quorum. Elections, the commit
+ * index, CheckQuorum and ReadIndex confirmations all ask it; learners are never in `voters`, so
+ * nothing a learner does can ever count.
+ */
+export class MajorityQuorum {
+  readonly voters: readonly NodeId[];
+
+  constructor(voters: readonly NodeId[]) {
+    this.voters = [...voters];
   }
-  const need = quorumSize(voters.length);
-  if (granted >= need) return 'won';
-  if (voters.length - rejected < need) return 'lost';
-  return 'pending';
+
+  /** Votes needed for a majority (an empty voter set never reaches one). */
+  get size(): number {
+    return this.voters.length === 0 ? Number.POSITIVE_INFINITY : Math.floor(this.voters.length / 2) + 1;
+  }
+
+  /**
+   * Tallies a yes/no/unknown answer from each voter: won once a majority said yes, lost once a
+   * majority can no longer say yes.
+   */
+  tally(answer: (voter: NodeId) => boolean | undefined): VoteResult {
+    let granted = 0;
+    let rejected = 0;
+    for (const voter of this.voters) {
+      const vote = answer(voter);
+      if (vote === true) granted++;
+      else if (vote === false) rejected++;
+    }
+    if (granted >= this.size) return 'won';
+    if (this.voters.length - rejected < this.size) return 'lost';
+    return 'pending';
+  }
+
+  /** Whether the voters for which `holds` is true form a majority. */
+  reached(holds: (voter: NodeId) => boolean): boolean {
+    return this.tally((voter) => (holds(voter) ? true : undefined)) === 'won';
+  }
+
+  /** The highest index a majority holds, given each voter's match index (0 with no voters). */
+  committedIndex(matchOf: (voter: NodeId) => number): number {
+    if (this.voters.length === 0) return 0;
+    const sorted = this.voters.map(matchOf).sort((a, b) => b - a);
+    return sorted[this.size - 1] ?? 0;
+  }
 }

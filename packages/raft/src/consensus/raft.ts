@@ -1,10 +1,29 @@
 import { resolveRaftConfig, type RaftNodeConfig, type ResolvedRaftConfig } from './config.js';
-import { InvalidProposalError, NoLeaderError, ProposalDroppedError, RaftProtocolError } from './errors.js';
+import {
+  ConfChangeInProgressError,
+  InvalidProposalError,
+  InvalidTransferError,
+  LeadershipTransferInProgressError,
+  NoLeaderError,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftProtocolError,
+} from './errors.js';
 import { RaftLog } from './log.js';
-import { Progress } from './progress.js';
-import { committedIndex, quorumSize, voteResult, type VoteResult } from './quorum.js';
+import {
+  applyConfChange,
+  encodeConfigEntry,
+  EMPTY_CONFIGURATION,
+  MembershipLog,
+  snapshotConfiguration,
+  type ConfChange,
+  type Configuration,
+} from './membership.js';
+import type { Progress } from './progress.js';
+import type { VoteResult } from './quorum.js';
+import { ProgressTracker } from './tracker.js';
 import { ReadOnlyQueue, type PendingRead } from './read-only.js';
-import { entryBytes } from './storage.js';
+import { entryBytes, type LogStorage } from './storage.js';
 import type {
   AppendRequest,
   AppendResponse,
@@ -22,6 +41,7 @@ import type {
   Ready,
   Snapshot,
   SnapshotRequest,
+  TimeoutNow,
   VoteRequest,
   VoteResponse,
 } from './types.js';
@@ -47,6 +67,7 @@ const SENDABLE_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
   'propose',
   'read-index',
   'read-index-response',
+  'timeout-now',
 ]);
 
 /**
@@ -60,17 +81,22 @@ const SENDABLE_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
  */
 export class RaftNode {
   readonly id: NodeId;
-  readonly voters: readonly NodeId[];
   protected readonly config: ResolvedRaftConfig;
   protected readonly log: RaftLog;
+  /** The configuration of the log (membership changes take effect when appended). */
+  protected readonly membership: MembershipLog;
+  /** Who is a member, how each is replicating, and every quorum count. */
+  protected readonly tracker: ProgressTracker;
+  /** The index of the latest membership change this leader appended (or its first entry); a new change waits until it commits. */
+  protected pendingConfIndex = 0;
+  /** The voter this leader is handing leadership to, or null. */
+  private leadTransferee: NodeId | null = null;
 
   private term = 0;
   private vote: NodeId | null = null;
   private leader: NodeId | null = null;
   private role: RaftRole = 'follower';
 
-  private readonly votes = new Map<NodeId, boolean>();
-  private progress = new Map<NodeId, Progress>();
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
   private randomizedElectionTimeout = 0;
@@ -91,15 +117,16 @@ export class RaftNode {
   constructor(config: RaftNodeConfig) {
     this.config = resolveRaftConfig(config);
     this.id = this.config.id;
-    this.voters = [...this.config.voters];
     const storage = this.config.storage;
     const initial = storage.initialState();
-    if (initial.voters.length > 0 && !sameMembers(initial.voters, this.voters)) {
-      throw new RaftProtocolError(
-        `stored voters ${JSON.stringify(initial.voters)} differ from configured voters ${JSON.stringify(this.voters)}`,
-      );
-    }
     this.log = new RaftLog(storage);
+    // The stored configuration wins over the configured voters, which only bootstrap a new cluster.
+    const snapshot = storage.snapshot();
+    const stored = snapshot.meta.index > 0 || snapshot.meta.voters.length > 0;
+    const base: Configuration = stored ? snapshotConfiguration(snapshot.meta) : { ...EMPTY_CONFIGURATION, voters: [...this.config.voters] };
+    this.membership = new MembershipLog(snapshot.meta.index, base);
+    this.membership.appended(configEntries(storage, this.log.firstIndex(), this.log.lastIndex()));
+    this.tracker = new ProgressTracker(this.membership.current(), this.config.maxInflightMessages, this.config.maxInflightBytes);
     const hard = initial.hardState;
     if (hard.commit < this.log.committed || hard.commit > this.log.lastIndex()) {
       throw new RaftProtocolError(
@@ -126,10 +153,70 @@ export class RaftNode {
     else this.tickElection();
   }
 
-  /** Starts an election now (pre-vote first when enabled), as if the election timeout had run out. */
+  /** Starts an election now (pre-vote first when enabled), as if the election timeout had run out. Learners and non-members never campaign. */
   campaign(): void {
-    if (this.role === 'leader') return;
+    if (this.role === 'leader' || !this.promotable()) return;
     this.startCampaign(this.config.preVote ? 'pre-vote' : 'vote');
+  }
+
+  /** The voters and learners in force (the latest configuration in this node's log). */
+  get voters(): readonly NodeId[] {
+    return this.tracker.voters;
+  }
+
+  /** The configuration in force: the latest in this node's log, committed or not. */
+  configuration(): Configuration {
+    return this.membership.current();
+  }
+
+  /** The configuration as of log index `index` (at least the snapshot's index): what a snapshot taken there must record. */
+  configurationAt(index: number): Configuration {
+    return this.membership.at(index);
+  }
+
+  /**
+   * Proposes a single-server membership change, on the leader only. The change is a log entry and
+   * takes effect on each node as soon as that node appends it; the next change is refused until it
+   * commits (and until this leader has committed an entry of its own term, which closes the
+   * single-server change bug the dissertation's errata describe). Returns the entry's index.
+   * @throws NotLeaderError on a follower. ConfChangeInProgressError while a change is uncommitted.
+   * InvalidConfChangeError when the change does not apply. LeadershipTransferInProgressError during a transfer.
+   */
+  proposeConfChange(change: ConfChange): number {
+    if (this.role !== 'leader') throw new NotLeaderError(this.id, this.leader, 'change the membership');
+    if (this.leadTransferee !== null) throw new LeadershipTransferInProgressError(this.id, this.leadTransferee);
+    if (this.changeInFlight()) throw new ConfChangeInProgressError(this.pendingConfIndex, this.log.committed);
+    const next = applyConfChange(this.membership.current(), change);
+    const index = this.log.lastIndex() + 1;
+    const entry: Entry = { term: this.term, index, kind: 'config', proposalId: null, data: encodeConfigEntry(change, next) };
+    this.log.append([entry]);
+    this.pendingConfIndex = index;
+    this.afterAppend([entry]);
+    this.broadcastAppend();
+    return index;
+  }
+
+  /**
+   * Hands leadership to voter `to` (etcd's MsgTransferLeader): stops taking proposals, brings `to`
+   * up to date, then tells it to campaign at once (TimeoutNow). Abandoned after an election timeout
+   * if `to` has not taken over. A no-op when `to` is this node or already the transferee.
+   * @throws NotLeaderError on a follower. InvalidTransferError when `to` is not a voter.
+   */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.id, this.leader, 'transfer leadership');
+    if (to === this.id || to === this.leadTransferee) return;
+    if (!this.tracker.isVoter(to)) throw new InvalidTransferError(`${JSON.stringify(to)} is not a voter`);
+    this.leadTransferee = to;
+    // The transfer must finish within an election timeout, counted from now.
+    this.electionElapsed = 0;
+    const progress = this.tracker.get(to) as Progress;
+    if (progress.match === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.sendAppend(to, true);
+  }
+
+  /** Whether this leader's latest membership change (or its first entry) is still uncommitted. */
+  protected changeInFlight(): boolean {
+    return this.pendingConfIndex > this.log.committed;
   }
 
   /**
@@ -138,12 +225,14 @@ export class RaftNode {
    * learns which by watching for `proposalId` among applied entries, and retries with the same
    * ID on timeout.
    * @throws NoLeaderError when no leader is known. ProposalDroppedError when the uncommitted tail is full.
+   * LeadershipTransferInProgressError while this leader hands leadership over.
    */
   propose(proposalId: string, data: Uint8Array): ProposeOutcome {
     if (typeof proposalId !== 'string' || proposalId === '') throw new InvalidProposalError('the proposal ID must be a non-empty string');
     if (!(data instanceof Uint8Array)) throw new InvalidProposalError('the data must be a Uint8Array');
     const proposal: Proposal = { id: proposalId, data };
     if (this.role === 'leader') {
+      if (this.leadTransferee !== null) throw new LeadershipTransferInProgressError(this.id, this.leadTransferee);
       this.appendProposals([proposal], true);
       return 'appended';
     }
@@ -169,6 +258,7 @@ export class RaftNode {
     }
     const copy = proposals.map((proposal): Proposal => ({ id: proposal.id, data: proposal.data }));
     if (this.role === 'leader') {
+      if (this.leadTransferee !== null) throw new LeadershipTransferInProgressError(this.id, this.leadTransferee);
       this.appendProposals(copy, true);
       return 'appended';
     }
@@ -193,16 +283,27 @@ export class RaftNode {
     this.send({ type: 'read-index', to: this.leader, term: this.term, context });
   }
 
-  /** Feeds a message received from another node. Messages not addressed to this node, or from strangers, are ignored. */
+  /**
+   * Feeds a message received from another node. Messages not addressed to this node are ignored.
+   * Messages from nodes outside this node's configuration are taken (as etcd does): a member that
+   * just joined, or whose log is behind, does not know every member yet.
+   */
   step(message: Message): void {
-    if (message.to !== this.id || !this.voters.includes(message.from) || message.from === this.id) return;
+    if (message.to !== this.id || message.from === this.id) return;
+    // A voter ignores campaigns of nodes it does not know as voters (dissertation §4.2.3): a removed
+    // member that missed its removal would otherwise disrupt the cluster with ever-higher terms.
+    // Withholding a vote is always safe. A node that is no voter in its own configuration (a
+    // learner, a node that just joined, one promoted without knowing it yet) answers anyone, as in
+    // etcd: the voters that do know it may need its vote to elect a leader.
+    if ((message.type === 'vote' || message.type === 'pre-vote') && this.tracker.isVoter(this.id) && !this.tracker.isVoter(message.from))
+      return;
     if (message.type === 'propose' || message.type === 'read-index' || message.type === 'read-index-response') {
       // Not tied to a term: a forwarded command or read is fine whichever term it was sent in.
       this.stepByRole(message);
       return;
     }
     if (message.term > this.term) {
-      if ((message.type === 'vote' || message.type === 'pre-vote') && this.inLeaderLease()) return;
+      if ((message.type === 'vote' || message.type === 'pre-vote') && message.transfer !== true && this.inLeaderLease()) return;
       if (message.type === 'pre-vote' || (message.type === 'pre-vote-response' && message.granted)) {
         // A pre-vote never moves anyone's term: the asker only proposes term + 1.
       } else if (message.type === 'append' || message.type === 'heartbeat' || message.type === 'snapshot') {
@@ -228,13 +329,13 @@ export class RaftNode {
 
   /** The transport could not reach `nodeId`: stop pipelining to it. */
   reportUnreachable(nodeId: NodeId): void {
-    const progress = this.role === 'leader' ? this.progress.get(nodeId) : undefined;
+    const progress = this.role === 'leader' ? this.tracker.get(nodeId) : undefined;
     if (progress !== undefined && progress.state === 'replicate') progress.becomeProbe();
   }
 
   /** The transport finished (or failed) sending a snapshot to `nodeId`; either way the follower goes back to probing. */
   reportSnapshot(nodeId: NodeId, succeeded: boolean): void {
-    const progress = this.role === 'leader' ? this.progress.get(nodeId) : undefined;
+    const progress = this.role === 'leader' ? this.tracker.get(nodeId) : undefined;
     if (progress === undefined || progress.state !== 'snapshot') return;
     if (!succeeded) progress.pendingSnapshot = 0;
     progress.becomeProbe();
@@ -303,6 +404,7 @@ export class RaftNode {
       commit: this.log.committed,
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
+      transferee: this.leadTransferee,
     };
   }
 
@@ -318,7 +420,7 @@ export class RaftNode {
 
   /** Replication state of each follower, when leader (for diagnostics). */
   followerProgress(): ReadonlyMap<NodeId, Readonly<Progress>> {
-    return this.role === 'leader' ? this.progress : new Map();
+    return this.role === 'leader' ? this.tracker.all() : new Map();
   }
 
   // ---------------------------------------------------------------- overridable decisions
@@ -354,7 +456,7 @@ export class RaftNode {
   private becomePreCandidate(): void {
     // Changes neither term nor vote: a node cut off from the cluster must not inflate the term.
     this.role = 'pre-candidate';
-    this.votes.clear();
+    this.tracker.resetVotes();
     this.leader = null;
   }
 
@@ -368,11 +470,16 @@ export class RaftNode {
     this.reset(this.term);
     this.role = 'leader';
     this.leader = this.id;
-    const self = this.progress.get(this.id) as Progress;
+    const self = this.tracker.get(this.id) as Progress;
     self.becomeReplicate();
     self.maybeUpdate(this.durableLastIndex());
     // The empty entry lets this leader commit (and so learn the commit index) in its own term.
-    this.log.append([{ term: this.term, index: this.log.lastIndex() + 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) }]);
+    const empty: Entry = { term: this.term, index: this.log.lastIndex() + 1, kind: 'empty', proposalId: null, data: new Uint8Array(0) };
+    this.log.append([empty]);
+    // No membership change until this entry commits: an uncommitted change of an earlier term may
+    // still be in some logs, and a second change on top of it could break the majority overlap.
+    this.pendingConfIndex = empty.index;
+    this.afterAppend([empty]);
     this.broadcastAppend();
   }
 
@@ -385,12 +492,10 @@ export class RaftNode {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.randomizedElectionTimeout = this.config.electionTicks + this.config.random.nextInt(this.config.electionTicks);
-    this.votes.clear();
-    this.progress = new Map();
-    const next = this.log.lastIndex() + 1;
-    for (const voter of this.voters) {
-      this.progress.set(voter, new Progress(next, this.config.maxInflightMessages, this.config.maxInflightBytes));
-    }
+    this.tracker.resetVotes();
+    this.tracker.resetProgress(this.log.lastIndex() + 1);
+    this.leadTransferee = null;
+    this.pendingConfIndex = 0;
     this.readOnly.clear();
     this.deferredReads = [];
     this.uncommitted = [];
@@ -401,13 +506,18 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.promotable()) {
       this.electionElapsed = 0;
       this.startCampaign(this.config.preVote ? 'pre-vote' : 'vote');
     }
   }
 
-  private startCampaign(kind: 'pre-vote' | 'vote'): void {
+  /** Only a voter of the configuration in force may campaign: learners and removed nodes never do. */
+  protected promotable(): boolean {
+    return this.tracker.isVoter(this.id);
+  }
+
+  private startCampaign(kind: 'pre-vote' | 'vote', transfer = false): void {
     let voteTerm: number;
     if (kind === 'pre-vote') {
       this.becomePreCandidate();
@@ -423,15 +533,14 @@ export class RaftNode {
     }
     const lastLogIndex = this.log.lastIndex();
     const lastLogTerm = this.log.lastTerm();
-    for (const voter of this.voters) {
+    for (const voter of this.tracker.voters) {
       if (voter === this.id) continue;
-      this.send({ type: kind, to: voter, term: voteTerm, lastLogIndex, lastLogTerm });
+      this.send({ type: kind, to: voter, term: voteTerm, lastLogIndex, lastLogTerm, ...(transfer ? { transfer } : {}) });
     }
   }
 
   private poll(voter: NodeId, granted: boolean): VoteResult {
-    if (!this.votes.has(voter)) this.votes.set(voter, granted);
-    return voteResult(this.voters, this.votes);
+    return this.tracker.recordVote(voter, granted);
   }
 
   /** CheckQuorum's lease: we heard from a leader within the minimum election timeout, so ignore campaigns. */
@@ -526,9 +635,18 @@ export class RaftNode {
       case 'read-index-response':
         this.readStates.push({ context: message.context, index: message.index });
         return;
+      case 'timeout-now':
+        this.handleTimeoutNow(message);
+        return;
       default:
         return;
     }
+  }
+
+  /** The leader handed us leadership: campaign at once, without pre-vote (the leader stepped aside, so it would fail no one). */
+  private handleTimeoutNow(message: TimeoutNow): void {
+    if (message.from !== this.leader || !this.promotable()) return;
+    this.startCampaign('vote', true);
   }
 
   /** A message only the leader of our term sends: it proves the leader is alive. */
@@ -561,13 +679,10 @@ export class RaftNode {
       return;
     }
     if (this.log.matchTerm(request.prevIndex, request.prevTerm)) {
-      const lastNew = this.log.maybeAppend(
-        request.prevIndex,
-        request.prevTerm,
-        request.commit,
-        request.entries,
-        this.appendConflictIndex(request),
-      );
+      const conflictAt = this.appendConflictIndex(request);
+      const lastNew = this.log.maybeAppend(request.prevIndex, request.prevTerm, request.commit, request.entries, conflictAt);
+      // What was written from the conflict on replaced our log there: the configuration follows it.
+      if (conflictAt !== 0) this.afterAppend(request.entries.slice(conflictAt - (request.prevIndex + 1)));
       this.respondAppend(request.from, lastNew ?? this.log.committed);
       return;
     }
@@ -595,11 +710,6 @@ export class RaftNode {
 
   private handleSnapshot(request: SnapshotRequest): void {
     const snapshot = request.snapshot;
-    if (!sameMembers(snapshot.meta.voters, this.voters)) {
-      throw new RaftProtocolError(
-        `snapshot voters ${JSON.stringify(snapshot.meta.voters)} differ from ours ${JSON.stringify(this.voters)}`,
-      );
-    }
     if (this.restore(snapshot)) this.respondAppend(request.from, this.log.lastIndex());
     else this.respondAppend(request.from, this.log.committed);
   }
@@ -613,7 +723,23 @@ export class RaftNode {
       return false;
     }
     this.log.restore(snapshot);
+    this.membership.restored(snapshot);
+    this.applyConfiguration();
     return true;
+  }
+
+  /** Entries just went into the log (replacing any from their first index on): follow a membership change among them. */
+  private afterAppend(entries: readonly Entry[]): void {
+    if (this.membership.appended(entries)) this.applyConfiguration();
+  }
+
+  /** The configuration in force changed (an entry appended or truncated, a snapshot restored). */
+  private applyConfiguration(): void {
+    this.tracker.setConfiguration(this.membership.current(), this.log.lastIndex() + 1);
+    if (this.role !== 'leader') return;
+    if (this.leadTransferee !== null && !this.tracker.isVoter(this.leadTransferee)) this.leadTransferee = null;
+    // Fewer voters may mean a majority already holds more: commit it (and tell the followers).
+    if (this.maybeCommit()) this.broadcastAppend();
   }
 
   // ---------------------------------------------------------------- leader side of replication
@@ -623,6 +749,8 @@ export class RaftNode {
     this.electionElapsed++;
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
+      // A transfer that did not finish within an election timeout is abandoned: take proposals again.
+      this.leadTransferee = null;
       if (this.config.checkQuorum && !this.quorumActive()) {
         this.becomeFollower(this.term, null);
         return;
@@ -634,17 +762,14 @@ export class RaftNode {
     }
   }
 
-  /** True if a quorum (counting us) was heard from since the last check; starts a new round. */
+  /** True if a quorum (counting us, if we vote) was heard from since the last check; starts a new round. */
   private quorumActive(): boolean {
-    let active = 0;
-    for (const [voter, progress] of this.progress) {
-      if (voter === this.id || progress.recentActive) active++;
-      if (voter !== this.id) progress.recentActive = false;
-    }
-    return active >= quorumSize(this.voters.length);
+    return this.tracker.quorumActive(this.id);
   }
 
   private appendProposals(proposals: readonly Proposal[], throwIfFull: boolean): void {
+    // A forwarded command during a transfer is dropped: its proposer retries on the new leader.
+    if (this.leadTransferee !== null) return;
     let bytes = 0;
     let index = this.log.lastIndex();
     const entries: Entry[] = proposals.map((proposal) => {
@@ -664,7 +789,7 @@ export class RaftNode {
   }
 
   private handleAppendResponse(response: AppendResponse): void {
-    const progress = this.progress.get(response.from);
+    const progress = this.tracker.get(response.from);
     if (progress === undefined) return;
     progress.recentActive = true;
     if (response.rejected) {
@@ -691,14 +816,21 @@ export class RaftNode {
     } else if (wasPaused) {
       this.sendAppend(response.from, true);
     }
+    // The leader may have stepped down (it committed its own removal).
+    if (this.role !== 'leader') return;
     // Pipelining: keep the follower's window full.
     while (this.sendAppend(response.from, false)) {
       /* each call sends one more append */
     }
+    if (response.from === this.leadTransferee && progress.match === this.log.lastIndex()) this.sendTimeoutNow(response.from);
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send({ type: 'timeout-now', to, term: this.term });
   }
 
   private handleHeartbeatResponse(response: HeartbeatResponse): void {
-    const progress = this.progress.get(response.from);
+    const progress = this.tracker.get(response.from);
     if (progress === undefined) return;
     progress.recentActive = true;
     progress.probeSent = false;
@@ -706,13 +838,13 @@ export class RaftNode {
     if (progress.match < this.log.lastIndex()) this.sendAppend(response.from, true);
     if (response.context === null) return;
     const acks = this.readOnly.acknowledge(response.context, response.from);
-    if (acks === null || !this.hasQuorum(acks)) return;
+    if (acks === null || !this.tracker.hasQuorum(acks)) return;
     for (const read of this.readOnly.releaseThrough(response.context)) this.answerRead(read);
   }
 
   /** Sends the follower what it misses (an append, or a snapshot if the entries are compacted). Returns whether anything was sent. */
   private sendAppend(to: NodeId, sendIfEmpty: boolean): boolean {
-    const progress = this.progress.get(to);
+    const progress = this.tracker.get(to);
     if (progress === undefined || progress.isPaused()) return false;
     const prevIndex = progress.next - 1;
     const prevTerm = this.log.term(prevIndex);
@@ -741,24 +873,26 @@ export class RaftNode {
     return true;
   }
 
+  /** Appends to every other member, voters and learners alike (and to those being removed, so they learn it). */
   private broadcastAppend(): void {
-    for (const voter of this.voters) if (voter !== this.id) this.sendAppend(voter, true);
+    for (const member of this.tracker.replicas()) if (member !== this.id) this.sendAppend(member, true);
   }
 
   private broadcastHeartbeat(context: string | null): void {
-    for (const voter of this.voters) {
-      if (voter === this.id) continue;
-      const progress = this.progress.get(voter) as Progress;
+    for (const member of this.tracker.replicas()) {
+      if (member === this.id) continue;
+      const progress = this.tracker.get(member) as Progress;
       // Never tell a follower to commit past what it is known to hold.
       const commit = Math.min(progress.match, this.log.committed);
-      this.send({ type: 'heartbeat', to: voter, term: this.term, commit, context });
+      this.send({ type: 'heartbeat', to: member, term: this.term, commit, context });
     }
   }
 
   /** The leader's own log write became durable: count it now, never earlier. */
   private acknowledgeOwnWrite(): void {
-    const self = this.progress.get(this.id) as Progress;
-    if (self.maybeUpdate(this.durableLastIndex()) && this.maybeCommit()) this.broadcastAppend();
+    // A leader removing itself has no progress of its own: it no longer counts.
+    const self = this.tracker.get(this.id);
+    if (self !== undefined && self.maybeUpdate(this.durableLastIndex()) && this.maybeCommit()) this.broadcastAppend();
   }
 
   private durableLastIndex(): number {
@@ -766,9 +900,13 @@ export class RaftNode {
     return Math.min(this.log.unstable.offset - 1, this.log.lastIndex());
   }
 
+  /**
+   * Commits what a majority of the voters in force holds. Returns whether the commit index moved
+   * (the caller tells the followers), except when this leader just committed its own removal: it
+   * tells them itself and steps down (dissertation §4.2.2).
+   */
   private maybeCommit(): boolean {
-    const matches = this.voters.map((voter) => (this.progress.get(voter) as Progress).match);
-    const index = committedIndex(matches);
+    const index = this.committedIndexByCounting();
     if (index <= this.log.committed || !this.mayCommitByCounting(index)) return false;
     const firstInTerm = this.log.term(this.log.committed) !== this.term;
     this.log.commitTo(index);
@@ -780,7 +918,21 @@ export class RaftNode {
       this.deferredReads = [];
       for (const read of deferred) this.handleReadIndex(read.context, read.requester);
     }
+    if (this.membership.currentIndex() <= index && (this.tracker.hasLeaving() || !this.tracker.isVoter(this.id))) {
+      // The configuration in force is committed: tell the nodes it removed, then forget them.
+      this.broadcastAppend();
+      this.tracker.forgetLeaving();
+      if (!this.tracker.isVoter(this.id)) {
+        this.becomeFollower(this.term, null);
+        return false;
+      }
+    }
     return true;
+  }
+
+  /** The highest index a majority of the voters in force holds. */
+  protected committedIndexByCounting(): number {
+    return this.tracker.committedIndex();
   }
 
   // ---------------------------------------------------------------- ReadIndex
@@ -791,8 +943,9 @@ export class RaftNode {
       this.deferredReads.push({ context, requester });
       return;
     }
-    if (this.voters.length === 1) {
-      this.answerRead({ context, index: this.log.committed, requester, acks: new Set([this.id]) });
+    const self = new Set([this.id]);
+    if (this.tracker.hasQuorum(self)) {
+      this.answerRead({ context, index: this.log.committed, requester, acks: self });
       return;
     }
     this.readOnly.add(context, this.log.committed, requester, this.id);
@@ -802,12 +955,6 @@ export class RaftNode {
   private answerRead(read: PendingRead): void {
     if (read.requester === this.id) this.readStates.push({ context: read.context, index: read.index });
     else this.send({ type: 'read-index-response', to: read.requester, term: this.term, context: read.context, index: read.index });
-  }
-
-  private hasQuorum(acks: ReadonlySet<NodeId>): boolean {
-    let count = 0;
-    for (const voter of this.voters) if (acks.has(voter)) count++;
-    return count >= quorumSize(this.voters.length);
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -828,6 +975,13 @@ export class RaftNode {
   }
 }
 
-function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((id) => b.includes(id));
+/** The `config` entries of the stored log in [first, last], read in bounded batches. */
+function configEntries(storage: LogStorage, first: number, last: number): Entry[] {
+  const found: Entry[] = [];
+  for (let next = first; next <= last;) {
+    const batch = storage.entries(next, last + 1, 4 << 20);
+    for (const entry of batch) if (entry.kind === 'config') found.push(entry);
+    next += batch.length;
+  }
+  return found;
 }

@@ -1,5 +1,5 @@
 import { LogCompactedError, LogUnavailableError, RaftProtocolError } from './errors.js';
-import type { Entry, HardState, NodeId, Snapshot } from './types.js';
+import type { Entry, HardState, NodeId, Snapshot, SnapshotMeta } from './types.js';
 
 /** What a node finds in its storage when it starts. */
 export interface InitialState {
@@ -32,6 +32,25 @@ export interface LogStorage {
   entries(lo: number, hi: number, maxBytes: number): Entry[];
   /** The latest snapshot (an empty one at index 0 if none was taken). */
   snapshot(): Snapshot;
+}
+
+/** The configuration a snapshot records: a full configuration, or just the voters. */
+export type SnapshotConfiguration = readonly NodeId[] | Pick<SnapshotMeta, 'voters' | 'learners' | 'addresses'>;
+
+/** The membership fields of a snapshot's meta, from either form of {@link SnapshotConfiguration}. */
+export function snapshotMembers(config: SnapshotConfiguration): Pick<SnapshotMeta, 'voters' | 'learners' | 'addresses'> {
+  if (isVoterList(config)) return { voters: [...config] };
+  const learners = config.learners ?? [];
+  const addresses = config.addresses ?? {};
+  return {
+    voters: [...config.voters],
+    ...(learners.length > 0 ? { learners: [...learners] } : {}),
+    ...(Object.keys(addresses).length > 0 ? { addresses: { ...addresses } } : {}),
+  };
+}
+
+function isVoterList(config: SnapshotConfiguration): config is readonly NodeId[] {
+  return Array.isArray(config);
 }
 
 /** Bytes an entry is charged for in message and uncommitted-tail limits. */
@@ -129,10 +148,13 @@ export class MemoryLogStorage implements LogStorage {
     this.log = [{ term: snapshot.meta.term, index: snapshot.meta.index, kind: 'empty', proposalId: null, data: EMPTY }];
   }
 
-  /** Records a snapshot of the local state machine taken at `index` (which must be applied). */
-  createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Snapshot {
+  /**
+   * Records a snapshot of the local state machine taken at `index` (which must be applied), with
+   * the configuration as of `index` (a bare voter list means no learners).
+   */
+  createSnapshot(index: number, config: SnapshotConfiguration, data: Uint8Array): Snapshot {
     if (index <= this.snap.meta.index) return this.snap;
-    this.snap = { meta: { index, term: this.term(index), voters: [...voters] }, data };
+    this.snap = { meta: { index, term: this.term(index), ...snapshotMembers(config) }, data };
     return this.snap;
   }
 

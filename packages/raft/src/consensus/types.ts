@@ -1,8 +1,11 @@
 /** A stable node identifier (the member's `localId`). */
 export type NodeId = string;
 
-/** What a log entry carries: a client command, or the empty entry a new leader appends. */
-export type EntryKind = 'command' | 'empty';
+/**
+ * What a log entry carries: a client command, the empty entry a new leader appends, or a
+ * membership change (its data is the change and the configuration it produces; see `membership.ts`).
+ */
+export type EntryKind = 'command' | 'empty' | 'config';
 
 /** One slot of the replicated log. Entries are immutable once created. */
 export interface Entry {
@@ -25,11 +28,15 @@ export interface HardState {
   readonly commit: number;
 }
 
-/** Where a snapshot ends, and the voter set at that point. */
+/** Where a snapshot ends, and the configuration at that point. */
 export interface SnapshotMeta {
   readonly index: number;
   readonly term: number;
   readonly voters: readonly NodeId[];
+  /** Members that receive the log but do not vote (none when absent). */
+  readonly learners?: readonly NodeId[];
+  /** Addresses of members added through the log, for the driver (none when absent). */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
 }
 
 /** The state machine's image at `meta.index`; `data` is opaque to consensus. */
@@ -53,6 +60,11 @@ export interface VoteRequest extends Envelope {
   readonly type: 'vote' | 'pre-vote';
   readonly lastLogIndex: number;
   readonly lastLogTerm: number;
+  /**
+   * Set when the leader asked this candidate to take over (leadership transfer): voters answer
+   * even inside their leader lease, since the leader itself stepped aside.
+   */
+  readonly transfer?: boolean;
 }
 
 /** The answer to a (pre-)vote request. */
@@ -121,6 +133,11 @@ export interface ReadIndexResponse extends Envelope {
   readonly index: number;
 }
 
+/** The leader tells an up-to-date voter to campaign now (the last step of a leadership transfer). */
+export interface TimeoutNow extends Envelope {
+  readonly type: 'timeout-now';
+}
+
 /** Every message nodes exchange: plain data, so a transport can serialize it. */
 export type Message =
   | VoteRequest
@@ -132,7 +149,8 @@ export type Message =
   | SnapshotRequest
   | ProposalForward
   | ReadIndexRequest
-  | ReadIndexResponse;
+  | ReadIndexResponse
+  | TimeoutNow;
 
 /** The discriminant of {@link Message}. */
 export type MessageType = Message['type'];
@@ -175,4 +193,6 @@ export interface RaftStatus {
   readonly commit: number;
   readonly applied: number;
   readonly lastIndex: number;
+  /** The voter a leader is handing leadership to, while a transfer is under way. */
+  readonly transferee: NodeId | null;
 }

@@ -77,3 +77,31 @@ export class ProposalResultMissingError extends TimeboxError {
     );
   }
 }
+
+/**
+ * A membership change was appended by the leader but did not commit: it was lost to a leader
+ * change (the cluster keeps its old configuration; propose it again), or it did not commit
+ * within the wait (it may still commit later: check `member.members()`).
+ */
+export class MembershipChangeFailedError extends TimeboxError {
+  constructor(
+    readonly nodeId: NodeId,
+    reason: string,
+  ) {
+    super('RAFT_MEMBERSHIP_CHANGE_FAILED', `membership change on ${JSON.stringify(nodeId)} did not complete: ${reason}`);
+  }
+}
+
+/** No other voter took over leadership within the wait (it was down, or too far behind); this node may still lead. */
+export class LeadershipTransferFailedError extends TimeboxError {
+  constructor(
+    readonly nodeId: NodeId,
+    readonly target: NodeId,
+    readonly waitedMs: number,
+  ) {
+    super(
+      'RAFT_LEADERSHIP_TRANSFER_FAILED',
+      `leader ${JSON.stringify(nodeId)} could not hand leadership to ${JSON.stringify(target)} within ${waitedMs} ms`,
+    );
+  }
+}

@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
 import type { RaftNodeConfig } from '../consensus/config.js';
 import { SeededRandom, type RandomSource } from '../consensus/random.js';
+import type { Configuration } from '../consensus/membership.js';
 import type { NodeId } from '../consensus/types.js';
 import type { DurableLog, StateMachine, Transport, TransportEvents } from './ports.js';
 
@@ -17,8 +18,18 @@ export type ConsensusTuning = Partial<
 export interface RaftServerOptions<Result> {
   /** This node's stable ID (the member's `localId`). */
   readonly id: NodeId;
-  /** The static voter set; must include `id`. One voter is a single-node cluster. */
+  /**
+   * The voters a new cluster starts with; must include `id`. One voter is a single-node cluster.
+   * Once the log holds a configuration (membership changes, snapshots), that one is in force.
+   */
   readonly voters: readonly NodeId[];
+  /**
+   * This node joins an existing cluster: it starts with no configuration (so it never campaigns)
+   * and learns it from the leader once added as a learner. `voters` is then ignored. Default false.
+   */
+  readonly join?: boolean;
+  /** Called with the configuration in force whenever it changes (and once at start). */
+  readonly onConfiguration?: (config: Configuration) => void;
   /** The durable log; the server owns it from `start()` on and closes it in `close()`. */
   readonly log: DurableLog;
   /** The replicated state. Its owner opens and closes it; the server only reads and applies. */
@@ -56,6 +67,8 @@ export interface RaftServerOptions<Result> {
 export interface ResolvedRaftServerOptions<Result> {
   readonly id: NodeId;
   readonly voters: readonly NodeId[];
+  readonly join: boolean;
+  readonly onConfiguration: ((config: Configuration) => void) | undefined;
   readonly log: DurableLog;
   readonly state: StateMachine<Result>;
   readonly connect: (events: TransportEvents) => Transport;
@@ -116,12 +129,17 @@ export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Resu
   if (options.random !== undefined && typeof options.random?.nextInt !== 'function') {
     throw new ConfigError('random', 'must have a nextInt(bound) method', options.random);
   }
+  if (options.join !== undefined && typeof options.join !== 'boolean') throw new ConfigError('join', 'must be a boolean', options.join);
+  if (options.onConfiguration !== undefined && typeof options.onConfiguration !== 'function')
+    throw new ConfigError('onConfiguration', 'must be a function', options.onConfiguration);
   if (options.consensus !== undefined && (typeof options.consensus !== 'object' || options.consensus === null)) {
     throw new ConfigError('consensus', 'must be an object', options.consensus);
   }
   return {
     id: options.id,
     voters: [...options.voters],
+    join: options.join === true,
+    onConfiguration: options.onConfiguration,
     log: options.log,
     state: options.state,
     connect: options.connect,

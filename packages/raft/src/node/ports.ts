@@ -3,7 +3,7 @@
  * one real implementation (the WAL in `src/wal/`, TCP in `src/transport/`, LMDB in `src/state/`);
  * the driver (`src/node/`) only knows these shapes, so each part is tested on its own.
  */
-import type { LogStorage } from '../consensus/storage.js';
+import type { LogStorage, SnapshotConfiguration } from '../consensus/storage.js';
 import type { Entry, HardState, Message, NodeId, Snapshot } from '../consensus/types.js';
 
 /** What one consensus `Ready` asks the driver to make durable, in this order. */
@@ -24,8 +24,8 @@ export interface DurableLog extends LogStorage {
    * `MustSync` allows: a lost commit index is learned again from the leader).
    */
   save(write: DurableWrite): Promise<void>;
-  /** Records a snapshot of the applied state at `index` as a file (temp name, fsync, rename). */
-  createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Promise<Snapshot>;
+  /** Records a snapshot of the applied state at `index`, with the configuration as of `index`, as a file (temp name, fsync, rename). */
+  createSnapshot(index: number, config: SnapshotConfiguration, data: Uint8Array): Promise<Snapshot>;
   /** Forgets entries up to `index` (covered by the latest snapshot), deleting whole old segments. */
   compact(index: number): Promise<void>;
   close(): Promise<void>;

@@ -1,4 +1,4 @@
-import { NoLeaderError, ProposalDroppedError } from '../consensus/errors.js';
+import { LeadershipTransferInProgressError, NoLeaderError, ProposalDroppedError } from '../consensus/errors.js';
 import type { CommittedEntry } from './ports.js';
 import { ProposalResultMissingError } from './errors.js';
 
@@ -91,7 +91,7 @@ export class ProposalTracker<Result> {
     for (const id of ids) {
       const proposal = this.pending.get(id);
       if (proposal === undefined) continue;
-      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError) proposal.attemptedAt = null;
+      if (isRetryable(error)) proposal.attemptedAt = null;
       else this.settle(id, () => proposal.reject(error));
     }
   }
@@ -105,7 +105,7 @@ export class ProposalTracker<Result> {
       this.host.submit(proposal.id, proposal.data);
       proposal.attemptedAt = tick;
     } catch (error) {
-      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError) {
+      if (isRetryable(error)) {
         proposal.attemptedAt = null;
         return;
       }
@@ -117,4 +117,9 @@ export class ProposalTracker<Result> {
     this.pending.delete(id);
     outcome();
   }
+}
+
+/** Refusals that only mean "not now": no leader, a full uncommitted tail, a leadership transfer under way. */
+function isRetryable(error: unknown): boolean {
+  return error instanceof NoLeaderError || error instanceof ProposalDroppedError || error instanceof LeadershipTransferInProgressError;
 }

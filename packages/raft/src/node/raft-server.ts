@@ -1,9 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError, StoreClosedError } from '@timebox/core';
+import { NotLeaderError } from '../consensus/errors.js';
+import type { ConfChange, Configuration } from '../consensus/membership.js';
 import { RaftNode } from '../consensus/raft.js';
 import type { Message, NodeId, RaftRole } from '../consensus/types.js';
-import { RaftNodeFailedError, RaftUnavailableError } from './errors.js';
+import { ConditionWaiters } from './conditions.js';
+import { LeadershipTransferFailedError, MembershipChangeFailedError, RaftNodeFailedError, RaftUnavailableError } from './errors.js';
 import { resolveRaftServerOptions, type RaftServerOptions, type ResolvedRaftServerOptions } from './options.js';
 import type { Replicator, Transport } from './ports.js';
 import { ProposalBatcher } from './proposal-batcher.js';
@@ -51,6 +54,8 @@ export class RaftServer<Result> implements Replicator<Result> {
   private readonly batcher: ProposalBatcher;
   private readonly reads: ReadBarrier;
   private readonly snapshots: SnapshotPolicy;
+  private readonly conditions = new ConditionWaiters();
+  private reportedConfiguration: Configuration | null = null;
   private loop: ReadyLoop<Result> | null = null;
   private transport: Transport | null = null;
   private transportClosed: Promise<void> | null = null;
@@ -92,7 +97,9 @@ export class RaftServer<Result> implements Replicator<Result> {
     }
     // After start() the state is at least at the snapshot; entries it holds past the durable commit are skipped when applied.
     const applied = Math.min(Math.max(stateApplied, snapshotIndex), log.hardState().commit);
-    this.node = new RaftNode({ ...consensus, id, voters, storage: log, random, electionTicks, heartbeatTicks, applied });
+    // A joining node starts with no configuration: it learns it from the leader (and never campaigns before).
+    const bootstrap = this.options.join ? [] : voters;
+    this.node = new RaftNode({ ...consensus, id, voters: bootstrap, storage: log, random, electionTicks, heartbeatTicks, applied });
     const retryTicks = 2 * electionTicks;
     this.proposals = new ProposalTracker<Result>(
       {
@@ -110,7 +117,13 @@ export class RaftServer<Result> implements Replicator<Result> {
       envelopeId: () => this.nextProposalId(),
     });
     this.reads = new ReadBarrier((context) => this.node.readIndex(context), retryTicks);
-    this.snapshots = new SnapshotPolicy(log, state, voters, this.options.snapshotEvery, this.options.compactionMargin);
+    this.snapshots = new SnapshotPolicy(
+      log,
+      state,
+      (index) => this.node.configurationAt(index),
+      this.options.snapshotEvery,
+      this.options.compactionMargin,
+    );
   }
 
   /**
@@ -199,14 +212,109 @@ export class RaftServer<Result> implements Replicator<Result> {
     };
   }
 
+  /** The configuration in force on this node (the latest in its log, committed or not). */
+  configuration(): Configuration {
+    return this.node.configuration();
+  }
+
   /**
-   * Leaves the cluster: stops ticking, rejects pending proposals and waits with StoreClosedError,
-   * lets an in-progress log write finish, then closes the transport and the log. The state
-   * machine is not closed (its owner does that after this resolves). Idempotent.
+   * Makes one single-server membership change through this node, which must be the leader, and
+   * resolves once it is committed (the new configuration is in force from then on everywhere).
+   * @throws NotLeaderError on a follower (it names the leader). ConfChangeInProgressError while
+   * another change is uncommitted. InvalidConfChangeError when the change does not apply.
+   * LeadershipTransferInProgressError during a transfer. MembershipChangeFailedError when it was
+   * lost to a leader change or did not commit within `proposalTimeoutMs`.
    */
-  close(): Promise<void> {
-    this.closing ??= this.shutdown();
+  async changeMembership(change: ConfChange): Promise<void> {
+    await this.start();
+    this.assertOpen('change the membership');
+    let index = 0;
+    let term = 0;
+    this.guardOrThrow(() => {
+      index = this.node.proposeConfChange(change);
+      term = this.node.status().term;
+    });
+    await this.conditions.wait(
+      () => {
+        const at = this.node.termAt(index);
+        if (at !== null && at !== term) throw new MembershipChangeFailedError(this.id, 'a new leader replaced it in the log');
+        return at === term && this.node.status().commit >= index;
+      },
+      this.options.proposalTimeoutMs,
+      () => new MembershipChangeFailedError(this.id, `not committed within ${this.options.proposalTimeoutMs} ms (it may still commit)`),
+    );
+  }
+
+  /**
+   * Hands leadership to voter `to` (by default the most up-to-date other voter) and resolves with
+   * the new leader once this node hears from it. Meanwhile this node takes no proposals (they
+   * wait and are retried on the new leader). Resolves with null when there is no other voter.
+   * @throws NotLeaderError on a follower. InvalidTransferError when `to` is not a voter.
+   * LeadershipTransferFailedError when no one took over within two election timeouts.
+   */
+  async transferLeadership(to?: NodeId): Promise<NodeId | null> {
+    await this.start();
+    this.assertOpen('transfer leadership');
+    const status = this.node.status();
+    if (status.role !== 'leader') throw new NotLeaderError(this.id, status.leader, 'transfer leadership');
+    const target = to ?? this.mostUpToDateVoter();
+    if (target === null) return null;
+    this.guardOrThrow(() => this.node.transferLeadership(target));
+    const waitMs = 2 * this.options.electionTicks * this.options.tickMs;
+    await this.conditions.wait(
+      () => {
+        const now = this.node.status();
+        return now.leader !== null && now.leader !== this.id;
+      },
+      waitMs,
+      () => new LeadershipTransferFailedError(this.id, target, waitMs),
+    );
+    return this.node.status().leader;
+  }
+
+  /**
+   * Leaves the cluster: a leader first hands leadership over (unless `transferLeadership` is
+   * false), so the others need not wait an election timeout; then it stops ticking, rejects
+   * pending proposals and waits with StoreClosedError, lets an in-progress log write finish, and
+   * closes the transport and the log. The state machine is not closed (its owner does that after
+   * this resolves). Idempotent.
+   */
+  close(options: { readonly transferLeadership?: boolean } = {}): Promise<void> {
+    this.closing ??= this.handOver(options.transferLeadership !== false).then(() => this.shutdown());
     return this.closing;
+  }
+
+  /**
+   * Before closing a leader: transfer leadership to a voter heard from lately, as far as that goes
+   * (a failure only means an election later). With no such voter (the last member of a cluster
+   * being shut down) there is no one to hand over to, and closing does not wait.
+   */
+  private async handOver(transfer: boolean): Promise<void> {
+    if (!transfer || this.starting === null || this.failure !== null || this.closed) return;
+    if (this.node.status().role !== 'leader') return;
+    const target = this.mostUpToDateVoter(true);
+    if (target === null) return;
+    await this.transferLeadership(target).catch(() => undefined);
+  }
+
+  /** The other voter with the highest match index (among those heard from lately, if asked), or null. */
+  private mostUpToDateVoter(activeOnly = false): NodeId | null {
+    let best: { id: NodeId; match: number } | null = null;
+    const progress = this.node.followerProgress();
+    for (const voter of this.node.voters) {
+      if (voter === this.id) continue;
+      const state = progress.get(voter);
+      if (activeOnly && state?.recentActive !== true) continue;
+      const match = state?.match ?? 0;
+      if (best === null || match > best.match) best = { id: voter, match };
+    }
+    return best?.id ?? null;
+  }
+
+  /** Runs an input the caller expects may throw a typed refusal: the refusal goes to the caller, the loop wakes. */
+  private guardOrThrow(input: () => void): void {
+    input();
+    this.afterInput();
   }
 
   /**
@@ -244,6 +352,7 @@ export class RaftServer<Result> implements Replicator<Result> {
       onApplied: (entries, results) => {
         this.snapshots.applied(entries);
         this.proposals.onApplied(entries, results);
+        this.conditions.poll();
       },
       onReadStates: (states, applied) => {
         this.reads.onReadStates(states);
@@ -268,7 +377,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     });
     this.timer = setInterval(() => this.onTick(), tickMs);
     this.timer.unref();
-    this.loop.schedule();
+    this.afterInput();
   }
 
   private async awaitReady(): Promise<void> {
@@ -283,6 +392,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.closed = true;
     this.stopTicking();
     this.batcher.clear();
+    this.conditions.rejectAll(new StoreClosedError('wait for the cluster'));
     this.proposals.rejectAll(new StoreClosedError('propose'));
     this.reads.rejectAll(new StoreClosedError('wait for readiness'));
     await this.starting?.catch(() => undefined);
@@ -300,6 +410,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     void this.loop?.stop();
     this.proposals.rejectAll(this.failure);
     this.reads.rejectAll(this.failure);
+    this.conditions.rejectAll(this.failure);
     // A failed node must stop voting and acknowledging at once; the log stays open until close().
     void this.closeTransport().catch(() => undefined);
   }
@@ -339,6 +450,17 @@ export class RaftServer<Result> implements Replicator<Result> {
     }
     this.proposals.onTick(this.ticks, leader !== null, changed);
     this.reads.onTick(this.ticks, leader !== null, changed);
+    this.afterInput();
+  }
+
+  /** After any input to the core: report a new configuration, re-check waits, wake the loop. */
+  private afterInput(): void {
+    const config = this.node.configuration();
+    if (config !== this.reportedConfiguration) {
+      this.reportedConfiguration = config;
+      this.options.onConfiguration?.(config);
+    }
+    this.conditions.poll();
     this.loop?.schedule();
   }
 
@@ -351,7 +473,7 @@ export class RaftServer<Result> implements Replicator<Result> {
       this.fail(error);
       return false;
     }
-    this.loop?.schedule();
+    this.afterInput();
     return true;
   }
 }

@@ -1,4 +1,4 @@
-import type { NodeId } from '../consensus/types.js';
+import type { Configuration } from '../consensus/membership.js';
 import type { CommittedEntry, DurableLog, StateMachine } from './ports.js';
 
 /** How much of the log one read takes when a restarted member counts the bytes applied since its snapshot. */
@@ -29,7 +29,8 @@ export class SnapshotPolicy {
   constructor(
     private readonly log: DurableLog,
     private readonly state: StateMachine<unknown>,
-    private readonly voters: readonly NodeId[],
+    /** The configuration as of a log index (the core's, since membership changes). */
+    private readonly configurationAt: (index: number) => Configuration,
     private readonly every: number,
     private readonly margin: number,
   ) {
@@ -84,7 +85,7 @@ export class SnapshotPolicy {
     if (!this.due()) return null;
     const applied = this.state.appliedIndex();
     const data = await this.state.exportSnapshot();
-    const snapshot = await this.log.createSnapshot(applied, this.voters, data);
+    const snapshot = await this.log.createSnapshot(applied, this.configurationAt(applied), data);
     this.lastIndex = snapshot.meta.index;
     this.lastImageBytes = data.length;
     this.appliedCommands = 0;

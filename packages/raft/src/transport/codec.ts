@@ -3,7 +3,7 @@
  * `to` (strings), `term` (varint), then the type's own fields in declaration order. Entry and
  * proposal data travel as raw bytes behind a varint length; numbers are varints; booleans a byte.
  */
-import type { Entry, Message, Proposal } from '../consensus/types.js';
+import type { Entry, Message, Proposal, SnapshotMeta } from '../consensus/types.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { codecError, CodecError } from './errors.js';
@@ -21,17 +21,28 @@ const TAG = {
   propose: 10,
   'read-index': 11,
   'read-index-response': 12,
+  'timeout-now': 13,
 } as const satisfies Record<Message['type'], number>;
 
-// Entry flags: bit 0 = empty entry (else command), bit 1 = a proposal ID follows.
+/**
+ * Variants under tags of their own, so that a message without the new fields encodes exactly as
+ * before membership changes existed (and every truncation still fails to decode): a vote request
+ * of a leadership transfer, and a snapshot whose configuration has learners or addresses (those
+ * two lists sit between the voters and the data).
+ */
+const TAG_TRANSFER_VOTE = 14;
+const TAG_SNAPSHOT_WITH_MEMBERS = 15;
+
+// Entry flags: bit 0 = empty entry, bit 2 = membership-change entry (neither: command), bit 1 = a proposal ID follows.
 const ENTRY_EMPTY = 1;
 const ENTRY_HAS_PROPOSAL = 2;
+const ENTRY_CONFIG = 4;
 
 /** Appends the encoding of `message` to `writer`. Throws `CodecError` for a value the wire cannot carry. */
 export function encodeMessage(writer: ByteWriter, message: Message): void {
   const tag = (TAG as Record<string, number | undefined>)[message.type];
   if (tag === undefined) throw new CodecError(`unknown message type ${JSON.stringify(message.type)}`);
-  writer.u8(tag);
+  writer.u8(variantTag(message, tag));
   writer.taggedString(message.from, 'from');
   writer.taggedString(message.to, 'to');
   writer.varuint(message.term, 'term');
@@ -71,9 +82,22 @@ export function encodeMessage(writer: ByteWriter, message: Message): void {
       writer.varuint(meta.term, 'snapshot.meta.term');
       writer.varuint(meta.voters.length, 'snapshot.meta.voters.length');
       for (const voter of meta.voters) writer.taggedString(voter, 'snapshot.meta.voters[]');
+      if (hasMembers(meta)) {
+        const learners = meta.learners ?? [];
+        const addresses = Object.entries(meta.addresses ?? {});
+        writer.varuint(learners.length, 'snapshot.meta.learners.length');
+        for (const learner of learners) writer.taggedString(learner, 'snapshot.meta.learners[]');
+        writer.varuint(addresses.length, 'snapshot.meta.addresses.length');
+        for (const [id, address] of addresses) {
+          writer.taggedString(id, 'snapshot.meta.addresses[].id');
+          writer.taggedString(address, 'snapshot.meta.addresses[].address');
+        }
+      }
       writer.bytes(data, 'snapshot.data');
       return;
     }
+    case 'timeout-now':
+      return;
     case 'propose':
       writer.varuint(message.proposals.length, 'proposals.length');
       for (const proposal of message.proposals) {
@@ -91,12 +115,22 @@ export function encodeMessage(writer: ByteWriter, message: Message): void {
   }
 }
 
+function hasMembers(meta: SnapshotMeta): boolean {
+  return (meta.learners?.length ?? 0) > 0 || Object.keys(meta.addresses ?? {}).length > 0;
+}
+
+function variantTag(message: Message, tag: number): number {
+  if (message.type === 'vote' && message.transfer === true) return TAG_TRANSFER_VOTE;
+  if (message.type === 'snapshot' && hasMembers(message.snapshot.meta)) return TAG_SNAPSHOT_WITH_MEMBERS;
+  return tag;
+}
+
 function encodeEntry(writer: ByteWriter, entry: Entry): void {
   writer.varuint(entry.term, 'entry.term');
   writer.varuint(entry.index, 'entry.index');
-  let flags = entry.kind === 'empty' ? ENTRY_EMPTY : 0;
-  if (entry.kind !== 'empty' && entry.kind !== 'command')
-    throw new CodecError(`entry.kind must be "command" or "empty" (got ${JSON.stringify(entry.kind)})`);
+  let flags = entry.kind === 'empty' ? ENTRY_EMPTY : entry.kind === 'config' ? ENTRY_CONFIG : 0;
+  if (entry.kind !== 'empty' && entry.kind !== 'command' && entry.kind !== 'config')
+    throw new CodecError(`entry.kind must be "command", "empty" or "config" (got ${JSON.stringify(entry.kind)})`);
   if (entry.proposalId !== null) flags |= ENTRY_HAS_PROPOSAL;
   writer.u8(flags);
   if (entry.proposalId !== null) writer.taggedString(entry.proposalId, 'entry.proposalId');
@@ -120,7 +154,7 @@ export function decodeMessage(buffer: Buffer, start = 0, end = buffer.length): M
 }
 
 /** Tags whose messages carry byte arrays, which must not alias a buffer the socket reuses. */
-const CARRIES_BYTES = new Set<number>([TAG.append, TAG.snapshot, TAG.propose]);
+const CARRIES_BYTES = new Set<number>([TAG.append, TAG.snapshot, TAG_SNAPSHOT_WITH_MEMBERS, TAG.propose]);
 
 /**
  * Like {@link decodeMessage}, for a frame that may be a view into a larger socket chunk: when the
@@ -145,6 +179,16 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
         term,
         lastLogIndex: reader.varuint('lastLogIndex'),
         lastLogTerm: reader.varuint('lastLogTerm'),
+      };
+    case TAG_TRANSFER_VOTE:
+      return {
+        type: 'vote',
+        from,
+        to,
+        term,
+        lastLogIndex: reader.varuint('lastLogIndex'),
+        lastLogTerm: reader.varuint('lastLogTerm'),
+        transfer: true,
       };
     case TAG['vote-response']:
     case TAG['pre-vote-response']:
@@ -181,7 +225,8 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
       return { type: 'heartbeat', from, to, term, commit: reader.varuint('commit'), context: reader.nullableTaggedString('context') };
     case TAG['heartbeat-response']:
       return { type: 'heartbeat-response', from, to, term, context: reader.nullableTaggedString('context') };
-    case TAG.snapshot: {
+    case TAG.snapshot:
+    case TAG_SNAPSHOT_WITH_MEMBERS: {
       const index = reader.varuint('snapshot.meta.index');
       const snapshotTerm = reader.varuint('snapshot.meta.term');
       const voterCount = reader.varuint('snapshot.meta.voters.length');
@@ -189,8 +234,26 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
         throw new CodecError(`snapshot.meta.voters.length ${voterCount} does not fit in the ${reader.remaining} bytes left`);
       const voters = new Array<string>(voterCount);
       for (let position = 0; position < voterCount; position++) voters[position] = reader.taggedString('snapshot.meta.voters[]');
+      if (tag === TAG.snapshot) {
+        const data = reader.bytes('snapshot.data');
+        return { type: 'snapshot', from, to, term, snapshot: { meta: { index, term: snapshotTerm, voters }, data } };
+      }
+      const learnerCount = reader.varuint('snapshot.meta.learners.length');
+      if (learnerCount > reader.remaining)
+        throw new CodecError(`snapshot.meta.learners.length ${learnerCount} does not fit in the ${reader.remaining} bytes left`);
+      const learners = new Array<string>(learnerCount);
+      for (let position = 0; position < learnerCount; position++) learners[position] = reader.taggedString('snapshot.meta.learners[]');
+      const addressCount = reader.varuint('snapshot.meta.addresses.length');
+      if (addressCount * 2 > reader.remaining)
+        throw new CodecError(`snapshot.meta.addresses.length ${addressCount} does not fit in the ${reader.remaining} bytes left`);
+      const pairs = new Array<[string, string]>(addressCount);
+      for (let position = 0; position < addressCount; position++) {
+        pairs[position] = [reader.taggedString('snapshot.meta.addresses[].id'), reader.taggedString('snapshot.meta.addresses[].address')];
+      }
+      // fromEntries defines own properties, so an ID like "__proto__" stays a plain key.
+      const addresses = Object.fromEntries(pairs);
       const data = reader.bytes('snapshot.data');
-      return { type: 'snapshot', from, to, term, snapshot: { meta: { index, term: snapshotTerm, voters }, data } };
+      return { type: 'snapshot', from, to, term, snapshot: { meta: { index, term: snapshotTerm, voters, learners, addresses }, data } };
     }
     case TAG.propose: {
       const count = reader.varuint('proposals.length');
@@ -205,6 +268,8 @@ function decodeBody(reader: ByteReader, tag: number, from: string, to: string, t
       return { type: 'read-index', from, to, term, context: reader.taggedString('context') };
     case TAG['read-index-response']:
       return { type: 'read-index-response', from, to, term, context: reader.taggedString('context'), index: reader.varuint('index') };
+    case TAG['timeout-now']:
+      return { type: 'timeout-now', from, to, term };
     default:
       throw new CodecError(`unknown message type tag ${tag}`);
   }
@@ -214,9 +279,11 @@ function decodeEntry(reader: ByteReader): Entry {
   const term = reader.varuint('entry.term');
   const index = reader.varuint('entry.index');
   const flags = reader.u8('entry.flags');
-  if (flags > (ENTRY_EMPTY | ENTRY_HAS_PROPOSAL)) throw new CodecError(`entry.flags has unknown bits (${flags})`);
+  if (flags > (ENTRY_EMPTY | ENTRY_HAS_PROPOSAL | ENTRY_CONFIG) || (flags & (ENTRY_EMPTY | ENTRY_CONFIG)) === (ENTRY_EMPTY | ENTRY_CONFIG))
+    throw new CodecError(`entry.flags has unknown bits (${flags})`);
   const proposalId = (flags & ENTRY_HAS_PROPOSAL) !== 0 ? reader.taggedString('entry.proposalId') : null;
-  return { term, index, kind: (flags & ENTRY_EMPTY) !== 0 ? 'empty' : 'command', proposalId, data: reader.bytes('entry.data') };
+  const kind = (flags & ENTRY_EMPTY) !== 0 ? 'empty' : (flags & ENTRY_CONFIG) !== 0 ? 'config' : 'command';
+  return { term, index, kind, proposalId, data: reader.bytes('entry.data') };
 }
 
 /** Encodes one message into a fresh buffer (tests and tools; the transport encodes into its send buffer). */

@@ -19,6 +19,7 @@ const RESET = 3;
 
 const KIND_EMPTY = 0;
 const KIND_COMMAND = 1;
+const KIND_CONFIG = 2;
 
 /** The frame type byte followed by the record's body. */
 export function encodeRecord(record: WalRecord): Buffer {
@@ -35,7 +36,7 @@ export function writeRecord(out: ByteWriter, record: WalRecord): ByteWriter {
         .u8(ENTRY)
         .u64le(entry.term)
         .u64le(entry.index)
-        .u8(entry.kind === 'command' ? KIND_COMMAND : KIND_EMPTY);
+        .u8(entry.kind === 'command' ? KIND_COMMAND : entry.kind === 'config' ? KIND_CONFIG : KIND_EMPTY);
       out.nullableString32(entry.proposalId).bytes32(entry.data);
       break;
     }
@@ -59,10 +60,12 @@ export function decodeRecord(content: Buffer): WalRecord {
       const term = input.u64le();
       const index = input.u64le();
       const kindByte = input.u8();
-      if (kindByte !== KIND_EMPTY && kindByte !== KIND_COMMAND) throw new MalformedRecordError(`unknown entry kind ${kindByte}`);
+      if (kindByte !== KIND_EMPTY && kindByte !== KIND_COMMAND && kindByte !== KIND_CONFIG)
+        throw new MalformedRecordError(`unknown entry kind ${kindByte}`);
       const proposalId = input.nullableString32();
       const data = input.bytes32();
-      record = { type: 'entry', entry: { term, index, kind: kindByte === KIND_COMMAND ? 'command' : 'empty', proposalId, data } };
+      const kind = kindByte === KIND_COMMAND ? 'command' : kindByte === KIND_CONFIG ? 'config' : 'empty';
+      record = { type: 'entry', entry: { term, index, kind, proposalId, data } };
       break;
     }
     case HARD_STATE: {

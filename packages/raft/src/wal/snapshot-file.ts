@@ -9,7 +9,10 @@ import { snapshotName, syncDir } from './file-names.js';
 
 /**
  * A snapshot file: magic "TBS1" u32 | body length u32 | crc32(body) u32 | body, where body is
- * index u64 | term u64 | voter count u32 | voters (length-prefixed UTF-8) | data (length-prefixed).
+ * index u64 | term u64 | voter count u32 | voters (length-prefixed UTF-8) | data (length-prefixed),
+ * then, only when the configuration has learners or addresses: learner count u32 | learners |
+ * address count u32 | (id, address) pairs. A file without them reads as it did before membership
+ * changes existed.
  */
 const SNAPSHOT_MAGIC = 0x31534254;
 const HEADER_BYTES = 12;
@@ -19,6 +22,14 @@ function encodeSnapshot(snapshot: Snapshot): Buffer {
   body.u64le(snapshot.meta.index).u64le(snapshot.meta.term).u32le(snapshot.meta.voters.length);
   for (const voter of snapshot.meta.voters) body.nullableString32(voter);
   body.bytes32(snapshot.data);
+  const learners = snapshot.meta.learners ?? [];
+  const addresses = Object.entries(snapshot.meta.addresses ?? {});
+  if (learners.length > 0 || addresses.length > 0) {
+    body.u32le(learners.length);
+    for (const learner of learners) body.nullableString32(learner);
+    body.u32le(addresses.length);
+    for (const [id, address] of addresses) body.nullableString32(id).nullableString32(address);
+  }
   const content = body.view();
   const out = Buffer.allocUnsafe(HEADER_BYTES + content.length);
   out.writeUInt32LE(SNAPSHOT_MAGIC, 0);
@@ -66,10 +77,23 @@ export async function readSnapshotFile(file: string): Promise<Snapshot> {
       voters.push(voter);
     }
     const data = input.bytes32();
+    if (input.remaining === 0) return { meta: { index, term, voters }, data };
+    const learners: string[] = [];
+    for (let i = 0, n = input.u32le(); i < n; i++) learners.push(requiredString(input.nullableString32(), 'learner'));
+    const pairs: [string, string][] = [];
+    for (let i = 0, n = input.u32le(); i < n; i++) {
+      pairs.push([requiredString(input.nullableString32(), 'address id'), requiredString(input.nullableString32(), 'address')]);
+    }
+    const addresses = Object.fromEntries(pairs);
     input.end();
-    return { meta: { index, term, voters }, data };
+    return { meta: { index, term, voters, learners, addresses }, data };
   } catch (error) {
     if (error instanceof MalformedRecordError) throw new WalCorruptionError(file, HEADER_BYTES, `malformed snapshot: ${error.message}`);
     throw error;
   }
+}
+
+function requiredString(value: string | null, what: string): string {
+  if (value === null) throw new MalformedRecordError(`null ${what}`);
+  return value;
 }

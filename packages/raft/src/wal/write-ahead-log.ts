@@ -3,8 +3,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { ConfigError } from '@timebox/core';
 import { LogCompactedError, LogUnavailableError, RaftProtocolError } from '../consensus/errors.js';
-import { limitBytes, type InitialState } from '../consensus/storage.js';
-import type { Entry, HardState, NodeId, Snapshot } from '../consensus/types.js';
+import { limitBytes, snapshotMembers, type InitialState, type SnapshotConfiguration } from '../consensus/storage.js';
+import type { Entry, HardState, Snapshot } from '../consensus/types.js';
 import type { DurableLog, DurableWrite } from '../node/ports.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { ColdReader } from './cold-reader.js';
@@ -201,7 +201,7 @@ export class WriteAheadLog implements DurableLog {
     return new Promise((resolve, reject) => this.enqueue({ kind: 'save', write, resolve, reject }, 'save'));
   }
 
-  createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Promise<Snapshot> {
+  createSnapshot(index: number, config: SnapshotConfiguration, data: Uint8Array): Promise<Snapshot> {
     let result: Snapshot = this.snap;
     const run = async (): Promise<void> => {
       if (!Number.isSafeInteger(index) || index < 0) throw new RaftProtocolError(`cannot snapshot at index ${index}: not a log index`);
@@ -209,7 +209,7 @@ export class WriteAheadLog implements DurableLog {
         result = this.snap;
         return;
       }
-      const snapshot: Snapshot = { meta: { index, term: this.term(index), voters: [...voters] }, data };
+      const snapshot: Snapshot = { meta: { index, term: this.term(index), ...snapshotMembers(config) }, data };
       await this.guard(() => writeSnapshotFile(this.dir, snapshot));
       this.snap = snapshot;
       await this.removeOldSnapshots();

@@ -106,7 +106,6 @@ describe('static bootstrap and restart', () => {
     const base = { id: 'n1', voters: three, storage: new MemoryLogStorage(), random: new SeededRandom(1) };
     const bad: [string, object][] = [
       ['id', { id: '' }],
-      ['voters', { voters: [] }],
       ['voters', { voters: ['n2', 'n3'] }],
       ['voters', { voters: ['n1', 'n1'] }],
       ['electionTicks', { electionTicks: 0 }],

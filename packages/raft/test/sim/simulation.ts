@@ -1,10 +1,12 @@
 import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { RaftNode } from '../../src/consensus/raft.js';
+import { ConfChangeInProgressError, LeadershipTransferInProgressError, NotLeaderError } from '../../src/consensus/errors.js';
 import { SeededRandom } from '../../src/consensus/random.js';
 import type { Message, Ready } from '../../src/consensus/types.js';
 import type { RaftNodeConfig } from '../../src/consensus/config.js';
 import { EventQueue } from './event-queue.js';
 import { InvariantChecker } from './invariants.js';
+import { MembershipChecker } from './membership-invariants.js';
 import { checkHistory } from './linearizability.js';
 import { AggregateStateMachine, fnv1a } from './state-machine.js';
 import { Workload, type ClusterAccess } from './workload.js';
@@ -26,6 +28,11 @@ export interface SimulationOptions {
   readonly schedule?: FaultSchedule;
   /** Stop at the first violation (the broken-variant tests want speed, not a full report). */
   readonly stopAtFirstViolation?: boolean;
+  /**
+   * Membership changes (add a learner, promote, remove, including the leader) and leadership
+   * transfers during the chaos; by default on for about two thirds of the seeds.
+   */
+  readonly membership?: boolean;
 }
 
 export interface SimulationStats {
@@ -40,6 +47,9 @@ export interface SimulationStats {
   partitions: number;
   snapshotsSent: number;
   compactions: number;
+  /** Membership changes appended by a leader, and leadership transfers started. */
+  confChanges: number;
+  transfers: number;
   leaderTerms: number;
   committed: number;
   operations: number;
@@ -60,6 +70,7 @@ type SimEvent =
   | { readonly kind: 'persisted'; readonly node: string; readonly incarnation: number }
   | { readonly kind: 'snapshot-report'; readonly node: string; readonly to: string; readonly ok: boolean; readonly incarnation: number }
   | { readonly kind: 'fault' }
+  | { readonly kind: 'membership' }
   | { readonly kind: 'restart'; readonly node: string }
   | { readonly kind: 'resume'; readonly node: string }
   | { readonly kind: 'crash'; readonly node: string; readonly incarnation: number }
@@ -67,6 +78,8 @@ type SimEvent =
 
 interface SimNode {
   readonly id: string;
+  /** Added by a membership change: starts knowing no configuration. */
+  readonly joined: boolean;
   /** The node's disk: only what a persisted Ready wrote survives a crash. */
   readonly storage: MemoryLogStorage;
   raft: RaftNode | null;
@@ -103,8 +116,16 @@ export class Simulation {
   private readonly random: SeededRandom;
   private readonly queue = new EventQueue<SimEvent>();
   private readonly nodes = new Map<string, SimNode>();
+  /** The bootstrap voters. */
   private readonly ids: string[];
+  /** Every node ever started, joined ones included. */
+  private readonly allIds: string[] = [];
+  /** The members (voters and learners) of the latest configuration a leader was seen with. */
+  private members: readonly string[];
+  private readonly membershipChanges: boolean;
+  private joinedCount = 0;
   private readonly checker: InvariantChecker;
+  private readonly membershipChecker: MembershipChecker;
   private readonly workload: Workload;
   private readonly createNode: NodeFactory;
   private readonly chaosMs: number;
@@ -140,6 +161,23 @@ export class Simulation {
     this.chaosMs = options.chaosMs ?? 4000;
     this.createNode = options.createNode ?? ((config) => new RaftNode(config));
     this.checker = new InvariantChecker(() => this.time);
+    this.membershipChecker = new MembershipChecker(
+      {
+        holds: (id, index, term) => {
+          const storage = this.node(id).storage;
+          if (storage.snapshot().meta.index >= index) return true;
+          if (storage.lastIndex() < index) return false;
+          return storage.term(index) === term;
+        },
+        scanBack: (id, from, visit) => {
+          const storage = this.node(id).storage;
+          for (let index = Math.min(from, storage.lastIndex()); index >= storage.firstIndex(); index--) {
+            if (!visit(storage.entries(index, index + 1, Infinity)[0]!)) return;
+          }
+        },
+      },
+      (message) => this.violation(message),
+    );
     this.stats = {
       nodes: size,
       events: 0,
@@ -152,6 +190,8 @@ export class Simulation {
       partitions: 0,
       snapshotsSent: 0,
       compactions: 0,
+      confChanges: 0,
+      transfers: 0,
       leaderTerms: 0,
       committed: 0,
       operations: 0,
@@ -160,7 +200,7 @@ export class Simulation {
     };
     const access: ClusterAccess = {
       now: () => this.time,
-      nodeIds: () => this.ids,
+      nodeIds: () => this.members,
       reachable: (id) => {
         const node = this.node(id);
         if (node.raft === null || node.pausedUntil > this.time) return null;
@@ -201,31 +241,43 @@ export class Simulation {
           preVote: this.random.chance(0.8),
           checkQuorum: this.random.chance(0.8),
         };
+    this.members = this.ids;
+    this.membershipChanges = options.membership ?? this.random.chance(0.65);
     const clients = Array.from({ length: 2 + this.random.nextInt(5) }, (_, i) => `c${i + 1}`);
     this.workload = new Workload(access, this.random.fork(), clients, ['a', 'b']);
   }
 
   run(): SimulationResult {
-    for (const id of this.ids) {
-      this.nodes.set(id, {
-        id,
-        storage: new MemoryLogStorage(),
-        raft: null,
-        machine: new AggregateStateMachine(),
-        incarnation: 0,
-        pausedUntil: 0,
-        inbox: [],
-        persisting: null,
-        deferredPersist: false,
-        sendEarlyAfterWrite: false,
-        crashAfterWrite: false,
-        crashOnNextWrite: false,
-      });
-      this.start(this.node(id));
-    }
+    for (const id of this.ids) this.addNode(id, false);
     this.workload.start();
     this.queue.push(this.random.nextInt(200), { kind: 'fault' });
+    if (this.membershipChanges) this.queue.push(100 + this.random.nextInt(300), { kind: 'membership' });
+    return this.finish();
+  }
 
+  private addNode(id: string, joined: boolean): SimNode {
+    const node: SimNode = {
+      id,
+      joined,
+      storage: new MemoryLogStorage(),
+      raft: null,
+      machine: new AggregateStateMachine(),
+      incarnation: 0,
+      pausedUntil: 0,
+      inbox: [],
+      persisting: null,
+      deferredPersist: false,
+      sendEarlyAfterWrite: false,
+      crashAfterWrite: false,
+      crashOnNextWrite: false,
+    };
+    this.nodes.set(id, node);
+    this.allIds.push(id);
+    this.start(node);
+    return node;
+  }
+
+  private finish(): SimulationResult {
     // Chaos, then heal everything and wait for every pending operation to finish (liveness).
     this.runUntil(() => this.time >= this.chaosMs);
     this.heal();
@@ -300,6 +352,12 @@ export class Simulation {
         this.guard(node, (raft) => raft.reportSnapshot(event.to, event.ok));
         return;
       }
+      case 'membership':
+        if (!this.healed) {
+          this.changeMembership();
+          this.queue.push(this.time + 50 + this.random.nextInt(400), event);
+        }
+        return;
       case 'fault':
         if (!this.healed) {
           this.injectFault();
@@ -353,7 +411,7 @@ export class Simulation {
     try {
       node.raft = this.createNode({
         id: node.id,
-        voters: this.ids,
+        voters: node.joined ? [] : this.ids,
         storage: node.storage,
         random: this.random.fork(),
         electionTicks: 10,
@@ -393,7 +451,12 @@ export class Simulation {
   /** Runs the invariant checks on a node's state; a brand-new leader may be doomed to crash soon (the Figure 8 history). */
   private observe(node: SimNode, raft: RaftNode): void {
     this.checker.observe(raft);
+    this.membershipChecker.observe(raft);
     const status = raft.status();
+    if (status.role === 'leader') {
+      const config = raft.configuration();
+      this.members = [...config.voters, ...config.learners];
+    }
     if (status.role !== 'leader' || this.healed) return;
     const knownCommit = this.leaderCommit.get(node.id) ?? 0;
     this.leaderCommit.set(node.id, status.commit);
@@ -419,6 +482,7 @@ export class Simulation {
     if (raft === null || node.persisting !== null || node.pausedUntil > this.time) return;
     if (!raft.hasReady()) return;
     const ready = raft.ready();
+    this.membershipChecker.onLeaderEntries(raft, ready.entries);
     node.persisting = ready;
     node.sendEarlyAfterWrite = node.crashOnNextWrite || this.random.chance(this.profile.deferEarlySends);
     if (!node.sendEarlyAfterWrite) for (const message of ready.messages) this.send(message);
@@ -501,7 +565,9 @@ export class Simulation {
     const applied = node.machine.applied;
     if (applied - node.storage.firstIndex() < 20 + this.random.nextInt(30)) return;
     this.stats.compactions++;
-    node.storage.createSnapshot(applied, this.ids, node.machine.snapshot());
+    // The configuration as of the snapshot's index goes with it (the core knows it; membership changes).
+    const config = node.raft?.configurationAt(applied) ?? this.ids;
+    node.storage.createSnapshot(applied, config, node.machine.snapshot());
     node.storage.compact(applied - this.random.nextInt(5));
   }
 
@@ -582,21 +648,21 @@ export class Simulation {
 
   private injectFault(): void {
     const roll = this.random.nextInt(100);
-    const up = this.ids.filter((id) => this.node(id).raft !== null);
+    const up = this.allIds.filter((id) => this.node(id).raft !== null);
     const leader = this.currentLeader();
     if (roll < 15) {
       // Symmetric partition into two random sides (majority/minority, or an even split of nothing).
       this.cut.clear();
-      const side = new Set(this.ids.filter(() => this.random.chance(0.5)));
-      for (const a of this.ids) for (const b of this.ids) if (side.has(a) !== side.has(b)) this.cut.add(`${a}>${b}`);
+      const side = new Set(this.allIds.filter(() => this.random.chance(0.5)));
+      for (const a of this.allIds) for (const b of this.allIds) if (side.has(a) !== side.has(b)) this.cut.add(`${a}>${b}`);
       this.stats.partitions++;
     } else if (roll < 25 && leader !== null) {
       // Isolate the leader entirely.
-      for (const other of this.ids) if (other !== leader) this.cut.add(`${leader}>${other}`).add(`${other}>${leader}`);
+      for (const other of this.allIds) if (other !== leader) this.cut.add(`${leader}>${other}`).add(`${other}>${leader}`);
       this.stats.partitions++;
     } else if (roll < 35) {
       // Asymmetric: random one-way links fail (e.g. a leader that can send but not hear).
-      for (const a of this.ids) for (const b of this.ids) if (a !== b && this.random.chance(0.25)) this.cut.add(`${a}>${b}`);
+      for (const a of this.allIds) for (const b of this.allIds) if (a !== b && this.random.chance(0.25)) this.cut.add(`${a}>${b}`);
       this.stats.partitions++;
     } else if (roll < 55) {
       this.cut.clear();
@@ -611,6 +677,59 @@ export class Simulation {
       this.dropRate = [0, 0, 0.02, 0.1, 0.3][this.random.nextInt(5)]!;
       this.duplicateRate = [0, 0.05, 0.2][this.random.nextInt(3)]!;
       this.slowRate = [0, 0.02, 0.1, 0.3][this.random.nextInt(4)]!;
+    }
+  }
+
+  // ------------------------------------------------------------ membership
+
+  /**
+   * One membership step on the current leader: a leadership transfer, or a single-server change
+   * (add a new node as a learner, promote a learner, remove a learner or a voter — the leader
+   * too). Refusals the core is meant to give (a change in flight, a transfer under way) are fine.
+   */
+  private changeMembership(): void {
+    const leaderId = this.currentLeader();
+    if (leaderId === null) return;
+    const leader = this.node(leaderId);
+    const raft = leader.raft;
+    if (raft === null || leader.pausedUntil > this.time) return;
+    const config = raft.configuration();
+    const others = config.voters.filter((id) => id !== leaderId);
+    const run = (input: (core: RaftNode) => void): void => this.guard(leader, input);
+    const refusable = (error: unknown): boolean =>
+      error instanceof ConfChangeInProgressError || error instanceof LeadershipTransferInProgressError || error instanceof NotLeaderError;
+    const attempt = (input: (core: RaftNode) => void, count: () => void): void =>
+      run((core) => {
+        try {
+          input(core);
+          count();
+        } catch (error) {
+          if (!refusable(error)) throw error;
+        }
+      });
+    if (this.random.chance(0.3) && others.length > 0) {
+      const to = others[this.random.nextInt(others.length)]!;
+      attempt(
+        (core) => core.transferLeadership(to),
+        () => this.stats.transfers++,
+      );
+      return;
+    }
+    const counted = (): void => {
+      this.stats.confChanges++;
+    };
+    const learner = config.learners[0];
+    if (learner !== undefined) {
+      const type = this.random.chance(0.75) ? 'promote' : 'remove';
+      attempt((core) => core.proposeConfChange({ type, node: learner }), counted);
+    } else if (config.voters.length < 5 && (config.voters.length < 3 || this.random.chance(0.5)) && this.joinedCount < 6) {
+      const id = `j${++this.joinedCount}`;
+      this.addNode(id, true);
+      attempt((core) => core.proposeConfChange({ type: 'add-learner', node: id, address: `${id}.sim:1` }), counted);
+    } else if (config.voters.length > 2) {
+      // Now and then the leader removes itself.
+      const victim = this.random.chance(0.25) ? leaderId : config.voters[this.random.nextInt(config.voters.length)]!;
+      attempt((core) => core.proposeConfChange({ type: 'remove', node: victim }), counted);
     }
   }
 
@@ -633,9 +752,18 @@ export class Simulation {
     return best?.id ?? null;
   }
 
+  /** The nodes of the final configuration (removed ones are left behind by design). */
+  private finalMembers(): SimNode[] {
+    const leader = this.currentLeader();
+    const config = leader === null ? null : this.node(leader).raft?.configuration();
+    const ids = config === null || config === undefined ? this.members : [...config.voters, ...config.learners];
+    return ids.map((id) => this.node(id));
+  }
+
   private checkConvergence(): void {
-    const first = this.node(this.ids[0]!);
-    for (const node of this.nodes.values()) {
+    const members = this.finalMembers();
+    const first = members[0]!;
+    for (const node of members) {
       if (node.machine.applied !== first.machine.applied || node.machine.chain !== first.machine.chain) {
         this.violation(
           `convergence: ${node.id} applied ${node.machine.applied} (chain ${node.machine.chain}) but ${first.id} applied ${first.machine.applied} (chain ${first.machine.chain}) after healing`,
@@ -649,7 +777,7 @@ export class Simulation {
   private checkAcknowledgedWritesKept(): void {
     for (const op of this.workload.history) {
       if (op.input.kind !== 'append' || op.output?.kind !== 'append-ok') continue;
-      for (const node of this.nodes.values()) {
+      for (const node of this.finalMembers()) {
         const stored = node.machine.read(op.aggregate)[op.output.sequence];
         if (stored !== op.input.value) {
           this.violation(

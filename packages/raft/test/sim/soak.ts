@@ -44,6 +44,8 @@ export function runSoak(env: Readonly<Record<string, string | undefined>>, print
     partitions: 0,
     snapshotsSent: 0,
     compactions: 0,
+    confChanges: 0,
+    transfers: 0,
     leaderTerms: 0,
     committed: 0,
     operations: 0,

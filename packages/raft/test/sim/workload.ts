@@ -1,4 +1,4 @@
-import { NoLeaderError, ProposalDroppedError } from '../../src/consensus/errors.js';
+import { LeadershipTransferInProgressError, NoLeaderError, ProposalDroppedError } from '../../src/consensus/errors.js';
 import type { Entry, ReadState } from '../../src/consensus/types.js';
 import type { RaftNode } from '../../src/consensus/raft.js';
 import type { SeededRandom } from '../../src/consensus/random.js';
@@ -121,7 +121,7 @@ export class Workload {
         node.raft.readIndex(op.readContext);
       }
     } catch (error) {
-      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError) {
+      if (error instanceof NoLeaderError || error instanceof ProposalDroppedError || error instanceof LeadershipTransferInProgressError) {
         this.cluster.schedule(20, () => this.retryIfStill(client, attempt));
         return;
       }

@@ -3,6 +3,7 @@ import { RaftNode } from '../../src/consensus/raft.js';
 import { SeededRandom } from '../../src/consensus/random.js';
 import type { Entry, Message, ReadState } from '../../src/consensus/types.js';
 import type { RaftNodeConfig } from '../../src/consensus/config.js';
+import type { ConfChange } from '../../src/consensus/membership.js';
 
 /** Options for a {@link TestCluster}; anything not given uses the node defaults. */
 export type ClusterNodeOptions = Partial<Omit<RaftNodeConfig, 'id' | 'voters' | 'storage' | 'random'>>;
@@ -26,6 +27,8 @@ export class TestCluster {
   private readonly cut = new Set<string>();
   private readonly filters: ((message: Message) => boolean)[] = [];
   private readonly random: SeededRandom;
+  /** Members added after bootstrap: they start with no configuration and learn it from the leader. */
+  private readonly joined = new Set<string>();
 
   constructor(
     readonly ids: readonly string[],
@@ -41,13 +44,22 @@ export class TestCluster {
     }
   }
 
+  /** Starts a brand-new node `id` that knows no configuration yet (add it with a membership change). */
+  join(id: string): RaftNode {
+    const member: TestMember = { raft: null, storage: new MemoryLogStorage(), applied: [], readStates: [], sent: [] };
+    this.members.set(id, member);
+    this.joined.add(id);
+    member.raft = this.build(id, member.storage);
+    return member.raft;
+  }
+
   private build(id: string, storage: MemoryLogStorage): RaftNode {
     return this.createNode({
       electionTicks: 10,
       heartbeatTicks: 1,
       ...this.options,
       id,
-      voters: this.ids,
+      voters: this.joined.has(id) ? [] : this.ids,
       storage,
       random: this.random.fork(),
     });
@@ -85,6 +97,13 @@ export class TestCluster {
   heal(): void {
     this.cut.clear();
     this.filters.length = 0;
+  }
+
+  /** Makes `id` (the leader) propose a membership change and settles the cluster; returns the entry's index. */
+  change(id: string, change: ConfChange): number {
+    const index = this.node(id).proposeConfChange(change);
+    this.flush();
+    return index;
   }
 
   /** Stops a node; only what it persisted survives. */

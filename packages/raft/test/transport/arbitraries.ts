@@ -23,6 +23,13 @@ const entry: fc.Arbitrary<Entry> = fc.oneof(
     data: bytes,
   }),
   fc.record({ term: counter, index: counter, kind: fc.constant('empty' as const), proposalId: fc.constant(null), data: bytes }),
+  fc.record({
+    term: counter,
+    index: counter,
+    kind: fc.constant('config' as const),
+    proposalId: fc.option(anyString, { nil: null }),
+    data: bytes,
+  }),
 );
 
 const envelope = { from: nodeId, to: nodeId, term: counter };
@@ -30,6 +37,14 @@ const envelope = { from: nodeId, to: nodeId, term: counter };
 /** Every variant of the consensus `Message` union, with edge values (null vote fields, empty arrays and data). */
 export const message: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ type: fc.constantFrom('vote' as const, 'pre-vote' as const), ...envelope, lastLogIndex: counter, lastLogTerm: counter }),
+  fc.record({
+    type: fc.constant('vote' as const),
+    ...envelope,
+    lastLogIndex: counter,
+    lastLogTerm: counter,
+    transfer: fc.constant(true),
+  }),
+  fc.record({ type: fc.constant('timeout-now' as const), ...envelope }),
   fc.record({ type: fc.constantFrom('vote-response' as const, 'pre-vote-response' as const), ...envelope, granted: fc.boolean() }),
   fc.record({
     type: fc.constant('append' as const),
@@ -53,6 +68,20 @@ export const message: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constant('snapshot' as const),
     ...envelope,
     snapshot: fc.record({ meta: fc.record({ index: counter, term: counter, voters: fc.array(nodeId, { maxLength: 5 }) }), data: bytes }),
+  }),
+  fc.record({
+    type: fc.constant('snapshot' as const),
+    ...envelope,
+    snapshot: fc.record({
+      meta: fc.record({
+        index: counter,
+        term: counter,
+        voters: fc.array(nodeId, { maxLength: 5 }),
+        learners: fc.array(nodeId, { minLength: 1, maxLength: 3 }),
+        addresses: fc.dictionary(nodeId, anyString, { maxKeys: 3 }),
+      }),
+      data: bytes,
+    }),
   }),
   fc.record({
     type: fc.constant('propose' as const),

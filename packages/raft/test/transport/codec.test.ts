@@ -20,6 +20,7 @@ const MESSAGE_TYPES: readonly Message['type'][] = [
   'propose',
   'read-index',
   'read-index-response',
+  'timeout-now',
 ];
 
 function decodeError(run: () => unknown): CodecError {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Inflights } from '../../src/consensus/inflights.js';
 import { Progress } from '../../src/consensus/progress.js';
-import { committedIndex, quorumSize, voteResult } from '../../src/consensus/quorum.js';
+import { MajorityQuorum } from '../../src/consensus/quorum.js';
 import { SeededRandom } from '../../src/consensus/random.js';
 
 describe('Progress', () => {
@@ -67,35 +67,33 @@ describe('Inflights', () => {
 });
 
 describe('quorum arithmetic', () => {
+  const ids = (n: number): string[] => Array.from({ length: n }, (_, i) => `v${i}`);
+
   it('majorities and the committed index', () => {
-    expect([1, 2, 3, 4, 5].map(quorumSize)).toEqual([1, 2, 2, 3, 3]);
-    expect(committedIndex([5, 3, 9])).toBe(5);
-    expect(committedIndex([5, 3, 9, 1, 1])).toBe(3);
-    expect(committedIndex([7])).toBe(7);
+    expect([1, 2, 3, 4, 5].map((n) => new MajorityQuorum(ids(n)).size)).toEqual([1, 2, 2, 3, 3]);
+    const committed = (matches: number[]): number => {
+      const quorum = new MajorityQuorum(ids(matches.length));
+      return quorum.committedIndex((id) => matches[Number(id.slice(1))]!);
+    };
+    expect(committed([5, 3, 9])).toBe(5);
+    expect(committed([5, 3, 9, 1, 1])).toBe(3);
+    expect(committed([7])).toBe(7);
+  });
+
+  it('an empty voter set never reaches a quorum', () => {
+    const none = new MajorityQuorum([]);
+    expect(none.reached(() => true)).toBe(false);
+    expect(none.committedIndex(() => 9)).toBe(0);
   });
 
   it('vote results', () => {
-    const voters = ['a', 'b', 'c'];
-    expect(voteResult(voters, new Map([['a', true]]))).toBe('pending');
-    expect(
-      voteResult(
-        voters,
-        new Map([
-          ['a', true],
-          ['b', true],
-        ]),
-      ),
-    ).toBe('won');
-    expect(
-      voteResult(
-        voters,
-        new Map([
-          ['a', true],
-          ['b', false],
-          ['c', false],
-        ]),
-      ),
-    ).toBe('lost');
+    const quorum = new MajorityQuorum(['a', 'b', 'c']);
+    const tally = (votes: Record<string, boolean>): string => quorum.tally((id) => votes[id]);
+    expect(tally({ a: true })).toBe('pending');
+    expect(tally({ a: true, b: true })).toBe('won');
+    expect(tally({ a: true, b: false, c: false })).toBe('lost');
+    // Votes from outside the voter set (a learner, a removed node) never count.
+    expect(tally({ a: true, x: true, y: true })).toBe('pending');
   });
 });
 

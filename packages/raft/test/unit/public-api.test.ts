@@ -7,11 +7,18 @@ import * as testing from '../../src/testing.js';
 describe('public API', () => {
   it('the root exports the member, the local cluster, the backend, its limits and its errors', () => {
     expect(Object.keys(root).sort()).toEqual([
+      'ConfChangeInProgressError',
+      'InvalidConfChangeError',
+      'InvalidTransferError',
+      'LeadershipTransferFailedError',
+      'LeadershipTransferInProgressError',
       'LocalRaftCluster',
       'MAX_AGGREGATE_ID_BYTES',
       'MAX_PROJECTION_NAME_BYTES',
       'MEMBER_DEFAULTS',
       'MIN_LOG_TAIL_SIZE',
+      'MembershipChangeFailedError',
+      'NotLeaderError',
       'RaftBackend',
       'RaftCommandRejectedError',
       'RaftEntryTooLargeError',

@@ -3,6 +3,9 @@ import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { SnapshotPolicy } from '../../src/node/snapshot-policy.js';
 import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
 import { MemoryDurableLog } from '../node/support/memory-durable-log.js';
+import type { Configuration } from '../../src/consensus/membership.js';
+
+const oneVoter = (): Configuration => ({ voters: ['n1'], learners: [], addresses: {} });
 
 /** A state whose image is `imageBytes` long, at whatever index it was told it applied. */
 class SizedState implements StateMachine<unknown> {
@@ -41,7 +44,7 @@ describe('SnapshotPolicy', () => {
   it('snapshots after `every` entries, then only once the commands applied since add up to the last image', async () => {
     const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
     const state = new SizedState(1_000);
-    const policy = new SnapshotPolicy(log, state, ['n1'], 10, 2);
+    const policy = new SnapshotPolicy(log, state, oneVoter, 10, 2);
 
     await applyEntries(log, state, policy, 1, 9, 10);
     expect(policy.due()).toBe(false);
@@ -69,7 +72,7 @@ describe('SnapshotPolicy', () => {
   it('counts from a snapshot installed from the leader, by its size', async () => {
     const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
     const state = new SizedState(100);
-    const policy = new SnapshotPolicy(log, state, ['n1'], 5, 0);
+    const policy = new SnapshotPolicy(log, state, oneVoter, 5, 0);
     policy.installed(50, 2_000);
     state.applied = 50;
     expect(policy.snapshotIndex).toBe(50);
@@ -87,7 +90,7 @@ describe('SnapshotPolicy', () => {
   it('after a restart, counts the entries applied since the snapshot and their bytes, read back from the log', async () => {
     const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
     const state = new SizedState(1_000);
-    const before = new SnapshotPolicy(log, state, ['n1'], 10, 0);
+    const before = new SnapshotPolicy(log, state, oneVoter, 10, 0);
     await applyEntries(log, state, before, 1, 10, 10);
     expect(await before.maybeSnapshot()).toBe(10);
     // 60 entries of 10 bytes since the 1000-byte image: not due yet.
@@ -95,7 +98,7 @@ describe('SnapshotPolicy', () => {
     expect(before.due()).toBe(false);
 
     // The process restarts: the new policy picks up the 600 bytes instead of starting from zero…
-    const restarted = new SnapshotPolicy(log, state, ['n1'], 10, 0);
+    const restarted = new SnapshotPolicy(log, state, oneVoter, 10, 0);
     expect(restarted.due()).toBe(false);
     // …so 40 more entries (not another 100) make it due, as they would have without the restart.
     await applyEntries(log, state, restarted, 71, 109, 10);
@@ -104,6 +107,6 @@ describe('SnapshotPolicy', () => {
     expect(restarted.due()).toBe(true);
 
     // Restarting once the bytes are there: due at once.
-    expect(new SnapshotPolicy(log, state, ['n1'], 10, 0).due()).toBe(true);
+    expect(new SnapshotPolicy(log, state, oneVoter, 10, 0).due()).toBe(true);
   });
 });

@@ -308,3 +308,19 @@ describe('WriteAheadLog basics', () => {
     expect(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp'))).toEqual([]);
   });
 });
+
+describe('WriteAheadLog and membership', () => {
+  it('keeps membership-change entries and a snapshot’s learners and addresses across reopen', async () => {
+    const dir = dirs.make();
+    const wal = await WriteAheadLog.open(dir);
+    const config = { index: 3, term: 1, kind: 'config' as const, proposalId: null, data: new Uint8Array([1, 2]) };
+    await wal.save({ snapshot: null, entries: [...run(1, 2, 1), config, ...run(4, 6, 1)], hardState: { term: 1, vote: 'n1', commit: 6 } });
+    const snap = await wal.createSnapshot(2, { voters: ['n1', 'n2'], learners: ['n3'], addresses: { n3: 'h3:1' } }, new Uint8Array([9]));
+    expect(snap.meta).toEqual({ index: 2, term: 1, voters: ['n1', 'n2'], learners: ['n3'], addresses: { n3: 'h3:1' } });
+    await wal.close();
+    const again = await WriteAheadLog.open(dir);
+    expect(again.snapshot()).toEqual(snap);
+    expect(again.entries(3, 4, Infinity)).toEqual([config]);
+    await again.close();
+  });
+});

@@ -59,12 +59,15 @@ export class ServerCluster {
     for (const id of this.ids) await this.start(id);
   }
 
-  /** Closes `id`'s server (a clean shutdown: storage and state survive). */
-  async stop(id: NodeId): Promise<void> {
+  /**
+   * Closes `id`'s server (a clean shutdown: storage and state survive). Without a leadership
+   * handover unless asked: these tests stop a leader to see what the others do without it.
+   */
+  async stop(id: NodeId, transferLeadership = false): Promise<void> {
     const member = this.member(id);
     const server = member.server;
     member.server = null;
-    await server?.close();
+    await server?.close({ transferLeadership });
   }
 
   async close(): Promise<void> {

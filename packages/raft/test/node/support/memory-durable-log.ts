@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MemoryLogStorage, type InitialState } from '../../../src/consensus/storage.js';
-import type { Entry, HardState, NodeId, Snapshot } from '../../../src/consensus/types.js';
+import { MemoryLogStorage, type InitialState, type SnapshotConfiguration } from '../../../src/consensus/storage.js';
+import type { Entry, HardState, Snapshot } from '../../../src/consensus/types.js';
 import type { DurableLog, DurableWrite } from '../../../src/node/ports.js';
 
 /**
@@ -57,7 +57,7 @@ export class MemoryDurableLog implements DurableLog {
     this.saves++;
   }
 
-  async createSnapshot(index: number, voters: readonly NodeId[], data: Uint8Array): Promise<Snapshot> {
+  async createSnapshot(index: number, voters: SnapshotConfiguration, data: Uint8Array): Promise<Snapshot> {
     await this.sync();
     this.snapshotsCreated++;
     return this.storage.createSnapshot(index, voters, data);
