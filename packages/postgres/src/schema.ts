@@ -33,10 +33,11 @@ const SCHEMA_LOCK_KEY = '7310582740362958801';
  *   count; the events stay in `timebox_events`) stamped with its transaction ID. A row's `tx` never
  *   falls below a reader's snapshot xmin after the reader passed it, so a reader that remembers the
  *   xmin of its last read and the rows it delivered above it resumes without loss (see
- *   feed-reader.ts). Appends NOTIFY only while a subscriber holds a lease in
+ *   feed-reader.ts). In this version appends NOTIFY only while a subscriber holds a lease in
  *   `timebox_feed_listener`, because a NOTIFY makes PostgreSQL serialize the commits of notifying
- *   transactions on one lock: measured to halve append throughput at 64 in flight. Feed rows are
- *   written always, so a subscriber reads what was appended before it (re)registered.
+ *   transactions on one lock: measured to halve append throughput at 64 in flight (version 2
+ *   moves the NOTIFY out of the append). Feed rows are written always, so a subscriber reads what
+ *   was appended before it (re)registered.
  * - **Projections.** `timebox_projection`: checkpoint, lease (server clock) and generation per name.
  */
 const VERSION_1 = /* sql */ `
@@ -115,7 +116,7 @@ CREATE TABLE IF NOT EXISTS timebox_feed_horizon (
   prefix       text COLLATE "C" PRIMARY KEY,
   pruned_below xid8 NOT NULL
 );
--- Subscribers holding a lease; appends notify FEED_CHANNEL only while one does.
+-- Subscribers holding a lease; appends are announced on FEED_CHANNEL only while one does.
 CREATE TABLE IF NOT EXISTS timebox_feed_listener (
   prefix     text COLLATE "C" NOT NULL,
   listener   text NOT NULL,
@@ -556,36 +557,54 @@ DECLARE
   v_events text;
   v_positions text;
   v_feed_id bigint;
+  v_notify boolean;
   v_horizon xid8;
 BEGIN
   LOOP
     IF v_count > 0 THEN
-      -- The head row is the aggregate's lock. The sequence check is part of the UPDATE, so a
-      -- writer queued behind another re-checks the committed row (no lost update), and the
-      -- common case takes one statement. Re-asserting the current status keeps its entry time.
-      -- A tombstone (an archived life) has next_sequence one past that life's: an append at the
-      -- new life's start revives it.
-      UPDATE timebox_index i
-         SET next_sequence = p_expected + v_count,
-             live = true,
-             status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
-             status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
-                                WHEN p_status = '' THEN NULL ELSE p_status_time END
-       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
-      IF NOT FOUND AND p_expected = 0 THEN
-        INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
+      -- The head row is the aggregate's lock. The sequence check is part of the write, so a
+      -- writer queued behind another re-checks the committed row (no lost update). Re-asserting
+      -- the current status keeps its entry time. A tombstone (an archived life) has next_sequence
+      -- one past that life's: an append at the new life's start revives it. At 0 the row is
+      -- usually new: one upsert, instead of an UPDATE that finds nothing and then an INSERT.
+      IF p_expected = 0 THEN
+        INSERT INTO timebox_index AS i (prefix, aggregate, next_sequence, status, status_time)
         VALUES (p_prefix, p_aggregate, v_count, coalesce(p_status, ''),
                 CASE WHEN coalesce(p_status, '') = '' THEN NULL ELSE p_status_time END)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (prefix, aggregate) DO UPDATE
+           SET next_sequence = v_count,
+               live = true,
+               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
+               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
+                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
+         WHERE i.next_sequence = 0;
+      ELSE
+        UPDATE timebox_index i
+           SET next_sequence = p_expected + v_count,
+               live = true,
+               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
+               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
+                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
+         WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
       END IF;
       IF FOUND THEN
+        -- The events, the feed row and the listener check in one statement (each statement of a
+        -- function has a fixed cost, paid on every append).
         WITH stored AS (
           INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
           SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
             FROM json_array_elements(p_events) WITH ORDINALITY AS u(e, ord)
            ORDER BY u.ord
-          RETURNING sequence, position)
-        SELECT json_agg(s.position ORDER BY s.sequence)::text INTO v_positions FROM stored s;
+          RETURNING sequence, position),
+        feed AS (
+          INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
+          SELECT p_prefix, p_aggregate, p_expected, v_count WHERE p_feed_retention > 0
+          RETURNING id)
+        SELECT (SELECT json_agg(s.position ORDER BY s.sequence)::text FROM stored s),
+               (SELECT f.id FROM feed f),
+               p_feed_retention > 0
+                 AND EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now())
+          INTO v_positions, v_feed_id, v_notify;
         IF json_array_length(p_labels) > 0 THEN
           DELETE FROM timebox_labels l
            USING json_array_elements(p_labels) AS u(e)
@@ -596,15 +615,7 @@ BEGIN
            WHERE u.e->>1 <> ''
           ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
         END IF;
-        IF p_feed_retention <= 0 THEN
-          RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions, false;
-          RETURN;
-        END IF;
-        INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
-        VALUES (p_prefix, p_aggregate, p_expected, v_count)
-        RETURNING id INTO v_feed_id;
-        RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions,
-          EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now());
+        RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions, v_notify;
         IF v_feed_id % 1000 = 0 THEN
           SELECT f.tx INTO v_horizon FROM timebox_feed f WHERE f.prefix = p_prefix
            ORDER BY f.tx DESC, f.id DESC OFFSET p_feed_retention LIMIT 1;
@@ -634,12 +645,11 @@ BEGIN
       RETURN QUERY SELECT p_expected::double precision, NULL::text, '[]'::text, false;
       RETURN;
     END IF;
-    -- p_expected is 0 and a head row at 0 appeared between the two statements (a snapshot saved
-    -- at 0 by another writer): try again.
+    -- The head reached p_expected between the two statements (the writer it waited for had
+    -- committed): try again.
   END LOOP;
 END
 $fn$;
-
 `;
 
 /**
