@@ -4,7 +4,8 @@ import { FEED_CHANNEL } from './schema.js';
 
 /**
  * Announces a prefix's committed appends on the feed channel, from the appending process, after
- * each append's commit, in a transaction of its own.
+ * each append's commit, in a transaction of its own, on a connection of its own (behind the
+ * appends queued for the pool, an announcement would arrive a queue's wait late).
  *
  * Why not `pg_notify` inside the append: PostgreSQL takes one database-wide lock when a notifying
  * transaction commits and holds it through the commit's WAL flush, so notifying appends commit one
@@ -22,21 +23,26 @@ import { FEED_CHANNEL } from './schema.js';
  * NOTIFY, the NOTIFY failing on a lost connection) is covered by the reader's periodic safety read.
  */
 export class FeedNotifier {
-  readonly #sql: Sql;
+  readonly #open: () => Sql;
+  /** The notifier's own connection, opened on the first announcement. */
+  #sql: Sql | undefined;
   readonly #hash: string;
   /** The NOTIFY in flight, and any that follow it, until none is asked for; undefined when idle. */
   #sending: Promise<void> | undefined;
   /** An append committed after the NOTIFY in flight was sent: send one more when it returns. */
   #again = false;
+  #closed = false;
 
-  constructor(sql: Sql, prefix: string) {
-    this.#sql = sql;
+  /** `open` gives the connection to announce on (see `openNotifySql`), opened on first use. */
+  constructor(open: () => Sql, prefix: string) {
+    this.#open = open;
     // The payload subscribers filter on: fixed length, whatever the prefix holds.
     this.#hash = createHash('md5').update(prefix).digest('hex');
   }
 
   /** Called once an append that found a subscriber's lease has committed. Never throws. */
   notify(): void {
+    if (this.#closed) return;
     if (this.#sending !== undefined) {
       this.#again = true;
       return;
@@ -49,13 +55,21 @@ export class FeedNotifier {
     await this.#sending;
   }
 
+  /** Sends what is owed, then ends the connection; `notify` after this is ignored. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#sending;
+    await this.#sql?.end({ timeout: 5 });
+  }
+
   async #loop(): Promise<void> {
     // Yield first, so `notify` has stored this promise before the loop can end and clear it.
     await Promise.resolve();
     do {
       this.#again = false;
       try {
-        await this.#sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${FEED_CHANNEL}, ${this.#hash})`;
+        const sql = (this.#sql ??= this.#open());
+        await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${FEED_CHANNEL}, ${this.#hash})`;
       } catch {
         // The pool is down or closing: the reader's safety read picks the rows up.
       }

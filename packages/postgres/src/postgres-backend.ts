@@ -105,7 +105,7 @@ export class PostgresBackend implements Backend {
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
     this.#feedRetention = resolved.feedRetention;
-    this.#notifier = new FeedNotifier(this.#sql, this.#prefix);
+    this.#notifier = new FeedNotifier(resolved.openNotifySql, this.#prefix);
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
     this.#openTransactionSql = resolved.openTransactionSql;
     this.projections = new PostgresProjections(
@@ -135,7 +135,7 @@ export class PostgresBackend implements Backend {
     this.#closed = true;
     await this.#archive.close();
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
-    await this.#notifier.flush();
+    await this.#notifier.close();
     await this.#transactionSql?.end({ timeout: 5 });
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }

@@ -59,7 +59,7 @@ describe('postgres feed wake-ups', () => {
     const sql = postgres(serverUrl(), { max: 1, onnotice: () => undefined, fetch_types: false });
     const countRound = async (calls: number): Promise<number> => {
       heard.length = 0;
-      const notifier = new FeedNotifier(sql, prefix);
+      const notifier = new FeedNotifier(() => sql, prefix);
       // The one connection is busy for a moment, so the first NOTIFY is still pending while the
       // other calls come: they cannot know whether it was sent before their commits, so exactly
       // one more must follow it.
