@@ -14,13 +14,17 @@ import {
   type FeedSink,
   hasIdPrefix,
   HubUnavailableError,
+  InvalidCursorError,
   InvalidSequenceError,
+  type ListPage,
+  type ListRequest,
   type LogDescriptor,
   type LogEntry,
   type LogPage,
   type ProjectionStore,
   type ReadLogRequest,
   type SnapshotRecord,
+  type StatusListEntry,
   StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
@@ -268,18 +272,17 @@ export class RedisBackend implements Backend {
     return values.map((value) => Number(value ?? 0));
   }
 
-  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    let members: string[];
-    if (prefix.length === 0) {
-      members = await guard('list aggregates', () => this.client.zrange(this.keys.ids, 0, -1));
-    } else {
-      // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
-      // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
-      const encoded = encodeAggregateId(prefix);
-      members = await guard('list aggregates', () => this.client.zrangebylex(this.keys.ids, `[${encoded}`, `(${encoded};`));
-      members = members.filter((member) => hasIdPrefix(member, prefix));
-    }
-    return members.map(decodeAggregateId);
+  /** A keyset page of the ID index (one sorted set, all scores 0, so in byte order). */
+  async listAggregates(prefix: AggregateId, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
+    // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
+    // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
+    const encoded = prefix.length === 0 ? undefined : encodeAggregateId(prefix);
+    const low = after !== undefined ? `(${after}` : encoded === undefined ? '-' : `[${encoded}`;
+    const high = encoded === undefined ? '+' : `(${encoded};`;
+    const members = await guard('list aggregates', () => this.client.zrangebylex(this.keys.ids, low, high, 'LIMIT', 0, limit + 1));
+    const page = members.slice(0, limit);
+    const items = page.filter((member) => prefix.length === 0 || hasIdPrefix(member, prefix)).map(decodeAggregateId);
+    return members.length > limit ? { items, next: page[page.length - 1] } : { items };
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -287,25 +290,31 @@ export class RedisBackend implements Backend {
     return status ?? '';
   }
 
-  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    if (status === '') return [];
+  // Interim (until the sharded layout lands): the status and label indexes are read whole and
+  // paged here. TODO(issue 18): keyset pages from sorted sets, as listAggregates does.
+  async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    if (status === '') return { items: [] };
     const flat = await guard('list aggregates by status', () => this.client.zrange(this.keys.status(status), 0, -1, 'WITHSCORES'));
-    const entries: { id: AggregateId; timestamp: number }[] = [];
+    const entries: { key: string; entry: StatusListEntry }[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
-      entries.push({ id: decodeAggregateId(flat[i] as string), timestamp: Number(flat[i + 1]) });
+      const member = flat[i] as string;
+      const timestamp = Number(flat[i + 1]);
+      entries.push({ key: JSON.stringify([timestamp, member]), entry: { id: decodeAggregateId(member), timestamp } });
     }
-    return entries;
+    return pageAfter(entries, request, (a, b) => compareStatusKeys(a, b));
   }
 
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    if (value === '') return [];
+  async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    if (value === '') return { items: [] };
     const members = await guard('list aggregates by label', () => this.client.smembers(this.keys.labelHolders(label, value)));
-    return members.map(decodeAggregateId);
+    const entries = members.sort(compareCodeUnits).map((member) => ({ key: member, entry: decodeAggregateId(member) }));
+    return pageAfter(entries, request, compareCodeUnits);
   }
 
-  async listLabelValues(label: string): Promise<string[]> {
+  async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     const values = await guard('list label values', () => this.client.smembers(this.keys.labelValues(label)));
-    return values.sort(compareCodeUnits);
+    const entries = values.sort(compareCodeUnits).map((value) => ({ key: value, entry: value }));
+    return pageAfter(entries, request, compareCodeUnits);
   }
 
   async archive(id: AggregateId): Promise<void> {
@@ -323,4 +332,35 @@ export class RedisBackend implements Backend {
   #assertOpen(operation: string): void {
     if (this.#closed) throw new StoreClosedError(operation);
   }
+}
+
+/** Interim: the page after `request.after` of entries already sorted by `key` under `compare`. */
+function pageAfter<T>(
+  entries: readonly { key: string; entry: T }[],
+  request: ListRequest,
+  compare: (a: string, b: string) => number,
+): ListPage<T> {
+  const rest = request.after === undefined ? entries : entries.filter((entry) => compare(entry.key, request.after as string) > 0);
+  const items = rest.slice(0, request.limit);
+  return rest.length > request.limit
+    ? { items: items.map((entry) => entry.entry), next: (items[items.length - 1] as { key: string }).key }
+    : { items: items.map((entry) => entry.entry) };
+}
+
+function compareStatusKeys(a: string, b: string): number {
+  const [left, right] = [parseStatusKey(a), parseStatusKey(b)];
+  return left[0] - right[0] || compareCodeUnits(left[1], right[1]);
+}
+
+function parseStatusKey(text: string): [number, string] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'number' || typeof parsed[1] !== 'string') {
+    throw new InvalidCursorError('does not name a place in a status list', text);
+  }
+  return [parsed[0], parsed[1]];
 }
