@@ -18,7 +18,7 @@ import { redisBench } from './workloads/redis.js';
 const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, postgresBench, raftBench];
 const NAMES = BENCHES.map((bench) => bench.name);
 
-const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]]
+const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]] [-- --only KEY[,KEY…]]
 
 Measures Timebox on each backend against the baselines a user would otherwise pick, in the
 same run; prints a table per backend and writes bench/results/bench.json and bench.svg.
@@ -26,15 +26,16 @@ same run; prints a table per backend and writes bench/results/bench.json and ben
   --quick            smaller sizes and 3 repetitions (a smoke run, not a reference)
   --reps N           measured repetitions per workload (default 5, or 3 with --quick)
   --backend LIST     comma-separated backends to run (default: all of ${NAMES.join(', ')})
-  --only KEYS        comma-separated workload keys to run (e.g. append-64-tls); default: every workload
+  --only KEYS        comma-separated workload keys to run (e.g. append-latency-1,append-64-subscribed);
+                     "hub" selects the event hub latency, which otherwise runs only without --only
   --help             this text`;
 
 interface Options {
   readonly quick: boolean;
   readonly reps: number;
   readonly benches: readonly BackendBench[];
-  /** Workload keys to run; undefined: all. */
-  readonly only: readonly string[] | undefined;
+  /** Workload keys to run (and "hub"), or undefined for all. */
+  readonly only: ReadonlySet<string> | undefined;
 }
 
 function parseOptions(): Options {
@@ -63,7 +64,7 @@ function parseOptions(): Options {
     if (bench === undefined) throw new RangeError(`--backend: unknown backend ${JSON.stringify(name)}; known: ${NAMES.join(', ')}`);
     return bench;
   });
-  const only = values.only?.split(',').map((key) => key.trim());
+  const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((key) => key.trim()));
   return { quick, reps, benches, only };
 }
 
@@ -73,7 +74,7 @@ async function runBench(
   bench: BackendBench,
   settings: Pick<RunReport, 'mode' | 'reps' | 'memoryReps' | 'warmups' | 'warmupMs' | 'minSampleMs'>,
   progress: Progress,
-  only: readonly string[] | undefined,
+  only: ReadonlySet<string> | undefined,
 ): Promise<BackendReport> {
   const start = performance.now();
   progress.startSuite(bench.name, 0);
@@ -89,7 +90,7 @@ async function runBench(
   }
   try {
     const options = { ...settings, warmups: suite.warmups ?? settings.warmups };
-    const comparisons = only === undefined ? suite.comparisons : suite.comparisons.filter((comparison) => only.includes(comparison.key));
+    const comparisons = only === undefined ? suite.comparisons : suite.comparisons.filter((comparison) => only.has(comparison.key));
     const steps = countSteps(comparisons, options);
     progress.startSuite(bench.name, steps);
     progress.line(`${comparisons.length} comparisons, ${steps} steps, ${options.warmups} warm-up(s)`);
@@ -136,7 +137,10 @@ async function main(): Promise<void> {
     await writeFile(svgFile, renderSvg(snapshot()));
   }
   // The event hub's cross-process delivery latency, for the backends whose feed crosses processes.
-  const hubBackends = benches.map((bench) => bench.name).filter((name): name is HubBackend => name === 'redis' || name === 'postgres');
+  const hubBackends =
+    only !== undefined && !only.has('hub')
+      ? []
+      : benches.map((bench) => bench.name).filter((name): name is HubBackend => name === 'redis' || name === 'postgres');
   if (hubBackends.length > 0) {
     const hub = await runHubLatency(hubBackends, quick, (line) => progress.line(line));
     hubReport = hub;

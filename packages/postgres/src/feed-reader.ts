@@ -16,7 +16,8 @@ const RENEW_MS = 20_000;
 /**
  * A safety read this often even without a notification: an append that checked for listeners
  * just before this reader registered commits without notifying, and a notification can be lost
- * with a dropped connection. It is a backstop, not the wake-up mechanism.
+ * with a dropped connection or an appending process that died between its commit and its NOTIFY
+ * (see feed-notifier.ts). It is a backstop, not the wake-up mechanism.
  */
 const SAFETY_READ_MS = 1_000;
 
@@ -37,8 +38,9 @@ interface FeedRow {
 
 /**
  * Reads a store's feed (`timebox_feed`, one row per append, written by `timebox_append` in the
- * append's transaction) and hands each append's events to the sink, waking on the NOTIFY each
- * append sends at commit.
+ * append's transaction) and hands each append's events to the sink, waking on the NOTIFY the
+ * appending process sends after the commit (`FeedNotifier`, coalesced: one notification can stand
+ * for many appends, and every read takes all the rows there are).
  *
  * Rows are ordered by transaction ID, which is not commit order: a row with a lower `tx` may
  * commit after one with a higher `tx`. So the reader keeps a floor — the snapshot xmin of its last
@@ -50,9 +52,9 @@ interface FeedRow {
  * away for more than the feed's retention) or events trimmed by a snapshot before it read them
  * are lost, and it reports those as gaps.
  *
- * Appends notify only while a subscriber holds a lease row in `timebox_feed_listener` (a NOTIFY
- * serializes commits, so stores nobody listens to should not pay for it); the reader takes its
- * lease before it starts, renews it while open, and removes it on close.
+ * Appends are announced only while a subscriber holds a lease row in `timebox_feed_listener`
+ * (stores nobody listens to should not pay for it); the reader takes its lease before it starts,
+ * renews it while open, and removes it on close.
  */
 export class FeedReader implements Feed {
   readonly #sql: Sql;
@@ -86,8 +88,11 @@ export class FeedReader implements Feed {
     this.#sink = sink;
   }
 
-  /** Starts listening and marks every row already committed as read; resolves once live. */
-  static async open(sql: Sql, prefix: string, sink: FeedSink): Promise<FeedReader> {
+  /**
+   * Starts listening and marks every row already committed as read; resolves once live.
+   * `safetyReadMs` is the backstop period (tests raise it to show that notifications alone deliver).
+   */
+  static async open(sql: Sql, prefix: string, sink: FeedSink, safetyReadMs = SAFETY_READ_MS): Promise<FeedReader> {
     const reader = new FeedReader(sql, prefix, sink);
     const prefixHash = createHash('md5').update(prefix).digest('hex');
     await guard('register as a feed listener', () => reader.#renewLease());
@@ -120,7 +125,7 @@ export class FeedReader implements Feed {
     if (reader.#wakeWhenStarted) reader.#wake();
     reader.#leaseTimer = setInterval(() => void reader.#renewLease().catch(() => undefined), RENEW_MS);
     reader.#leaseTimer.unref();
-    reader.#safetyTimer = setInterval(() => reader.#wake(), SAFETY_READ_MS);
+    reader.#safetyTimer = setInterval(() => reader.#wake(), safetyReadMs);
     reader.#safetyTimer.unref();
     return reader;
   }

@@ -85,6 +85,12 @@ export interface ResolvedOptions {
    * with other callers' queries. The backend owns (and ends) it.
    */
   readonly openTransactionSql: () => Sql;
+  /**
+   * Opens the one connection on which this backend announces its appends to subscribers (see
+   * `FeedNotifier`): its own, so an announcement never waits behind the appends queued for the
+   * pool. Opened only once a subscriber exists; the backend owns (and ends) it.
+   */
+  readonly openNotifySql: () => Sql;
 }
 
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
@@ -116,8 +122,18 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     const callers = sql as Sql;
     // A second instance over the caller's parsed options: same server, credentials and settings,
     // its own connections (postgres.js takes parsed options as they are).
-    const openTransactionSql = (): Sql => postgres(callers.options as unknown as Options<Record<string, PostgresType>>);
-    return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: callers, ownsSql: false, openTransactionSql };
+    const parsed = callers.options as unknown as Options<Record<string, PostgresType>>;
+    const openTransactionSql = (): Sql => postgres(parsed);
+    const openNotifySql = (): Sql => postgres({ ...parsed, max: 1 });
+    return {
+      storedPrefix: toStoredText(prefix),
+      archiveLeaseMs,
+      feedRetention,
+      sql: callers,
+      ownsSql: false,
+      openTransactionSql,
+      openNotifySql,
+    };
   }
   const config = {
     ...OWN_POOL_DEFAULTS,
@@ -129,5 +145,14 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
   const target = url ?? DEFAULT_URL;
   const owned = postgres(target, config);
   const openTransactionSql = () => postgres(target, config);
-  return { storedPrefix: toStoredText(prefix), archiveLeaseMs, feedRetention, sql: owned, ownsSql: true, openTransactionSql };
+  const openNotifySql = () => postgres(target, { ...config, max: 1 });
+  return {
+    storedPrefix: toStoredText(prefix),
+    archiveLeaseMs,
+    feedRetention,
+    sql: owned,
+    ownsSql: true,
+    openTransactionSql,
+    openNotifySql,
+  };
 }

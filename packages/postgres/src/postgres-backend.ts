@@ -25,6 +25,7 @@ import {
 } from '@timebox/core';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { guard, onlyRow } from './errors.js';
+import { FeedNotifier } from './feed-notifier.js';
 import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { PostgresProjections, type SaveUpdate } from './projections.js';
@@ -34,6 +35,8 @@ import { aggregateIdFromKey, aggregateKey, descendantKeyRange, fromStoredText, t
 
 interface AppendRow {
   actual: number;
+  /** A subscriber holds a lease: announce the commit on the feed channel (see `FeedNotifier`). */
+  notify: boolean;
   /** On a conflict, the events from the expected sequence on (see `parseEventList`). */
   events: string | null;
   /** On success, the positions of the appended events (JSON array). */
@@ -94,6 +97,7 @@ export class PostgresBackend implements Backend {
   #transactionSql: Sql | undefined;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
+  readonly #notifier: FeedNotifier;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -105,6 +109,7 @@ export class PostgresBackend implements Backend {
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
     this.#feedRetention = resolved.feedRetention;
+    this.#notifier = new FeedNotifier(resolved.openNotifySql, this.#prefix);
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
     this.#openTransactionSql = resolved.openTransactionSql;
     this.projections = new PostgresProjections(
@@ -134,6 +139,7 @@ export class PostgresBackend implements Backend {
     this.#closed = true;
     await this.#archive.close();
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
+    await this.#notifier.close();
     await this.#transactionSql?.end({ timeout: 5 });
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }
@@ -151,18 +157,21 @@ export class PostgresBackend implements Backend {
     const rows = await guard(
       'append events',
       () => this.#sql<AppendRow[]>`
-      SELECT actual, events, positions FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
+      SELECT actual, events, positions, notify FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
         ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`,
     );
-    const { actual, events: stored, positions } = onlyRow('append events', rows);
-    if (actual === expectedSequence) return { ok: true, positions: parsePositions(positions) };
+    const { actual, events: stored, positions, notify } = onlyRow('append events', rows);
+    if (actual === expectedSequence) {
+      if (notify) this.#notifier.notify();
+      return { ok: true, positions: parsePositions(positions) };
+    }
     const newEvents = stored === null ? [] : parseEventList(stored);
     return { ok: false, actualSequence: actual, newEvents };
   }
 
   /**
    * Reads the store's feed: every append (from any process) writes a feed row in its transaction
-   * and notifies at commit. The LISTEN connection is one more than `maxConns`. See `FeedReader`
+   * and, while a subscriber holds a lease, its process notifies after the commit (`FeedNotifier`). The LISTEN connection is one more than `maxConns`. See `FeedReader`
    * for ordering, resuming and gap reporting.
    */
   async watch(sink: FeedSink): Promise<Feed> {
