@@ -33,6 +33,7 @@ export class AppendBatcher {
   readonly #scripts: Scripts;
   readonly #head: readonly string[];
   readonly #retention: number;
+  readonly #clock: '1' | '0';
   #queue: Waiting[] = [];
   #inFlight = 0;
 
@@ -41,11 +42,13 @@ export class AppendBatcher {
    * the log partition's position counter and log stream (one batcher per partition, so that a call
    * stays in one slot)
    * @param retention - feed entries kept (0: appends publish nothing)
+   * @param clock - whether positions follow the server's clock (a sharded store, see `APPEND`)
    */
-  constructor(scripts: Scripts, head: readonly [string, string, string, string, string], retention: number) {
+  constructor(scripts: Scripts, head: readonly [string, string, string, string, string], retention: number, clock: boolean) {
     this.#scripts = scripts;
     this.#head = head;
     this.#retention = retention;
+    this.#clock = clock ? '1' : '0';
   }
 
   append(pending: PendingAppend): Promise<AppendReply> {
@@ -69,7 +72,7 @@ export class AppendBatcher {
 
   #send(batch: Waiting[]): void {
     const keys: string[] = [...this.#head];
-    const args: (string | number)[] = [batch.length, this.#retention];
+    const args: (string | number)[] = [batch.length, this.#retention, this.#clock];
     for (const append of batch) {
       args.push(append.keys.length, append.args.length);
       for (const key of append.keys) keys.push(key);

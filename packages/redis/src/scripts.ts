@@ -16,7 +16,8 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * the log partition's position counter and log stream, then per append: meta, events, and the
  * declared index keys — the new status's set (for a non-empty status), and per label its value set
  * and (for a non-empty value) its holder set.
- * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), then per append:
+ * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), '1' for clock
+ * positions (a sharded store) else '0', then per append:
  * its key count, its argument count, and its arguments: expected sequence, the count of index
  * arguments (0 without an index update), the index arguments (has status '1'/'0', status, status
  * time, label count, label/value pairs), then the encoded events. The store's base and each
@@ -24,7 +25,11 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  *
  * A successful non-empty append takes the next `count` positions of its partition with one
  * `INCRBY` (so an append's positions are consecutive and, scripts running one at a time, every
- * append's positions are above those of every append that committed before it), adds one log
+ * append's positions are above those of every append that committed before it). With clock
+ * positions it takes them after the greater of the counter and the server's clock in
+ * microseconds (`TIME`): still consecutive and above every earlier append's in the partition, and
+ * also comparable across the partitions of a sharded store (whose masters' clocks agree as well as
+ * they are synchronized), so merging them gives one order that follows commit order. It adds one log
  * entry whose ID is its last position, and stores each event as `<position>:<encoded event>`.
  * The log entry goes first: should it fail, only the counter moved (a gap), nothing half-stored.
  * While the feed lease exists (some process subscribes), it also adds one feed entry (`a` encoded
@@ -36,6 +41,7 @@ const APPEND = `${ESCAPE}
 local ids, feed, counter, log = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
 local base = string.sub(ids, 1, #ids - 4)
 local retention = tonumber(ARGV[2])
+local clock = ARGV[3] == '1'
 if retention > 0 and redis.call('EXISTS', KEYS[3]) == 0 then retention = 0 end
 
 local function appendOne(k, a, last)
@@ -53,7 +59,15 @@ local function appendOne(k, a, last)
   local firstEvent = a + 2 + indexCount
   if firstEvent > last then return 0 end
   local count = last - firstEvent + 1
-  local lastPosition = redis.call('INCRBY', counter, count)
+  local lastPosition
+  if clock then
+    local now = redis.call('TIME')
+    local from = math.max(tonumber(redis.call('GET', counter) or '0'), tonumber(now[1]) * 1000000 + tonumber(now[2]))
+    lastPosition = from + count
+    redis.call('SET', counter, string.format('%d', lastPosition))
+  else
+    lastPosition = redis.call('INCRBY', counter, count)
+  end
   local id = string.sub(meta, #base + 4)
   redis.call('XADD', log, string.format('%d-0', lastPosition), 'a', id, 's', ARGV[a], 'n', count)
   local before = lastPosition - count
@@ -119,7 +133,7 @@ local function appendOne(k, a, last)
 end
 
 local results = {}
-local k, a = 6, 3
+local k, a = 6, 4
 for n = 1, tonumber(ARGV[1]) do
   local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   a = a + 2
