@@ -27,12 +27,31 @@ export function slotOfTag(tag: string): number {
 }
 
 /**
- * The shard an aggregate belongs to: CRC16/XMODEM of the UTF-8 bytes of its encoded ID (core's
- * `encodeAggregateId`), modulo the shard count. Stable: it depends on nothing but the ID and the
- * count, so every process agrees, today and after an upgrade.
+ * The shard an aggregate belongs to: the 32-bit FNV-1a hash of the UTF-8 bytes of its encoded ID
+ * (core's `encodeAggregateId`), mixed by MurmurHash3's 32-bit finalizer (`fmix32`), modulo the
+ * shard count. Stable: it depends on nothing but the ID and the count, so every process agrees,
+ * today and after an upgrade. (A bare CRC, Redis's own slot hash, is linear: IDs that differ in a
+ * few characters, such as `w:1:2` and `w:3:4`, share its low bits and would crowd a few shards.)
  */
 export function shardOf(encodedId: string, shards: number): number {
-  return crc16(encodedId) % shards;
+  if (shards === 1) return 0;
+  let hash = 0x811c9dc5;
+  const add = (byte: number): void => {
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  };
+  let ascii = true;
+  for (let i = 0; i < encodedId.length && ascii; i++) ascii = encodedId.charCodeAt(i) < 0x80;
+  if (ascii) {
+    for (let i = 0; i < encodedId.length; i++) add(encodedId.charCodeAt(i));
+  } else {
+    for (const byte of Buffer.from(encodedId, 'utf8')) add(byte);
+  }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) % shards;
 }
 
 const tagsByCount = new Map<number, readonly string[]>();
