@@ -77,8 +77,7 @@ export class RedisBackend implements Backend {
   readonly projections: ProjectionStore;
   readonly #scripts: Scripts;
   readonly #archive: ArchiveConsumer;
-  /** One per log partition: a combined call must stay in one slot. */
-  readonly #appends: AppendBatcher[];
+  readonly #appends: AppendBatcher;
   #closed = false;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
@@ -111,11 +110,12 @@ export class RedisBackend implements Backend {
     const logId = this.#layout.sharded ? `shards=${partitions}:${encodeIdPart(resolved.prefix)}` : this.keys.base;
     this.log = { id: `redis:${db}:${logId}`, partitions };
     this.projections = new RedisProjections(this.#scripts, this.keys, (operation) => this.#assertOpen(operation));
-    this.#appends = [];
-    for (const slot of this.slots) {
-      const head = [slot.ids, slot.feed, slot.feedLease, slot.position, slot.log] as const;
-      this.#appends.push(new AppendBatcher(this.#scripts, head, resolved.feedRetention, this.#layout.sharded));
-    }
+    const heads = this.slots.map((slot) => [slot.ids, slot.feed, slot.feedLease, slot.position, slot.log] as const);
+    const client = this.client;
+    const hashSlots = this.#layout.hashSlots;
+    // The master serving a shard's slot, as the Cluster client last learnt the slot map.
+    const nodeOf = client.isCluster ? (slot: number) => (client as Cluster).slots[hashSlots[slot] ?? -1]?.[0] : () => 'server';
+    this.#appends = new AppendBatcher(this.#scripts, heads, resolved.feedRetention, this.#layout.sharded, nodeOf);
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
       streams: this.slots.map((slot) => slot.archive),
       group: resolved.archiveGroup,
@@ -173,8 +173,7 @@ export class RedisBackend implements Backend {
       args[1] = args.length - 2;
     }
     for (const event of events) args.push(encodeEvent(event));
-    const batcher = this.#appends[partition] as AppendBatcher;
-    const reply = await guard('append events', () => batcher.append({ keys, args }));
+    const reply = await guard('append events', () => this.#appends.append({ slot: partition, keys, args }));
     if (typeof reply === 'number') {
       // An append's positions are consecutive, from the one the script answers.
       const positions = new Array<number>(events.length);

@@ -10,14 +10,19 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
 
 /**
  * Appends one or more batches, each atomically checked against its aggregate's next sequence;
- * several appends travel in one call when they are issued together (see `AppendBatcher`).
+ * several appends travel in one call when they are issued together (see `AppendBatcher`), in
+ * groups, one per slot (shard) the call touches.
  *
- * KEYS: the listing index (`B:ids`), the feed stream (`B:feed`), the feed lease (`B:feed-lease`),
- * the log partition's position counter and log stream, then per append: meta, events, and the
- * declared index keys — the new status's set (for a non-empty status), and per label its value set
- * and (for a non-empty value) its holder set.
- * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), '1' for clock
- * positions (a sharded store) else '0', then per append:
+ * The keys, per group: the slot's listing index (`B:ids`), feed stream (`B:feed`), feed lease
+ * (`B:feed-lease`), and log partition's position counter and log stream, then per append of the
+ * group: meta, events, and the declared index keys — the new status's set (for a non-empty
+ * status), and per label its value set and (for a non-empty value) its holder set. The first
+ * group's keys are KEYS, which a cluster routes by; the other groups' (other slots of the same
+ * node, sent only as `appendAcross`, whose flag allows it) follow in ARGV, since a cluster refuses
+ * declared keys of several slots.
+ * ARGV: the number of groups, the feed's retention (entries kept; 0 = no feed), '1' for clock
+ * positions (a sharded store) else '0', the number of keys in ARGV and those keys, then per group
+ * its number of appends and per append:
  * its key count, its argument count, and its arguments: expected sequence, the count of index
  * arguments (0 without an index update), the index arguments (has status '1'/'0', status, status
  * time, label count, label/value pairs), then the encoded events. The store's base and each
@@ -34,18 +39,24 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * The log entry goes first: should it fail, only the counter moved (a gap), nothing half-stored.
  * While the feed lease exists (some process subscribes), it also adds one feed entry (`a` encoded
  * ID, `s` first sequence, one `e` per stored element), trimmed to about the retention.
- * Returns one result per append: its first position (0 for an empty batch), or {actual next
+ * Returns one result per append, in the order of the arguments: its first position (0 for an empty batch), or {actual next
  * sequence, sequence of the first returned event, events from the expected sequence on}.
  */
 const APPEND = `${ESCAPE}
-local ids, feed, counter, log = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
-local base = string.sub(ids, 1, #ids - 4)
-local retention = tonumber(ARGV[2])
+-- The call's keys: those declared (the first group's), then the other groups' from ARGV.
+local K = {}
+for i = 1, #KEYS do K[i] = KEYS[i] end
+local undeclared = tonumber(ARGV[4])
+for i = 1, undeclared do K[#KEYS + i] = ARGV[4 + i] end
+-- A key of another slot that this node does not serve (the slot map changed, or a slot is
+-- migrating) fails the call here, before anything is written, rather than halfway.
+for i = #KEYS + 1, #K do redis.call('EXISTS', K[i]) end
+-- The current group's keys, set before its appends run.
+local ids, feed, counter, log, base, retention
 local clock = ARGV[3] == '1'
-if retention > 0 and redis.call('EXISTS', KEYS[3]) == 0 then retention = 0 end
 
 local function appendOne(k, a, last)
-  local meta, events = KEYS[k], KEYS[k + 1]
+  local meta, events = K[k], K[k + 1]
   local expected = tonumber(ARGV[a])
   local m = redis.call('HMGET', meta, 'n', 'ls')
   local nextSeq = tonumber(m[1] or '0')
@@ -100,7 +111,7 @@ local function appendOne(k, a, last)
         redis.call('HDEL', meta, 'st')
       else
         redis.call('HSET', meta, 'st', status)
-        redis.call('ZADD', KEYS[k], ARGV[i + 2], id)
+        redis.call('ZADD', K[k], ARGV[i + 2], id)
       end
     end
     if status ~= '' then k = k + 1 end
@@ -108,8 +119,8 @@ local function appendOne(k, a, last)
   local labelCount = tonumber(ARGV[i + 3])
   for j = 0, labelCount - 1 do
     local name, value = ARGV[i + 4 + 2 * j], ARGV[i + 5 + 2 * j]
-    local valuesKey = KEYS[k]
-    local holdersKey = KEYS[k + 1]
+    local valuesKey = K[k]
+    local holdersKey = K[k + 1]
     k = k + 1
     if value ~= '' then k = k + 1 end
     local field = 'l:' .. name
@@ -133,13 +144,22 @@ local function appendOne(k, a, last)
 end
 
 local results = {}
-local k, a = 6, 4
-for n = 1, tonumber(ARGV[1]) do
-  local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  a = a + 2
-  results[n] = appendOne(k, a, a + argCount - 1)
-  k = k + keyCount
-  a = a + argCount
+local k, a = 1, 5 + undeclared
+for g = 1, tonumber(ARGV[1]) do
+  ids, feed, counter, log = K[k], K[k + 1], K[k + 3], K[k + 4]
+  base = string.sub(ids, 1, #ids - 4)
+  retention = tonumber(ARGV[2])
+  if retention > 0 and redis.call('EXISTS', K[k + 2]) == 0 then retention = 0 end
+  k = k + 5
+  local appends = tonumber(ARGV[a])
+  a = a + 1
+  for n = 1, appends do
+    local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    results[#results + 1] = appendOne(k, a, a + argCount - 1)
+    k = k + keyCount
+    a = a + argCount
+  end
 end
 return results
 `;
@@ -499,6 +519,9 @@ class Script {
 
 const SCRIPTS = {
   append: new Script(APPEND),
+  // The same, allowed to touch keys of several slots, as long as one node serves them all (Redis
+  // 7.0+, Valkey 7.2+): a sharded store sends the appends of the shards one master serves together.
+  appendAcross: new Script(`#!lua flags=allow-cross-slot-keys\n${APPEND}`),
   loadEvents: new Script(LOAD_EVENTS),
   loadSnapshot: new Script(LOAD_SNAPSHOT),
   saveSnapshot: new Script(SAVE_SNAPSHOT),
@@ -554,9 +577,12 @@ export class Scripts {
     this.#client = client;
   }
 
-  /** Runs `append` with keys and arguments already laid out as the script expects. */
-  append(keys: readonly string[], args: readonly (string | number)[]): Promise<AppendReply[]> {
-    return this.#run(SCRIPTS.append, keys, args) as Promise<AppendReply[]>;
+  /**
+   * Runs `append` with keys and arguments already laid out as the script expects; `acrossSlots`
+   * when the groups are in different slots of one node.
+   */
+  append(keys: readonly string[], args: readonly (string | number)[], acrossSlots = false): Promise<AppendReply[]> {
+    return this.#run(acrossSlots ? SCRIPTS.appendAcross : SCRIPTS.append, keys, args) as Promise<AppendReply[]>;
   }
 
   loadEvents(meta: string, events: string, fromSequence: number): Promise<[number, string[]]> {

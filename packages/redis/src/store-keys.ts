@@ -1,6 +1,6 @@
 import { encodeIdPart } from '@timebox/core';
 import { KeySpace } from './key-space.js';
-import { shardOf, shardTags } from './slots.js';
+import { shardOf, shardTags, slotOfTag } from './slots.js';
 
 /** Which keys a store has: its namespace and how it is placed on slots. */
 export interface StorePlacement {
@@ -21,6 +21,8 @@ export interface StorePlacement {
  */
 export class StoreKeys {
   readonly slots: readonly KeySpace[];
+  /** With `shards`, each slot's Redis Cluster hash slot (from its tag); otherwise empty. */
+  readonly hashSlots: readonly number[];
   /** Whether the store was opened with `shards` (even `shards: 1`). */
   readonly sharded: boolean;
   readonly #prefix: string;
@@ -28,7 +30,9 @@ export class StoreKeys {
   constructor({ prefix = 'timebox', shard, shards }: StorePlacement) {
     this.#prefix = prefix;
     this.sharded = shards !== undefined;
-    this.slots = shards === undefined ? [new KeySpace(prefix, shard)] : shardTags(shards).map((tag) => new KeySpace(prefix, tag));
+    const tags = shards === undefined ? [] : shardTags(shards);
+    this.slots = shards === undefined ? [new KeySpace(prefix, shard)] : tags.map((tag) => new KeySpace(prefix, tag));
+    this.hashSlots = tags.map(slotOfTag);
   }
 
   /** The slot that holds projection records (and, unsharded, everything). */
