@@ -78,17 +78,36 @@ export interface Backend {
   /** The durable state of named projections (checkpoint, lease, last error). */
   readonly projections?: ProjectionStore;
 
-  /** IDs whose parts start with `prefix` (all for `[]`), including snapshot-only aggregates. */
-  listAggregates(prefix: AggregateId): Promise<AggregateId[]>;
+  // The list queries are paged: each returns at most `request.limit` items after the
+  // continuation `request.after` (from the start when absent), in an order of the backend's
+  // index that does not change while items stay put, and `next` to continue from. Keyset pages
+  // (continue after the last key returned), so that an item which stays in the list while it is
+  // paged is returned exactly once, whatever else is added or removed meanwhile. A backend
+  // reads only what the page needs from its indexes (no scan of the whole list per page).
+  // `after` is a `next` this backend returned for the same query (core checks the store and
+  // query); for text it cannot parse it throws `InvalidCursorError`.
+
+  /**
+   * IDs whose parts start with `prefix` (all for `[]`), including snapshot-only aggregates, in
+   * the order of their encoded keys (`encodeAggregateId`).
+   */
+  listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>>;
 
   /** The aggregate's current status, `""` when none. */
   getAggregateStatus(id: AggregateId): Promise<string>;
-  /** Aggregates currently in `status`, oldest entry first; `timestamp` is epoch ms. */
-  listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]>;
-  /** Aggregates currently holding `label` = `value`. */
-  listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]>;
-  /** Distinct values of `label` currently held, sorted by code unit. */
-  listLabelValues(label: string): Promise<string[]>;
+  /**
+   * Aggregates currently in `status`, oldest entry first (ties in encoded-key order); `timestamp`
+   * is epoch ms.
+   */
+  listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>>;
+  /** Aggregates currently holding `label` = `value`, in encoded-key order. */
+  listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>>;
+  /**
+   * Distinct values of `label` currently held, in the index's order (code units or code points:
+   * they differ only between astral characters and U+E000..U+FFFF). Costs in proportion to the
+   * values returned, not to the aggregates holding them.
+   */
+  listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>>;
 
   /** Moves snapshot and events into archive storage and clears live records and index. */
   archive?(id: AggregateId): Promise<void>;
@@ -146,6 +165,30 @@ export function hasReadSide(backend: Backend): backend is ReadSideBackend {
     typeof backend.logHead === 'function' &&
     backend.projections !== undefined
   );
+}
+
+/** A request for one page of a list query. */
+export interface ListRequest {
+  /** The most items to return, 1 to 10,000. */
+  readonly limit: number;
+  /** Continue after this point: a `next` the backend returned for the same query. */
+  readonly after?: string | undefined;
+}
+
+/** One page of a list query. */
+export interface ListPage<T> {
+  readonly items: T[];
+  /**
+   * Where the next page continues (typically the last item's key); absent when no item follows.
+   * A backend that cannot tell cheaply may return it with the last full page; the next is empty.
+   */
+  readonly next?: string | undefined;
+}
+
+/** An aggregate in a status list: when it entered the status, epoch ms. */
+export interface StatusListEntry {
+  readonly id: AggregateId;
+  readonly timestamp: number;
 }
 
 export interface AppendRequest {

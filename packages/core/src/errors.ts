@@ -181,6 +181,17 @@ export class InvalidCheckpointError extends TimeboxError {
 }
 
 /**
+ * A page cursor that this query cannot go on from: not a cursor, altered, or from another store or
+ * another query (a cursor of `listAggregatesByLabel('color', 'red')` does not page
+ * `listAggregatesByLabel('color', 'blue')`). Never answered with a wrong page.
+ */
+export class InvalidCursorError extends TimeboxError {
+  constructor(problem: string, received: unknown) {
+    super('INVALID_CURSOR', `invalid cursor: it ${problem} (got ${describe(received)})`);
+  }
+}
+
+/**
  * A projection runner could not go on: its handler kept failing (reported to `onError` while it
  * retries), or its stored checkpoint cannot be read. `projection` names it; `cause` is the failure.
  */

@@ -40,6 +40,8 @@ export type {
   Feed,
   FeedSink,
   LogDescriptor,
+  ListPage,
+  ListRequest,
   LogEntry,
   LogPage,
   ProjectionRecord,
@@ -48,7 +50,9 @@ export type {
   ReadLogRequest,
   ReadSideBackend,
   SnapshotRecord,
+  StatusListEntry,
 } from './backend.js';
+export type { IterateOptions, Page, PageOptions } from './list-page.js';
 export { compareCheckpoints, type Checkpoint } from './checkpoint.js';
 export { createStore, Store, type ArchiveHandler, type ArchiveRecord, type ConsumeArchiveOptions, type Snapshot } from './store.js';
 export { MAX_PAGE_SIZE, type ReadAllOptions, type ReadAllPage } from './read-all.js';
@@ -74,6 +78,7 @@ export {
   InvalidAggregateIdError,
   InvalidArgumentError,
   InvalidCheckpointError,
+  InvalidCursorError,
   InvalidEventError,
   InvalidPayloadError,
   InvalidSequenceError,
@@ -89,5 +94,5 @@ export { assertSequence } from './validate.js';
 export { holdWhile, type HoldRenewal } from './hold-renewal.js';
 export { WakeSignal } from './wake-signal.js';
 export { toJson } from './payload.js';
-export { compareCodeUnits } from './text.js';
+export { compareCodeUnits, hasLoneSurrogate } from './text.js';
 export { Attr as TelemetryAttributes, INSTRUMENTATION_NAME } from './telemetry.js';

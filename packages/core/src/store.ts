@@ -1,4 +1,25 @@
-import { hasReadSide, type AppendResult, type Backend, type ArchiveRecordData, type ReadSideBackend } from './backend.js';
+import {
+  hasReadSide,
+  type AppendResult,
+  type ArchiveRecordData,
+  type Backend,
+  type ListPage,
+  type ListRequest,
+  type ReadSideBackend,
+  type StatusListEntry,
+} from './backend.js';
+import {
+  allItems,
+  eachItem,
+  queryTag,
+  resolveIterateOptions,
+  resolvePageOptions,
+  toPage,
+  type IterateOptions,
+  type Page,
+  type PageOptions,
+} from './list-page.js';
+import { compareCodeUnits } from './text.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { MAX_PAGE_SIZE, resolveReadAll, type ReadAllOptions, type ReadAllPage } from './read-all.js';
 import { resolveConfig, type Config, type ResolvedConfig } from './config.js';
@@ -219,11 +240,32 @@ export class Store<M extends EventMap = EventMap> {
     await withSpan('snapshot', attributes, () => this.backend.saveSnapshot(id, data, sequence, this.config.trimEvents));
   }
 
-  /** IDs whose parts start with `prefix` (every aggregate when omitted or empty). */
-  async listAggregates(prefix: AggregateId = []): Promise<AggregateId[]> {
-    this.#assertOpen('list aggregates');
-    assertIdPrefix(prefix);
-    return this.backend.listAggregates(Object.freeze([...prefix]));
+  /**
+   * IDs whose parts start with `prefix` (every aggregate when omitted or empty), including
+   * aggregates that have only a snapshot. Without page options, every ID in one array (read page
+   * by page); with them, one page: up to `limit` IDs after `cursor`, and the cursor of the next.
+   *
+   * ```ts
+   * let page = await store.listAggregates(['order'], { limit: 500 });
+   * for (;;) {
+   *   visit(page.items);
+   *   if (page.cursor === undefined) break;
+   *   page = await store.listAggregates(['order'], { limit: 500, cursor: page.cursor });
+   * }
+   * ```
+   * An ID that stays in the store while you page is listed exactly once; one added or removed
+   * meanwhile may or may not be. `iterateAggregates` does the paging for you.
+   * @throws InvalidCursorError for a cursor of another store or query.
+   */
+  listAggregates(prefix?: AggregateId): Promise<AggregateId[]>;
+  listAggregates(prefix: AggregateId, page: PageOptions): Promise<Page<AggregateId>>;
+  async listAggregates(prefix: AggregateId = [], page?: PageOptions): Promise<AggregateId[] | Page<AggregateId>> {
+    return this.#list(this.#aggregateQuery(prefix), page);
+  }
+
+  /** Every ID whose parts start with `prefix`, fetched page by page as you iterate. */
+  iterateAggregates(prefix: AggregateId = [], options: IterateOptions = {}): AsyncIterable<AggregateId> {
+    return this.#iterate(this.#aggregateQuery(prefix), options);
   }
 
   /** The aggregate's current status, `""` when none. */
@@ -232,27 +274,123 @@ export class Store<M extends EventMap = EventMap> {
     return this.backend.getAggregateStatus(ownAggregateId(id));
   }
 
-  /** Aggregates currently in `status` with the time each entered it, oldest first. */
-  async listAggregatesByStatus(status: string): Promise<StatusEntry[]> {
-    this.#assertOpen('list aggregates by status');
-    assertString('status', status);
-    const entries = await this.backend.listAggregatesByStatus(status);
-    return entries.map((entry) => ({ id: entry.id, timestamp: new Date(entry.timestamp) }));
+  /**
+   * Aggregates currently in `status` with the time each entered it, oldest first. Without page
+   * options every entry in one array; with them one page (see `listAggregates`).
+   */
+  listAggregatesByStatus(status: string): Promise<StatusEntry[]>;
+  listAggregatesByStatus(status: string, page: PageOptions): Promise<Page<StatusEntry>>;
+  async listAggregatesByStatus(status: string, page?: PageOptions): Promise<StatusEntry[] | Page<StatusEntry>> {
+    return this.#list(this.#statusQuery(status), page);
   }
 
-  /** Aggregates currently holding `label` with `value`. */
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+  /** Every aggregate in `status`, oldest first, fetched page by page as you iterate. */
+  iterateAggregatesByStatus(status: string, options: IterateOptions = {}): AsyncIterable<StatusEntry> {
+    return this.#iterate(this.#statusQuery(status), options);
+  }
+
+  /**
+   * Aggregates currently holding `label` with `value`. Without page options every ID in one
+   * array; with them one page (see `listAggregates`).
+   */
+  listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]>;
+  listAggregatesByLabel(label: string, value: string, page: PageOptions): Promise<Page<AggregateId>>;
+  async listAggregatesByLabel(label: string, value: string, page?: PageOptions): Promise<AggregateId[] | Page<AggregateId>> {
+    return this.#list(this.#labelQuery(label, value), page);
+  }
+
+  /** Every aggregate holding `label` with `value`, fetched page by page as you iterate. */
+  iterateAggregatesByLabel(label: string, value: string, options: IterateOptions = {}): AsyncIterable<AggregateId> {
+    return this.#iterate(this.#labelQuery(label, value), options);
+  }
+
+  /**
+   * The distinct values of `label` currently held by any aggregate. Without page options, all of
+   * them sorted by code unit; with them one page in the backend's index order (code unit or code
+   * point order, which differ only between astral characters and U+E000..U+FFFF). The cost is
+   * in proportion to the distinct values, not to the aggregates holding them.
+   */
+  listLabelValues(label: string): Promise<string[]>;
+  listLabelValues(label: string, page: PageOptions): Promise<Page<string>>;
+  async listLabelValues(label: string, page?: PageOptions): Promise<string[] | Page<string>> {
+    const result = await this.#list(this.#labelValuesQuery(label), page);
+    return Array.isArray(result) ? result.sort(compareCodeUnits) : result;
+  }
+
+  /** Every distinct value of `label`, in the backend's index order, fetched page by page. */
+  iterateLabelValues(label: string, options: IterateOptions = {}): AsyncIterable<string> {
+    return this.#iterate(this.#labelValuesQuery(label), options);
+  }
+
+  #aggregateQuery(prefix: AggregateId): ListQuery<AggregateId, AggregateId> {
+    this.#assertOpen('list aggregates');
+    assertIdPrefix(prefix);
+    const own = Object.freeze([...prefix]);
+    return {
+      operation: 'list aggregates',
+      key: ['aggregates', JSON.stringify(own)],
+      read: (request) => this.backend.listAggregates(own, request),
+      map: (id) => id,
+    };
+  }
+
+  #statusQuery(status: string): ListQuery<StatusListEntry, StatusEntry> {
+    this.#assertOpen('list aggregates by status');
+    assertString('status', status);
+    return {
+      operation: 'list aggregates by status',
+      key: ['status', status],
+      read: (request) => this.backend.listAggregatesByStatus(status, request),
+      map: (entry) => ({ id: entry.id, timestamp: new Date(entry.timestamp) }),
+    };
+  }
+
+  #labelQuery(label: string, value: string): ListQuery<AggregateId, AggregateId> {
     this.#assertOpen('list aggregates by label');
     assertString('label', label, true);
     assertString('value', value);
-    return this.backend.listAggregatesByLabel(label, value);
+    return {
+      operation: 'list aggregates by label',
+      key: ['label', label, value],
+      read: (request) => this.backend.listAggregatesByLabel(label, value, request),
+      map: (id) => id,
+    };
   }
 
-  /** The distinct values of `label` currently held by any aggregate, sorted. */
-  async listLabelValues(label: string): Promise<string[]> {
+  #labelValuesQuery(label: string): ListQuery<string, string> {
     this.#assertOpen('list label values');
     assertString('label', label, true);
-    return this.backend.listLabelValues(label);
+    return {
+      operation: 'list label values',
+      key: ['label values', label],
+      read: (request) => this.backend.listLabelValues(label, request),
+      map: (value) => value,
+    };
+  }
+
+  /** One page (with page options) or every item (without), checking the store is open per page. */
+  async #list<T, U>(query: ListQuery<T, U>, page: PageOptions | undefined): Promise<U[] | Page<U>> {
+    const read = (request: ListRequest) => {
+      this.#assertOpen(query.operation);
+      return query.read(request);
+    };
+    if (page === undefined) return (await allItems(read)).map(query.map);
+    const tag = queryTag(this.backend, query.key);
+    return toPage(tag, await read(resolvePageOptions(tag, page)), query.map);
+  }
+
+  /** Validates at once (so a bad option throws at the call), then reads pages as iterated. */
+  #iterate<T, U>(query: ListQuery<T, U>, options: IterateOptions): AsyncIterable<U> {
+    return this.#eachMapped(query, resolveIterateOptions(options));
+  }
+
+  async *#eachMapped<T, U>(query: ListQuery<T, U>, pageSize: number): AsyncGenerator<U, void, undefined> {
+    for await (const item of eachItem(pageSize, (request) => {
+      this.#assertOpen(query.operation);
+      return query.read(request);
+    })) {
+      yield query.map(item);
+    }
   }
 
   /**
@@ -285,6 +423,33 @@ export class Store<M extends EventMap = EventMap> {
         return { events: events as EventOfType<M, K>[], checkpoint: encodeCheckpoint(backend.log, after), end: page.end };
       }
       this.#assertOpen('read the log');
+    }
+  }
+
+  /**
+   * Every event of the store's log after `options.after` (from the start when absent), in log
+   * order, read page by page (`options.limit` events per page, default 100) up to the end of the
+   * log as it stands when the iteration reaches it. `types` and `aggregatePrefix` filter as in
+   * `readAll`; each event carries its `position`. For a place to resume from, page with `readAll`
+   * and keep its `checkpoint`.
+   *
+   * ```ts
+   * for await (const event of store.iterateAll({ types: ['OrderPlaced'] })) count++;
+   * ```
+   * @throws InvalidCheckpointError when `after` is not a checkpoint of this store.
+   */
+  iterateAll<K extends EventType<M> = EventType<M>>(options: ReadAllOptions<K> = {}): AsyncIterable<EventOfType<M, K>> {
+    const backend = this.#readSide('read the log');
+    resolveReadAll(backend.log, options);
+    return this.#eachEvent(options);
+  }
+
+  async *#eachEvent<K extends EventType<M>>(options: ReadAllOptions<K>): AsyncGenerator<EventOfType<M, K>, void, undefined> {
+    let page = await this.readAll(options);
+    for (;;) {
+      yield* page.events;
+      if (page.end) return;
+      page = await this.readAll({ ...options, after: page.checkpoint });
     }
   }
 
@@ -488,6 +653,15 @@ export class Store<M extends EventMap = EventMap> {
   #assertOpen(operation: string): void {
     if (this.#closed !== undefined) throw new StoreClosedError(operation);
   }
+}
+
+/** One list query: how to read its pages from the backend and what a user sees of an item. */
+interface ListQuery<T, U> {
+  readonly operation: string;
+  /** Names the query and its arguments in cursors. */
+  readonly key: readonly string[];
+  readonly read: (request: ListRequest) => Promise<ListPage<T>>;
+  readonly map: (item: T) => U;
 }
 
 /** Binds a backend to a config. Throws `ConfigError` for an invalid config. */

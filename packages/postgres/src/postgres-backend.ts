@@ -6,16 +6,20 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  compareCodeUnits,
   type Feed,
   type FeedSink,
+  hasLoneSurrogate,
   HubUnavailableError,
+  InvalidCursorError,
   InvalidSequenceError,
+  type ListPage,
+  type ListRequest,
   type LogDescriptor,
   type LogPage,
   type ProjectionWrite,
   type ReadLogRequest,
   type SnapshotRecord,
+  type StatusListEntry,
   StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
@@ -228,17 +232,31 @@ export class PostgresBackend implements Backend {
     }
   }
 
-  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+  // The list queries are keyset pages: `LIMIT limit + 1` rows after the previous page's last key,
+  // read along an index, so a page costs its own size and a row that stays put is returned once.
+
+  async listAggregates(prefix: AggregateId, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#open('list aggregates');
-    const rows =
-      prefix.length === 0
-        ? await guard(
-            'list aggregates',
-            () => this.#sql<{ aggregate: string }[]>`
-            SELECT aggregate FROM timebox_index WHERE prefix = ${this.#prefix} AND live ORDER BY aggregate`,
-          )
-        : await this.#listUnder(prefix);
-    return rows.map((row) => aggregateIdFromKey(row.aggregate));
+    const sql = this.#sql;
+    const afterKey = after === undefined ? sql`` : sql`AND aggregate > ${textCursor(after)}`;
+    let under = sql``;
+    if (prefix.length > 0) {
+      const { low, high } = descendantKeyRange(prefix);
+      under = sql`AND (aggregate = ${aggregateKey(prefix)} OR (aggregate >= ${low} AND aggregate < ${high}))`;
+    }
+    const rows = await guard(
+      'list aggregates',
+      () => sql<{ aggregate: string }[]>`
+      SELECT aggregate FROM timebox_index
+       WHERE prefix = ${this.#prefix} AND live ${under} ${afterKey}
+       ORDER BY aggregate LIMIT ${limit + 1}`,
+    );
+    return keysetPage(
+      rows,
+      limit,
+      (row) => row.aggregate,
+      (row) => aggregateIdFromKey(row.aggregate),
+    );
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -251,52 +269,75 @@ export class PostgresBackend implements Backend {
     return fromStoredText(rows[0]?.status ?? '');
   }
 
-  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+  async listAggregatesByStatus(status: string, { limit, after }: ListRequest): Promise<ListPage<StatusListEntry>> {
     await this.#open('list aggregates by status');
-    if (status === '') return [];
+    if (status === '') return { items: [] };
+    const sql = this.#sql;
+    let afterKey = sql``;
+    if (after !== undefined) {
+      const [time, aggregate] = statusCursor(after);
+      afterKey = sql`AND (status_time, aggregate) > (${time}, ${aggregate})`;
+    }
     const rows = await guard(
       'list aggregates by status',
-      () => this.#sql<{ aggregate: string; time: number }[]>`
-      SELECT aggregate, status_time::float8 AS time FROM timebox_index
-       WHERE prefix = ${this.#prefix} AND status = ${toStoredText(status)} AND status <> ''
-       ORDER BY status_time, aggregate`,
+      () => sql<{ aggregate: string; time: string }[]>`
+      SELECT aggregate, status_time::text AS time FROM timebox_index
+       WHERE prefix = ${this.#prefix} AND status = ${toStoredText(status)} AND status <> '' ${afterKey}
+       ORDER BY status_time, aggregate LIMIT ${limit + 1}`,
     );
-    return rows.map((row) => ({ id: aggregateIdFromKey(row.aggregate), timestamp: row.time }));
+    return keysetPage(
+      rows,
+      limit,
+      (row) => JSON.stringify([row.time, row.aggregate]),
+      (row) => ({ id: aggregateIdFromKey(row.aggregate), timestamp: Number(row.time) }),
+    );
   }
 
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+  async listAggregatesByLabel(label: string, value: string, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#open('list aggregates by label');
-    if (value === '') return [];
+    if (value === '') return { items: [] };
+    const sql = this.#sql;
+    const afterKey = after === undefined ? sql`` : sql`AND aggregate > ${textCursor(after)}`;
     const rows = await guard(
       'list aggregates by label',
-      () => this.#sql<{ aggregate: string }[]>`
+      () => sql<{ aggregate: string }[]>`
       SELECT aggregate FROM timebox_labels
-       WHERE prefix = ${this.#prefix} AND label = ${toStoredText(label)} AND value = ${toStoredText(value)}
-       ORDER BY aggregate`,
+       WHERE prefix = ${this.#prefix} AND label = ${toStoredText(label)} AND value = ${toStoredText(value)} ${afterKey}
+       ORDER BY aggregate LIMIT ${limit + 1}`,
     );
-    return rows.map((row) => aggregateIdFromKey(row.aggregate));
+    return keysetPage(
+      rows,
+      limit,
+      (row) => row.aggregate,
+      (row) => aggregateIdFromKey(row.aggregate),
+    );
   }
 
-  async listLabelValues(label: string): Promise<string[]> {
+  /** Distinct values in byte (code point) order, by a loose index scan: one probe per value. */
+  async listLabelValues(label: string, { limit, after }: ListRequest): Promise<ListPage<string>> {
     await this.#open('list label values');
+    const sql = this.#sql;
     const stored = toStoredText(label);
-    // A loose index scan: one index probe per distinct value, however many aggregates hold each.
+    const afterValue = after === undefined ? sql`` : sql`AND value > ${textCursor(after)}`;
     const rows = await guard(
       'list label values',
-      () => this.#sql<{ value: string }[]>`
+      () => sql<{ value: string }[]>`
       WITH RECURSIVE v AS (
-        (SELECT value FROM timebox_labels
-          WHERE prefix = ${this.#prefix} AND label = ${stored} ORDER BY value LIMIT 1)
+        (SELECT value, 1 AS n FROM timebox_labels
+          WHERE prefix = ${this.#prefix} AND label = ${stored} ${afterValue} ORDER BY value LIMIT 1)
         UNION ALL
         SELECT (SELECT l.value FROM timebox_labels l
                  WHERE l.prefix = ${this.#prefix} AND l.label = ${stored} AND l.value > v.value
-                 ORDER BY l.value LIMIT 1)
-          FROM v WHERE v.value IS NOT NULL)
+                 ORDER BY l.value LIMIT 1), v.n + 1
+          FROM v WHERE v.value IS NOT NULL AND v.n <= ${limit})
       SELECT value FROM v WHERE value IS NOT NULL`,
     );
-    // The index yields UTF-8 byte (code point) order, which differs from JavaScript's UTF-16
-    // code unit order only between astral characters and U+E000..U+FFFF; re-sort to be exact.
-    return rows.map((row) => fromStoredText(row.value)).sort(compareCodeUnits);
+    return keysetPage(
+      rows,
+      limit,
+      (row) => row.value,
+      (row) => fromStoredText(row.value),
+    );
   }
 
   /**
@@ -380,19 +421,6 @@ export class PostgresBackend implements Backend {
     await this.#archive.consume(handler, signal);
   }
 
-  #listUnder(prefix: AggregateId): Promise<{ aggregate: string }[]> {
-    const exact = aggregateKey(prefix);
-    const { low, high } = descendantKeyRange(prefix);
-    return guard(
-      'list aggregates',
-      () => this.#sql<{ aggregate: string }[]>`
-      SELECT aggregate FROM timebox_index
-       WHERE prefix = ${this.#prefix}
-         AND (aggregate = ${exact} OR (aggregate >= ${low} AND aggregate < ${high})) AND live
-       ORDER BY aggregate`,
-    );
-  }
-
   /** Throws when closed; otherwise makes sure the schema exists before the first statement. */
   async #open(operation: string): Promise<void> {
     this.#assertOpen(operation);
@@ -406,4 +434,36 @@ export class PostgresBackend implements Backend {
 
 function toEventRecord(row: EventRow): StoredEventRecord {
   return { type: fromStoredText(row.type), sequence: row.sequence, timestamp: row.time, data: row.data, position: row.position };
+}
+
+/** The page of `limit` rows out of up to `limit + 1` read, continuing after the last row's key. */
+function keysetPage<R, T>(rows: readonly R[], limit: number, keyOf: (row: R) => string, item: (row: R) => T): ListPage<T> {
+  const items = rows.slice(0, limit).map(item);
+  return rows.length > limit ? { items, next: keyOf(rows[limit - 1] as R) } : { items };
+}
+
+/** A continuation that is stored text (a key or a label value), which PostgreSQL text can hold. */
+function textCursor(after: string): string {
+  if (after.includes('\u0000') || hasLoneSurrogate(after)) throw new InvalidCursorError('does not name a place in this list', after);
+  return after;
+}
+
+/** A status list's continuation: the status time (bigint, as text) and the key. */
+function statusCursor(after: string): [string, string] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(after);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    !Array.isArray(parsed) ||
+    parsed.length !== 2 ||
+    typeof parsed[0] !== 'string' ||
+    !/^-?\d{1,19}$/.test(parsed[0]) ||
+    typeof parsed[1] !== 'string'
+  ) {
+    throw new InvalidCursorError('does not name a place in a status list', after);
+  }
+  return [parsed[0], textCursor(parsed[1])];
 }

@@ -117,8 +117,8 @@ describe('config', () => {
           actualSequence: 2,
           newEvents: [stored[1]],
         });
-        await expect(backend.listLabelValues('tier,"x"')).resolves.toEqual(['{gold}']);
-        await expect(backend.listAggregatesByStatus('open')).resolves.toEqual([{ id, timestamp: 9 }]);
+        await expect(backend.listLabelValues('tier,"x"', { limit: 10_000 })).resolves.toEqual({ items: ['{gold}'] });
+        await expect(backend.listAggregatesByStatus('open', { limit: 10_000 })).resolves.toEqual({ items: [{ id, timestamp: 9 }] });
         await backend.saveSnapshot(id, '{"s":1}', 1, false);
         await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: '{"s":1}', sequence: 1, events: [stored[1]] });
         const page = await backend.readLog({ after: [0], limit: 10 });

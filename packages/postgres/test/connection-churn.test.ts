@@ -70,7 +70,7 @@ describe('connection churn', () => {
             ...(await Promise.all([
               settle(() => backend.append({ id, expectedSequence: 0, events: [event] })),
               settle(() => backend.loadEvents(id, 0)),
-              settle(() => backend.listAggregates(['churn', String(w)])),
+              settle(() => backend.listAggregates(['churn', String(w)], { limit: 100 })),
             ])),
           );
           outcomes.push(await settle(() => backend.loadSnapshot(id)));

@@ -39,11 +39,11 @@ describe('one life per ID (postgres)', () => {
       });
       await first.archive(id);
       // A process that never saw this ID learns all of it from the stored tombstone.
-      await expect(second.listAggregates([])).resolves.toEqual([]);
-      await expect(second.listAggregates(['order'])).resolves.toEqual([]);
+      await expect(second.listAggregates([], { limit: 10_000 })).resolves.toEqual({ items: [] });
+      await expect(second.listAggregates(['order'], { limit: 10_000 })).resolves.toEqual({ items: [] });
       await expect(second.getAggregateStatus(id)).resolves.toBe('');
-      await expect(second.listAggregatesByStatus('open')).resolves.toEqual([]);
-      await expect(second.listAggregatesByLabel('region', 'eu')).resolves.toEqual([]);
+      await expect(second.listAggregatesByStatus('open', { limit: 10_000 })).resolves.toEqual({ items: [] });
+      await expect(second.listAggregatesByLabel('region', 'eu', { limit: 10_000 })).resolves.toEqual({ items: [] });
       await expect(second.loadSnapshot(id)).resolves.toEqual({ data: undefined, sequence: 4, events: [] });
       await expect(second.loadEvents(id, 0)).resolves.toEqual([]);
       await expect(second.append({ id, expectedSequence: 3, events: events(3, 1) })).resolves.toEqual({
@@ -67,7 +67,7 @@ describe('one life per ID (postgres)', () => {
       // The new life: listed again, its events from 4 on; an old life's snapshot sequence is ignored.
       const appended = await second.append({ id, expectedSequence: 4, events: events(4, 2) });
       expect(appended.ok).toBe(true);
-      await expect(first.listAggregates([])).resolves.toEqual([id]);
+      await expect(first.listAggregates([], { limit: 10_000 })).resolves.toEqual({ items: [id] });
       await first.saveSnapshot(id, '{"old":true}', 2, false);
       await first.saveSnapshot(id, '{"old":true}', 4, false);
       await expect(first.loadSnapshot(id)).resolves.toMatchObject({ data: undefined, sequence: 4 });
@@ -117,12 +117,12 @@ describe('one life per ID (postgres)', () => {
     try {
       const id = ['snapshot-only'];
       await backend.saveSnapshot(id, '{"s":0}', 0, false);
-      await expect(backend.listAggregates([])).resolves.toEqual([id]);
+      await expect(backend.listAggregates([], { limit: 10_000 })).resolves.toEqual({ items: [id] });
       await backend.archive(id);
       let record: unknown;
       await backend.consumeArchive(async (r) => void (record = r), undefined);
       expect(record).toMatchObject({ aggregateId: id, snapshotData: '{"s":0}', snapshotSequence: 0, events: [] });
-      await expect(backend.listAggregates([])).resolves.toEqual([]);
+      await expect(backend.listAggregates([], { limit: 10_000 })).resolves.toEqual({ items: [] });
       await expect(backend.loadSnapshot(id)).resolves.toEqual({ data: undefined, sequence: 1, events: [] });
       await expect(backend.append({ id, expectedSequence: 0, events: events(0, 1) })).resolves.toMatchObject({
         ok: false,

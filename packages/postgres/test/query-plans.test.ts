@@ -62,10 +62,10 @@ describe('query plans', () => {
       await admin`VACUUM (ANALYZE) timebox_index, timebox_labels, timebox_events, timebox_snapshot`;
 
       const calls: [string, () => Promise<unknown>, string[]][] = [
-        ['listAggregates(prefix)', () => backend.listAggregates(['order', '12']), ['timebox_index_pkey']],
-        ['listAggregatesByStatus', () => backend.listAggregatesByStatus('status-7'), ['timebox_index_by_status']],
-        ['listAggregatesByLabel', () => backend.listAggregatesByLabel('region', 'region-3'), ['timebox_labels_by_value']],
-        ['listLabelValues', () => backend.listLabelValues('region'), ['timebox_labels_by_value']],
+        ['listAggregates(prefix)', () => backend.listAggregates(['order', '12'], { limit: 100 }), ['timebox_index_pkey']],
+        ['listAggregatesByStatus', () => backend.listAggregatesByStatus('status-7', { limit: 100 }), ['timebox_index_by_status']],
+        ['listAggregatesByLabel', () => backend.listAggregatesByLabel('region', 'region-3', { limit: 100 }), ['timebox_labels_by_value']],
+        ['listLabelValues', () => backend.listLabelValues('region', { limit: 100 }), ['timebox_labels_by_value']],
         ['getAggregateStatus', () => backend.getAggregateStatus(['order', '9']), ['timebox_index_pkey']],
         ['loadEvents', () => backend.loadEvents(['order', '5'], 0), ['timebox_events_pkey']],
         ['loadSnapshot', () => backend.loadSnapshot(['order', '7']), ['timebox_events_pkey', 'timebox_snapshot_pkey']],

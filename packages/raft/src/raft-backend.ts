@@ -12,11 +12,14 @@ import {
   type BackendCapabilities,
   type Feed,
   type FeedSink,
+  type ListPage,
+  type ListRequest,
   type LogDescriptor,
   type LogEntry,
   type LogPage,
   type ReadLogRequest,
   type SnapshotRecord,
+  type StatusListEntry,
   type StoredEventRecord,
 } from '@timebox/core';
 import type { Replicator } from './node/ports.js';
@@ -286,9 +289,9 @@ export class RaftBackend implements Backend {
     throw unexpected('save a snapshot', result);
   }
 
-  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+  async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#readPoint('list aggregates');
-    return this.#state.listAggregates(prefix);
+    return this.#state.listAggregates(prefix, request);
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -296,19 +299,19 @@ export class RaftBackend implements Backend {
     return this.#state.getAggregateStatus(id);
   }
 
-  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+  async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     await this.#readPoint('list aggregates by status');
-    return this.#state.listAggregatesByStatus(status);
+    return this.#state.listAggregatesByStatus(status, request);
   }
 
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+  async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#readPoint('list aggregates by label');
-    return this.#state.listAggregatesByLabel(label, value);
+    return this.#state.listAggregatesByLabel(label, value, request);
   }
 
-  async listLabelValues(label: string): Promise<string[]> {
+  async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     await this.#readPoint('list label values');
-    return this.#state.listLabelValues(label);
+    return this.#state.listLabelValues(label, request);
   }
 
   async archive(id: AggregateId): Promise<void> {

@@ -10,13 +10,15 @@ import { encodeIdPart } from '@timebox/core';
  * Cluster), one shard's with `shards` (see `StoreKeys`).
  *
  * Layout (`B` is the base: `{shard}:prefix` with a shard or a shard's tag, else `prefix`):
- * - `B:m:<id>`   hash: next sequence, trim offset, life start, snapshot, status, labels of one
- *   aggregate; after an archive only next sequence, trim offset and life start (the next life's)
+ * - `B:m:<id>`   hash: next sequence, trim offset, life start, snapshot, status and the sort key
+ *   of when it was entered, labels of one aggregate; after an archive only next sequence, trim
+ *   offset and life start (the next life's)
  * - `B:e:<id>`   list: the aggregate's stored events (each prefixed with its position), oldest first
  * - `B:ids`      sorted set (all scores 0): encoded IDs of live aggregates, for listing by prefix
- * - `B:s:<status>` sorted set: encoded IDs in that status, scored by entry time
- * - `B:lv:<label>` set: values of the label currently held
- * - `B:lh:<label>:<value>` set: encoded IDs holding that label value
+ * - `B:s:<status>` sorted set (all scores 0): `<entry time key>:<id>` of the aggregates in that
+ *   status (see `statusKey`), so that its byte order is entry time, then ID, and pages are lex ranges
+ * - `B:lv:<label>` sorted set (all scores 0): values of the label currently held
+ * - `B:lh:<label>:<value>` sorted set (all scores 0): encoded IDs holding that label value
  * - `B:archive`  stream: archived aggregates, read by a consumer group
  * - `B:feed`     stream: one entry per append (ID, first sequence, events), read by subscribers
  * - `B:feed-lease` string with a TTL: present while some process subscribes; appends publish only then
@@ -83,4 +85,23 @@ export class KeySpace {
   get pattern(): string {
     return `${this.base.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}:*`;
   }
+}
+
+/** Length of a status sort key (`statusKey`). */
+export const STATUS_KEY_LENGTH = 17;
+const OFFSET = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A time (epoch ms, any safe integer) as 17 characters whose byte order is the times' order: `p`
+ * and 16 digits for a time ≥ 0, `n` and the 16 digits of `MAX_SAFE_INTEGER + time` below 0.
+ */
+export function statusKey(time: number): string {
+  return time >= 0 ? `p${String(time).padStart(16, '0')}` : `n${String(OFFSET + time).padStart(16, '0')}`;
+}
+
+/** Reverses `statusKey`; undefined for text that is not one. */
+export function statusTime(key: string): number | undefined {
+  if (!/^[pn]\d{16}$/.test(key)) return undefined;
+  const digits = Number(key.slice(1));
+  return key[0] === 'p' ? digits : digits - OFFSET;
 }

@@ -7,7 +7,6 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  compareCodeUnits,
   decodeAggregateId,
   encodeAggregateId,
   encodeIdPart,
@@ -15,12 +14,16 @@ import {
   type FeedSink,
   hasIdPrefix,
   HubUnavailableError,
+  InvalidCursorError,
   InvalidSequenceError,
+  type ListPage,
+  type ListRequest,
   type LogDescriptor,
   type LogPage,
   type ProjectionStore,
   type ReadLogRequest,
   type SnapshotRecord,
+  type StatusListEntry,
   StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
@@ -30,7 +33,7 @@ import { ArchiveConsumer } from './archive-consumer.js';
 import { decodeEvents, encodeEvent } from './event-codec.js';
 import { guard, RedisBackendError } from './errors.js';
 import { FEED_LEASE_MS, FeedReader } from './feed-reader.js';
-import type { KeySpace } from './key-space.js';
+import { type KeySpace, STATUS_KEY_LENGTH, statusKey, statusTime } from './key-space.js';
 import { readMerged, toEntries } from './log-merge.js';
 import { compareCodePoints, mergeSorted } from './merge.js';
 import { resolveOptions, type RedisBackendOptions } from './options.js';
@@ -158,7 +161,7 @@ export class RedisBackend implements Backend {
     const args: (string | number)[] = [expectedSequence, 0];
     if (index !== undefined) {
       if (index.status !== undefined) {
-        args.push('1', index.status, index.statusTime);
+        args.push('1', index.status, statusKey(index.statusTime));
         if (index.status !== '') keys.push(slot.status(index.status));
       } else {
         args.push('0', '', 0);
@@ -269,19 +272,16 @@ export class RedisBackend implements Backend {
     return values.map((value) => Number(value ?? 0));
   }
 
-  /** Merges the slots' sorted sets of live IDs (lexicographic, so by code point) in that order. */
-  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+  /** A keyset page of the ID index (per slot a sorted set, all scores 0, so in byte order). */
+  async listAggregates(prefix: AggregateId, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
+    // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
+    // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
     const encoded = prefix.length === 0 ? undefined : encodeAggregateId(prefix);
-    const lists = await Promise.all(
-      this.slots.map(async (slot) => {
-        if (encoded === undefined) return guard('list aggregates', () => this.client.zrange(slot.ids, 0, -1));
-        // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
-        // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
-        const members = await guard('list aggregates', () => this.client.zrangebylex(slot.ids, `[${encoded}`, `(${encoded};`));
-        return members.filter((member) => hasIdPrefix(member, prefix));
-      }),
-    );
-    return mergeSorted(lists, compareCodePoints).map(decodeAggregateId);
+    const low = after !== undefined ? `(${after}` : encoded === undefined ? '-' : `[${encoded}`;
+    const high = encoded === undefined ? '+' : `(${encoded};`;
+    const { members, next } = await this.#lexPage('list aggregates', (slot) => slot.ids, low, high, limit);
+    const items = members.filter((member) => prefix.length === 0 || hasIdPrefix(member, prefix)).map(decodeAggregateId);
+    return next === undefined ? { items } : { items, next };
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -290,35 +290,66 @@ export class RedisBackend implements Backend {
     return status ?? '';
   }
 
-  /** Merges the slots' status sets, each ordered by entry time and then ID, in that order. */
-  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    if (status === '') return [];
-    const lists = await Promise.all(
-      this.slots.map(async (slot) => {
-        const flat = await guard('list aggregates by status', () => this.client.zrange(slot.status(status), 0, -1, 'WITHSCORES'));
-        const entries: { member: string; timestamp: number }[] = [];
-        for (let i = 0; i + 1 < flat.length; i += 2) entries.push({ member: flat[i] as string, timestamp: Number(flat[i + 1]) });
-        return entries;
-      }),
-    );
-    const merged = mergeSorted(lists, (a, b) => a.timestamp - b.timestamp || compareCodePoints(a.member, b.member));
-    return merged.map(({ member, timestamp }) => ({ id: decodeAggregateId(member), timestamp }));
+  /**
+   * A keyset page of the status index: its members are `<entry time key>:<encoded ID>` (see
+   * `statusKey`), so byte order is oldest entry first, then ID, and the continuation is a member.
+   */
+  async listAggregatesByStatus(status: string, { limit, after }: ListRequest): Promise<ListPage<StatusListEntry>> {
+    if (status === '') return { items: [] };
+    if (after !== undefined && (after[STATUS_KEY_LENGTH] !== ':' || statusTime(after.slice(0, STATUS_KEY_LENGTH)) === undefined)) {
+      throw new InvalidCursorError('does not name a place in a status list', after);
+    }
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list aggregates by status', (slot) => slot.status(status), low, '+', limit);
+    const items = members.map((member) => ({
+      id: decodeAggregateId(member.slice(STATUS_KEY_LENGTH + 1)),
+      timestamp: statusTime(member.slice(0, STATUS_KEY_LENGTH)) as number,
+    }));
+    return next === undefined ? { items } : { items, next };
   }
 
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    if (value === '') return [];
-    const lists = await Promise.all(
-      this.slots.map((slot) => guard('list aggregates by label', () => this.client.smembers(slot.labelHolders(label, value)))),
-    );
-    return lists.flat().map(decodeAggregateId);
+  /** A keyset page of the label's holders (per slot a sorted set, all scores 0: encoded-key order). */
+  async listAggregatesByLabel(label: string, value: string, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
+    if (value === '') return { items: [] };
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list aggregates by label', (slot) => slot.labelHolders(label, value), low, '+', limit);
+    const items = members.map(decodeAggregateId);
+    return next === undefined ? { items } : { items, next };
   }
 
-  /** The union of the slots' value sets (a value held in several shards is in each of their sets). */
-  async listLabelValues(label: string): Promise<string[]> {
+  /**
+   * A keyset page of the label's values (per slot a sorted set, all scores 0: code-point order); a
+   * value held in several shards is in each of their sets and returned once.
+   */
+  async listLabelValues(label: string, { limit, after }: ListRequest): Promise<ListPage<string>> {
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list label values', (slot) => slot.labelValues(label), low, '+', limit, true);
+    return next === undefined ? { items: members } : { items: members, next };
+  }
+
+  /**
+   * One keyset page of a lexicographic index kept in every slot: each slot's next `limit + 1`
+   * members in the range (one `ZRANGEBYLEX` each), merged in byte order (without duplicates when
+   * `distinct`), cut at `limit`. The continuation is the last member returned: every member after
+   * it, in any slot, is what the next page starts from. A slot that had more than `limit` members
+   * left makes the merge longer than `limit`, so a further page exists exactly when the merge is.
+   */
+  async #lexPage(
+    operation: string,
+    keyOf: (slot: KeySpace) => string,
+    low: string,
+    high: string,
+    limit: number,
+    distinct = false,
+  ): Promise<{ members: string[]; next: string | undefined }> {
     const lists = await Promise.all(
-      this.slots.map((slot) => guard('list label values', () => this.client.smembers(slot.labelValues(label)))),
+      this.slots.map((slot) => guard(operation, () => this.client.zrangebylex(keyOf(slot), low, high, 'LIMIT', 0, limit + 1))),
     );
-    return [...new Set(lists.flat())].sort(compareCodeUnits);
+    let merged = mergeSorted(lists, compareCodePoints, distinct ? Infinity : limit + 1);
+    if (distinct) merged = merged.filter((member, i) => i === 0 || member !== merged[i - 1]);
+    if (merged.length <= limit) return { members: merged, next: undefined };
+    const members = merged.slice(0, limit);
+    return { members, next: members[limit - 1] };
   }
 
   async archive(id: AggregateId): Promise<void> {

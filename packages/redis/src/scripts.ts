@@ -25,7 +25,7 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * its number of appends and per append:
  * its key count, its argument count, and its arguments: expected sequence, the count of index
  * arguments (0 without an index update), the index arguments (has status '1'/'0', status, status
- * time, label count, label/value pairs), then the encoded events. The store's base and each
+ * time as a sort key (`statusKey`), label count, label/value pairs), then the encoded events. The store's base and each
  * encoded ID are read off the key names.
  *
  * A successful non-empty append takes the next `count` positions of its partition with one
@@ -104,14 +104,15 @@ local function appendOne(k, a, last)
   k = k + 2
   if ARGV[i] == '1' then
     local status = ARGV[i + 1]
-    local old = redis.call('HGET', meta, 'st') or ''
+    local current = redis.call('HMGET', meta, 'st', 'sk')
+    local old = current[1] or ''
     if old ~= status then
-      if old ~= '' then redis.call('ZREM', base .. ':s:' .. esc(old), id) end
+      if old ~= '' then redis.call('ZREM', base .. ':s:' .. esc(old), (current[2] or '') .. ':' .. id) end
       if status == '' then
-        redis.call('HDEL', meta, 'st')
+        redis.call('HDEL', meta, 'st', 'sk')
       else
-        redis.call('HSET', meta, 'st', status)
-        redis.call('ZADD', K[k], ARGV[i + 2], id)
+        redis.call('HSET', meta, 'st', status, 'sk', ARGV[i + 2])
+        redis.call('ZADD', K[k], 0, ARGV[i + 2] .. ':' .. id)
       end
     end
     if status ~= '' then k = k + 1 end
@@ -128,15 +129,15 @@ local function appendOne(k, a, last)
     if old ~= value and not (old == false and value == '') then
       if old then
         local oldHolders = base .. ':lh:' .. esc(name) .. ':' .. esc(old)
-        redis.call('SREM', oldHolders, id)
-        if redis.call('SCARD', oldHolders) == 0 then redis.call('SREM', valuesKey, old) end
+        redis.call('ZREM', oldHolders, id)
+        if redis.call('ZCARD', oldHolders) == 0 then redis.call('ZREM', valuesKey, old) end
       end
       if value == '' then
         redis.call('HDEL', meta, field)
       else
         redis.call('HSET', meta, field, value)
-        redis.call('SADD', holdersKey, id)
-        redis.call('SADD', valuesKey, value)
+        redis.call('ZADD', holdersKey, 0, id)
+        redis.call('ZADD', valuesKey, 0, value)
       end
     end
   end
@@ -245,13 +246,13 @@ local fields = {}
 for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
 local nextSeq = tonumber(fields['n'] or '0')
 if nextSeq == tonumber(fields['ls'] or '0') and not fields['sd'] then return false end
-if fields['st'] then redis.call('ZREM', base .. ':s:' .. esc(fields['st']), id) end
+if fields['st'] then redis.call('ZREM', base .. ':s:' .. esc(fields['st']), (fields['sk'] or '') .. ':' .. id) end
 for field, value in pairs(fields) do
   if string.sub(field, 1, 2) == 'l:' then
     local name = string.sub(field, 3)
     local holders = base .. ':lh:' .. esc(name) .. ':' .. esc(value)
-    redis.call('SREM', holders, id)
-    if redis.call('SCARD', holders) == 0 then redis.call('SREM', base .. ':lv:' .. esc(name), value) end
+    redis.call('ZREM', holders, id)
+    if redis.call('ZCARD', holders) == 0 then redis.call('ZREM', base .. ':lv:' .. esc(name), value) end
   end
 end
 local stored = redis.call('LRANGE', events, 0, -1)

@@ -18,6 +18,7 @@ import { modelSuite } from './model.js';
 import { projectionSuite } from './projections.js';
 import { readSideSuite } from './read-side.js';
 import { listingSuite } from './listing.js';
+import { pagingSuite } from './paging.js';
 import { snapshotSuite } from './snapshots.js';
 import { volumeSuite } from './volume.js';
 
@@ -46,6 +47,7 @@ export function describeConformance(target: ConformanceTarget): void {
     lifecycleSuite(harness);
     appendSuite(harness);
     listingSuite(harness);
+    pagingSuite(harness);
     indexingSuite(harness);
     volumeSuite(harness);
     snapshotSuite(harness);

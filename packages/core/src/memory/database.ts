@@ -1,12 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type { AppendRequest, AppendResult, FeedSink, LogPage, ReadLogRequest, SnapshotRecord } from '../backend.js';
-import { InvalidSequenceError } from '../errors.js';
+import type {
+  AppendRequest,
+  AppendResult,
+  FeedSink,
+  ListPage,
+  ListRequest,
+  LogPage,
+  ReadLogRequest,
+  SnapshotRecord,
+  StatusListEntry,
+} from '../backend.js';
+import { InvalidCursorError, InvalidSequenceError } from '../errors.js';
 import type { StoredEventRecord } from '../event.js';
 import { encodeAggregateId, hasIdPrefix, type AggregateId } from '../id.js';
 import type { IndexUpdate } from '../indexer.js';
 import { compareCodeUnits } from '../text.js';
 import { ArchiveQueue } from './archive-queue.js';
 import { MemoryProjections } from './projections.js';
+import { listPage, pageOf, sortedTree, type SortedTree } from './sorted-index.js';
 
 interface AggregateData {
   readonly id: AggregateId;
@@ -20,6 +31,8 @@ interface AggregateData {
   readonly lifeStart: number;
   snapshot: { data: string; sequence: number } | undefined;
   status: string;
+  /** When the aggregate entered `status` (epoch ms). */
+  statusTime: number;
   labels: Map<string, string>;
   /** Set when the aggregate is archived: its events leave the log. */
   archived: boolean;
@@ -37,10 +50,12 @@ interface LogSlot {
  */
 export class MemoryDatabase {
   readonly #aggregates = new Map<string, AggregateData>();
-  /** status → (aggregate key → time it entered the status). */
-  readonly #statuses = new Map<string, Map<string, number>>();
-  /** label → value → aggregate keys. */
-  readonly #labels = new Map<string, Map<string, Set<string>>>();
+  /** The aggregates' keys in order, for pages of `listAggregates`. */
+  readonly #keys = sortedTree<string, AggregateData>(compareCodeUnits);
+  /** status → the aggregates in it, ordered by the time each entered it, then by key. */
+  readonly #statuses = new Map<string, SortedTree<StatusKey, AggregateData>>();
+  /** label → value → the keys of the aggregates holding it. */
+  readonly #labels = new Map<string, SortedTree<string, SortedTree<string, AggregateData>>>();
   readonly archive: ArchiveQueue;
   /** Live feeds of subscribed stores: told of every append, right after it is stored. */
   readonly #feeds = new Set<FeedSink>();
@@ -141,31 +156,48 @@ export class MemoryDatabase {
     }
   }
 
-  listAggregates(prefix: AggregateId): AggregateId[] {
-    const ids: AggregateId[] = [];
-    for (const [key, aggregate] of this.#aggregates) if (hasIdPrefix(key, prefix)) ids.push([...aggregate.id]);
-    return ids;
+  /** A page of the IDs under `prefix`: the prefix itself, then the keys in `prefix + ':'`…`prefix + ';'`. */
+  listAggregates(prefix: AggregateId, { limit, after }: ListRequest): ListPage<AggregateId> {
+    const idOf = (_: string, aggregate: AggregateData): AggregateId => [...aggregate.id];
+    if (prefix.length === 0) return listPage(pageOf(this.#keys, { after }, limit, compareCodeUnits, idOf), String);
+    const exact = encodeAggregateId(prefix);
+    const itself = (after === undefined || compareCodeUnits(after, exact) < 0) && this.#aggregates.get(exact);
+    const children = pageOf(this.#keys, { after, low: exact + ':', high: exact + ';' }, itself ? limit - 1 : limit, compareCodeUnits, idOf);
+    if (!itself) return listPage(children, String);
+    return listPage({ items: [[...itself.id], ...children.items], last: children.last ?? exact, more: children.more }, String);
   }
 
   getAggregateStatus(id: AggregateId): string {
     return this.#aggregates.get(encodeAggregateId(id))?.status ?? '';
   }
 
-  listAggregatesByStatus(status: string): { id: AggregateId; timestamp: number }[] {
+  listAggregatesByStatus(status: string, { limit, after }: ListRequest): ListPage<StatusListEntry> {
     const members = this.#statuses.get(status);
-    if (members === undefined) return [];
-    const entries = [...members].map(([key, timestamp]) => ({ id: [...(this.#aggregates.get(key) as AggregateData).id], timestamp }));
-    return entries.sort((a, b) => a.timestamp - b.timestamp);
+    if (members === undefined) return { items: [] };
+    const start = after === undefined ? undefined : parseStatusKey(after);
+    const page = pageOf(members, { after: start }, limit, compareStatusKeys, ([timestamp], aggregate) => ({
+      id: [...aggregate.id],
+      timestamp,
+    }));
+    return listPage(page, (key) => JSON.stringify(key));
   }
 
-  listAggregatesByLabel(label: string, value: string): AggregateId[] {
-    const keys = this.#labels.get(label)?.get(value);
-    return keys ? [...keys].map((key) => [...(this.#aggregates.get(key) as AggregateData).id]) : [];
+  listAggregatesByLabel(label: string, value: string, { limit, after }: ListRequest): ListPage<AggregateId> {
+    const holders = this.#labels.get(label)?.get(value);
+    if (holders === undefined) return { items: [] };
+    return listPage(
+      pageOf(holders, { after }, limit, compareCodeUnits, (_, aggregate) => [...aggregate.id]),
+      String,
+    );
   }
 
-  listLabelValues(label: string): string[] {
+  listLabelValues(label: string, { limit, after }: ListRequest): ListPage<string> {
     const values = this.#labels.get(label);
-    return values ? [...values.keys()].sort(compareCodeUnits) : [];
+    if (values === undefined) return { items: [] };
+    return listPage(
+      pageOf(values, { after }, limit, compareCodeUnits, (value) => value),
+      String,
+    );
   }
 
   /** Moves the aggregate into the archive queue and removes it and its index entries. */
@@ -179,6 +211,7 @@ export class MemoryDatabase {
       labels: Object.fromEntries([...aggregate.labels.keys()].map((l) => [l, ''])),
     });
     this.#aggregates.delete(key);
+    this.#keys.delete(key);
     aggregate.archived = true;
     // One life per ID: the next life numbers its events after this one's, leaving a gap.
     this.#nextLives.set(key, aggregate.nextSequence + 1);
@@ -201,30 +234,36 @@ export class MemoryDatabase {
       lifeStart,
       snapshot: undefined,
       status: '',
+      statusTime: 0,
       labels: new Map(),
       archived: false,
     };
     this.#aggregates.set(key, aggregate);
+    this.#keys.set(key, aggregate);
     return aggregate;
   }
 
   #applyIndex(key: string, aggregate: AggregateData, index: IndexUpdate): void {
     if (index.status !== undefined && index.status !== aggregate.status) {
-      this.#statuses.get(aggregate.status)?.delete(key);
-      if (this.#statuses.get(aggregate.status)?.size === 0) this.#statuses.delete(aggregate.status);
+      const previous = this.#statuses.get(aggregate.status);
+      if (previous !== undefined) {
+        previous.delete([aggregate.statusTime, key]);
+        if (previous.size === 0) this.#statuses.delete(aggregate.status);
+      }
       aggregate.status = index.status;
+      aggregate.statusTime = index.statusTime;
       if (index.status !== '') {
         let members = this.#statuses.get(index.status);
-        if (members === undefined) this.#statuses.set(index.status, (members = new Map<string, number>()));
-        members.set(key, index.statusTime);
+        if (members === undefined) this.#statuses.set(index.status, (members = sortedTree(compareStatusKeys)));
+        members.set([index.statusTime, key], aggregate);
       }
     }
     for (const [label, value] of Object.entries(index.labels)) {
       const previous = aggregate.labels.get(label);
       if (previous === value) continue;
       if (previous !== undefined) {
-        const values = this.#labels.get(label) as Map<string, Set<string>>;
-        const holders = values.get(previous) as Set<string>;
+        const values = this.#labels.get(label) as SortedTree<string, SortedTree<string, AggregateData>>;
+        const holders = values.get(previous) as SortedTree<string, AggregateData>;
         holders.delete(key);
         if (holders.size === 0) values.delete(previous);
         if (values.size === 0) this.#labels.delete(label);
@@ -235,12 +274,32 @@ export class MemoryDatabase {
       }
       aggregate.labels.set(label, value);
       let values = this.#labels.get(label);
-      if (values === undefined) this.#labels.set(label, (values = new Map<string, Set<string>>()));
+      if (values === undefined) this.#labels.set(label, (values = sortedTree(compareCodeUnits)));
       let holders = values.get(value);
-      if (holders === undefined) values.set(value, (holders = new Set()));
-      holders.add(key);
+      if (holders === undefined) values.set(value, (holders = sortedTree(compareCodeUnits)));
+      holders.set(key, aggregate);
     }
   }
+}
+
+/** A status list's order: the time an aggregate entered the status, then its key. */
+type StatusKey = readonly [time: number, key: string];
+
+function compareStatusKeys(a: StatusKey, b: StatusKey): number {
+  return a[0] - b[0] || compareCodeUnits(a[1], b[1]);
+}
+
+function parseStatusKey(text: string): StatusKey {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'number' || typeof parsed[1] !== 'string') {
+    throw new InvalidCursorError('does not name a place in a status list', text);
+  }
+  return [parsed[0], parsed[1]];
 }
 
 function isLive(slot: LogSlot): boolean {

@@ -6,11 +6,14 @@ import type {
   BackendCapabilities,
   Feed,
   FeedSink,
+  ListPage,
+  ListRequest,
   LogDescriptor,
   LogPage,
   ProjectionStore,
   ReadLogRequest,
   SnapshotRecord,
+  StatusListEntry,
 } from '../backend.js';
 import { requirePositiveInteger } from '../config.js';
 import { StoreClosedError } from '../errors.js';
@@ -89,9 +92,9 @@ export class MemoryBackend implements Backend {
     return this.database.logHead();
   }
 
-  async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+  async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     this.#assertOpen('list aggregates');
-    return this.database.listAggregates(prefix);
+    return this.database.listAggregates(prefix, request);
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -99,19 +102,19 @@ export class MemoryBackend implements Backend {
     return this.database.getAggregateStatus(id);
   }
 
-  async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+  async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     this.#assertOpen('list aggregates by status');
-    return this.database.listAggregatesByStatus(status);
+    return this.database.listAggregatesByStatus(status, request);
   }
 
-  async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
+  async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
     this.#assertOpen('list aggregates by label');
-    return this.database.listAggregatesByLabel(label, value);
+    return this.database.listAggregatesByLabel(label, value, request);
   }
 
-  async listLabelValues(label: string): Promise<string[]> {
+  async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     this.#assertOpen('list label values');
-    return this.database.listLabelValues(label);
+    return this.database.listLabelValues(label, request);
   }
 
   async archive(id: AggregateId): Promise<void> {

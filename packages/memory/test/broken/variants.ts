@@ -10,15 +10,44 @@ import type {
   Backend,
   Feed,
   FeedSink,
+  ListPage,
+  ListRequest,
   LogDescriptor,
   LogPage,
   ProjectionStore,
   ReadLogRequest,
   SnapshotRecord,
+  StatusListEntry,
   StoredEventRecord,
 } from '@timebox/core';
 import { encodeAggregateId } from '@timebox/core';
 import { MemoryBackend, MemoryDatabase } from '../../src/index.js';
+
+/** Every item of a paged list, read with the largest pages. */
+async function everything<T>(read: (request: ListRequest) => Promise<ListPage<T>>): Promise<T[]> {
+  const items: T[] = [];
+  let after: string | undefined;
+  do {
+    const page = await read({ limit: 10_000, after });
+    items.push(...page.items);
+    after = page.next;
+  } while (after !== undefined);
+  return items;
+}
+
+function byKey(a: AggregateId, b: AggregateId): number {
+  const left = encodeAggregateId(a);
+  const right = encodeAggregateId(b);
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+/** A keyset page of a whole sorted array: the items whose key follows `request.after`. */
+function pageOfArray<T>(items: readonly T[], keyOf: (item: T) => string, request: ListRequest): ListPage<T> {
+  const start = request.after === undefined ? 0 : items.findIndex((item) => keyOf(item) > (request.after as string));
+  const rest = start < 0 ? [] : items.slice(start);
+  const page = rest.slice(0, request.limit);
+  return rest.length > request.limit ? { items: page, next: keyOf(page[page.length - 1] as T) } : { items: page };
+}
 
 /** Passes every call to a real memory backend; variants override the call they break. */
 class DelegatingBackend implements Backend {
@@ -58,20 +87,20 @@ class DelegatingBackend implements Backend {
   saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     return this.inner.saveSnapshot(id, data, sequence, trim);
   }
-  listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    return this.inner.listAggregates(prefix);
+  listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.inner.listAggregates(prefix, request);
   }
   getAggregateStatus(id: AggregateId): Promise<string> {
     return this.inner.getAggregateStatus(id);
   }
-  listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    return this.inner.listAggregatesByStatus(status);
+  listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    return this.inner.listAggregatesByStatus(status, request);
   }
-  listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    return this.inner.listAggregatesByLabel(label, value);
+  listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.inner.listAggregatesByLabel(label, value, request);
   }
-  listLabelValues(label: string): Promise<string[]> {
-    return this.inner.listLabelValues(label);
+  listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    return this.inner.listLabelValues(label, request);
   }
   archive(id: AggregateId): Promise<void> {
     return this.inner.archive(id);
@@ -128,10 +157,11 @@ class JoinsIdsWithoutEscaping extends DelegatingBackend {
   override saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     return this.inner.saveSnapshot(this.#join(id), data, sequence, trim);
   }
-  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
+  override async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     const joinedPrefix = prefix.join(':');
-    const all = await this.inner.listAggregates([]);
-    return all.map((id) => (id[0] as string).split(':')).filter((parts) => parts.join(':').startsWith(joinedPrefix));
+    const all = await everything((page) => this.inner.listAggregates([], page));
+    const ids = all.map((id) => (id[0] as string).split(':')).filter((parts) => parts.join(':').startsWith(joinedPrefix));
+    return pageOfArray(ids, encodeAggregateId, request);
   }
   override getAggregateStatus(id: AggregateId): Promise<string> {
     return this.inner.getAggregateStatus(this.#join(id));
@@ -388,8 +418,8 @@ class RewritesIdParts extends DelegatingBackend {
   override saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     return this.inner.saveSnapshot(this.#id(id), data, sequence, trim);
   }
-  override listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    return this.inner.listAggregates(this.#id(prefix));
+  override listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.inner.listAggregates(this.#id(prefix), request);
   }
   override getAggregateStatus(id: AggregateId): Promise<string> {
     return this.inner.getAggregateStatus(this.#id(id));
@@ -405,8 +435,8 @@ class RewritesIdParts extends DelegatingBackend {
  * `[…]` a class.
  */
 class MatchesPrefixAsPattern extends DelegatingBackend {
-  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    if (prefix.length === 0) return this.inner.listAggregates(prefix);
+  override async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    if (prefix.length === 0) return this.inner.listAggregates(prefix, request);
     const pattern = encodeAggregateId(prefix).replace(/[*%]|[?_]|\[[^\]]*\]|[^*%?_[]+|\[/g, (token) => {
       if (token === '*' || token === '%') return '.*';
       if (token === '?' || token === '_') return '.';
@@ -414,23 +444,24 @@ class MatchesPrefixAsPattern extends DelegatingBackend {
       return token.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     });
     const matcher = new RegExp(`^${pattern}(:.*)?$`, 's');
-    return (await this.inner.listAggregates([])).filter((id) => matcher.test(encodeAggregateId(id)));
+    const all = await everything((page) => this.inner.listAggregates([], page));
+    return pageOfArray(
+      all.filter((id) => matcher.test(encodeAggregateId(id))),
+      encodeAggregateId,
+      request,
+    );
   }
 }
 
 /** Matches label values the way a case-insensitive collation would: "ß" finds "SS", "Case" finds "case". */
 class MatchesLabelsIgnoringCase extends DelegatingBackend {
-  override async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    const values = (await this.inner.listLabelValues(label)).filter((held) => held.toUpperCase() === value.toUpperCase());
-    return (await Promise.all(values.map((held) => this.inner.listAggregatesByLabel(label, held)))).flat();
-  }
-}
-
-/** Sorts label values by code point (UTF-8 byte order, as a "C" collation or a Redis lex range does). */
-class SortsLabelValuesByCodePoint extends DelegatingBackend {
-  override async listLabelValues(label: string): Promise<string[]> {
-    const values = await this.inner.listLabelValues(label);
-    return values.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  override async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    const held = await everything((page) => this.inner.listLabelValues(label, page));
+    const matching = held.filter((candidate) => candidate.toUpperCase() === value.toUpperCase());
+    const holders = await Promise.all(
+      matching.map((candidate) => everything((page) => this.inner.listAggregatesByLabel(label, candidate, page))),
+    );
+    return pageOfArray(holders.flat().sort(byKey), encodeAggregateId, request);
   }
 }
 
@@ -451,20 +482,57 @@ class DropsLastPageOfEvents extends DelegatingBackend {
   }
 }
 
-/** Answers every listing from its first page of 500, as a backend with a fixed LIMIT would. */
+/** Answers every listing with its first page only, saying nothing follows, as a backend with a fixed LIMIT would. */
 class ListsFirstPageOnly extends DelegatingBackend {
-  static readonly PAGE = 500;
-  override async listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    return (await this.inner.listAggregates(prefix)).slice(0, ListsFirstPageOnly.PAGE);
+  static #firstOnly<T>(page: ListPage<T>): ListPage<T> {
+    return { items: page.items };
   }
-  override async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    return (await this.inner.listAggregatesByStatus(status)).slice(0, ListsFirstPageOnly.PAGE);
+  override async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return ListsFirstPageOnly.#firstOnly(await this.inner.listAggregates(prefix, request));
   }
-  override async listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    return (await this.inner.listAggregatesByLabel(label, value)).slice(0, ListsFirstPageOnly.PAGE);
+  override async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    return ListsFirstPageOnly.#firstOnly(await this.inner.listAggregatesByStatus(status, request));
   }
-  override async listLabelValues(label: string): Promise<string[]> {
-    return (await this.inner.listLabelValues(label)).slice(0, ListsFirstPageOnly.PAGE);
+  override async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return ListsFirstPageOnly.#firstOnly(await this.inner.listAggregatesByLabel(label, value, request));
+  }
+  override async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    return ListsFirstPageOnly.#firstOnly(await this.inner.listLabelValues(label, request));
+  }
+}
+
+/** Returns every item in one page whatever the limit, as a backend that builds pages by slicing too late would. */
+class IgnoresPageLimit extends DelegatingBackend {
+  override async listAggregates(prefix: AggregateId): Promise<ListPage<AggregateId>> {
+    return { items: await everything((page) => this.inner.listAggregates(prefix, page)) };
+  }
+  override async listAggregatesByLabel(label: string, value: string): Promise<ListPage<AggregateId>> {
+    return { items: await everything((page) => this.inner.listAggregatesByLabel(label, value, page)) };
+  }
+}
+
+/**
+ * Pages by offset (`LIMIT n OFFSET k`) instead of by key: an item removed from the part already read
+ * shifts the rest, so an item that stayed put is skipped, and one added there is read twice.
+ */
+class PagesByOffset extends DelegatingBackend {
+  static async #page<T>(request: ListRequest, read: (page: ListRequest) => Promise<ListPage<T>>): Promise<ListPage<T>> {
+    const all = await everything(read);
+    const offset = request.after === undefined ? 0 : Number(request.after);
+    const items = all.slice(offset, offset + request.limit);
+    return offset + request.limit < all.length ? { items, next: String(offset + request.limit) } : { items };
+  }
+  override listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return PagesByOffset.#page(request, (page) => this.inner.listAggregates(prefix, page));
+  }
+  override listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    return PagesByOffset.#page(request, (page) => this.inner.listAggregatesByStatus(status, page));
+  }
+  override listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return PagesByOffset.#page(request, (page) => this.inner.listAggregatesByLabel(label, value, page));
+  }
+  override listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    return PagesByOffset.#page(request, (page) => this.inner.listLabelValues(label, page));
   }
 }
 
@@ -484,14 +552,17 @@ class KeepsStatusOfSnapshotOnlyArchives extends DelegatingBackend {
     const status = await this.inner.getAggregateStatus(id);
     if (status !== '' && (await this.inner.loadEvents(id, 0)).length === 0) {
       const key = encodeAggregateId(id);
-      const entry = (await this.inner.listAggregatesByStatus(status)).find((candidate) => encodeAggregateId(candidate.id) === key);
+      const entries = await everything((page) => this.inner.listAggregatesByStatus(status, page));
+      const entry = entries.find((candidate) => encodeAggregateId(candidate.id) === key);
       if (entry !== undefined) this.#entries.push({ status, ...entry });
     }
     return this.inner.archive(id);
   }
-  override async listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
+  override async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     const ghosts = this.#entries.filter((entry) => entry.status === status).map(({ id, timestamp }) => ({ id, timestamp }));
-    return [...(await this.inner.listAggregatesByStatus(status)), ...ghosts].sort((a, b) => a.timestamp - b.timestamp);
+    const live = await everything((page) => this.inner.listAggregatesByStatus(status, page));
+    const all = [...live, ...ghosts].sort((a, b) => a.timestamp - b.timestamp || byKey(a.id, b.id));
+    return pageOfArray(all, (entry) => JSON.stringify([entry.timestamp, encodeAggregateId(entry.id)]), request);
   }
 }
 
@@ -520,17 +591,17 @@ class ReturnsCachedListings extends DelegatingBackend {
     this.#cache.clear();
     return this.inner.archive(id);
   }
-  override listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    return this.#cached(['ids', prefix], () => this.inner.listAggregates(prefix));
+  override listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.#cached(['ids', prefix, request], () => this.inner.listAggregates(prefix, request));
   }
-  override listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    return this.#cached(['status', status], () => this.inner.listAggregatesByStatus(status));
+  override listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    return this.#cached(['status', status, request], () => this.inner.listAggregatesByStatus(status, request));
   }
-  override listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    return this.#cached(['label', label, value], () => this.inner.listAggregatesByLabel(label, value));
+  override listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.#cached(['label', label, value, request], () => this.inner.listAggregatesByLabel(label, value, request));
   }
-  override listLabelValues(label: string): Promise<string[]> {
-    return this.#cached(['values', label], () => this.inner.listLabelValues(label));
+  override listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    return this.#cached(['values', label, request], () => this.inner.listLabelValues(label, request));
   }
 }
 
@@ -601,17 +672,21 @@ export const BROKEN_VARIANTS = {
     make: (inner: MemoryBackend) => new MatchesLabelsIgnoringCase(inner),
     mustFail: 'keeps statuses, label names and values distinct that collide once joined',
   },
-  'sorts-label-values-by-code-point': {
-    make: (inner: MemoryBackend) => new SortsLabelValuesByCodePoint(inner),
-    mustFail: 'keeps statuses, label names and values distinct that collide once joined',
-  },
   'drops-last-page-of-events': {
     make: (inner: MemoryBackend) => new DropsLastPageOfEvents(inner),
     mustFail: 'events whole, from the middle and behind a snapshot',
   },
   'lists-first-page-only': {
     make: (inner: MemoryBackend) => new ListsFirstPageOnly(inner),
-    mustFail: 'aggregates whole by prefix, status, label and label values',
+    mustFail: 'the pages together are the whole list',
+  },
+  'ignores-page-limit': {
+    make: (inner: MemoryBackend) => new IgnoresPageLimit(inner),
+    mustFail: 'never returns more than the limit',
+  },
+  'pages-by-offset': {
+    make: (inner: MemoryBackend) => new PagesByOffset(inner),
+    mustFail: 'while items change between pages',
   },
   'keeps-status-of-snapshot-only-archives': {
     make: (inner: MemoryBackend) => new KeepsStatusOfSnapshotOnlyArchives(inner),

@@ -32,15 +32,18 @@ import { open, type RootDatabase } from 'lmdb';
 import {
   type AggregateId,
   type ArchiveRecordData,
-  compareCodeUnits,
   ConfigError,
   decodeAggregateId,
   encodeAggregateId,
   hasIdPrefix,
+  InvalidCursorError,
+  type ListPage,
+  type ListRequest,
   type LogEntry,
   type ProjectionRecord,
   requirePositiveInteger,
   type SnapshotRecord,
+  type StatusListEntry,
   StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
@@ -358,14 +361,17 @@ export class MaterializedState implements StateMachine<CommandResult> {
 
   #read<T>(
     operation: string,
-    read: (get: (key: Buffer) => Buffer | undefined, range: (start: Buffer, end: Buffer) => Iterable<{ key: Buffer; value: Buffer }>) => T,
+    read: (
+      get: (key: Buffer) => Buffer | undefined,
+      range: (start: Buffer, end: Buffer, limit?: number) => Iterable<{ key: Buffer; value: Buffer }>,
+    ) => T,
   ): T {
     this.#assertOpen(operation);
     const transaction = this.#db.useReadTransaction();
     try {
       return read(
         (key) => this.#db.get(key, { transaction }),
-        (start, end) => this.#db.getRange({ start, end, transaction }),
+        (start, end, limit) => this.#db.getRange({ start, end, limit, transaction }),
       );
     } finally {
       transaction.done();
@@ -398,17 +404,33 @@ export class MaterializedState implements StateMachine<CommandResult> {
     });
   }
 
+  // The list queries read one page each: a range of at most limit + 1 keys starting just after
+  // the previous page's last key (its continuation, in hex), so a page costs its own size and an
+  // entry that stays put is returned once however the keys around it change.
+
   /** IDs whose parts start with `prefix`, including snapshot-only aggregates, in key order. */
-  listAggregates(prefix: AggregateId): AggregateId[] {
-    return this.#read('list aggregates', (_get, range) => {
-      const start = prefix.length === 0 ? Buffer.from([Table.aggregate]) : aggregateKey(encodeAggregateId(prefix));
-      const end = prefix.length === 0 ? Buffer.from([Table.aggregate + 1]) : tailPrefixEnd(start);
-      const ids: AggregateId[] = [];
-      for (const { key } of range(start, end)) {
-        const encoded = new KeyReader(key).tail();
-        if (hasIdPrefix(encoded, prefix)) ids.push(decodeAggregateId(encoded));
+  listAggregates(prefix: AggregateId, request: ListRequest): ListPage<AggregateId> {
+    return this.#read('list aggregates', (get, range) => {
+      const idOf = (key: Buffer): AggregateId => decodeAggregateId(new KeyReader(key).tail());
+      if (prefix.length === 0) {
+        const all = Buffer.from([Table.aggregate]);
+        return pageOfRange(range, all, prefixEnd(all), request, idOf);
       }
-      return ids;
+      // The prefix itself, then the keys under `prefix + ':'`: look-alikes such as "order!" sort
+      // between them and are never read.
+      const exact = aggregateKey(encodeAggregateId(prefix));
+      const children = aggregateKey(encodeAggregateId(prefix) + ':');
+      const after = request.after === undefined ? undefined : continuationKey(request.after, exact, tailPrefixEnd(children));
+      const itself = (after === undefined || Buffer.compare(after, exact) < 0) && get(exact) !== undefined;
+      const restAfter = after !== undefined && Buffer.compare(after, children) >= 0 ? request.after : undefined;
+      const limit = itself ? request.limit - 1 : request.limit;
+      const rest = limit === 0 ? { items: [] } : pageOfRange(range, children, tailPrefixEnd(children), { limit, after: restAfter }, idOf);
+      if (!itself) return rest;
+      const items = [decodeAggregateId(encodeAggregateId(prefix)), ...rest.items];
+      if (rest.next !== undefined) return { items, next: rest.next };
+      // With a limit of 1 the page holds only the prefix itself; go on from it if anything follows.
+      const more = request.limit === 1 && [...range(children, tailPrefixEnd(children), 1)].length > 0;
+      return more ? { items, next: exact.toString('hex') } : { items };
     });
   }
 
@@ -416,40 +438,48 @@ export class MaterializedState implements StateMachine<CommandResult> {
     return this.#read('read a status', (get) => readHead(get, id)?.status ?? '');
   }
 
-  /** Aggregates in `status`, oldest entry first. */
-  listAggregatesByStatus(status: string): { id: AggregateId; timestamp: number }[] {
+  /** Aggregates in `status`, oldest entry first (ties by the aggregate's internal number). */
+  listAggregatesByStatus(status: string, request: ListRequest): ListPage<StatusListEntry> {
     return this.#read('list aggregates by status', (_get, range) => {
       const start = new KeyBuilder(Table.status).str(status).build();
-      const entries: { id: AggregateId; timestamp: number }[] = [];
-      for (const { key, value } of range(start, prefixEnd(start))) {
+      return pageOfRange(range, start, prefixEnd(start), request, (key, value) => {
         const reader = new KeyReader(key);
         reader.str();
-        entries.push({ id: decodeAggregateId(decodeText(value)), timestamp: reader.time() });
-      }
-      return entries;
+        return { id: decodeAggregateId(decodeText(value)), timestamp: reader.time() };
+      });
     });
   }
 
-  listAggregatesByLabel(label: string, value: string): AggregateId[] {
+  /** Aggregates holding `label` = `value`, by their internal numbers. */
+  listAggregatesByLabel(label: string, value: string, request: ListRequest): ListPage<AggregateId> {
     return this.#read('list aggregates by label', (_get, range) => {
       const start = new KeyBuilder(Table.label).str(label).str(value).build();
-      return [...range(start, prefixEnd(start))].map((entry) => decodeAggregateId(decodeText(entry.value)));
+      return pageOfRange(range, start, prefixEnd(start), request, (_key, stored) => decodeAggregateId(decodeText(stored)));
     });
   }
 
-  /** Distinct values of `label`, sorted by UTF-16 code unit. */
-  listLabelValues(label: string): string[] {
+  /**
+   * Distinct values of `label` in UTF-8 byte (code point) order: one seek per value, past all of
+   * its holders, so the cost is the values', not the aggregates'.
+   */
+  listLabelValues(label: string, request: ListRequest): ListPage<string> {
     return this.#read('list label values', (_get, range) => {
       const start = new KeyBuilder(Table.label).str(label).build();
+      const end = prefixEnd(start);
       const values: string[] = [];
-      for (const { key } of range(start, prefixEnd(start))) {
-        const reader = new KeyReader(key);
+      let from = request.after === undefined ? start : valueEnd(label, decodeValueCursor(request.after));
+      while (values.length <= request.limit) {
+        const first = [...range(from, end, 1)][0];
+        if (first === undefined) break;
+        const reader = new KeyReader(first.key);
         reader.str();
         const value = reader.str();
-        if (values.at(-1) !== value) values.push(value);
+        values.push(value);
+        from = valueEnd(label, value);
       }
-      // Keys sort by UTF-8 bytes (code points); the contract sorts by code unit.
-      return values.sort(compareCodeUnits);
+      if (values.length <= request.limit) return { items: values };
+      const items = values.slice(0, request.limit);
+      return { items, next: Buffer.from(items[items.length - 1] as string, 'utf8').toString('hex') };
     });
   }
 
@@ -724,4 +754,46 @@ function parseImage(data: Uint8Array): [Buffer, Buffer][] {
     throw new RaftProtocolError(`corrupt raft state snapshot image: ${error instanceof Error ? error.message : String(error)}`);
   }
   return pairs;
+}
+
+/** The first key after every holder of `label` = `value`. */
+function valueEnd(label: string, value: string): Buffer {
+  return prefixEnd(new KeyBuilder(Table.label).str(label).str(value).build());
+}
+
+function decodeValueCursor(after: string): string {
+  if (!/^(?:[0-9a-f]{2})*$/.test(after)) throw new InvalidCursorError('does not name a place in a list of label values', after);
+  return Buffer.from(after, 'hex').toString('utf8');
+}
+
+/** The key a continuation names, checked to lie in the query's range. */
+function continuationKey(after: string, start: Buffer, end: Buffer): Buffer {
+  const key = /^(?:[0-9a-f]{2})+$/.test(after) ? Buffer.from(after, 'hex') : undefined;
+  if (key === undefined || Buffer.compare(key, start) < 0 || Buffer.compare(key, end) >= 0) {
+    throw new InvalidCursorError('does not name a place in this list', after);
+  }
+  return key;
+}
+
+/**
+ * One page of the keys in [`start`, `end`) after the continuation: at most `limit` items, reading
+ * one key more to know whether another page follows.
+ */
+function pageOfRange<T>(
+  range: (start: Buffer, end: Buffer, limit?: number) => Iterable<{ key: Buffer; value: Buffer }>,
+  start: Buffer,
+  end: Buffer,
+  request: ListRequest,
+  item: (key: Buffer, value: Buffer) => T,
+): ListPage<T> {
+  // The smallest key after `after` is `after` followed by a zero byte.
+  const from = request.after === undefined ? start : Buffer.concat([continuationKey(request.after, start, end), Buffer.from([0])]);
+  const items: T[] = [];
+  let last: Buffer | undefined;
+  for (const { key, value } of range(from, end, request.limit + 1)) {
+    if (items.length === request.limit) return { items, next: (last as Buffer).toString('hex') };
+    items.push(item(key, value));
+    last = key;
+  }
+  return { items };
 }

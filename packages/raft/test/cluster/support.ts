@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 import type { PublishedEvent } from '../../src/state/materialized-state.js';
 import type { RaftMember } from '../../src/raft-member.js';
 import type { LocalCluster } from '../member/support.js';
+import { everything } from '../support/pages.js';
 
 /** What each member's state published, in order, by member position (subscribed before any write). */
 export function recordPublished(cluster: LocalCluster): string[][] {
@@ -22,7 +23,7 @@ export function storeOn(cluster: LocalCluster, i: number, reads: 'linearizable' 
 
 /** Every aggregate with its events, as this member's local state holds them. */
 export function contentsOf(member: RaftMember): { id: readonly string[]; events: string[] }[] {
-  return member.state.listAggregates([]).map((id) => ({
+  return everything((r) => member.state.listAggregates([], r)).map((id) => ({
     id,
     events: member.state.loadEvents(id, 0).map((event) => `${event.sequence} ${event.type} ${event.data}`),
   }));

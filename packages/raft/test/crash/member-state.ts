@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { MaterializedState } from '../../src/state/materialized-state.js';
 import { aggregateKey, EVENT_TYPE, type AppendedPayload } from './protocol.js';
+import { everything } from '../support/pages.js';
 
 /** What one member's materialized state holds once its process is stopped. */
 export interface MemberState {
@@ -20,7 +21,7 @@ export async function readMemberState(id: string, dataDir: string): Promise<Memb
   try {
     const problems: string[] = [];
     const aggregates = new Map<string, string[]>();
-    for (const aggregate of state.listAggregates([])) {
+    for (const aggregate of everything((r) => state.listAggregates([], r))) {
       const key = aggregateKey(aggregate);
       const ops: string[] = [];
       for (const [i, event] of state.loadEvents(aggregate, 0).entries()) {

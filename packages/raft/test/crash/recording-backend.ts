@@ -5,7 +5,10 @@ import type {
   Backend,
   BackendCapabilities,
   EventRecord,
+  ListPage,
+  ListRequest,
   SnapshotRecord,
+  StatusListEntry,
   StoredEventRecord,
 } from '@timebox/core';
 import { aggregateKey, type AppendedPayload } from './protocol.js';
@@ -83,23 +86,23 @@ export class RecordingBackend implements Backend {
     return this.#inner.saveSnapshot(id, data, sequence, trim);
   }
 
-  listAggregates(prefix: AggregateId): Promise<AggregateId[]> {
-    return this.#inner.listAggregates(prefix);
+  listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.#inner.listAggregates(prefix, request);
   }
 
   getAggregateStatus(id: AggregateId): Promise<string> {
     return this.#inner.getAggregateStatus(id);
   }
 
-  listAggregatesByStatus(status: string): Promise<{ id: AggregateId; timestamp: number }[]> {
-    return this.#inner.listAggregatesByStatus(status);
+  listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+    return this.#inner.listAggregatesByStatus(status, request);
   }
 
-  listAggregatesByLabel(label: string, value: string): Promise<AggregateId[]> {
-    return this.#inner.listAggregatesByLabel(label, value);
+  listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+    return this.#inner.listAggregatesByLabel(label, value, request);
   }
 
-  listLabelValues(label: string): Promise<string[]> {
-    return this.#inner.listLabelValues(label);
+  listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
+    return this.#inner.listLabelValues(label, request);
   }
 }

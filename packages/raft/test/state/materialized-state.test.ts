@@ -3,12 +3,13 @@ import { encodeCommand, type Command, type CommandResult } from '../../src/state
 import type { MaterializedState, PublishedEvent } from '../../src/state/materialized-state.js';
 import type { CommittedEntry } from '../../src/node/ports.js';
 import { append, entries, T0, tempStates } from './temp-state.js';
+import { everything } from '../support/pages.js';
 
 const states = tempStates();
 
 /** Everything the read API says about a few aggregates, labels and statuses. */
 function readAll(state: MaterializedState) {
-  const ids = state.listAggregates([]);
+  const ids = everything((r) => state.listAggregates([], r));
   return {
     applied: state.appliedIndex(),
     ids,
@@ -18,9 +19,12 @@ function readAll(state: MaterializedState) {
       snapshot: state.loadSnapshot(id),
       status: state.getAggregateStatus(id),
     })),
-    open: state.listAggregatesByStatus('open'),
-    done: state.listAggregatesByStatus('done'),
-    regions: state.listLabelValues('region').map((value) => [value, state.listAggregatesByLabel('region', value)]),
+    open: everything((r) => state.listAggregatesByStatus('open', r)),
+    done: everything((r) => state.listAggregatesByStatus('done', r)),
+    regions: everything((r) => state.listLabelValues('region', r)).map((value) => [
+      value,
+      everything((r) => state.listAggregatesByLabel('region', value, r)),
+    ]),
     archive: state.archiveSize(),
     log: state.readLog(0, 10_000, 10_000, 1 << 30),
     head: state.logHead(),
@@ -64,9 +68,9 @@ describe('MaterializedState', () => {
       sequence: 2,
       events: [{ type: 'Counted', sequence: 2, timestamp: T0 + 2000, data: '{"n":2}', position: 3 }],
     });
-    expect(state.listAggregates([])).toEqual([['a']]);
-    expect(state.listAggregatesByStatus('open')).toEqual([{ id: ['a'], timestamp: T0 + 2000 }]);
-    expect(state.listAggregatesByLabel('region', 'west')).toEqual([['a']]);
+    expect(everything((r) => state.listAggregates([], r))).toEqual([['a']]);
+    expect(everything((r) => state.listAggregatesByStatus('open', r))).toEqual([{ id: ['a'], timestamp: T0 + 2000 }]);
+    expect(everything((r) => state.listAggregatesByLabel('region', 'west', r))).toEqual([['a']]);
   });
 
   it('is durable: reopening gives the same state and applied index, and a replay is skipped', async () => {
@@ -157,7 +161,7 @@ describe('MaterializedState', () => {
     );
     expect(tooLong.get('p4')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/aggregate ID/) as unknown });
     expect(tooLong.get('p5')).toMatchObject({ type: 'invalid-command', reason: expect.stringMatching(/status/) as unknown });
-    expect(state.listAggregates([])).toEqual([['a']]);
+    expect(everything((r) => state.listAggregates([], r))).toEqual([['a']]);
   });
 
   it('applies a batch in one transaction: a failure in a later entry leaves nothing of the earlier ones', async () => {
@@ -320,14 +324,14 @@ describe('MaterializedState', () => {
         set('other', 'open\u0000', -9999, 'a'),
       ]),
     );
-    expect(state.listAggregatesByStatus('open')).toEqual([
+    expect(everything((r) => state.listAggregatesByStatus('open', r))).toEqual([
       { id: ['early'], timestamp: -5000 },
       { id: ['zero'], timestamp: 0 },
       { id: ['late'], timestamp: 5000 },
     ]);
-    expect(state.listAggregatesByStatus('open\u0000')).toEqual([{ id: ['other'], timestamp: -9999 }]);
-    expect(state.listLabelValues('region')).toEqual(['a', 'a\u0000b', '\u{1F642}', '\uFF61']);
-    expect(state.listAggregatesByLabel('region', 'a\u0000b')).toEqual([['zero']]);
+    expect(everything((r) => state.listAggregatesByStatus('open\u0000', r))).toEqual([{ id: ['other'], timestamp: -9999 }]);
+    expect(everything((r) => state.listLabelValues('region', r))).toEqual(['a', 'a\u0000b', '\uFF61', '\u{1F642}']);
+    expect(everything((r) => state.listAggregatesByLabel('region', 'a\u0000b', r))).toEqual([['zero']]);
   });
 });
 
@@ -458,7 +462,7 @@ describe('MaterializedState determinism and snapshot images', () => {
     expect(target.appliedIndex()).toBe(source.appliedIndex());
     expect(Buffer.from(await target.exportSnapshot()).equals(Buffer.from(image))).toBe(true);
     expect(readAll(target)).toEqual(readAll(source));
-    expect(target.listAggregates(['stale'])).toEqual([]);
+    expect(target.listAggregates(['stale'], { limit: 10 })).toEqual({ items: [] });
     const next = entries(log.length + 1, [append(['after'], 0, 1), { type: 'lease', consumer: 'c9', at: 2e12, leaseMs: 10 }]);
     const [a, b] = [await source.apply(next), await target.apply(next)];
     expect(b).toEqual(a);

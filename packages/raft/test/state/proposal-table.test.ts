@@ -195,7 +195,7 @@ describe('the table of applied proposal IDs', () => {
     // the failed batch had taken are given again.
     const out = await state.apply(entries(1, [{ command: append(['b'], 0, 2), proposalId: 'q' }]));
     expect(out.get('q')).toEqual({ type: 'appended', firstPosition: 1, count: 2 });
-    expect(state.listAggregates([])).toEqual([['b']]);
+    expect(state.listAggregates([], { limit: 10 })).toEqual({ items: [['b']] });
   });
 });
 
