@@ -54,6 +54,14 @@ export interface Comparison {
   readonly params: Readonly<Record<string, number | string>>;
   readonly subject: Workload | Unavailable;
   readonly baselines: readonly (Workload | Unavailable)[];
+  /** What the ratio against a baseline must reach, by the baseline's label (from the issues). */
+  readonly targets?: Readonly<Record<string, RatioTarget>>;
+}
+
+/** A bound on a ratio's median: `atLeast` for throughput (higher is better), `atMost` for cost. */
+export interface RatioTarget {
+  readonly atLeast?: number;
+  readonly atMost?: number;
 }
 
 export interface RunOptions {
@@ -113,6 +121,8 @@ export interface ComparisonResult {
   readonly params: Readonly<Record<string, number | string>>;
   readonly subject: WorkloadResult;
   readonly baselines: readonly BaselineResult[];
+  /** The comparison's targets, by baseline label. */
+  readonly targets?: Readonly<Record<string, RatioTarget>>;
   /** Wall time of the whole comparison: setup, warm-ups, verification included. */
   readonly wallMs: number;
 }
@@ -311,6 +321,7 @@ export async function runComparisons(comparisons: readonly Comparison[], options
             : {}),
         };
       }),
+      ...(comparison.targets === undefined ? {} : { targets: comparison.targets }),
       wallMs: Math.round(performance.now() - start),
     });
   }

@@ -129,11 +129,39 @@ function otherCell(side: WorkloadResult): string {
   return parts.join(', ');
 }
 
-function ratioCell(result: ComparisonResult, baseline: BaselineResult): string {
+/**
+ * The ratio that can be read for a baseline, or why there is none. The table and the SVG both use
+ * this, so the SVG never draws a ratio where the table says n/a.
+ */
+export function readableRatio(result: ComparisonResult, baseline: BaselineResult): Spread | string {
   if (baseline.ratio === undefined) return 'n/a';
   const rss = baseline.counters?.rssBytes;
   if (result.kind === 'memory' && rss !== undefined && rss.min < RSS_RESOLUTION) return 'n/a: baseline RSS growth < 1 MiB';
-  return ratioText(baseline.ratio);
+  return baseline.ratio;
+}
+
+/** The target for a baseline as text, with whether the median meets it: `≥ 0.90 ✓`. */
+export function targetText(result: ComparisonResult, baseline: BaselineResult): string {
+  const target = result.targets?.[baseline.label];
+  if (target === undefined) return '';
+  const bound = [target.atLeast === undefined ? '' : `≥ ${target.atLeast}`, target.atMost === undefined ? '' : `≤ ${target.atMost}`]
+    .filter(Boolean)
+    .join(', ');
+  const ratio = readableRatio(result, baseline);
+  if (typeof ratio === 'string') return `${bound} (unmeasured)`;
+  const met =
+    (target.atLeast === undefined || ratio.median >= target.atLeast) && (target.atMost === undefined || ratio.median <= target.atMost);
+  return `${bound} ${met ? '✓' : '✗'}`;
+}
+
+function ratioCell(result: ComparisonResult, baseline: BaselineResult): string {
+  const ratio = readableRatio(result, baseline);
+  return typeof ratio === 'string' ? ratio : ratioText(ratio);
+}
+
+/** `0.93 (0.88–0.97)`: a ratio's median and its spread over the repetitions. */
+export function ratioSpreadText(ratio: Spread): string {
+  return ratioText(ratio);
 }
 
 function rowsOf(result: ComparisonResult): string[][] {
@@ -146,14 +174,27 @@ function rowsOf(result: ComparisonResult): string[][] {
     fig,
     range,
     'subject',
+    '',
     ...latencyCells(subject),
     '',
     otherCell(subject),
   ]);
-  if (subject.unavailable !== undefined) rows.push(['', `  (${subject.unavailable})`, '', '', '', '', '', '', '', '']);
+  if (subject.unavailable !== undefined) rows.push(['', `  (${subject.unavailable})`, '', '', '', '', '', '', '', '', '']);
   for (const baseline of result.baselines) {
     if (baseline.unavailable !== undefined) {
-      rows.push(['', `  vs ${baseline.label}: not measured: ${baseline.unavailable}`, '', '', '', '', '', '', '', '']);
+      rows.push([
+        '',
+        `  vs ${baseline.label}: not measured: ${baseline.unavailable}`,
+        '',
+        '',
+        '',
+        targetText(result, baseline),
+        '',
+        '',
+        '',
+        '',
+        '',
+      ]);
       continue;
     }
     const [bFig, bRange] = figureCells(result, baseline);
@@ -164,6 +205,7 @@ function rowsOf(result: ComparisonResult): string[][] {
       bFig,
       bRange,
       ratioCell(result, baseline),
+      targetText(result, baseline),
       ...latencyCells(baseline),
       lr === undefined ? '' : `${lr.p50.median.toFixed(2)} / ${lr.p99.median.toFixed(2)} / ${lr.p999.median.toFixed(2)}`,
       otherCell(baseline),
@@ -175,10 +217,22 @@ function rowsOf(result: ComparisonResult): string[][] {
 /** Renders one backend's results as a Markdown table (aligned, so it reads well in a terminal). */
 export function renderTable(report: BackendReport): string {
   if (report.skipped !== undefined) return `skipped: ${report.skipped}`;
-  const header = ['workload', 'side', 'median', 'min–max', 'ratio', 'p50 µs', 'p99 µs', 'p999 µs', 'latency ratio p50/p99/p999', 'other'];
+  const header = [
+    'workload',
+    'side',
+    'median',
+    'min–max',
+    'ratio',
+    'target',
+    'p50 µs',
+    'p99 µs',
+    'p999 µs',
+    'latency ratio p50/p99/p999',
+    'other',
+  ];
   const rows = report.results.flatMap(rowsOf);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
-  const numeric = [false, false, true, true, false, true, true, true, false, false];
+  const numeric = [false, false, true, true, false, false, true, true, true, false, false];
   const line = (cells: readonly string[]) =>
     `| ${cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0))).join(' | ')} |`;
   const rule = `|${widths.map((width, i) => (numeric[i] ? `${'-'.repeat(width + 1)}:` : '-'.repeat(width + 2))).join('|')}|`;
@@ -201,7 +255,7 @@ export const LEGEND = [
   '0.5 = half its rate), resident memory for memory rows (2 = twice the memory). latency ratio = subject percentile ÷ baseline',
   'percentile (1 = as fast, 2 = twice as slow). Cold-load rows: the baseline is full replay, so a ratio of 20 = 20× faster.',
   'Memory rows: median = RSS growth of a child process while it filled the cache; a baseline whose growth is under 1 MiB is',
-  'below what RSS resolves, so compare heap growth (heap ratio) there.',
+  "below what RSS resolves, so compare heap growth (heap ratio) there. target = what the ratio's median must reach (✓ met, ✗ not).",
 ].join('\n');
 
 /** Writes `value` as JSON to `file`, creating its folder. */

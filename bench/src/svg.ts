@@ -1,5 +1,5 @@
-import type { BaselineResult, WorkloadResult } from './harness.js';
-import { us, type RunReport } from './report.js';
+import type { WorkloadResult } from './harness.js';
+import { ratioSpreadText, readableRatio, targetText, us, type RunReport } from './report.js';
 
 /**
  * Renders the run as one SVG: per backend, a block per comparison with one horizontal bar per
@@ -8,9 +8,9 @@ import { us, type RunReport } from './report.js';
  * latency blocks add p50 and p99 bars; memory blocks show resident MiB.
  */
 export function renderSvg(report: RunReport): string {
-  const width = 1100;
+  const width = 1300;
   const labelWidth = 330;
-  const barMax = width - labelWidth - 260;
+  const barMax = width - labelWidth - 430;
   const lines: string[] = [];
   let y = 30;
   const text = (x: number, ty: number, content: string, attrs = '') =>
@@ -71,9 +71,15 @@ export function renderSvg(report: RunReport): string {
         const v = value(side);
         const w = (v / max) * barMax;
         bar(labelWidth, y, w, 14, subject ? '#2563eb' : '#9ca3af');
-        const ratio = (side as BaselineResult).ratio;
         const figure = result.kind === 'memory' ? `${(v / 2 ** 20).toFixed(1)} MiB` : `${Math.round(v).toLocaleString('en-US')} ops/s`;
-        text(labelWidth + w + 6, y + 11, `${figure}${ratio === undefined ? '' : `  (×${ratio.median.toFixed(2)})`}`, 'font-size="12"');
+        let ratioNote = '';
+        if (!subject) {
+          // The same reading as the table's: a spread (min–max) and the target, or the table's n/a.
+          const ratio = readableRatio(result, side);
+          const target = targetText(result, side);
+          ratioNote = `  ×${typeof ratio === 'string' ? ratio : ratioSpreadText(ratio)}${target === '' ? '' : `  target ${target}`}`;
+        }
+        text(labelWidth + w + 6, y + 11, `${figure}${ratioNote}`, 'font-size="12"');
         y += 16;
       }
       if (result.kind === 'latency') {

@@ -161,6 +161,8 @@ export function raftComparisons(
     params: { ops: sizes.ops, keys: sizes.keys, concurrency: sizes.concurrency, members: 3, via },
     subject: timeboxGate(readSide.gap)(timeboxRaftSide(sizes, via)),
     baselines: [etcdPutWorkload(endpoints, sizes, via)],
+    // Issue 19: at least twice etcd's rate with the fair baseline (each put sent to etcd's leader).
+    targets: { [`etcd put (3 members, client on the ${via})`]: { atLeast: 2 } },
   });
   return [
     append('leader'),
