@@ -44,10 +44,13 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  */
 const APPEND = `${ESCAPE}
 -- The call's keys: those declared (the first group's), then the other groups' from ARGV.
-local K = {}
-for i = 1, #KEYS do K[i] = KEYS[i] end
+local K = KEYS
 local undeclared = tonumber(ARGV[4])
-for i = 1, undeclared do K[#KEYS + i] = ARGV[4 + i] end
+if undeclared > 0 then
+  K = {}
+  for i = 1, #KEYS do K[i] = KEYS[i] end
+  for i = 1, undeclared do K[#KEYS + i] = ARGV[4 + i] end
+end
 -- A key of another slot that this node does not serve (the slot map changed, or a slot is
 -- migrating) fails the call here, before anything is written, rather than halfway.
 for i = #KEYS + 1, #K do redis.call('EXISTS', K[i]) end
