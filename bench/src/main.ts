@@ -13,9 +13,10 @@ import { memoryBench } from './workloads/memory.js';
 import { postgresBench } from './workloads/postgres.js';
 import { raftBench } from './workloads/raft.js';
 import { redisBench } from './workloads/redis.js';
+import { redisClusterBench } from './workloads/redis-cluster.js';
 
 /** Every backend the suite knows, in the order they run. */
-const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, postgresBench, raftBench];
+const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, redisClusterBench, postgresBench, raftBench];
 const NAMES = BENCHES.map((bench) => bench.name);
 
 const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]] [-- --only KEY[,KEY…]]

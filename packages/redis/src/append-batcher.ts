@@ -2,6 +2,8 @@ import type { AppendReply, Scripts } from './scripts.js';
 
 /** One append, laid out for the append script. */
 export interface PendingAppend {
+  /** The slot (shard) the aggregate lives in. */
+  readonly slot: number;
   /** meta, events, then the declared index keys. */
   readonly keys: readonly string[];
   /** expected sequence, index argument count, index arguments, encoded events. */
@@ -13,6 +15,9 @@ interface Waiting extends PendingAppend {
   reject(error: unknown): void;
 }
 
+/** The keys every group of a call declares first, for one slot: see `APPEND`. */
+export type SlotHead = readonly [ids: string, feed: string, feedLease: string, position: string, log: string];
+
 /**
  * Most appends one script call carries. Besides keeping each call short on the server, a cap
  * below the usual number in flight splits them over two or more calls, so the server runs one
@@ -22,30 +27,56 @@ interface Waiting extends PendingAppend {
 const MAX_APPENDS_PER_CALL = 32;
 
 /**
+ * Errors a cluster node answers before it runs a script (the call's keys are not all its own, the
+ * topology is changing, or the server cannot run cross-slot scripts): a call that got one ran
+ * nothing, so its groups can be sent again one slot per call.
+ */
+const NOT_RUN = /^(CROSSSLOT|MOVED|ASK|TRYAGAIN|CLUSTERDOWN)|non[- ]local key|shebang|flags|near '#'/i;
+
+/**
  * Sends the appends issued in the same tick as one script call: each keeps its own sequence
  * check and result, but many concurrent appends cost one command, one socket write and one
  * script run instead of one each. An append issued while no call is in flight goes out at once
  * (a sequential writer pays no batching delay); the others wait only until the current tick's
- * work is done (`process.nextTick`). All appends of one log partition share a hash slot (with `shard`),
- * so a combined call is legal on a Cluster.
+ * work is done (`process.nextTick`).
+ *
+ * A call touches the keys of one node only. Without shards the whole store is one slot. With
+ * shards, the appends of every shard one node serves (as the client last learnt the cluster's
+ * slot map) travel together, grouped by shard, in a script flagged `allow-cross-slot-keys`, so a
+ * sharded store makes as few calls as a one-slot store; should the node refuse the call (the map
+ * changed, or the server predates script flags), nothing ran and each shard's group is sent on
+ * its own, and a refusal for want of script flags turns the grouping off for good.
  */
 export class AppendBatcher {
   readonly #scripts: Scripts;
-  readonly #head: readonly string[];
+  readonly #heads: readonly SlotHead[];
   readonly #retention: number;
+  readonly #clock: '1' | '0';
+  /** The node serving a slot, undefined when unknown; slots of one node may share a call. */
+  readonly #nodeOf: (slot: number) => string | undefined;
+  #acrossSlots = true;
   #queue: Waiting[] = [];
   #inFlight = 0;
 
   /**
-   * @param head - the keys every call declares first: listing index, feed stream, feed lease, and
-   * the log partition's position counter and log stream (one batcher per partition, so that a call
-   * stays in one slot)
+   * @param heads - per slot, the keys its group declares first (listing index, feed stream, feed
+   * lease, log position counter and log stream)
    * @param retention - feed entries kept (0: appends publish nothing)
+   * @param clock - whether positions follow the server's clock (a sharded store, see `APPEND`)
+   * @param nodeOf - which node serves a slot (for a single server, the same for all)
    */
-  constructor(scripts: Scripts, head: readonly [string, string, string, string, string], retention: number) {
+  constructor(
+    scripts: Scripts,
+    heads: readonly SlotHead[],
+    retention: number,
+    clock: boolean,
+    nodeOf: (slot: number) => string | undefined,
+  ) {
     this.#scripts = scripts;
-    this.#head = head;
+    this.#heads = heads;
     this.#retention = retention;
+    this.#clock = clock ? '1' : '0';
+    this.#nodeOf = nodeOf;
   }
 
   append(pending: PendingAppend): Promise<AppendReply> {
@@ -62,27 +93,61 @@ export class AppendBatcher {
   #flush(): void {
     const queue = this.#queue;
     this.#queue = [];
-    for (let start = 0; start < queue.length; start += MAX_APPENDS_PER_CALL) {
-      this.#send(queue.slice(start, start + MAX_APPENDS_PER_CALL));
+    // Group by node (by slot when the node is unknown or grouping is off), keeping arrival order.
+    const byNode = new Map<string, Waiting[]>();
+    for (const append of queue) {
+      const node = (this.#acrossSlots ? this.#nodeOf(append.slot) : undefined) ?? `slot ${append.slot}`;
+      const list = byNode.get(node);
+      if (list === undefined) byNode.set(node, [append]);
+      else list.push(append);
+    }
+    for (const appends of byNode.values()) {
+      for (let start = 0; start < appends.length; start += MAX_APPENDS_PER_CALL) {
+        this.#send(appends.slice(start, start + MAX_APPENDS_PER_CALL));
+      }
     }
   }
 
-  #send(batch: Waiting[]): void {
-    const keys: string[] = [...this.#head];
-    const args: (string | number)[] = [batch.length, this.#retention];
+  #send(batch: readonly Waiting[]): void {
+    const groups = new Map<number, Waiting[]>();
     for (const append of batch) {
-      args.push(append.keys.length, append.args.length);
-      for (const key of append.keys) keys.push(key);
-      for (const arg of append.args) args.push(arg);
+      const group = groups.get(append.slot);
+      if (group === undefined) groups.set(append.slot, [append]);
+      else group.push(append);
     }
+    // The first group's keys are declared; the others' travel as arguments (see `APPEND`).
+    const keys: string[] = [];
+    const undeclared: string[] = [];
+    const groupArgs: (string | number)[] = [];
+    const ordered: Waiting[] = [];
+    for (const [slot, appends] of groups) {
+      const target = keys.length === 0 ? keys : undeclared;
+      for (const key of this.#heads[slot] as SlotHead) target.push(key);
+      groupArgs.push(appends.length);
+      for (const append of appends) {
+        ordered.push(append);
+        groupArgs.push(append.keys.length, append.args.length);
+        for (const key of append.keys) target.push(key);
+        for (const arg of append.args) groupArgs.push(arg);
+      }
+    }
+    const args: (string | number)[] = [groups.size, this.#retention, this.#clock, undeclared.length];
+    for (const key of undeclared) args.push(key);
+    for (const arg of groupArgs) args.push(arg);
+    const acrossSlots = groups.size > 1;
     this.#inFlight++;
-    this.#scripts.append(keys, args).then(
+    this.#scripts.append(keys, args, acrossSlots).then(
       (replies) => {
         this.#inFlight--;
-        for (let i = 0; i < batch.length; i++) (batch[i] as Waiting).resolve(replies[i] as AppendReply);
+        for (let i = 0; i < ordered.length; i++) (ordered[i] as Waiting).resolve(replies[i] as AppendReply);
       },
       (error: unknown) => {
         this.#inFlight--;
+        if (acrossSlots && error instanceof Error && NOT_RUN.test(error.message)) {
+          if (/shebang|flags|near '#'/i.test(error.message)) this.#acrossSlots = false;
+          for (const appends of groups.values()) this.#send(appends);
+          return;
+        }
         for (const append of batch) append.reject(error);
       },
     );

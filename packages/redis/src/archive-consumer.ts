@@ -8,20 +8,34 @@ import type { Scripts } from './scripts.js';
 type StreamEntry = [id: string, fields: string[]];
 
 export interface ArchiveConsumerSettings {
-  readonly stream: string;
+  /** The archive streams: one per slot of the store (one per shard with `shards`). */
+  readonly streams: readonly string[];
   readonly group: string;
   readonly consumer: string;
   readonly claimIdleMs: number;
   readonly blockMs: number;
 }
 
+/** An entry taken from one of the streams. */
+interface Taken {
+  /** Which of the settings' streams it came from. */
+  readonly index: number;
+  readonly entry: StreamEntry;
+}
+
 /**
- * Reads archive records from the store's stream through a consumer group. New records arrive by
+ * Reads archive records from the store's stream (one per shard with `shards`: an archive moves an
+ * aggregate atomically, so its record lands in the aggregate's slot) through a consumer group. New records arrive by
  * a blocking XREADGROUP on a connection of its own (a blocked connection cannot serve the
  * store's other commands); records another consumer took and left unacknowledged for
  * `claimIdleMs` are taken over with XAUTOCLAIM, while a consumer whose handler is still running
  * keeps renewing its hold so that its record never looks idle. Aborting disconnects the blocked connection, so
  * a waiting consumer stops at once.
+ *
+ * With several streams (a sharded store; a blocking read cannot span slots) each round looks at
+ * every stream in turn, starting one further each round so that no shard is favoured, and then
+ * blocks on one stream for `blockMs`; a record that lands on another shard meanwhile waits for the
+ * next round, at most `blockMs`, as a stale record waits for its reclaim.
  */
 export class ArchiveConsumer {
   readonly #client: Redis | Cluster;
@@ -33,6 +47,8 @@ export class ArchiveConsumer {
   /** Aborted on close: holds on records whose handlers are running stop being renewed. */
   readonly #closing = new AbortController();
   #group: Promise<void> | undefined;
+  /** Where the next round starts. */
+  #next = 0;
 
   constructor(client: Redis | Cluster, scripts: Scripts, settings: ArchiveConsumerSettings) {
     this.#client = client;
@@ -43,20 +59,21 @@ export class ArchiveConsumer {
   async consume(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     await this.#ensureGroup();
-    const entry = await this.#take(signal);
+    const taken = await this.#take(signal);
+    const entryId = taken.entry[0];
     if (signal?.aborted) {
       // Taken but not handled: let any consumer have it again straight away.
-      await this.#release(entry[0]);
+      await this.#release(taken.index, entryId);
       signal.throwIfAborted();
     }
     try {
-      await this.#whileHolding(entry[0], () => handler(toRecord(entry)));
+      await this.#whileHolding(taken.index, entryId, () => handler(toRecord(taken, this.#settings.streams.length > 1)));
     } catch (error) {
-      await this.#release(entry[0]).catch(() => undefined);
+      await this.#release(taken.index, entryId).catch(() => undefined);
       throw error;
     }
-    const { stream, group } = this.#settings;
-    await guard('acknowledge an archive record', () => this.#scripts.ack(stream, group, entry[0]));
+    const stream = this.#settings.streams[taken.index] as string;
+    await guard('acknowledge an archive record', () => this.#scripts.ack(stream, this.#settings.group, entryId));
   }
 
   /** Disconnects every blocking connection and stops renewing held records. */
@@ -67,20 +84,35 @@ export class ArchiveConsumer {
     this.#busy.clear();
   }
 
-  async #take(signal: AbortSignal | undefined): Promise<StreamEntry> {
-    const { stream, group, consumer, claimIdleMs, blockMs } = this.#settings;
+  async #take(signal: AbortSignal | undefined): Promise<Taken> {
+    const { streams, group, consumer, claimIdleMs, blockMs } = this.#settings;
     for (;;) {
+      const first = this.#next;
+      this.#next = (first + 1) % streams.length;
+      for (let turn = 0; turn < streams.length; turn++) {
+        signal?.throwIfAborted();
+        const index = (first + turn) % streams.length;
+        const stream = streams[index] as string;
+        const claimed = await guard('reclaim stale archive records', () =>
+          this.#client.xautoclaim(stream, group, consumer, claimIdleMs, '0-0', 'COUNT', 1),
+        );
+        const stale = (claimed as [string, StreamEntry[]])[1][0];
+        if (stale !== undefined) return { index, entry: stale };
+        if (streams.length === 1) continue;
+        // Several streams: look without blocking, so a record on any shard is found this round.
+        const reply = await guard('read archive records', () =>
+          this.#client.xreadgroup('GROUP', group, consumer, 'COUNT', 1, 'STREAMS', stream, '>'),
+        );
+        const fresh = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1][0];
+        if (fresh !== undefined) return { index, entry: fresh };
+      }
       signal?.throwIfAborted();
-      const claimed = await guard('reclaim stale archive records', () =>
-        this.#client.xautoclaim(stream, group, consumer, claimIdleMs, '0-0', 'COUNT', 1),
-      );
-      const stale = (claimed as [string, StreamEntry[]])[1][0];
-      if (stale !== undefined) return stale;
+      const stream = streams[first] as string;
       const reply = await this.#blockingRead(signal, (connection) =>
         connection.xreadgroup('GROUP', group, consumer, 'COUNT', 1, 'BLOCK', blockMs, 'STREAMS', stream, '>'),
       );
       const fresh = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1][0];
-      if (fresh !== undefined) return fresh;
+      if (fresh !== undefined) return { index: first, entry: fresh };
     }
   }
 
@@ -121,15 +153,17 @@ export class ArchiveConsumer {
    * so a live consumer with a slow handler keeps its record; a consumer that died stops renewing
    * and the record is reclaimed once it has been idle for `claimIdleMs`.
    */
-  #whileHolding(entryId: string, work: () => Promise<void>): Promise<void> {
-    const { stream, group, consumer, claimIdleMs } = this.#settings;
+  #whileHolding(index: number, entryId: string, work: () => Promise<void>): Promise<void> {
+    const { streams, group, consumer, claimIdleMs } = this.#settings;
+    const stream = streams[index] as string;
     const renew = async () => (await this.#scripts.renew(stream, group, consumer, entryId)) === 1;
     return holdWhile({ intervalMs: Math.max(1, Math.floor(claimIdleMs / 3)), renew, until: this.#closing.signal }, work);
   }
 
   /** Makes a record this consumer holds claimable by any consumer at once. */
-  async #release(entryId: string): Promise<void> {
-    const { stream, group, consumer, claimIdleMs } = this.#settings;
+  async #release(index: number, entryId: string): Promise<void> {
+    const { streams, group, consumer, claimIdleMs } = this.#settings;
+    const stream = streams[index] as string;
     await guard('release an archive record', () =>
       this.#client.xclaim(stream, group, consumer, 0, entryId, 'IDLE', claimIdleMs + 1, 'JUSTID'),
     );
@@ -138,9 +172,14 @@ export class ArchiveConsumer {
   #ensureGroup(): Promise<void> {
     // From ID 0: records archived before any consumer existed are delivered too.
     this.#group ??= guard('create the archive consumer group', async () => {
-      await this.#client.xgroup('CREATE', this.#settings.stream, this.#settings.group, '0', 'MKSTREAM').catch((error: unknown) => {
-        if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
-      });
+      const { streams, group } = this.#settings;
+      await Promise.all(
+        streams.map((stream) =>
+          this.#client.xgroup('CREATE', stream, group, '0', 'MKSTREAM').catch((error: unknown) => {
+            if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+          }),
+        ),
+      );
     }).catch((error: unknown) => {
       this.#group = undefined;
       throw error;
@@ -149,7 +188,9 @@ export class ArchiveConsumer {
   }
 }
 
-function toRecord([streamId, flat]: StreamEntry): ArchiveRecordData {
+/** The record of an entry; with several streams its ID names the stream (`<shard>/<entry ID>`). */
+function toRecord({ index, entry: [entryId, flat] }: Taken, sharded: boolean): ArchiveRecordData {
+  const streamId = sharded ? `${index}/${entryId}` : entryId;
   const fields = new Map<string, string>();
   for (let i = 0; i + 1 < flat.length; i += 2) fields.set(flat[i] as string, flat[i + 1] as string);
   const parsed: unknown = JSON.parse(fields.get('events') ?? '[]');

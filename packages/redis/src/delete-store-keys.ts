@@ -1,16 +1,17 @@
 import type { Cluster, Redis } from 'ioredis';
-import { KeySpace } from './key-space.js';
+import { StoreKeys } from './store-keys.js';
 
 /**
- * Deletes every key of the store named by `prefix` (and `shard`), found with SCAN (never KEYS),
+ * Deletes every key of the store named by `prefix` (and `shard` or `shards`, as the store was
+ * opened), found with SCAN (never KEYS),
  * on every master of a Cluster. Not atomic: stop the store's writers first. Returns the number of
  * keys deleted.
  */
 export async function deleteStoreKeys(
   client: Redis | Cluster,
-  store: { readonly prefix?: string; readonly shard?: string } = {},
+  store: { readonly prefix?: string; readonly shard?: string; readonly shards?: number } = {},
 ): Promise<number> {
-  const pattern = new KeySpace(store.prefix ?? 'timebox', store.shard).pattern;
+  const pattern = new StoreKeys(store).pattern;
   const nodes: Redis[] = client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
   let deleted = 0;
   for (const node of nodes) {

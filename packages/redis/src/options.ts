@@ -1,6 +1,7 @@
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { FEED_PAGE } from './feed-reader.js';
+import { MAX_SHARDS } from './slots.js';
 
 /** Where and how the Redis backend stores its data. Every field is optional. */
 export interface RedisBackendOptions {
@@ -22,7 +23,7 @@ export interface RedisBackendOptions {
   /**
    * A ready ioredis `Redis` or `Cluster` client to use instead of opening one. The backend then
    * does not own it: closing the store leaves it open, and the caller closes it. A `Cluster`
-   * client needs `shard`. Cannot be combined with `url`, `host`, `port`, `password`, `db` or
+   * client needs `shard` or `shards`. Cannot be combined with `url`, `host`, `port`, `password`, `db` or
    * `redisOptions`.
    */
   readonly client?: Redis | Cluster;
@@ -31,8 +32,19 @@ export interface RedisBackendOptions {
   /**
    * A Redis Cluster hash tag: every key of the store carries `{shard}`, so the whole store lives in
    * one slot and its multi-key scripts stay legal on a Cluster. May not hold `{`, `}` or `:`.
+   * Cannot be combined with `shards`.
    */
   readonly shard?: string;
+  /**
+   * Spreads the store over this many hash tags (1 to 16384), so that the masters of a Redis
+   * Cluster share its data: each aggregate belongs to one shard (CRC16 of its encoded ID, modulo
+   * `shards`), and its keys, index entries and log entries live in that shard's slot, so every
+   * append stays one atomic script. Queries, `readAll` and projections read every shard and merge.
+   * The count is part of the store's identity: the same prefix with another count is another
+   * (empty) store, and its checkpoints are refused. Also works on a single server. Cannot be
+   * combined with `shard`. See the README for choosing the count.
+   */
+  readonly shards?: number;
   /** Consumer group that reads the archive stream. Default `timebox-archive`. */
   readonly archiveGroup?: string;
   /** This backend's consumer name in the group. Default: host name, process ID and a random part. */
@@ -69,6 +81,7 @@ export interface ResolvedOptions {
     | { readonly kind: 'options'; readonly redisOptions: RedisOptions };
   readonly prefix: string;
   readonly shard: string | undefined;
+  readonly shards: number | undefined;
   readonly archiveGroup: string;
   readonly archiveConsumer: string | undefined;
   readonly archiveClaimIdleMs: number;
@@ -110,6 +123,15 @@ export function resolveOptions(options: RedisBackendOptions): ResolvedOptions {
   if (shard !== undefined && (typeof shard !== 'string' || shard === '' || /[{}:]/.test(shard))) {
     throw new ConfigError('shard', 'must be a non-empty string without "{", "}" or ":"', shard);
   }
+  const shards = options.shards;
+  if (shards !== undefined) {
+    if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) {
+      throw new ConfigError('shards', `must be a whole number from 1 to ${MAX_SHARDS}`, shards);
+    }
+    if (shard !== undefined) {
+      throw new ConfigError('shards', 'cannot be combined with shard (shard keeps a store in one slot; shards spreads it)', shards);
+    }
+  }
   const archiveGroup = options.archiveGroup ?? DEFAULT_ARCHIVE_GROUP;
   if (typeof archiveGroup !== 'string' || archiveGroup === '') {
     throw new ConfigError('archiveGroup', 'must be a non-empty string', archiveGroup);
@@ -126,7 +148,7 @@ export function resolveOptions(options: RedisBackendOptions): ResolvedOptions {
   if (typeof feedRetention !== 'number' || !Number.isSafeInteger(feedRetention) || (feedRetention !== 0 && feedRetention < FEED_PAGE)) {
     throw new ConfigError('feedRetention', `must be 0 (no feed) or an integer ≥ ${FEED_PAGE}`, feedRetention);
   }
-  const common = { prefix, shard, archiveGroup, archiveConsumer, archiveClaimIdleMs, archiveBlockMs, feedRetention };
+  const common = { prefix, shard, shards, archiveGroup, archiveConsumer, archiveClaimIdleMs, archiveBlockMs, feedRetention };
 
   if (options.client !== undefined) {
     for (const field of CLIENT_EXCLUSIVE) {
@@ -137,8 +159,12 @@ export function resolveOptions(options: RedisBackendOptions): ResolvedOptions {
     if (client === null || typeof client !== 'object' || typeof client.defineCommand !== 'function') {
       throw new ConfigError('client', 'must be an ioredis Redis or Cluster client', client);
     }
-    if (client.isCluster && shard === undefined) {
-      throw new ConfigError('shard', 'is required with a Redis Cluster client, so that all of the store lives in one slot', shard);
+    if (client.isCluster && shard === undefined && shards === undefined) {
+      throw new ConfigError(
+        'shard',
+        'or shards is required with a Redis Cluster client, so that each script touches keys of one slot only',
+        shard,
+      );
     }
     refuseKeyPrefix('client.options.keyPrefix', client.options.keyPrefix);
     return { connection: { kind: 'client', client }, ...common };

@@ -7,9 +7,9 @@ import {
   type ArchiveRecordData,
   type Backend,
   type BackendCapabilities,
-  compareCodeUnits,
   decodeAggregateId,
   encodeAggregateId,
+  encodeIdPart,
   type Feed,
   type FeedSink,
   hasIdPrefix,
@@ -19,7 +19,6 @@ import {
   type ListPage,
   type ListRequest,
   type LogDescriptor,
-  type LogEntry,
   type LogPage,
   type ProjectionStore,
   type ReadLogRequest,
@@ -31,13 +30,16 @@ import {
 import { Redis, type Cluster } from 'ioredis';
 import { AppendBatcher } from './append-batcher.js';
 import { ArchiveConsumer } from './archive-consumer.js';
-import { decodeEvent, decodeEvents, elementPosition, encodeEvent } from './event-codec.js';
+import { decodeEvents, encodeEvent } from './event-codec.js';
 import { guard, RedisBackendError } from './errors.js';
 import { FEED_LEASE_MS, FeedReader } from './feed-reader.js';
-import { KeySpace } from './key-space.js';
+import { type KeySpace, STATUS_KEY_LENGTH, statusKey, statusTime } from './key-space.js';
+import { readMerged, toEntries } from './log-merge.js';
+import { compareCodePoints, mergeSorted } from './merge.js';
 import { resolveOptions, type RedisBackendOptions } from './options.js';
 import { RedisProjections } from './projections.js';
-import { Scripts } from './scripts.js';
+import { Scripts, type ReadLogReply } from './scripts.js';
+import { StoreKeys } from './store-keys.js';
 
 /**
  * How many log entries and stored events one read-log call may look at beyond its `limit`, so a
@@ -47,28 +49,38 @@ const READ_LOG_SCAN_ALLOWANCE = 1_000;
 
 /**
  * The Redis (and Valkey) backend. Every write is one Lua script run by EVALSHA: atomic, one round
- * trip. Works on a single server and, with `shard`, on a Redis Cluster. Each append takes its
- * events' log positions from its partition's counter inside the same script, so positions follow
- * commit order; `readLog` pages the partition's log stream with one bounded script call per page.
- * Supports archiving on a Redis Stream read through a consumer group, and keeps projection
- * records in the store's namespace.
+ * trip. Works on a single server and, with `shard` or `shards`, on a Redis Cluster. With `shards`
+ * the store is spread over that many slots (see `StoreKeys`): each aggregate lives in one, and
+ * queries, the log and the feed read every slot and merge. Each slot is one partition of the
+ * store's log: an append takes its events' positions from its slot's counter inside the same
+ * script, so positions follow commit order within a partition; `readLog` pages each partition's
+ * log stream with one bounded script call. Supports archiving on a Redis Stream (one per slot)
+ * read through a consumer group, and keeps projection records in the store's first slot.
  */
 export class RedisBackend implements Backend {
   readonly name = 'redis';
   readonly capabilities: BackendCapabilities = { archive: true, readSide: true };
-  /** The key names of this store. */
+  /**
+   * The key names of the store's first slot: of the whole store without `shards`; with `shards`,
+   * of shard 0, which also holds the projection records.
+   */
   readonly keys: KeySpace;
+  /** The key names of every slot of the store (one without `shards`), in partition order. */
+  readonly slots: readonly KeySpace[];
+  readonly #layout: StoreKeys;
   /** The ioredis client in use (the caller's when one was given). */
   readonly client: Redis | Cluster;
   /** Whether the backend opened `client` and so closes it. */
   readonly ownsClient: boolean;
-  /** `redis:<db>:<base>`: the same for every backend over this store's keys. */
+  /**
+   * `redis:<db>:<base>`, or `redis:<db>:shards=<count>:<prefix>` with `shards`: the same for every
+   * backend over this store's keys, different for another shard count.
+   */
   readonly log: LogDescriptor;
   readonly projections: ProjectionStore;
   readonly #scripts: Scripts;
   readonly #archive: ArchiveConsumer;
-  /** One per log partition: a combined call must stay in one slot. */
-  readonly #appends: AppendBatcher[];
+  readonly #appends: AppendBatcher;
   #closed = false;
   readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
@@ -83,7 +95,9 @@ export class RedisBackend implements Backend {
   constructor(options: RedisBackendOptions = {}) {
     const resolved = resolveOptions(options);
     const { connection } = resolved;
-    this.keys = new KeySpace(resolved.prefix, resolved.shard);
+    this.#layout = new StoreKeys(resolved);
+    this.slots = this.#layout.slots;
+    this.keys = this.#layout.home;
     if (connection.kind === 'client') {
       this.client = connection.client;
       this.ownsClient = false;
@@ -95,15 +109,18 @@ export class RedisBackend implements Backend {
     this.#scripts = new Scripts(this.client);
     this.#feedRetention = resolved.feedRetention;
     const db = this.client.isCluster ? 0 : ((this.client as Redis).options.db ?? 0);
-    this.log = { id: `redis:${db}:${this.keys.base}`, partitions: this.keys.partitions };
+    const partitions = this.slots.length;
+    const logId = this.#layout.sharded ? `shards=${partitions}:${encodeIdPart(resolved.prefix)}` : this.keys.base;
+    this.log = { id: `redis:${db}:${logId}`, partitions };
     this.projections = new RedisProjections(this.#scripts, this.keys, (operation) => this.#assertOpen(operation));
-    this.#appends = [];
-    for (let partition = 0; partition < this.keys.partitions; partition++) {
-      const head = [this.keys.ids, this.keys.feed, this.keys.feedLease, this.keys.position(partition), this.keys.log(partition)] as const;
-      this.#appends.push(new AppendBatcher(this.#scripts, head, resolved.feedRetention));
-    }
+    const heads = this.slots.map((slot) => [slot.ids, slot.feed, slot.feedLease, slot.position, slot.log] as const);
+    const client = this.client;
+    const hashSlots = this.#layout.hashSlots;
+    // The master serving a shard's slot, as the Cluster client last learnt the slot map.
+    const nodeOf = client.isCluster ? (slot: number) => (client as Cluster).slots[hashSlots[slot] ?? -1]?.[0] : () => 'server';
+    this.#appends = new AppendBatcher(this.#scripts, heads, resolved.feedRetention, this.#layout.sharded, nodeOf);
     this.#archive = new ArchiveConsumer(this.client, this.#scripts, {
-      stream: this.keys.archive,
+      streams: this.slots.map((slot) => slot.archive),
       group: resolved.archiveGroup,
       consumer: resolved.archiveConsumer ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
       claimIdleMs: resolved.archiveClaimIdleMs,
@@ -138,12 +155,14 @@ export class RedisBackend implements Backend {
 
   async append({ id, expectedSequence, events, index }: AppendRequest): Promise<AppendResult> {
     const encodedId = encodeAggregateId(id);
-    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId)];
+    const partition = this.#layout.indexOf(encodedId);
+    const slot = this.slots[partition] as KeySpace;
+    const keys = [slot.meta(encodedId), slot.events(encodedId)];
     const args: (string | number)[] = [expectedSequence, 0];
     if (index !== undefined) {
       if (index.status !== undefined) {
-        args.push('1', index.status, index.statusTime);
-        if (index.status !== '') keys.push(this.keys.status(index.status));
+        args.push('1', index.status, statusKey(index.statusTime));
+        if (index.status !== '') keys.push(slot.status(index.status));
       } else {
         args.push('0', '', 0);
       }
@@ -151,14 +170,13 @@ export class RedisBackend implements Backend {
       args.push(labels.length);
       for (const [label, value] of labels) {
         args.push(label, value);
-        keys.push(this.keys.labelValues(label));
-        if (value !== '') keys.push(this.keys.labelHolders(label, value));
+        keys.push(slot.labelValues(label));
+        if (value !== '') keys.push(slot.labelHolders(label, value));
       }
       args[1] = args.length - 2;
     }
     for (const event of events) args.push(encodeEvent(event));
-    const batcher = this.#appends[this.keys.partitionOf(encodedId)] as AppendBatcher;
-    const reply = await guard('append events', () => batcher.append({ keys, args }));
+    const reply = await guard('append events', () => this.#appends.append({ slot: partition, keys, args }));
     if (typeof reply === 'number') {
       // An append's positions are consecutive, from the one the script answers.
       const positions = new Array<number>(events.length);
@@ -170,45 +188,57 @@ export class RedisBackend implements Backend {
   }
 
   /**
-   * Reads the store's feed stream, which every append (from any process) adds to inside its
-   * script while a subscriber holds the feed lease, on a connection of its own. See `FeedReader` for resuming and gap reporting.
+   * Reads the store's feed stream (one per slot), which every append (from any process) adds to
+   * inside its script while a subscriber holds the slot's feed lease, each on a connection of its
+   * own (a blocking read cannot span slots). See `FeedReader` for resuming and gap reporting. An
+   * aggregate's appends all go through its slot's stream, so they reach the sink in order.
    */
   async watch(sink: FeedSink): Promise<Feed> {
     if (this.#feedRetention === 0) {
       throw new HubUnavailableError('redis (feedRetention: 0 turned its feed off)');
     }
-    const lease = this.keys.feedLease;
-    const reader = await FeedReader.open(this.client, this.keys.feed, sink, () => this.#scripts.feedLease(lease, FEED_LEASE_MS));
-    this.#feeds.add(reader);
+    const opened = await Promise.allSettled(
+      this.slots.map((slot) => FeedReader.open(this.client, slot.feed, sink, () => this.#scripts.feedLease(slot.feedLease, FEED_LEASE_MS))),
+    );
+    const readers = opened.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const failure = opened.find((result) => result.status === 'rejected');
+    if (failure !== undefined) {
+      await Promise.all(readers.map((reader) => reader.close()));
+      throw failure.reason;
+    }
+    for (const reader of readers) this.#feeds.add(reader);
     return {
       close: async () => {
-        this.#feeds.delete(reader);
-        await reader.close();
+        for (const reader of readers) this.#feeds.delete(reader);
+        await Promise.all(readers.map((reader) => reader.close()));
       },
     };
   }
 
   async loadEvents(id: AggregateId, fromSequence: number): Promise<StoredEventRecord[]> {
     const encodedId = encodeAggregateId(id);
+    const slot = this.#layout.of(encodedId);
     const [first, stored] = await guard('load events', () =>
-      this.#scripts.loadEvents(this.keys.meta(encodedId), this.keys.events(encodedId), fromSequence),
+      this.#scripts.loadEvents(slot.meta(encodedId), slot.events(encodedId), fromSequence),
     );
     return decodeEvents(stored, first);
   }
 
   async loadSnapshot(id: AggregateId): Promise<SnapshotRecord> {
     const encodedId = encodeAggregateId(id);
+    const slot = this.#layout.of(encodedId);
     const [data, sequence, first, stored] = await guard('load a snapshot', () =>
-      this.#scripts.loadSnapshot(this.keys.meta(encodedId), this.keys.events(encodedId)),
+      this.#scripts.loadSnapshot(slot.meta(encodedId), slot.events(encodedId)),
     );
     return { data: data ?? undefined, sequence, events: decodeEvents(stored, first) };
   }
 
   async saveSnapshot(id: AggregateId, data: string, sequence: number, trim: boolean): Promise<void> {
     const encodedId = encodeAggregateId(id);
+    const slot = this.#layout.of(encodedId);
     const reply = await guard('save a snapshot', () =>
       this.#scripts.saveSnapshot(
-        [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.log(this.keys.partitionOf(encodedId))],
+        [slot.meta(encodedId), slot.events(encodedId), slot.ids, slot.log],
         [encodedId, data, sequence, trim ? '1' : '0'],
       ),
     );
@@ -218,110 +248,115 @@ export class RedisBackend implements Backend {
   }
 
   /**
-   * Reads each partition's log with one script call (see `READ_LOG` in scripts.ts), the limit split
-   * evenly between the partitions, and concatenates the pages in partition order.
+   * Without shards: one script call (see `READ_LOG` in scripts.ts). With shards, see `LogMerge`:
+   * each partition's log is read in position order, and positions (clock-based, see `APPEND`)
+   * are comparable across partitions, so the page is the merge of the partitions' logs.
    */
   async readLog({ after, limit, types, prefix }: ReadLogRequest): Promise<LogPage> {
-    const partitions = this.keys.partitions;
     const encodedPrefix = prefix === undefined || prefix.length === 0 ? undefined : encodeAggregateId(prefix);
-    // The partitions that get one more than the even share take turns with the positions read, so a
-    // limit below the partition count still reaches every partition over successive pages.
-    const share = Math.floor(limit / partitions);
-    const extraFrom = after.reduce((sum, position) => sum + position, 0) % partitions;
-    const pages = await Promise.all(
-      after.map((position, partition) => {
-        const partitionLimit = share + ((partition - extraFrom + partitions) % partitions < limit % partitions ? 1 : 0);
-        if (partitionLimit === 0) return Promise.resolve(undefined);
-        const request = {
-          after: position,
-          limit: partitionLimit,
-          budget: partitionLimit + READ_LOG_SCAN_ALLOWANCE,
-          prefix: encodedPrefix,
-          types,
-        };
-        return guard('read the log', () => this.#scripts.readLog(this.keys.position(partition), this.keys.log(partition), request));
-      }),
-    );
-    const entries: LogEntry[] = [];
-    const positions: number[] = [];
-    let end = true;
-    for (let partition = 0; partition < after.length; partition++) {
-      const page = pages[partition];
-      if (page === undefined) {
-        positions.push(after[partition] as number);
-        end = false;
-        continue;
-      }
-      const [readTo, reachedEnd, groups] = page;
-      positions.push(readTo);
-      if (reachedEnd !== 1) end = false;
-      for (const [encodedId, sequenceOffset, ...elements] of groups) {
-        const id = decodeAggregateId(encodedId);
-        for (const element of elements) {
-          entries.push({ id, event: decodeEvent(element, elementPosition(element) + sequenceOffset) });
-        }
-      }
+    const read = (partition: number, from: number, count: number): Promise<ReadLogReply> => {
+      const slot = this.slots[partition] as KeySpace;
+      const request = { after: from, limit: count, budget: count + READ_LOG_SCAN_ALLOWANCE, prefix: encodedPrefix, types };
+      return guard('read the log', () => this.#scripts.readLog(slot.position, slot.log, request));
+    };
+    if (this.slots.length === 1) {
+      const [readTo, reachedEnd, groups] = await read(0, after[0] as number, limit);
+      return { entries: toEntries(groups), after: [readTo], end: reachedEnd === 1 };
     }
-    return { entries, after: positions, end };
+    return readMerged(after, limit, read);
   }
 
   /** Each partition's position counter: every position at or below it was given by a committed append. */
   async logHead(): Promise<number[]> {
-    const counters = Array.from({ length: this.keys.partitions }, (_, partition) => this.keys.position(partition));
-    const values = await Promise.all(counters.map((counter) => guard('read the log head', () => this.client.get(counter))));
+    const values = await Promise.all(this.slots.map((slot) => guard('read the log head', () => this.client.get(slot.position))));
     return values.map((value) => Number(value ?? 0));
   }
 
-  /** A keyset page of the ID index (one sorted set, all scores 0, so in byte order). */
+  /** A keyset page of the ID index (per slot a sorted set, all scores 0, so in byte order). */
   async listAggregates(prefix: AggregateId, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
     // Every ID under the prefix sorts between the encoded prefix itself and the encoded prefix
     // followed by ";" (the character after ":"); the filter drops look-alikes such as "order0".
     const encoded = prefix.length === 0 ? undefined : encodeAggregateId(prefix);
     const low = after !== undefined ? `(${after}` : encoded === undefined ? '-' : `[${encoded}`;
     const high = encoded === undefined ? '+' : `(${encoded};`;
-    const members = await guard('list aggregates', () => this.client.zrangebylex(this.keys.ids, low, high, 'LIMIT', 0, limit + 1));
-    const page = members.slice(0, limit);
-    const items = page.filter((member) => prefix.length === 0 || hasIdPrefix(member, prefix)).map(decodeAggregateId);
-    return members.length > limit ? { items, next: page[page.length - 1] } : { items };
+    const { members, next } = await this.#lexPage('list aggregates', (slot) => slot.ids, low, high, limit);
+    const items = members.filter((member) => prefix.length === 0 || hasIdPrefix(member, prefix)).map(decodeAggregateId);
+    return next === undefined ? { items } : { items, next };
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
-    const status = await guard('read a status', () => this.client.hget(this.keys.meta(encodeAggregateId(id)), 'st'));
+    const encodedId = encodeAggregateId(id);
+    const status = await guard('read a status', () => this.client.hget(this.#layout.of(encodedId).meta(encodedId), 'st'));
     return status ?? '';
   }
 
-  // Interim (until the sharded layout lands): the status and label indexes are read whole and
-  // paged here. TODO(issue 18): keyset pages from sorted sets, as listAggregates does.
-  async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
+  /**
+   * A keyset page of the status index: its members are `<entry time key>:<encoded ID>` (see
+   * `statusKey`), so byte order is oldest entry first, then ID, and the continuation is a member.
+   */
+  async listAggregatesByStatus(status: string, { limit, after }: ListRequest): Promise<ListPage<StatusListEntry>> {
     if (status === '') return { items: [] };
-    const flat = await guard('list aggregates by status', () => this.client.zrange(this.keys.status(status), 0, -1, 'WITHSCORES'));
-    const entries: { key: string; entry: StatusListEntry }[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const member = flat[i] as string;
-      const timestamp = Number(flat[i + 1]);
-      entries.push({ key: JSON.stringify([timestamp, member]), entry: { id: decodeAggregateId(member), timestamp } });
+    if (after !== undefined && (after[STATUS_KEY_LENGTH] !== ':' || statusTime(after.slice(0, STATUS_KEY_LENGTH)) === undefined)) {
+      throw new InvalidCursorError('does not name a place in a status list', after);
     }
-    return pageAfter(entries, request, (a, b) => compareStatusKeys(a, b));
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list aggregates by status', (slot) => slot.status(status), low, '+', limit);
+    const items = members.map((member) => ({
+      id: decodeAggregateId(member.slice(STATUS_KEY_LENGTH + 1)),
+      timestamp: statusTime(member.slice(0, STATUS_KEY_LENGTH)) as number,
+    }));
+    return next === undefined ? { items } : { items, next };
   }
 
-  async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
+  /** A keyset page of the label's holders (per slot a sorted set, all scores 0: encoded-key order). */
+  async listAggregatesByLabel(label: string, value: string, { limit, after }: ListRequest): Promise<ListPage<AggregateId>> {
     if (value === '') return { items: [] };
-    const members = await guard('list aggregates by label', () => this.client.smembers(this.keys.labelHolders(label, value)));
-    const entries = members.sort(compareCodeUnits).map((member) => ({ key: member, entry: decodeAggregateId(member) }));
-    return pageAfter(entries, request, compareCodeUnits);
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list aggregates by label', (slot) => slot.labelHolders(label, value), low, '+', limit);
+    const items = members.map(decodeAggregateId);
+    return next === undefined ? { items } : { items, next };
   }
 
-  async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
-    const values = await guard('list label values', () => this.client.smembers(this.keys.labelValues(label)));
-    const entries = values.sort(compareCodeUnits).map((value) => ({ key: value, entry: value }));
-    return pageAfter(entries, request, compareCodeUnits);
+  /**
+   * A keyset page of the label's values (per slot a sorted set, all scores 0: code-point order); a
+   * value held in several shards is in each of their sets and returned once.
+   */
+  async listLabelValues(label: string, { limit, after }: ListRequest): Promise<ListPage<string>> {
+    const low = after === undefined ? '-' : `(${after}`;
+    const { members, next } = await this.#lexPage('list label values', (slot) => slot.labelValues(label), low, '+', limit, true);
+    return next === undefined ? { items: members } : { items: members, next };
+  }
+
+  /**
+   * One keyset page of a lexicographic index kept in every slot: each slot's next `limit + 1`
+   * members in the range (one `ZRANGEBYLEX` each), merged in byte order (without duplicates when
+   * `distinct`), cut at `limit`. The continuation is the last member returned: every member after
+   * it, in any slot, is what the next page starts from. A slot that had more than `limit` members
+   * left makes the merge longer than `limit`, so a further page exists exactly when the merge is.
+   */
+  async #lexPage(
+    operation: string,
+    keyOf: (slot: KeySpace) => string,
+    low: string,
+    high: string,
+    limit: number,
+    distinct = false,
+  ): Promise<{ members: string[]; next: string | undefined }> {
+    const lists = await Promise.all(
+      this.slots.map((slot) => guard(operation, () => this.client.zrangebylex(keyOf(slot), low, high, 'LIMIT', 0, limit + 1))),
+    );
+    let merged = mergeSorted(lists, compareCodePoints, distinct ? Infinity : limit + 1);
+    if (distinct) merged = merged.filter((member, i) => i === 0 || member !== merged[i - 1]);
+    if (merged.length <= limit) return { members: merged, next: undefined };
+    const members = merged.slice(0, limit);
+    return { members, next: members[limit - 1] };
   }
 
   async archive(id: AggregateId): Promise<void> {
     const encodedId = encodeAggregateId(id);
-    const log = this.keys.log(this.keys.partitionOf(encodedId));
-    const keys = [this.keys.meta(encodedId), this.keys.events(encodedId), this.keys.ids, this.keys.archive, log] as const;
-    await guard('archive', () => this.#scripts.archive(keys, this.keys.base, encodedId));
+    const slot = this.#layout.of(encodedId);
+    const keys = [slot.meta(encodedId), slot.events(encodedId), slot.ids, slot.archive, slot.log] as const;
+    await guard('archive', () => this.#scripts.archive(keys, slot.base, encodedId));
   }
 
   async consumeArchive(handler: (record: ArchiveRecordData) => Promise<void>, signal: AbortSignal | undefined): Promise<void> {
@@ -332,35 +367,4 @@ export class RedisBackend implements Backend {
   #assertOpen(operation: string): void {
     if (this.#closed) throw new StoreClosedError(operation);
   }
-}
-
-/** Interim: the page after `request.after` of entries already sorted by `key` under `compare`. */
-function pageAfter<T>(
-  entries: readonly { key: string; entry: T }[],
-  request: ListRequest,
-  compare: (a: string, b: string) => number,
-): ListPage<T> {
-  const rest = request.after === undefined ? entries : entries.filter((entry) => compare(entry.key, request.after as string) > 0);
-  const items = rest.slice(0, request.limit);
-  return rest.length > request.limit
-    ? { items: items.map((entry) => entry.entry), next: (items[items.length - 1] as { key: string }).key }
-    : { items: items.map((entry) => entry.entry) };
-}
-
-function compareStatusKeys(a: string, b: string): number {
-  const [left, right] = [parseStatusKey(a), parseStatusKey(b)];
-  return left[0] - right[0] || compareCodeUnits(left[1], right[1]);
-}
-
-function parseStatusKey(text: string): [number, string] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2 || typeof parsed[0] !== 'number' || typeof parsed[1] !== 'string') {
-    throw new InvalidCursorError('does not name a place in a status list', text);
-  }
-  return [parsed[0], parsed[1]];
 }

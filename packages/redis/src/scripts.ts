@@ -10,36 +10,56 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
 
 /**
  * Appends one or more batches, each atomically checked against its aggregate's next sequence;
- * several appends travel in one call when they are issued together (see `AppendBatcher`).
+ * several appends travel in one call when they are issued together (see `AppendBatcher`), in
+ * groups, one per slot (shard) the call touches.
  *
- * KEYS: the listing index (`B:ids`), the feed stream (`B:feed`), the feed lease (`B:feed-lease`),
- * the log partition's position counter and log stream, then per append: meta, events, and the
- * declared index keys — the new status's set (for a non-empty status), and per label its value set
- * and (for a non-empty value) its holder set.
- * ARGV: the number of appends, the feed's retention (entries kept; 0 = no feed), then per append:
+ * The keys, per group: the slot's listing index (`B:ids`), feed stream (`B:feed`), feed lease
+ * (`B:feed-lease`), and log partition's position counter and log stream, then per append of the
+ * group: meta, events, and the declared index keys — the new status's set (for a non-empty
+ * status), and per label its value set and (for a non-empty value) its holder set. The first
+ * group's keys are KEYS, which a cluster routes by; the other groups' (other slots of the same
+ * node, sent only as `appendAcross`, whose flag allows it) follow in ARGV, since a cluster refuses
+ * declared keys of several slots.
+ * ARGV: the number of groups, the feed's retention (entries kept; 0 = no feed), '1' for clock
+ * positions (a sharded store) else '0', the number of keys in ARGV and those keys, then per group
+ * its number of appends and per append:
  * its key count, its argument count, and its arguments: expected sequence, the count of index
  * arguments (0 without an index update), the index arguments (has status '1'/'0', status, status
- * time, label count, label/value pairs), then the encoded events. The store's base and each
+ * time as a sort key (`statusKey`), label count, label/value pairs), then the encoded events. The store's base and each
  * encoded ID are read off the key names.
  *
  * A successful non-empty append takes the next `count` positions of its partition with one
  * `INCRBY` (so an append's positions are consecutive and, scripts running one at a time, every
- * append's positions are above those of every append that committed before it), adds one log
+ * append's positions are above those of every append that committed before it). With clock
+ * positions it takes them after the greater of the counter and the server's clock in
+ * microseconds (`TIME`): still consecutive and above every earlier append's in the partition, and
+ * also comparable across the partitions of a sharded store (whose masters' clocks agree as well as
+ * they are synchronized), so merging them gives one order that follows commit order. It adds one log
  * entry whose ID is its last position, and stores each event as `<position>:<encoded event>`.
  * The log entry goes first: should it fail, only the counter moved (a gap), nothing half-stored.
  * While the feed lease exists (some process subscribes), it also adds one feed entry (`a` encoded
  * ID, `s` first sequence, one `e` per stored element), trimmed to about the retention.
- * Returns one result per append: its first position (0 for an empty batch), or {actual next
+ * Returns one result per append, in the order of the arguments: its first position (0 for an empty batch), or {actual next
  * sequence, sequence of the first returned event, events from the expected sequence on}.
  */
 const APPEND = `${ESCAPE}
-local ids, feed, counter, log = KEYS[1], KEYS[2], KEYS[4], KEYS[5]
-local base = string.sub(ids, 1, #ids - 4)
-local retention = tonumber(ARGV[2])
-if retention > 0 and redis.call('EXISTS', KEYS[3]) == 0 then retention = 0 end
+-- The call's keys: those declared (the first group's), then the other groups' from ARGV.
+local K = KEYS
+local undeclared = tonumber(ARGV[4])
+if undeclared > 0 then
+  K = {}
+  for i = 1, #KEYS do K[i] = KEYS[i] end
+  for i = 1, undeclared do K[#KEYS + i] = ARGV[4 + i] end
+end
+-- A key of another slot that this node does not serve (the slot map changed, or a slot is
+-- migrating) fails the call here, before anything is written, rather than halfway.
+for i = #KEYS + 1, #K do redis.call('EXISTS', K[i]) end
+-- The current group's keys, set before its appends run.
+local ids, feed, counter, log, base, retention
+local clock = ARGV[3] == '1'
 
 local function appendOne(k, a, last)
-  local meta, events = KEYS[k], KEYS[k + 1]
+  local meta, events = K[k], K[k + 1]
   local expected = tonumber(ARGV[a])
   local m = redis.call('HMGET', meta, 'n', 'ls')
   local nextSeq = tonumber(m[1] or '0')
@@ -53,7 +73,15 @@ local function appendOne(k, a, last)
   local firstEvent = a + 2 + indexCount
   if firstEvent > last then return 0 end
   local count = last - firstEvent + 1
-  local lastPosition = redis.call('INCRBY', counter, count)
+  local lastPosition
+  if clock then
+    local now = redis.call('TIME')
+    local from = math.max(tonumber(redis.call('GET', counter) or '0'), tonumber(now[1]) * 1000000 + tonumber(now[2]))
+    lastPosition = from + count
+    redis.call('SET', counter, string.format('%d', lastPosition))
+  else
+    lastPosition = redis.call('INCRBY', counter, count)
+  end
   local id = string.sub(meta, #base + 4)
   redis.call('XADD', log, string.format('%d-0', lastPosition), 'a', id, 's', ARGV[a], 'n', count)
   local before = lastPosition - count
@@ -79,14 +107,15 @@ local function appendOne(k, a, last)
   k = k + 2
   if ARGV[i] == '1' then
     local status = ARGV[i + 1]
-    local old = redis.call('HGET', meta, 'st') or ''
+    local current = redis.call('HMGET', meta, 'st', 'sk')
+    local old = current[1] or ''
     if old ~= status then
-      if old ~= '' then redis.call('ZREM', base .. ':s:' .. esc(old), id) end
+      if old ~= '' then redis.call('ZREM', base .. ':s:' .. esc(old), (current[2] or '') .. ':' .. id) end
       if status == '' then
-        redis.call('HDEL', meta, 'st')
+        redis.call('HDEL', meta, 'st', 'sk')
       else
-        redis.call('HSET', meta, 'st', status)
-        redis.call('ZADD', KEYS[k], ARGV[i + 2], id)
+        redis.call('HSET', meta, 'st', status, 'sk', ARGV[i + 2])
+        redis.call('ZADD', K[k], 0, ARGV[i + 2] .. ':' .. id)
       end
     end
     if status ~= '' then k = k + 1 end
@@ -94,8 +123,8 @@ local function appendOne(k, a, last)
   local labelCount = tonumber(ARGV[i + 3])
   for j = 0, labelCount - 1 do
     local name, value = ARGV[i + 4 + 2 * j], ARGV[i + 5 + 2 * j]
-    local valuesKey = KEYS[k]
-    local holdersKey = KEYS[k + 1]
+    local valuesKey = K[k]
+    local holdersKey = K[k + 1]
     k = k + 1
     if value ~= '' then k = k + 1 end
     local field = 'l:' .. name
@@ -103,15 +132,15 @@ local function appendOne(k, a, last)
     if old ~= value and not (old == false and value == '') then
       if old then
         local oldHolders = base .. ':lh:' .. esc(name) .. ':' .. esc(old)
-        redis.call('SREM', oldHolders, id)
-        if redis.call('SCARD', oldHolders) == 0 then redis.call('SREM', valuesKey, old) end
+        redis.call('ZREM', oldHolders, id)
+        if redis.call('ZCARD', oldHolders) == 0 then redis.call('ZREM', valuesKey, old) end
       end
       if value == '' then
         redis.call('HDEL', meta, field)
       else
         redis.call('HSET', meta, field, value)
-        redis.call('SADD', holdersKey, id)
-        redis.call('SADD', valuesKey, value)
+        redis.call('ZADD', holdersKey, 0, id)
+        redis.call('ZADD', valuesKey, 0, value)
       end
     end
   end
@@ -119,13 +148,22 @@ local function appendOne(k, a, last)
 end
 
 local results = {}
-local k, a = 6, 3
-for n = 1, tonumber(ARGV[1]) do
-  local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-  a = a + 2
-  results[n] = appendOne(k, a, a + argCount - 1)
-  k = k + keyCount
-  a = a + argCount
+local k, a = 1, 5 + undeclared
+for g = 1, tonumber(ARGV[1]) do
+  ids, feed, counter, log = K[k], K[k + 1], K[k + 3], K[k + 4]
+  base = string.sub(ids, 1, #ids - 4)
+  retention = tonumber(ARGV[2])
+  if retention > 0 and redis.call('EXISTS', K[k + 2]) == 0 then retention = 0 end
+  k = k + 5
+  local appends = tonumber(ARGV[a])
+  a = a + 1
+  for n = 1, appends do
+    local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    a = a + 2
+    results[#results + 1] = appendOne(k, a, a + argCount - 1)
+    k = k + keyCount
+    a = a + argCount
+  end
 end
 return results
 `;
@@ -211,13 +249,13 @@ local fields = {}
 for i = 1, #flat, 2 do fields[flat[i]] = flat[i + 1] end
 local nextSeq = tonumber(fields['n'] or '0')
 if nextSeq == tonumber(fields['ls'] or '0') and not fields['sd'] then return false end
-if fields['st'] then redis.call('ZREM', base .. ':s:' .. esc(fields['st']), id) end
+if fields['st'] then redis.call('ZREM', base .. ':s:' .. esc(fields['st']), (fields['sk'] or '') .. ':' .. id) end
 for field, value in pairs(fields) do
   if string.sub(field, 1, 2) == 'l:' then
     local name = string.sub(field, 3)
     local holders = base .. ':lh:' .. esc(name) .. ':' .. esc(value)
-    redis.call('SREM', holders, id)
-    if redis.call('SCARD', holders) == 0 then redis.call('SREM', base .. ':lv:' .. esc(name), value) end
+    redis.call('ZREM', holders, id)
+    if redis.call('ZCARD', holders) == 0 then redis.call('ZREM', base .. ':lv:' .. esc(name), value) end
   end
 end
 local stored = redis.call('LRANGE', events, 0, -1)
@@ -485,6 +523,9 @@ class Script {
 
 const SCRIPTS = {
   append: new Script(APPEND),
+  // The same, allowed to touch keys of several slots, as long as one node serves them all (Redis
+  // 7.0+, Valkey 7.2+): a sharded store sends the appends of the shards one master serves together.
+  appendAcross: new Script(`#!lua flags=allow-cross-slot-keys\n${APPEND}`),
   loadEvents: new Script(LOAD_EVENTS),
   loadSnapshot: new Script(LOAD_SNAPSHOT),
   saveSnapshot: new Script(SAVE_SNAPSHOT),
@@ -540,9 +581,12 @@ export class Scripts {
     this.#client = client;
   }
 
-  /** Runs `append` with keys and arguments already laid out as the script expects. */
-  append(keys: readonly string[], args: readonly (string | number)[]): Promise<AppendReply[]> {
-    return this.#run(SCRIPTS.append, keys, args) as Promise<AppendReply[]>;
+  /**
+   * Runs `append` with keys and arguments already laid out as the script expects; `acrossSlots`
+   * when the groups are in different slots of one node.
+   */
+  append(keys: readonly string[], args: readonly (string | number)[], acrossSlots = false): Promise<AppendReply[]> {
+    return this.#run(acrossSlots ? SCRIPTS.appendAcross : SCRIPTS.append, keys, args) as Promise<AppendReply[]>;
   }
 
   loadEvents(meta: string, events: string, fromSequence: number): Promise<[number, string[]]> {

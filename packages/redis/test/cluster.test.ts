@@ -78,8 +78,8 @@ describe('redis cluster: stores on different shards', () => {
           [
             expected.meta(`order:${shard}`),
             expected.meta('gone'),
-            expected.position(0),
-            expected.log(0),
+            expected.position,
+            expected.log,
             expected.ids,
             expected.status('open'),
             expected.labelValues('region'),

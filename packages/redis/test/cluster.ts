@@ -15,7 +15,11 @@ export class ThrowawayCluster {
     readonly nodes: readonly ThrowawayServer[],
   ) {}
 
-  static async start(masters = 3): Promise<ThrowawayCluster> {
+  /**
+   * @param masters - how many masters (no replicas)
+   * @param args - more `redis-server` arguments for every node, after the defaults (no persistence)
+   */
+  static async start(masters = 3, args: readonly string[] = []): Promise<ThrowawayCluster> {
     const dir = await mkdtemp(join(tmpdir(), 'timebox-redis-cluster-'));
     const nodes: ThrowawayServer[] = [];
     try {
@@ -36,6 +40,7 @@ export class ThrowawayCluster {
               '',
               '--appendonly',
               'no',
+              ...args,
             ],
           }),
         );

@@ -21,3 +21,11 @@ describeConformance({
   capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
   namespace: () => namespaceOver(admin, { url, autoPipelining: true, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
 });
+
+// The same suite on a store spread over several shards of one server: every query, the log and
+// the feed read each shard and merge (test/cluster.test.ts runs it on a real Cluster).
+describeConformance({
+  name: 'redis (shards: 7)',
+  capabilities: { archive: true, archiveRedeliveryMs: CLAIM_IDLE_MS, hub: true, readSide: true },
+  namespace: () => namespaceOver(admin, { url, shards: 7, archiveClaimIdleMs: CLAIM_IDLE_MS, archiveBlockMs: 100 }),
+});

@@ -18,7 +18,7 @@ export function namespaceOver(admin: Redis | Cluster, options: RedisBackendOptio
     prefix,
     connect: () => new RedisBackend({ ...options, prefix }),
     dispose: async () => {
-      await deleteStoreKeys(admin, { prefix, shard: options.shard });
+      await deleteStoreKeys(admin, { prefix, shard: options.shard, shards: options.shards });
     },
   };
 }

@@ -130,7 +130,7 @@ describe('redis log structure', () => {
   it('trimming and archiving remove the log entries of appends they empty, and the log skips what they removed', async () => {
     const prefix = freshPrefix('log-trim');
     const store = open(prefix, true);
-    const log = store.backend.keys.log(0);
+    const log = store.backend.keys.log;
     await store.appendEvents(['x'], 0, [
       { type: 'X0', data: {} },
       { type: 'X1', data: {} },

@@ -273,7 +273,9 @@ export function readSideSuite(h: Harness): void {
       };
       await refusal(theirs, /another store/);
       await refusal(
-        mine.replace(/\.(\d+)\./, (_m, p: string) => `.${Number(p) + 1}.`),
+        // The last position, raised by one (a checkpoint is `format.store.positions.checksum`, its
+        // positions joined by '-', one per partition).
+        mine.replace(/(\d+)(\.[0-9a-f]+)$/, (_m, p: string, rest: string) => `${Number(p) + 1}${rest}`),
         /altered|not a Timebox checkpoint/,
       );
       await refusal(`9${mine.slice(1)}`, /newer release/);
