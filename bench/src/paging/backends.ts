@@ -74,11 +74,17 @@ async function postgresHost(progress: (line: string) => void): Promise<OpenedHos
  * machine, so sizes cannot share one), the store on the leader. The leader's event loop is this
  * process's, so `maxStallMs` is the leader's longest stall (and the followers', and the reader's).
  */
+/** More commands than any fill here: the members never snapshot while the rows run. */
+const RAFT_NO_SNAPSHOTS = 1_000_000_000;
+
 const raftHost = async (): Promise<OpenedHost> => ({
   host: {
     fillConcurrency: 512,
     async open() {
-      const cluster = await startLocalCluster({ size: 3 });
+      // No snapshots during the fill: a snapshot copies the whole state in one synchronous read
+      // (see the notes), which at a few hundred thousand aggregates held this process's loop long
+      // enough for the followers to elect another leader and the fill's appends to time out.
+      const cluster = await startLocalCluster({ size: 3, member: { snapshotEvery: RAFT_NO_SNAPSHOTS } });
       await cluster.ready();
       const leader = cluster.members.findIndex((member) => member?.status().role === 'leader');
       if (leader < 0) {
@@ -92,6 +98,7 @@ const raftHost = async (): Promise<OpenedHost> => ({
   },
   notes: [
     'Each size is its own three-member cluster in this process (WAL, LMDB and TCP per member), the store on the leader; filled with appends 512 in flight.',
+    'Snapshots are off in these clusters (snapshotEvery 1e9): a snapshot exports the whole state in one synchronous read; with it on, a fill stalled this process long enough at about 300,000 aggregates for the followers to elect another leader.',
     "max loop stall: the longest event-loop delay (monitorEventLoopDelay, 1 ms resolution) in this process during the iteration, which is the leader's loop (target ≤ 20 ms at 1,000,000).",
   ],
   close: async () => undefined,

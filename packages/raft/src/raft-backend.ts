@@ -25,6 +25,7 @@ import {
 import type { Replicator } from './node/ports.js';
 import { encodeCommand, type Command, type CommandResult } from './state/commands.js';
 import { commandLimitProblem } from './state/limits.js';
+import { pageInChunks } from './state/chunked-page.js';
 import type { MaterializedState } from './state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { RaftCommandRejectedError, RaftLogUnnamedError } from './errors.js';
@@ -291,7 +292,7 @@ export class RaftBackend implements Backend {
 
   async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#readPoint('list aggregates');
-    return this.#state.listAggregates(prefix, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregates(prefix, chunk));
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -301,17 +302,17 @@ export class RaftBackend implements Backend {
 
   async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     await this.#readPoint('list aggregates by status');
-    return this.#state.listAggregatesByStatus(status, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregatesByStatus(status, chunk));
   }
 
   async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
     await this.#readPoint('list aggregates by label');
-    return this.#state.listAggregatesByLabel(label, value, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregatesByLabel(label, value, chunk));
   }
 
   async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     await this.#readPoint('list label values');
-    return this.#state.listLabelValues(label, request);
+    return pageInChunks(request, (chunk) => this.#state.listLabelValues(label, chunk));
   }
 
   async archive(id: AggregateId): Promise<void> {
