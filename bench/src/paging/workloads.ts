@@ -25,7 +25,7 @@ export const PAGING_CONFIG: Config<PagingEvents> = {
   indexer: (events) => events.map(() => ({ status: STATUS, labels: { [LABEL]: VALUE } })),
 };
 
-function pagingId(n: number): AggregateId {
+export function pagingId(n: number): AggregateId {
   return [PREFIX, String(n).padStart(DIGITS, '0')];
 }
 
@@ -39,6 +39,11 @@ function numberOf(id: AggregateId): number {
 /** A store the rows read, and how to release it. */
 export interface PagingStore {
   readonly store: Store<PagingEvents>;
+  /**
+   * Fills aggregates 0 … size−1 in bulk, each exactly as one `store.appendEvents(pagingId(n), 0,
+   * [{ type: 'Opened', data: { n } }])` would; absent: the fill appends through the store.
+   */
+  bulkFill?(size: number, progress: (line: string) => void): Promise<void>;
   /** Resolves once the backend is done with the fill's aftermath (replication, snapshots), so no row measures it. */
   settle?(): Promise<void>;
   close(): Promise<void>;
@@ -76,13 +81,15 @@ export function filledStore(host: PagingHost, size: number, progress: (line: str
       const opened = await host.open(size);
       const start = performance.now();
       let done = 0;
-      await runPool(size, host.fillConcurrency, async (n) => {
-        await opened.store.appendEvents(pagingId(n), 0, [{ type: 'Opened', data: { n } }]);
-        if (++done % 100_000 === 0) progress(`filled ${done.toLocaleString('en-US')} of ${size.toLocaleString('en-US')}`);
-      });
+      if (opened.bulkFill !== undefined) await opened.bulkFill(size, progress);
+      else
+        await runPool(size, host.fillConcurrency, async (n) => {
+          await opened.store.appendEvents(pagingId(n), 0, [{ type: 'Opened', data: { n } }]);
+          if (++done % 100_000 === 0) progress(`filled ${done.toLocaleString('en-US')} of ${size.toLocaleString('en-US')}`);
+        });
       const seconds = (performance.now() - start) / 1000;
       progress(
-        `filled ${size.toLocaleString('en-US')} aggregates in ${seconds.toFixed(1)} s (${Math.round(size / seconds).toLocaleString('en-US')} appends/s, ${host.fillConcurrency} in flight)`,
+        `filled ${size.toLocaleString('en-US')} aggregates in ${seconds.toFixed(1)} s (${Math.round(size / seconds).toLocaleString('en-US')} appends/s, ${opened.bulkFill === undefined ? `${host.fillConcurrency} in flight` : 'in bulk'})`,
       );
       if (opened.settle !== undefined) {
         const settling = performance.now();
