@@ -9,6 +9,7 @@ import { messageOf, SuiteUnavailableError, type BackendBench } from './suite.js'
 import { renderSvg } from './svg.js';
 import { renderHubTable, runHubLatency } from './hub/report.js';
 import type { HubBackend } from './hub/stores.js';
+import { pagingBench } from './paging/backends.js';
 import { memoryBench } from './workloads/memory.js';
 import { postgresBench } from './workloads/postgres.js';
 import { raftBench } from './workloads/raft.js';
@@ -19,7 +20,7 @@ import { redisClusterBench } from './workloads/redis-cluster.js';
 const BENCHES: readonly BackendBench[] = [memoryBench, redisBench, redisClusterBench, postgresBench, raftBench];
 const NAMES = BENCHES.map((bench) => bench.name);
 
-const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]] [-- --only KEY[,KEY…]]
+const USAGE = `Usage: pnpm bench [-- --quick] [-- --reps N] [-- --backend NAME[,NAME…]] [-- --only KEY[,KEY…]] [-- --large [--sizes N,N]]
 
 Measures Timebox on each backend against the baselines a user would otherwise pick, in the
 same run; prints a table per backend and writes bench/results/bench.json and bench.svg.
@@ -29,6 +30,10 @@ same run; prints a table per backend and writes bench/results/bench.json and ben
   --backend LIST     comma-separated backends to run (default: all of ${NAMES.join(', ')})
   --only KEYS        comma-separated workload keys to run (e.g. append-latency-1,append-64-subscribed);
                      "hub" selects the event hub latency, which otherwise runs only without --only
+  --large            only the paging rows over large stores (minutes per backend: each store is
+                     filled first); writes bench/results/bench-large.json and bench-large.svg
+  --sizes LIST       with --large: store sizes in aggregates (default 100000,1000000); the largest
+                     is each row's subject, the others its baselines
   --help             this text`;
 
 interface Options {
@@ -37,7 +42,11 @@ interface Options {
   readonly benches: readonly BackendBench[];
   /** Workload keys to run (and "hub"), or undefined for all. */
   readonly only: ReadonlySet<string> | undefined;
+  /** The paging rows over large stores only (`--large`). */
+  readonly large: boolean;
 }
+
+const DEFAULT_LARGE_SIZES = [100_000, 1_000_000];
 
 function parseOptions(): Options {
   // pnpm forwards a literal `--` when called as `pnpm bench -- --quick`; ignore it.
@@ -49,6 +58,8 @@ function parseOptions(): Options {
       reps: { type: 'string' },
       backend: { type: 'string' },
       only: { type: 'string' },
+      large: { type: 'boolean', default: false },
+      sizes: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -57,16 +68,21 @@ function parseOptions(): Options {
     process.exit(0);
   }
   const quick = values.quick === true;
-  const reps = values.reps === undefined ? (quick ? 3 : 5) : Number(values.reps);
+  const large = values.large === true;
+  if (values.sizes !== undefined && !large) throw new RangeError('--sizes applies to --large only');
+  const sizes = values.sizes === undefined ? DEFAULT_LARGE_SIZES : values.sizes.split(',').map((size) => Number(size.trim()));
+  if (sizes.some((size) => !Number.isInteger(size) || size < 1_000) || new Set(sizes).size !== sizes.length)
+    throw new RangeError(`--sizes must be distinct whole numbers ≥ 1000, got ${values.sizes}`);
+  const reps = values.reps === undefined ? (quick || large ? 3 : 5) : Number(values.reps);
   if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`--reps must be a whole number ≥ 1, got ${values.reps}`);
   const wanted = values.backend === undefined ? NAMES : values.backend.split(',').map((name) => name.trim());
   const benches = wanted.map((name) => {
     const bench = BENCHES.find((candidate) => candidate.name === name);
     if (bench === undefined) throw new RangeError(`--backend: unknown backend ${JSON.stringify(name)}; known: ${NAMES.join(', ')}`);
-    return bench;
+    return large ? pagingBench(bench.name, sizes) : bench;
   });
   const only = values.only === undefined ? undefined : new Set(values.only.split(',').map((key) => key.trim()));
-  return { quick, reps, benches, only };
+  return { quick, reps, benches, only, large };
 }
 
 const load = () => os.loadavg().map((n) => Math.round(n * 100) / 100);
@@ -103,13 +119,15 @@ async function runBench(
 }
 
 async function main(): Promise<void> {
-  const { quick, reps, benches, only } = parseOptions();
+  const { quick, reps, benches, only, large } = parseOptions();
   const settings = {
-    mode: quick ? ('quick' as const) : ('full' as const),
+    mode: large ? ('large' as const) : quick ? ('quick' as const) : ('full' as const),
     reps,
     memoryReps: Math.min(reps, quick ? 1 : 3),
-    warmups: 1,
-    minSampleMs: quick ? 100 : 400,
+    warmups: large ? 0 : 1,
+    // A large row's trial is one full iteration: one trial per repetition, so its counters (heap
+    // growth, longest stall) are one iteration's.
+    minSampleMs: large ? 0 : quick ? 100 : 400,
     warmupMs: quick ? 150 : 600,
   };
   const machine = describeMachine();
@@ -117,8 +135,9 @@ async function main(): Promise<void> {
   const start = performance.now();
   const progress = new Progress();
   const backends: BackendReport[] = [];
-  const jsonFile = fileURLToPath(new URL('../results/bench.json', import.meta.url));
-  const svgFile = fileURLToPath(new URL('../results/bench.svg', import.meta.url));
+  const results = large ? 'bench-large' : 'bench';
+  const jsonFile = fileURLToPath(new URL(`../results/${results}.json`, import.meta.url));
+  const svgFile = fileURLToPath(new URL(`../results/${results}.svg`, import.meta.url));
   let hubReport: RunReport['hub'];
   const snapshot = (): RunReport => ({
     date,
@@ -139,7 +158,7 @@ async function main(): Promise<void> {
   }
   // The event hub's cross-process delivery latency, for the backends whose feed crosses processes.
   const hubBackends =
-    only !== undefined && !only.has('hub')
+    large || (only !== undefined && !only.has('hub'))
       ? []
       : benches.map((bench) => bench.name).filter((name): name is HubBackend => name === 'redis' || name === 'postgres');
   if (hubBackends.length > 0) {

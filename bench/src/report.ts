@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { BaselineResult, ComparisonResult, WorkloadResult } from './harness.js';
-import { median, type Spread } from './stats.js';
+import { median, spread, type Spread } from './stats.js';
 
 export interface Machine {
   readonly cpu: string;
@@ -32,7 +32,7 @@ export interface BackendReport {
 /** Everything one `pnpm bench` produced; written as JSON. */
 export interface RunReport {
   readonly date: string;
-  readonly mode: 'full' | 'quick';
+  readonly mode: 'full' | 'quick' | 'large';
   readonly reps: number;
   /** Repetitions of the memory comparisons (a child process per side each). */
   readonly memoryReps: number;
@@ -129,9 +129,30 @@ function otherCell(side: WorkloadResult): string {
       `longest write pause ${int.format(c.longestPauseMs.median)} ms (${int.format(c.longestPauseMs.min)}–${int.format(c.longestPauseMs.max)})`,
     );
   }
+  if (c.maxStallMs !== undefined)
+    parts.push(`max loop stall ${c.maxStallMs.median.toFixed(1)} ms (${c.maxStallMs.min.toFixed(1)}–${c.maxStallMs.max.toFixed(1)})`);
   const heapRatio = (side as BaselineResult).heapRatio;
   if (heapRatio !== undefined) parts.push(`heap ratio ${ratioText(heapRatio)}`);
   return parts.join(', ');
+}
+
+/**
+ * A size comparison (`growthOf` = the subject's size ÷ the baseline's): how much longer the
+ * subject's full run took than the baseline's, from the paired rate ratio. Near-linear
+ * (≤ 1.2 × the size ratio) is the target.
+ */
+export function timeGrowth(result: ComparisonResult, baseline: BaselineResult): { growth: Spread; target: number } | undefined {
+  const factor = result.params.growthOf;
+  if (typeof factor !== 'number' || factor <= 1 || baseline.ratio === undefined) return undefined;
+  const samples = baseline.ratio.samples.map((ratio) => factor / ratio);
+  return { growth: spread(samples), target: Math.round(factor * 1.2 * 10) / 10 };
+}
+
+function growthCell(result: ComparisonResult, baseline: BaselineResult): string {
+  const found = timeGrowth(result, baseline);
+  if (found === undefined) return '';
+  const { growth, target } = found;
+  return `time growth ×${growth.median.toFixed(1)} (${growth.min.toFixed(1)}–${growth.max.toFixed(1)}; target ≤ ${target})`;
 }
 
 /**
@@ -213,7 +234,7 @@ function rowsOf(result: ComparisonResult): string[][] {
       targetText(result, baseline),
       ...latencyCells(baseline),
       lr === undefined ? '' : `${lr.p50.median.toFixed(2)} / ${lr.p99.median.toFixed(2)} / ${lr.p999.median.toFixed(2)}`,
-      otherCell(baseline),
+      [growthCell(result, baseline), otherCell(baseline)].filter((cell) => cell !== '').join(', '),
     ]);
   }
   return rows;

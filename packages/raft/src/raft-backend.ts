@@ -33,6 +33,7 @@ import {
   statusProblem,
   type LimitProblem,
 } from './state/limits.js';
+import { pageInChunks } from './state/chunked-page.js';
 import type { MaterializedState } from './state/materialized-state.js';
 import { ArchiveConsumer } from './archive-consumer.js';
 import { RaftCommandRejectedError, RaftEntryTooLargeError, RaftLogUnnamedError } from './errors.js';
@@ -310,7 +311,7 @@ export class RaftBackend implements Backend {
   async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     refuse(prefixProblem(prefix));
     await this.#readPoint('list aggregates');
-    return this.#state.listAggregates(prefix, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregates(prefix, chunk));
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -322,19 +323,19 @@ export class RaftBackend implements Backend {
   async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     refuse(statusProblem(status));
     await this.#readPoint('list aggregates by status');
-    return this.#state.listAggregatesByStatus(status, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregatesByStatus(status, chunk));
   }
 
   async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
     refuse(labelProblem(label, value));
     await this.#readPoint('list aggregates by label');
-    return this.#state.listAggregatesByLabel(label, value, request);
+    return pageInChunks(request, (chunk) => this.#state.listAggregatesByLabel(label, value, chunk));
   }
 
   async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     refuse(labelNameProblem(label));
     await this.#readPoint('list label values');
-    return this.#state.listLabelValues(label, request);
+    return pageInChunks(request, (chunk) => this.#state.listLabelValues(label, chunk));
   }
 
   async archive(id: AggregateId): Promise<void> {
