@@ -5,7 +5,7 @@ import { formatAddress } from './address.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { encodeMessage } from './codec.js';
 import { codecError, HandshakeError, TransportError } from './errors.js';
-import { FrameKind, FrameReader, beginFrame, endFrame, endMessageFrames, writeHello } from './frames.js';
+import { FrameKind, FrameReader, beginFrame, endMessageFrames, writeHello } from './frames.js';
 import { dial, tlsFailure } from './sockets.js';
 import type { TlsCredentials } from './tls-credentials.js';
 
