@@ -33,7 +33,11 @@ function rollingRestartSide(transfer: boolean): Workload {
           const writing = (async () => {
             for (let n = 0; !stopped; n++) {
               const store = stores[writer];
-              if (store === undefined) continue;
+              if (store === undefined) {
+                // No store to write through yet: wait a turn of the event loop rather than spin.
+                await new Promise((resolve) => setImmediate(resolve));
+                continue;
+              }
               const started = performance.now();
               current = store.appendEvents(['rolling', String(n)], 0, [{ type: 'Wrote', data: { n } }]).then(() => undefined);
               await current;

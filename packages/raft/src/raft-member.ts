@@ -178,9 +178,10 @@ export class RaftMember {
    * Adds member `id`, reachable at `address`, as a learner: it receives the log (or a snapshot
    * when far behind) but does not vote, so a slow newcomer never holds up writes. Call on the
    * leader; resolves once the change is committed. Start the new member with `RaftMember.join`.
+   * One change at a time: a call made while another change is uncommitted waits for it first.
    * @throws NotLeaderError on a follower (its message names the leader). ConfChangeInProgressError
-   * while another change is uncommitted (one change at a time). InvalidConfChangeError when `id` is
-   * already a member. MembershipChangeFailedError when it did not commit.
+   * when the change before it did not commit within `proposalTimeoutMs`. InvalidConfChangeError
+   * when `id` is already a member. MembershipChangeFailedError when it did not commit.
    */
   addLearner(id: NodeId, address: string): Promise<void> {
     return this.server.changeMembership({ type: 'add-learner', node: id, address });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError, StoreClosedError } from '@timebox/core';
-import { NotLeaderError } from '../consensus/errors.js';
+import { ConfChangeInProgressError, NotLeaderError } from '../consensus/errors.js';
 import type { ConfChange, Configuration } from '../consensus/membership.js';
 import { RaftNode } from '../consensus/raft.js';
 import type { Message, NodeId, RaftRole } from '../consensus/types.js';
@@ -220,20 +220,43 @@ export class RaftServer<Result> implements Replicator<Result> {
   /**
    * Makes one single-server membership change through this node, which must be the leader, and
    * resolves once it is committed (the new configuration is in force from then on everywhere).
-   * @throws NotLeaderError on a follower (it names the leader). ConfChangeInProgressError while
-   * another change is uncommitted. InvalidConfChangeError when the change does not apply.
-   * LeadershipTransferInProgressError during a transfer. MembershipChangeFailedError when it was
-   * lost to a leader change or did not commit within `proposalTimeoutMs`.
+   * One change at a time: while another change (or a new leader's first entry) is uncommitted, it
+   * waits for that to commit first, up to `proposalTimeoutMs`.
+   * @throws NotLeaderError on a follower (it names the leader). ConfChangeInProgressError when the
+   * change before it did not commit within `proposalTimeoutMs`. InvalidConfChangeError when the
+   * change does not apply. LeadershipTransferInProgressError during a transfer.
+   * MembershipChangeFailedError when it was lost to a leader change or did not commit within
+   * `proposalTimeoutMs`.
    */
   async changeMembership(change: ConfChange): Promise<void> {
     await this.start();
     this.assertOpen('change the membership');
     let index = 0;
     let term = 0;
-    this.guardOrThrow(() => {
-      index = this.node.proposeConfChange(change);
-      term = this.node.status().term;
-    });
+    const propose = (): void =>
+      this.guardOrThrow(() => {
+        index = this.node.proposeConfChange(change);
+        term = this.node.status().term;
+      });
+    // Serialize behind the change in flight rather than hand the caller a retry loop: right after
+    // an election or a transfer the new leader's own first entry counts as one, and concurrent
+    // calls take turns.
+    const deadline = performance.now() + this.options.proposalTimeoutMs;
+    for (;;) {
+      try {
+        propose();
+        break;
+      } catch (error) {
+        const leftMs = deadline - performance.now();
+        if (!(error instanceof ConfChangeInProgressError) || leftMs <= 0) throw error;
+        await this.conditions.wait(
+          () => this.node.status().role !== 'leader' || this.node.status().commit >= error.pendingIndex,
+          leftMs,
+          () => error,
+        );
+        this.assertOpen('change the membership');
+      }
+    }
     await this.conditions.wait(
       () => {
         const at = this.node.termAt(index);

@@ -8,7 +8,7 @@ import { freeLoopbackPort } from '../../src/local-cluster.js';
 import type { RaftMemberOptions, RaftServerAddress } from '../../src/options.js';
 import { RaftMember } from '../../src/raft-member.js';
 import { contentsOf } from '../cluster/support.js';
-import { FAST, waitFor } from './support.js';
+import { FAST, sleep, waitFor } from './support.js';
 
 /** Members of one cluster on loopback ports, started, stopped and replaced by ID. */
 class Members {
@@ -85,6 +85,9 @@ class Members {
   }
 }
 
+/** Writers of the running test, stopped after it whether it passed or not. */
+const writers: Writer[] = [];
+
 /**
  * Writes one event per new aggregate, one after another, through whichever member is asked, until
  * stopped; remembers which writes were acknowledged (a failed write's outcome is unknown).
@@ -95,7 +98,9 @@ class Writer {
   private stopped = false;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly store: () => Store) {}
+  constructor(private readonly store: () => Store) {
+    writers.push(this);
+  }
 
   start(): void {
     this.running = (async () => {
@@ -104,7 +109,10 @@ class Writer {
           await this.store().appendEvents(['w', String(n)], 0, [{ type: 'Wrote', data: { n } }]);
           this.acknowledged.push(n);
         } catch {
+          // Back off on a timer: a write that fails without I/O (a closed store, no leader known)
+          // would otherwise spin on microtasks and starve the timers this test waits on.
           this.failures++;
+          await sleep(10);
         }
       }
     })();
@@ -134,6 +142,7 @@ describe('membership changes between real members over TCP', () => {
   const stores: Store[] = [];
 
   afterEach(async () => {
+    await Promise.all(writers.splice(0).map((writer) => writer.stop()));
     await Promise.all(stores.splice(0).map((store) => store.close().catch(() => undefined)));
     await members?.close();
     members = undefined;
@@ -223,6 +232,22 @@ describe('membership changes between real members over TCP', () => {
     const again = await RaftMember.join(cluster.options.get('f')!);
     cluster.running.set('f', again);
     expect([...again.members().voters].sort()).toEqual([...(await cluster.leader()).members().voters].sort());
+  });
+
+  it('takes membership calls in turn: two at once, and one right after a transfer', { timeout: 60_000 }, async () => {
+    members = await Members.start(['a', 'b', 'c']);
+    const cluster = members;
+    await cluster.join('d');
+    await cluster.join('e');
+    const leader = await cluster.leader();
+    // The second call waits for the first to commit instead of failing with ConfChangeInProgressError.
+    await Promise.all(['d', 'e'].map((id) => leader.addLearner(id, cluster.options.get(id)!.address)));
+    expect([...leader.members().learners].sort()).toEqual(['d', 'e']);
+    // A new leader's own first entry must commit before its first change: the call waits for it.
+    const target = await leader.transferLeadership();
+    const next = cluster.get(target!);
+    await next.removeMember('e');
+    expect(next.members().learners).toEqual(['d']);
   });
 
   it('refuses a membership change on a follower, naming the leader', { timeout: 60_000 }, async () => {

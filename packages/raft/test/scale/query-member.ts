@@ -106,6 +106,8 @@ async function query(rounds: number, writers: number, count: number): Promise<vo
       } catch (error) {
         writeErrors++;
         process.stderr.write(`write failed: ${String(error)}\n`);
+        // A timer, not a microtask: a write failing without I/O must not starve the event loop.
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
     }
   });
