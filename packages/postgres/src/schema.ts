@@ -2,7 +2,7 @@ import type { Sql } from 'postgres';
 import { TimeboxError } from '@timebox/core';
 
 /** The schema version this release creates and expects. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 1;
 
 /** The channel on which archive moves are announced; the payload is md5(prefix). */
 export const ARCHIVE_CHANNEL = 'timebox_archive';
@@ -33,11 +33,13 @@ const SCHEMA_LOCK_KEY = '7310582740362958801';
  *   count; the events stay in `timebox_events`) stamped with its transaction ID. A row's `tx` never
  *   falls below a reader's snapshot xmin after the reader passed it, so a reader that remembers the
  *   xmin of its last read and the rows it delivered above it resumes without loss (see
- *   feed-reader.ts). In this version appends NOTIFY only while a subscriber holds a lease in
- *   `timebox_feed_listener`, because a NOTIFY makes PostgreSQL serialize the commits of notifying
- *   transactions on one lock: measured to halve append throughput at 64 in flight (version 2
- *   moves the NOTIFY out of the append). Feed rows are written always, so a subscriber reads what
- *   was appended before it (re)registered.
+ *   feed-reader.ts). Feed rows are written always, so a subscriber reads what was appended before
+ *   it (re)registered. Appends never NOTIFY inside their transaction: a NOTIFY makes PostgreSQL
+ *   take one database-wide lock at commit and hold it through the commit's WAL flush, so notifying
+ *   appends would commit one at a time (measured: a live subscriber cost 55% of the append
+ *   throughput at 64 in flight). `timebox_append` answers whether a subscriber holds a lease in
+ *   `timebox_feed_listener`, and the appending process then announces its commits itself,
+ *   coalesced, from a transaction of its own that does not wait for a flush (feed-notifier.ts).
  * - **Projections.** `timebox_projection`: checkpoint, lease (server clock) and generation per name.
  */
 const VERSION_1 = /* sql */ `
@@ -145,13 +147,14 @@ CREATE TABLE IF NOT EXISTS timebox_projection (
 --
 -- The head row write comes first, and gives the transaction its ID, before the event insert takes
 -- positions (the column default): timebox_read_log depends on that order. A successful non-empty
--- append adds its feed row and, while a subscriber holds a lease in timebox_feed_listener,
--- notifies the feed channel; about every 1000th append prunes the prefix's feed to its newest
--- p_feed_retention rows (0: no feed rows at all).
+-- append adds its feed row and answers notify = true while a subscriber holds a lease in
+-- timebox_feed_listener: the caller then announces the append on the feed channel after the commit
+-- (see feed-notifier.ts), never from this transaction. About every 1000th append prunes the
+-- prefix's feed to its newest p_feed_retention rows (0: no feed rows at all).
 CREATE OR REPLACE FUNCTION timebox_append(
   p_prefix text, p_aggregate text, p_expected bigint, p_events json,
   p_status text, p_status_time bigint, p_labels json, p_feed_retention integer)
-RETURNS TABLE (actual double precision, events text, positions text)
+RETURNS TABLE (actual double precision, events text, positions text, notify boolean)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -160,36 +163,54 @@ DECLARE
   v_events text;
   v_positions text;
   v_feed_id bigint;
+  v_notify boolean;
   v_horizon xid8;
 BEGIN
   LOOP
     IF v_count > 0 THEN
-      -- The head row is the aggregate's lock. The sequence check is part of the UPDATE, so a
-      -- writer queued behind another re-checks the committed row (no lost update), and the
-      -- common case takes one statement. Re-asserting the current status keeps its entry time.
-      -- A tombstone (an archived life) has next_sequence one past that life's: an append at the
-      -- new life's start revives it.
-      UPDATE timebox_index i
-         SET next_sequence = p_expected + v_count,
-             live = true,
-             status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
-             status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
-                                WHEN p_status = '' THEN NULL ELSE p_status_time END
-       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
-      IF NOT FOUND AND p_expected = 0 THEN
-        INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
+      -- The head row is the aggregate's lock. The sequence check is part of the write, so a
+      -- writer queued behind another re-checks the committed row (no lost update). Re-asserting
+      -- the current status keeps its entry time. A tombstone (an archived life) has next_sequence
+      -- one past that life's: an append at the new life's start revives it. At 0 the row is
+      -- usually new: one upsert, instead of an UPDATE that finds nothing and then an INSERT.
+      IF p_expected = 0 THEN
+        INSERT INTO timebox_index AS i (prefix, aggregate, next_sequence, status, status_time)
         VALUES (p_prefix, p_aggregate, v_count, coalesce(p_status, ''),
                 CASE WHEN coalesce(p_status, '') = '' THEN NULL ELSE p_status_time END)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (prefix, aggregate) DO UPDATE
+           SET next_sequence = v_count,
+               live = true,
+               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
+               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
+                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
+         WHERE i.next_sequence = 0;
+      ELSE
+        UPDATE timebox_index i
+           SET next_sequence = p_expected + v_count,
+               live = true,
+               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
+               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
+                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
+         WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
       END IF;
       IF FOUND THEN
+        -- The events, the feed row and the listener check in one statement (each statement of a
+        -- function has a fixed cost, paid on every append).
         WITH stored AS (
           INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
           SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
             FROM json_array_elements(p_events) WITH ORDINALITY AS u(e, ord)
            ORDER BY u.ord
-          RETURNING sequence, position)
-        SELECT json_agg(s.position ORDER BY s.sequence)::text INTO v_positions FROM stored s;
+          RETURNING sequence, position),
+        feed AS (
+          INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
+          SELECT p_prefix, p_aggregate, p_expected, v_count WHERE p_feed_retention > 0
+          RETURNING id)
+        SELECT (SELECT json_agg(s.position ORDER BY s.sequence)::text FROM stored s),
+               (SELECT f.id FROM feed f),
+               p_feed_retention > 0
+                 AND EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now())
+          INTO v_positions, v_feed_id, v_notify;
         IF json_array_length(p_labels) > 0 THEN
           DELETE FROM timebox_labels l
            USING json_array_elements(p_labels) AS u(e)
@@ -200,14 +221,7 @@ BEGIN
            WHERE u.e->>1 <> ''
           ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
         END IF;
-        RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions;
-        IF p_feed_retention <= 0 THEN RETURN; END IF;
-        INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
-        VALUES (p_prefix, p_aggregate, p_expected, v_count)
-        RETURNING id INTO v_feed_id;
-        IF EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now()) THEN
-          PERFORM pg_notify('${FEED_CHANNEL}', md5(p_prefix));
-        END IF;
+        RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions, v_notify;
         IF v_feed_id % 1000 = 0 THEN
           SELECT f.tx INTO v_horizon FROM timebox_feed f WHERE f.prefix = p_prefix
            ORDER BY f.tx DESC, f.id DESC OFFSET p_feed_retention LIMIT 1;
@@ -230,15 +244,15 @@ BEGIN
       FROM timebox_events e
      WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence >= p_expected;
     IF v_next <> p_expected THEN
-      RETURN QUERY SELECT v_next::double precision, v_events, NULL::text;
+      RETURN QUERY SELECT v_next::double precision, v_events, NULL::text, false;
       RETURN;
     END IF;
     IF v_count = 0 THEN
-      RETURN QUERY SELECT p_expected::double precision, NULL::text, '[]'::text;
+      RETURN QUERY SELECT p_expected::double precision, NULL::text, '[]'::text, false;
       RETURN;
     END IF;
-    -- p_expected is 0 and a head row at 0 appeared between the two statements (a snapshot saved
-    -- at 0 by another writer): try again.
+    -- The head reached p_expected between the two statements (the writer it waited for had
+    -- committed): try again.
   END LOOP;
 END
 $fn$;
@@ -522,141 +536,10 @@ $fn$;
 `;
 
 /**
- * Version 2: appends no longer NOTIFY inside their transaction. A NOTIFY makes PostgreSQL take one
- * database-wide lock at commit and hold it through the commit's WAL flush, so notifying appends
- * commit one at a time (measured: a live subscriber cost 55% of the append throughput at 64 in
- * flight). `timebox_append` now answers whether a subscriber holds a lease, and the appending
- * process announces its commits itself, coalesced, from a transaction of its own that does not
- * wait for a flush (see feed-notifier.ts).
- */
-const VERSION_2 = /* sql */ `
--- Appends a batch if the aggregate's next sequence is p_expected, applies the folded index change
--- and writes the feed row, in one call. The batch is JSON text, [[type, time_ms, data], ...], and
--- the label changes [[label, value], ...] (an empty value removes the label): no array parameter,
--- so the driver needs no array type information (see options.ts). Returns the next sequence found
--- (equal to p_expected on success); on success the positions given to the events (JSON text
--- [position, ...]); on a conflict the events stored from p_expected on (JSON text
--- [[sequence, type, time_ms, data, position], ...]).
---
--- The head row write comes first, and gives the transaction its ID, before the event insert takes
--- positions (the column default): timebox_read_log depends on that order. A successful non-empty
--- append adds its feed row and answers notify = true while a subscriber holds a lease in
--- timebox_feed_listener: the caller then announces the append on the feed channel after the commit
--- (see feed-notifier.ts), never from this transaction. About every 1000th append prunes the
--- prefix's feed to its newest p_feed_retention rows (0: no feed rows at all).
-DROP FUNCTION IF EXISTS timebox_append(text, text, bigint, json, text, bigint, json, integer);
-CREATE FUNCTION timebox_append(
-  p_prefix text, p_aggregate text, p_expected bigint, p_events json,
-  p_status text, p_status_time bigint, p_labels json, p_feed_retention integer)
-RETURNS TABLE (actual double precision, events text, positions text, notify boolean)
-LANGUAGE plpgsql AS $fn$
-#variable_conflict use_column
-DECLARE
-  v_count integer := json_array_length(p_events);
-  v_next bigint;
-  v_events text;
-  v_positions text;
-  v_feed_id bigint;
-  v_notify boolean;
-  v_horizon xid8;
-BEGIN
-  LOOP
-    IF v_count > 0 THEN
-      -- The head row is the aggregate's lock. The sequence check is part of the write, so a
-      -- writer queued behind another re-checks the committed row (no lost update). Re-asserting
-      -- the current status keeps its entry time. A tombstone (an archived life) has next_sequence
-      -- one past that life's: an append at the new life's start revives it. At 0 the row is
-      -- usually new: one upsert, instead of an UPDATE that finds nothing and then an INSERT.
-      IF p_expected = 0 THEN
-        INSERT INTO timebox_index AS i (prefix, aggregate, next_sequence, status, status_time)
-        VALUES (p_prefix, p_aggregate, v_count, coalesce(p_status, ''),
-                CASE WHEN coalesce(p_status, '') = '' THEN NULL ELSE p_status_time END)
-        ON CONFLICT (prefix, aggregate) DO UPDATE
-           SET next_sequence = v_count,
-               live = true,
-               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
-               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
-                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
-         WHERE i.next_sequence = 0;
-      ELSE
-        UPDATE timebox_index i
-           SET next_sequence = p_expected + v_count,
-               live = true,
-               status = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status ELSE p_status END,
-               status_time = CASE WHEN p_status IS NULL OR p_status = i.status THEN i.status_time
-                                  WHEN p_status = '' THEN NULL ELSE p_status_time END
-         WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.next_sequence = p_expected;
-      END IF;
-      IF FOUND THEN
-        -- The events, the feed row and the listener check in one statement (each statement of a
-        -- function has a fixed cost, paid on every append).
-        WITH stored AS (
-          INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
-          SELECT p_prefix, p_aggregate, p_expected + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
-            FROM json_array_elements(p_events) WITH ORDINALITY AS u(e, ord)
-           ORDER BY u.ord
-          RETURNING sequence, position),
-        feed AS (
-          INSERT INTO timebox_feed (prefix, aggregate, first_sequence, count)
-          SELECT p_prefix, p_aggregate, p_expected, v_count WHERE p_feed_retention > 0
-          RETURNING id)
-        SELECT (SELECT json_agg(s.position ORDER BY s.sequence)::text FROM stored s),
-               (SELECT f.id FROM feed f),
-               p_feed_retention > 0
-                 AND EXISTS (SELECT 1 FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at > now())
-          INTO v_positions, v_feed_id, v_notify;
-        IF json_array_length(p_labels) > 0 THEN
-          DELETE FROM timebox_labels l
-           USING json_array_elements(p_labels) AS u(e)
-           WHERE u.e->>1 = '' AND l.prefix = p_prefix AND l.aggregate = p_aggregate AND l.label = u.e->>0;
-          INSERT INTO timebox_labels AS l (prefix, aggregate, label, value)
-          SELECT p_prefix, p_aggregate, u.e->>0, u.e->>1
-            FROM json_array_elements(p_labels) AS u(e)
-           WHERE u.e->>1 <> ''
-          ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value;
-        END IF;
-        RETURN QUERY SELECT p_expected::double precision, NULL::text, v_positions, v_notify;
-        IF v_feed_id % 1000 = 0 THEN
-          SELECT f.tx INTO v_horizon FROM timebox_feed f WHERE f.prefix = p_prefix
-           ORDER BY f.tx DESC, f.id DESC OFFSET p_feed_retention LIMIT 1;
-          IF v_horizon IS NOT NULL THEN
-            DELETE FROM timebox_feed f WHERE f.prefix = p_prefix AND f.tx < v_horizon;
-            INSERT INTO timebox_feed_horizon AS h (prefix, pruned_below) VALUES (p_prefix, v_horizon)
-            ON CONFLICT (prefix) DO UPDATE SET pruned_below = greatest(h.pruned_below, EXCLUDED.pruned_below);
-          END IF;
-          DELETE FROM timebox_feed_listener l WHERE l.prefix = p_prefix AND l.expires_at < now() - interval '1 hour';
-        END IF;
-        RETURN;
-      END IF;
-    END IF;
-
-    -- An empty batch, or a conflict: the head and the events since p_expected, read together.
-    SELECT coalesce((SELECT i.next_sequence FROM timebox_index i
-                      WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate), 0),
-           json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data, e.position) ORDER BY e.sequence)::text
-      INTO v_next, v_events
-      FROM timebox_events e
-     WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence >= p_expected;
-    IF v_next <> p_expected THEN
-      RETURN QUERY SELECT v_next::double precision, v_events, NULL::text, false;
-      RETURN;
-    END IF;
-    IF v_count = 0 THEN
-      RETURN QUERY SELECT p_expected::double precision, NULL::text, '[]'::text, false;
-      RETURN;
-    END IF;
-    -- The head reached p_expected between the two statements (the writer it waited for had
-    -- committed): try again.
-  END LOOP;
-END
-$fn$;
-`;
-
-/**
  * Migrations by the version they produce; each runs in the schema transaction. Version 1 is the
  * first released schema; a later release appends the steps from it to its own version.
  */
-const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2];
+const MIGRATIONS: readonly string[] = [VERSION_1];
 
 // The SQLSTATE the schema script raises when the database is newer than this release.
 const TOO_NEW_SQLSTATE = 'TBX01';
