@@ -9,7 +9,8 @@ import { fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { percentile } from '../stats.js';
-import { now, openHubStore, type HubBackend } from './stores.js';
+import { createThrowawayDatabase } from '../postgres-database.js';
+import { now, openHubStore, type HubBackend, type HubTarget } from './stores.js';
 
 export interface LatencyResult {
   readonly backend: HubBackend;
@@ -24,8 +25,17 @@ const subscriberScript = fileURLToPath(new URL('./subscriber.ts', import.meta.ur
 
 /** Appends `appends` one-event batches, `inFlight` at a time (one aggregate each), and measures delivery. */
 export async function measureDelivery(backend: HubBackend, appends: number, inFlight: number): Promise<LatencyResult> {
-  const prefix = `bench-hub-${randomUUID().slice(0, 8)}`;
-  const child = fork(subscriberScript, [backend, prefix], {
+  const database = backend === 'postgres' ? await createThrowawayDatabase('timebox_hub') : undefined;
+  try {
+    return await measureOn({ backend, prefix: `bench-hub-${randomUUID().slice(0, 8)}`, postgresUrl: database?.url }, appends, inFlight);
+  } finally {
+    await database?.drop();
+  }
+}
+
+async function measureOn(target: HubTarget, appends: number, inFlight: number): Promise<LatencyResult> {
+  const { backend } = target;
+  const child = fork(subscriberScript, [JSON.stringify(target)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -52,7 +62,7 @@ export async function measureDelivery(backend: HubBackend, appends: number, inFl
   let latencies: number[];
   try {
     await next((m) => ((m as { ready?: true }).ready ? true : undefined));
-    const opened = openHubStore(backend, prefix);
+    const opened = openHubStore(target);
     store = opened;
     await opened.ready();
     let issued = 0;

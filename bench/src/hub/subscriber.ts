@@ -1,11 +1,11 @@
 // The other process of the delivery-latency benchmark: subscribes, notes when each event reaches
 // its handler, and answers the writer's acknowledgement times with the latencies. Started by
 // latency.ts through `fork`, never on its own.
-import { now, openHubStore, type HubBackend } from './stores.js';
+import { now, openHubStore, type HubTarget } from './stores.js';
 
-const [backend, prefix] = process.argv.slice(2) as [HubBackend, string];
+const target = JSON.parse(process.argv[2] ?? '') as HubTarget;
 const send = (message: unknown) => (process.send as (message: unknown) => void)(message);
-const store = openHubStore(backend, prefix);
+const store = openHubStore(target);
 await store.ready();
 /** Handler times by "aggregate#sequence", and acknowledgement times not yet matched. */
 const handled = new Map<string, number>();

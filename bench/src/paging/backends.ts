@@ -7,6 +7,7 @@ import { createRedisStore, deleteStoreKeys } from '@timebox/redis';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { messageOf, SuiteUnavailableError, type BackendBench, type BackendSuite } from '../suite.js';
+import { createThrowawayDatabase, postgresServerUrl } from '../postgres-database.js';
 import { bulkFillPostgres } from './postgres-fill.js';
 import { filledStore, PAGING_CONFIG, pagingComparisons, type PagingEvents, type PagingHost, type PagingStore } from './workloads.js';
 
@@ -32,19 +33,9 @@ const memoryHost = async (): Promise<OpenedHost> => ({
 
 /** PostgreSQL: a throwaway database for the run, a prefix per store, a pool of 32. */
 async function postgresHost(progress: (line: string) => void): Promise<OpenedHost> {
-  const url = process.env.TIMEBOX_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-  const server = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => undefined });
-  try {
-    await server`SELECT 1`;
-  } catch (error) {
-    await server.end({ timeout: 1 }).catch(() => undefined);
-    throw new SuiteUnavailableError(`no PostgreSQL answers at ${url} (${messageOf(error)}): start one or set TIMEBOX_POSTGRES_URL`);
-  }
-  const database = `timebox_paging_${randomUUID().replace(/-/g, '')}`;
-  await server`CREATE DATABASE ${server(database)}`;
-  const dbUrl = new URL(url);
-  dbUrl.pathname = `/${database}`;
-  progress(`database ${database} on ${url}`);
+  const database = await createThrowawayDatabase('timebox_paging');
+  const dbUrl = new URL(database.url);
+  progress(`database ${database.name} on ${postgresServerUrl()}`);
   const maxConns = 32;
   const admin = postgres(dbUrl.toString(), { max: 4, onnotice: () => undefined });
   return {
@@ -69,8 +60,7 @@ async function postgresHost(progress: (line: string) => void): Promise<OpenedHos
     ],
     async close() {
       await admin.end();
-      await server`DROP DATABASE IF EXISTS ${server(database)} WITH (FORCE)`;
-      await server.end();
+      await database.drop();
     },
   };
 }

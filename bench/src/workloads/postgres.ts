@@ -7,7 +7,8 @@ import pg from 'pg';
 import postgres, { type Sql } from 'postgres';
 import { runPool, runTimedPool, type Comparison, type Trial, type Unavailable, type Workload } from '../harness.js';
 import { rssComparison } from '../rss/workload.js';
-import { messageOf, SuiteUnavailableError, type BackendBench } from '../suite.js';
+import { createThrowawayDatabase, postgresServerUrl } from '../postgres-database.js';
+import { messageOf, type BackendBench } from '../suite.js';
 import { coldLoadComparison, fillColdAggregates, type ColdSizes } from './coldload.js';
 import { contentionWorkload, type SharedStores } from './contention.js';
 import {
@@ -89,10 +90,6 @@ interface Pattern {
 }
 
 /** Where the benchmarks find PostgreSQL: `TIMEBOX_POSTGRES_URL`, else the default local port. */
-function serverUrl(): string {
-  return process.env.TIMEBOX_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
-}
-
 /** What the comparisons run on, opened by `postgresBench.open`. */
 interface Context {
   readonly url: string;
@@ -427,22 +424,9 @@ async function closeCastore(adapter: PostgresEventStorageAdapter | Unavailable):
 export const postgresBench: BackendBench = {
   name: 'postgres',
   async open({ quick, progress }) {
-    const url = serverUrl();
-    const server = postgres(url, { max: 1, connect_timeout: 5, onnotice: () => undefined });
-    try {
-      await server`SELECT 1`;
-    } catch (error) {
-      await server.end({ timeout: 1 }).catch(() => undefined);
-      throw new SuiteUnavailableError(
-        `no PostgreSQL answers at ${url} (${messageOf(error)}): start one on the default port (apt-get install postgresql) or set TIMEBOX_POSTGRES_URL`,
-      );
-    }
-    const database = `timebox_bench_${randomUUID().replace(/-/g, '')}`;
-    await server`CREATE DATABASE ${server(database)}`;
-    const benchUrl = new URL(url);
-    benchUrl.pathname = `/${database}`;
-    const dbUrl = benchUrl.toString();
-    progress(`database ${database} on ${url}`);
+    const database = await createThrowawayDatabase('timebox_bench');
+    const dbUrl = database.url;
+    progress(`database ${database.name} on ${postgresServerUrl()}`);
     const admin = postgres(dbUrl, { max: 2, onnotice: () => undefined });
     // Emmett gets a pg pool we own: its own pooling keeps a pool per connection string with a
     // usage count that `close()` does not bring to zero, so the pool would outlive the run and
@@ -461,8 +445,7 @@ export const postgresBench: BackendBench = {
       await emmett.close().catch(() => undefined);
       await emmettPool.end().catch(() => undefined);
       await admin.end().catch(() => undefined);
-      await server`DROP DATABASE IF EXISTS ${server(database)} WITH (FORCE)`;
-      await server.end();
+      await database.drop();
     };
     try {
       await admin`CREATE TABLE ${admin(PLAIN_TABLE)} (
