@@ -1,4 +1,5 @@
 import { LeadershipTransferInProgressError, NoLeaderError, ProposalDroppedError } from '../consensus/errors.js';
+import type { Proposal } from '../consensus/types.js';
 import type { CommittedEntry } from './ports.js';
 import { ProposalResultMissingError } from './errors.js';
 
@@ -13,12 +14,7 @@ interface PendingProposal<Result> {
 }
 
 /** What the tracker needs from its node. */
-export interface ProposalHost {
-  /**
-   * Hands a proposal to consensus; throws `NoLeaderError`/`ProposalDroppedError` when it cannot
-   * take it now. A host that batches submissions reports a later refusal through `onSubmitFailed`.
-   */
-  submit(id: string, data: Uint8Array): void;
+export interface ProposalClock {
   /** The error a proposal rejects with once its wait ran out. */
   unavailable(): Error;
   /** A monotonic clock in milliseconds. */
@@ -26,16 +22,22 @@ export interface ProposalHost {
 }
 
 /**
- * The proposals this node waits on, keyed by proposal ID. Consensus may lose a proposal silently
- * (forwarded to a leader that then lost its leadership), so an unapplied proposal is offered again
- * with the same ID — after a leader change, or when `retryTicks` pass without it applying — until
- * `timeoutMs`; the state machine applies an ID once however often it reaches the log.
+ * The proposals this node waits on, keyed by proposal ID, and which of them are to be offered to
+ * consensus next. It only keeps the books: the server takes the offers (`takeOffers`), hands them
+ * to the core, and reports back refusals (`onSubmitFailed`) and applied entries (`onApplied`).
+ *
+ * Consensus may lose a proposal silently (forwarded to a leader that then lost its leadership), so
+ * an unapplied proposal is offered again with the same ID — after a leader change, or when
+ * `retryTicks` pass without it applying — until `timeoutMs`; the state machine applies an ID once
+ * however often it reaches the log.
  */
 export class ProposalTracker<Result> {
   private readonly pending = new Map<string, PendingProposal<Result>>();
+  /** Proposals to offer at the next submission, by ID: one offered twice before then goes once. */
+  private readonly offers = new Map<string, PendingProposal<Result>>();
 
   constructor(
-    private readonly host: ProposalHost,
+    private readonly clock: ProposalClock,
     private readonly timeoutMs: number,
     private readonly retryTicks: number,
   ) {}
@@ -44,13 +46,25 @@ export class ProposalTracker<Result> {
     return this.pending.size;
   }
 
-  /** Starts tracking `id` and offers it at once; resolves with its result once applied here. */
+  /** Whether proposals wait to be offered to consensus. */
+  get hasOffers(): boolean {
+    return this.offers.size > 0;
+  }
+
+  /** Starts tracking `id` and offers it at the next submission; resolves with its result once applied here. */
   track(id: string, data: Uint8Array, tick: number): Promise<Result> {
     return new Promise<Result>((resolve, reject) => {
-      const proposal: PendingProposal<Result> = { id, data, startedAt: this.host.now(), attemptedAt: null, resolve, reject };
+      const proposal: PendingProposal<Result> = { id, data, startedAt: this.clock.now(), attemptedAt: null, resolve, reject };
       this.pending.set(id, proposal);
-      this.attempt(proposal, tick);
+      this.offer(proposal, tick);
     });
+  }
+
+  /** Takes the proposals to hand to consensus now, in the order they were offered. */
+  takeOffers(): Proposal[] {
+    const offers = [...this.offers.values()].map(({ id, data }) => ({ id, data }));
+    this.offers.clear();
+    return offers;
   }
 
   /**
@@ -58,15 +72,15 @@ export class ProposalTracker<Result> {
    * leader (when one is known), lost to a leader change, or unapplied for `retryTicks`.
    */
   onTick(tick: number, leaderKnown: boolean, leaderChanged: boolean): void {
-    const now = this.host.now();
+    const now = this.clock.now();
     for (const proposal of [...this.pending.values()]) {
       if (now - proposal.startedAt >= this.timeoutMs) {
-        this.settle(proposal.id, () => proposal.reject(this.host.unavailable()));
+        this.settle(proposal.id, () => proposal.reject(this.clock.unavailable()));
         continue;
       }
       if (!leaderKnown) continue;
       const due = proposal.attemptedAt === null || leaderChanged || tick - proposal.attemptedAt >= this.retryTicks;
-      if (due) this.attempt(proposal, tick);
+      if (due) this.offer(proposal, tick);
     }
   }
 
@@ -83,9 +97,9 @@ export class ProposalTracker<Result> {
   }
 
   /**
-   * A submission the host had accepted (it batches them) was refused when it reached consensus:
-   * on `NoLeaderError`/`ProposalDroppedError` the proposals wait and are offered again on a later
-   * tick, as if the first attempt had failed; any other error rejects them.
+   * Consensus refused the offers `ids`: on `NoLeaderError`/`ProposalDroppedError` (or a leadership
+   * transfer under way) they wait and are offered again on a later tick; any other error rejects
+   * them.
    */
   onSubmitFailed(ids: readonly string[], error: unknown): void {
     for (const id of ids) {
@@ -100,21 +114,14 @@ export class ProposalTracker<Result> {
     for (const proposal of [...this.pending.values()]) this.settle(proposal.id, () => proposal.reject(error));
   }
 
-  private attempt(proposal: PendingProposal<Result>, tick: number): void {
-    try {
-      this.host.submit(proposal.id, proposal.data);
-      proposal.attemptedAt = tick;
-    } catch (error) {
-      if (isRetryable(error)) {
-        proposal.attemptedAt = null;
-        return;
-      }
-      this.settle(proposal.id, () => proposal.reject(error));
-    }
+  private offer(proposal: PendingProposal<Result>, tick: number): void {
+    proposal.attemptedAt = tick;
+    this.offers.set(proposal.id, proposal);
   }
 
   private settle(id: string, outcome: () => void): void {
     this.pending.delete(id);
+    this.offers.delete(id);
     outcome();
   }
 }

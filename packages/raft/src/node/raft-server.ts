@@ -9,7 +9,7 @@ import { ConditionWaiters } from './conditions.js';
 import { LeadershipTransferFailedError, MembershipChangeFailedError, RaftNodeFailedError, RaftUnavailableError } from './errors.js';
 import { resolveRaftServerOptions, type RaftServerOptions, type ResolvedRaftServerOptions } from './options.js';
 import type { Replicator, Transport } from './ports.js';
-import { ProposalBatcher } from './proposal-batcher.js';
+import { packProposals } from './proposal-batches.js';
 import { ProposalTracker } from './proposals.js';
 import { ReadBarrier } from './read-barrier.js';
 import { ReadyLoop } from './ready-loop.js';
@@ -51,7 +51,6 @@ export class RaftServer<Result> implements Replicator<Result> {
   private readonly options: ResolvedRaftServerOptions<Result>;
   private readonly node: RaftNode;
   private readonly proposals: ProposalTracker<Result>;
-  private readonly batcher: ProposalBatcher;
   private readonly reads: ReadBarrier;
   private readonly snapshots: SnapshotPolicy;
   private readonly conditions = new ConditionWaiters();
@@ -60,6 +59,7 @@ export class RaftServer<Result> implements Replicator<Result> {
   private transport: Transport | null = null;
   private transportClosed: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private submitTimer: NodeJS.Immediate | null = null;
   private ticks = 0;
   private observedLeader: NodeId | null = null;
   private observedTerm = 0;
@@ -102,20 +102,10 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.node = new RaftNode({ ...consensus, id, voters: bootstrap, storage: log, random, electionTicks, heartbeatTicks, applied });
     const retryTicks = 2 * electionTicks;
     this.proposals = new ProposalTracker<Result>(
-      {
-        submit: (proposalId, data) => this.batcher.add(proposalId, data),
-        unavailable: () => this.unavailable(),
-        now: () => performance.now(),
-      },
+      { unavailable: () => this.unavailable(), now: () => performance.now() },
       this.options.proposalTimeoutMs,
       retryTicks,
     );
-    this.batcher = new ProposalBatcher({
-      proposeMany: (proposals) => void this.node.proposeMany(proposals),
-      onRefused: (ids, error) => this.proposals.onSubmitFailed(ids, error),
-      wake: () => this.loop?.schedule(),
-      envelopeId: () => this.nextProposalId(),
-    });
     this.reads = new ReadBarrier((context) => this.node.readIndex(context), retryTicks);
     this.snapshots = new SnapshotPolicy(
       log,
@@ -145,6 +135,12 @@ export class RaftServer<Result> implements Replicator<Result> {
    * **That outcome is ambiguous**, as with any lost reply: the proposal may already sit in a
    * leader's log and still commit (and apply on every node) later.
    *
+   * A write's path, top to bottom: the tracker records the proposal and offers it;
+   * `submitProposals` hands the offers of one event-loop turn to the core together (one envelope
+   * entry); the ready loop makes the core's work durable, replicates it and, once committed,
+   * applies it; `onApplied` settles this promise with the state machine's result. Meanwhile every
+   * tick may offer it again (`ProposalTracker.onTick`) or reject it once its time ran out.
+   *
    * @throws InvalidArgumentError when `command` is not a `Uint8Array`. StoreClosedError after
    * `close()`. RaftNodeFailedError after a fatal error.
    */
@@ -153,6 +149,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     await this.start();
     this.assertOpen('propose');
     const result = this.proposals.track(this.nextProposalId(), command, this.ticks);
+    this.submitSoon();
     this.loop?.schedule();
     return result;
   }
@@ -381,9 +378,7 @@ export class RaftServer<Result> implements Replicator<Result> {
         this.reads.onReadStates(states);
         this.reads.onApplied(applied);
       },
-      beforeTurn: () => {
-        if (this.failure === null && !this.closed) this.batcher.flush();
-      },
+      beforeTurn: () => this.submitProposals(),
       applyIsUrgent: () => this.proposals.size > 0 || this.reads.size > 0 || this.options.state.wantsPromptApply?.() === true,
       afterTurn: async () => {
         if (!this.snapshots.due()) return;
@@ -414,7 +409,7 @@ export class RaftServer<Result> implements Replicator<Result> {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.stopTicking();
-    this.batcher.clear();
+    this.stopSubmitting();
     this.conditions.rejectAll(new StoreClosedError('wait for the cluster'));
     this.proposals.rejectAll(new StoreClosedError('propose'));
     this.reads.rejectAll(new StoreClosedError('wait for readiness'));
@@ -429,7 +424,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     if (this.failure !== null || this.closed) return;
     this.failure = error instanceof RaftNodeFailedError ? error : new RaftNodeFailedError(this.id, error);
     this.stopTicking();
-    this.batcher.clear();
+    this.stopSubmitting();
     void this.loop?.stop();
     this.proposals.rejectAll(this.failure);
     this.reads.rejectAll(this.failure);
@@ -446,6 +441,42 @@ export class RaftServer<Result> implements Replicator<Result> {
   private stopTicking(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  private stopSubmitting(): void {
+    if (this.submitTimer !== null) clearImmediate(this.submitTimer);
+    this.submitTimer = null;
+  }
+
+  // ---------------------------------------------------------------- proposals
+
+  /**
+   * Submits the offered proposals on the next macrotask at the latest: an idle loop submits them
+   * sooner, before its next turn, and a busy one would only after its durable write, so the
+   * proposals of a burst reach the core meanwhile and go into its next batch together.
+   */
+  private submitSoon(): void {
+    this.submitTimer ??= setImmediate(() => {
+      this.submitTimer = null;
+      this.submitProposals();
+      this.loop?.schedule();
+    });
+  }
+
+  /**
+   * Hands every offered proposal to the core, packed into envelopes. A refusal goes back to the
+   * tracker, which offers those proposals again on a later tick (no leader, a full uncommitted
+   * tail, a transfer under way) or rejects them.
+   */
+  private submitProposals(): void {
+    if (this.failure !== null || this.closed || !this.proposals.hasOffers) return;
+    for (const batch of packProposals(this.proposals.takeOffers(), () => this.nextProposalId())) {
+      try {
+        this.node.proposeMany([batch.proposal]);
+      } catch (error) {
+        this.proposals.onSubmitFailed(batch.ids, error);
+      }
+    }
   }
 
   private closeTransport(): Promise<void> {
@@ -472,6 +503,7 @@ export class RaftServer<Result> implements Replicator<Result> {
       this.lastTerm = term;
     }
     this.proposals.onTick(this.ticks, leader !== null, changed);
+    if (this.proposals.hasOffers) this.submitSoon();
     this.reads.onTick(this.ticks, leader !== null, changed);
     this.afterInput();
   }
