@@ -24,9 +24,11 @@ describe('replacing a killed member process under write load', () => {
   let passed = false;
 
   afterEach(async () => {
-    // Whether the test passed or not: no writer left running, no child process left behind.
-    await writer?.stop();
+    // Whether the test passed or not: no writer left running, no child process left behind. The
+    // kill comes first: it settles the write in flight at once (its member is gone).
+    const stopping = writer?.stop();
     await cluster?.killAll();
+    await stopping;
     if (passed) cluster?.remove();
     else if (cluster !== undefined) console.log(`replace-member: folder kept for inspection: ${cluster.dir}`);
     cluster = writer = undefined;

@@ -34,9 +34,11 @@ describe('rolling restart of three member processes under write load', () => {
   let passed = false;
 
   afterEach(async () => {
-    // Whether the test passed or not: no writer left running, no child process left behind.
-    await writer?.stop();
+    // Whether the test passed or not: no writer left running, no child process left behind. The
+    // kill comes first: it settles the write in flight at once (its member is gone).
+    const stopping = writer?.stop();
     await cluster?.killAll();
+    await stopping;
     if (passed) cluster?.remove();
     else if (cluster !== undefined) console.log(`rolling-restart: folder kept for inspection: ${cluster.dir}`);
     cluster = writer = undefined;
