@@ -19,6 +19,8 @@ export class LoadBalancedWriter {
   failures = 0;
   /** The longest time between two acknowledgements since the last `resetPause`. */
   longestPauseMs = 0;
+  /** The member the write that ended the longest pause went through. */
+  longestPauseVia: string | null = null;
   readonly #members: () => readonly (MemberHandle | undefined)[];
   readonly #outOfRotation = new Set<string>();
   #serving: { readonly id: string; readonly settled: Promise<unknown> } | null = null;
@@ -54,7 +56,10 @@ export class LoadBalancedWriter {
         await write;
         this.acknowledged.push(k);
         const now = performance.now();
-        if (this.#lastAckAt !== null) this.longestPauseMs = Math.max(this.longestPauseMs, now - this.#lastAckAt);
+        if (this.#lastAckAt !== null && now - this.#lastAckAt > this.longestPauseMs) {
+          this.longestPauseMs = now - this.#lastAckAt;
+          this.longestPauseVia = target.id;
+        }
         this.#lastAckAt = now;
       } catch {
         // Back off on a timer: a write that fails at once must not spin on microtasks.
@@ -78,10 +83,13 @@ export class LoadBalancedWriter {
     this.#outOfRotation.delete(id);
   }
 
-  /** Measures pauses from the next acknowledgement on. */
+  /**
+   * Starts a new measurement of the longest pause; a pause in progress counts in full (it is
+   * measured from the last acknowledgement, which may come before this call).
+   */
   resetPause(): void {
     this.longestPauseMs = 0;
-    this.#lastAckAt = null;
+    this.longestPauseVia = null;
   }
 
   /** Waits until `count` more writes were acknowledged. */
