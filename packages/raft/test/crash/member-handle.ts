@@ -2,7 +2,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProcessSpec, StatusReport } from './protocol.js';
+import type { CallAnswer, CallVerb, ProcessSpec, StatusReport } from './protocol.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageRoot = path.resolve(here, '../..');
@@ -25,7 +25,10 @@ export class MemberHandle {
   readonly spec: ProcessSpec;
   readonly #child: ChildProcessWithoutNullStreams;
   readonly #logFile: string;
-  readonly #events = new Set<string>();
+  /** Each report word seen, with the text after it (the latest, if it came more than once). */
+  readonly #events = new Map<string, string>();
+  readonly #calls = new Map<number, { resolve: (answer: CallAnswer) => void; reject: (error: Error) => void }>();
+  #nextCall = 0;
   #status: StatusReport | undefined;
   #statusCount = 0;
   #exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -55,6 +58,9 @@ export class MemberHandle {
       this.#child.on('exit', (code, signal) => {
         this.#exit = { code, signal };
         appendFileSync(logFile, `[${new Date().toISOString()}] ${spec.client} exited: code ${code}, signal ${signal}\n`);
+        for (const pending of this.#calls.values())
+          pending.reject(new Error(`${spec.client} exited (code ${code}, signal ${signal}) before answering`));
+        this.#calls.clear();
         resolve();
       });
     });
@@ -99,8 +105,42 @@ export class MemberHandle {
       throw new Error(`${this.spec.client} exited (${JSON.stringify(this.#exit)}) before reporting ${event}; see ${this.#logFile}`);
   }
 
+  /** The text that came with the `@event` report (empty if none), or undefined if it did not come. */
+  report(event: string): string | undefined {
+    return this.#events.get(event);
+  }
+
   send(word: 'stop' | 'close'): void {
     this.#child.stdin.write(`${word}\n`);
+  }
+
+  /**
+   * Runs `verb` in the member process (see `CallVerb`) and resolves with its value; rejects with
+   * the error it answered, when the process exits first, or after `timeoutMs` without an answer.
+   */
+  async call(verb: CallVerb, args: readonly (string | number)[], timeoutMs: number): Promise<unknown> {
+    if (this.#exit !== undefined) throw new Error(`${this.spec.client} is not running`);
+    const n = this.#nextCall++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await new Promise<CallAnswer>((resolve, reject) => {
+      this.#calls.set(n, { resolve, reject });
+      timer = setTimeout(() => {
+        this.#calls.delete(n);
+        reject(new Error(`${this.spec.client} did not answer ${verb} ${args.join(' ')} within ${timeoutMs} ms; see ${this.#logFile}`));
+      }, timeoutMs);
+      this.#child.stdin.write(`call ${n} ${verb} ${args.join(' ')}\n`);
+    }).finally(() => clearTimeout(timer));
+    if (!answer.ok) throw new Error(`${this.spec.client}: ${verb} ${args.join(' ')} failed: ${answer.error}`);
+    return answer.value;
+  }
+
+  /** Sends SIGTERM (a service manager's stop: the process closes cleanly) and waits for exit 0. */
+  async terminate(timeoutMs: number): Promise<void> {
+    if (this.#exit === undefined) this.#child.kill('SIGTERM');
+    await this.waitFor('closed', timeoutMs);
+    await this.#exited;
+    if (this.#exit?.code !== 0)
+      throw new Error(`${this.spec.client} exited with ${JSON.stringify(this.#exit)} after SIGTERM; see ${this.#logFile}`);
   }
 
   /** Asks for a clean close and waits for the process to exit 0. */
@@ -136,8 +176,13 @@ export class MemberHandle {
     if (word === 'status') {
       this.#status = JSON.parse(rest.join(' ')) as StatusReport;
       this.#statusCount++;
+    } else if (word === 'answer') {
+      const [n, ...answer] = rest;
+      const pending = this.#calls.get(Number(n));
+      this.#calls.delete(Number(n));
+      pending?.resolve(JSON.parse(answer.join(' ')) as CallAnswer);
     } else if (word !== undefined) {
-      this.#events.add(word);
+      this.#events.set(word, rest.join(' '));
     }
   }
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../member/support.js';
 import { MemberHandle, waitFor } from './member-handle.js';
-import type { MemberSpec, ProcessSpec, WorkloadSpec } from './protocol.js';
+import type { CallVerb, MemberSpec, ProcessSpec, WorkloadSpec } from './protocol.js';
 
 /** Timings of the crash runs: fast elections on loopback, small snapshots so compaction and InstallSnapshot happen. */
 export interface CrashTimings {
@@ -41,17 +41,24 @@ export class ProcessCluster {
   readonly dir: string;
   readonly members: MemberSpec[];
   readonly handles: (MemberHandle | undefined)[];
-  readonly #workload: WorkloadSpec;
+  /** Whether a clean close of a member process (SIGTERM, `close`) hands leadership over first. */
+  transferLeadershipOnClose = true;
+  readonly #workload: WorkloadSpec | null;
+  readonly #timings: CrashTimings;
+  /** Members added with `join`: their processes start with `RaftMember.join`. */
+  readonly #joiners = new Set<number>();
   #runs = 0;
 
-  private constructor(dir: string, members: MemberSpec[], workload: WorkloadSpec) {
+  private constructor(dir: string, members: MemberSpec[], workload: WorkloadSpec | null, timings: CrashTimings) {
     this.dir = dir;
     this.members = members;
     this.handles = members.map(() => undefined);
     this.#workload = workload;
+    this.#timings = timings;
   }
 
-  static async create(size: number, workload: WorkloadSpec, timings: CrashTimings = CRASH_TIMINGS): Promise<ProcessCluster> {
+  /** `size` members `n1`…; with a null workload the processes only do what the test calls on them. */
+  static async create(size: number, workload: WorkloadSpec | null, timings: CrashTimings = CRASH_TIMINGS): Promise<ProcessCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'timebox-raft-crash-'));
     for (const sub of ['data', 'history', 'log']) mkdirSync(join(dir, sub));
     const servers: { id: string; address: string }[] = [];
@@ -63,7 +70,29 @@ export class ProcessCluster {
       dataDir: join(dir, 'data', server.id),
       servers,
     }));
-    return new ProcessCluster(dir, members, workload);
+    return new ProcessCluster(dir, members, workload, timings);
+  }
+
+  /**
+   * Adds brand-new member `id` on a fresh port, knowing the addresses of the running members,
+   * and returns its index; `start` then runs it with `RaftMember.join` (the leader must still
+   * `addLearner` it).
+   */
+  async join(id: string): Promise<number> {
+    const address = `127.0.0.1:${await freePort()}`;
+    const running = this.members.filter((_, i) => this.handles[i]?.alive === true);
+    const servers = [...running.map((m) => ({ id: m.localId, address: m.address })), { id, address }];
+    this.members.push({ ...this.#timings, localId: id, address, dataDir: join(this.dir, 'data', id), servers });
+    this.handles.push(undefined);
+    this.#joiners.add(this.members.length - 1);
+    return this.members.length - 1;
+  }
+
+  /** The index of member `id`. */
+  indexOf(id: string): number {
+    const i = this.members.findIndex((m) => m.localId === id);
+    if (i < 0) throw new Error(`no member ${id}`);
+    return i;
   }
 
   get historyDir(): string {
@@ -88,6 +117,8 @@ export class ProcessCluster {
       historyFile: join(this.historyDir, `${client}.jsonl`),
       workload: quiet ? null : this.#workload,
       statusEveryMs: 100,
+      join: this.#joiners.has(i),
+      transferLeadershipOnClose: this.transferLeadershipOnClose,
     };
     const handle = MemberHandle.start(spec, join(this.dir, 'log', `${member.localId}.log`));
     this.handles[i] = handle;
@@ -141,12 +172,17 @@ export class ProcessCluster {
     );
   }
 
-  /** The index of the member that a fresh status report shows as leader, agreed by every running member. */
-  async leader(timeoutMs = 30_000): Promise<number> {
+  /**
+   * The index of the member that a status report shows as leader, agreed by every running member
+   * (or every running member among `among`: a joining member knows no leader until it is added).
+   */
+  async leader(timeoutMs = 30_000, among?: readonly number[]): Promise<number> {
     let found = -1;
     await waitFor(
       () => {
-        const running = this.handles.filter((h): h is MemberHandle => h?.alive === true && h.status !== undefined);
+        const running = this.handles.filter(
+          (h, i): h is MemberHandle => h?.alive === true && h.status !== undefined && (among === undefined || among.includes(i)),
+        );
         const leaders = running.filter((h) => h.status?.role === 'leader');
         if (leaders.length !== 1) return false;
         const leader = leaders[0] as MemberHandle;
@@ -159,6 +195,49 @@ export class ProcessCluster {
       () => `one leader agreed by every running member; ${this.describe()}`,
     );
     return found;
+  }
+
+  /**
+   * Runs `verb` on the leader (found among `among`, see `leader`); a leader that lost leadership
+   * meanwhile answers NotLeaderError, and the call goes to the next leader.
+   */
+  async callLeader(verb: CallVerb, args: readonly (string | number)[], among?: readonly number[], timeoutMs = 60_000): Promise<unknown> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const leader = this.handle(await this.leader(timeoutMs, among));
+      try {
+        return await leader.call(verb, args, timeoutMs);
+      } catch (error) {
+        if (!String(error).includes('NotLeaderError') || Date.now() > deadline) throw error;
+        // A timer, not a microtask: let the reports that name the next leader arrive.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
+  /**
+   * Waits until the given running members, in reports sent after this call, agree on one commit
+   * index that each has applied, and one leader; returns that index. Call it once writes stopped:
+   * the leader's commit then covers every acknowledged write.
+   */
+  async converged(indexes: readonly number[], timeoutMs = 60_000): Promise<number> {
+    const seen = indexes.map((i) => this.handle(i).statusCount);
+    let commit = -1;
+    await waitFor(
+      () => {
+        const handles = indexes.map((i) => this.handle(i));
+        if (!handles.every((h, k) => h.statusCount > (seen[k] as number))) return false;
+        const statuses = handles.map((h) => h.status);
+        commit = statuses[0]?.commit ?? -1;
+        const leader = statuses[0]?.leader ?? null;
+        return (
+          leader !== null && statuses.every((s) => s !== undefined && s.commit === commit && s.applied === commit && s.leader === leader)
+        );
+      },
+      timeoutMs,
+      () => `members ${indexes.join(', ')} to agree on one applied commit index and leader; ${this.describe()}`,
+    );
+    return commit;
   }
 
   /** Current runs that installed a state snapshot from the leader, from their latest reports. */

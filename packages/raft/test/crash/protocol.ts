@@ -1,13 +1,15 @@
 /**
- * What the crash-test parent and its member processes say to each other, and what a member
- * process writes into its history file.
+ * What the parent test and its member processes say to each other, and what a member process
+ * writes into its history file.
  *
- * Control (parent → child, one word per line on stdin): `stop` ends the workload and answers
- * `@idle` once every operation in flight has settled; `close` closes store and member cleanly,
- * answers `@closed` and exits 0.
+ * Control (parent → child, one line each on stdin): `stop` ends the workload and answers `@idle`
+ * once every operation in flight has settled; `close` closes store and member cleanly (so does
+ * SIGTERM), answering `@closing {CloseReport}` before and `@closed {CloseReport}` after, then
+ * exits 0; `call <n> <verb> <args…>` runs one `CallVerb` and answers `@answer <n> {CallAnswer}`.
  *
  * Reports (child → parent, one line each on stdout, prefixed with `@` so stray output is
- * ignored): `@open`, `@ready`, `@idle`, `@closed`, and `@status {json}` every `statusEveryMs`.
+ * ignored): `@open`, `@ready`, `@idle`, `@closing`, `@closed`, `@answer`, and `@status {json}`
+ * every `statusEveryMs`.
  */
 
 /** The JSON-able subset of `RaftMemberOptions` a member process is started with. */
@@ -40,6 +42,40 @@ export interface ProcessSpec {
   readonly historyFile: string;
   readonly workload: WorkloadSpec | null;
   readonly statusEveryMs: number;
+  /** Starts the member with `RaftMember.join` (a new member of a running cluster) instead of `open`. */
+  readonly join?: boolean;
+  /** Whether a clean close (SIGTERM or `close`) hands leadership over first; default true. */
+  readonly transferLeadershipOnClose?: boolean;
+}
+
+/**
+ * What `call <n> <verb> <args…>` can ask of a member process:
+ *
+ * - `write <k>`: appends one event (payload `w.<k>`) to the fresh aggregate `["w", k]` at
+ *   expected sequence 0, through the process's store (forwarded to the leader when it follows);
+ * - `add-learner <id> <address>`, `promote <id>`, `remove <id>`: the membership calls, on the leader;
+ * - `transfer [<id>]`: `transferLeadership`, answering the new leader's ID.
+ */
+export type CallVerb = 'write' | 'add-learner' | 'promote' | 'remove' | 'transfer';
+
+/** The `@answer` report: the call's value, or the error it failed with (`name: message`). */
+export type CallAnswer = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: string };
+
+/** The aggregate a `write <k>` call appends to. */
+export function writeId(k: number): [string, string] {
+  return ['w', String(k)];
+}
+
+/** The payload ID a `write <k>` call stores. */
+export function writeOp(k: number): string {
+  return `w.${k}`;
+}
+
+/** The `@closing` and `@closed` reports: the member's view just before and just after its close. */
+export interface CloseReport {
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string | null;
 }
 
 /** The `@status` report. */
@@ -56,6 +92,9 @@ export interface StatusReport {
   readonly oks: number;
   /** State snapshots this process installed from the leader (InstallSnapshot) since it opened. */
   readonly restores: number;
+  /** The configuration as this member knows it (`RaftMember.members()`). */
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
 }
 
 /**
