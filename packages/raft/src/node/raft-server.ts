@@ -386,10 +386,12 @@ export class RaftServer<Result> implements Replicator<Result> {
       },
       applyIsUrgent: () => this.proposals.size > 0 || this.reads.size > 0 || this.options.state.wantsPromptApply?.() === true,
       afterTurn: async () => {
-        if (!this.snapshots.due()) return;
-        // The image must be the state at its applied index: no batch may be committing meanwhile.
-        await this.loop?.whenApplied();
-        await this.snapshots.maybeSnapshot();
+        await this.snapshots.writeExported();
+        // The export runs beside the loop; its image comes back here through requestAfterTurn.
+        this.snapshots.startExportIfDue(
+          () => this.loop?.requestAfterTurn(),
+          (error) => this.fail(error),
+        );
       },
       onFatal: (error) => this.fail(error),
     });
@@ -421,6 +423,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     await this.starting?.catch(() => undefined);
     this.stopTicking();
     await this.loop?.stop();
+    await this.snapshots.stop();
     await this.closeTransport();
     await this.options.log.close();
   }
@@ -431,6 +434,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.stopTicking();
     this.batcher.clear();
     void this.loop?.stop();
+    void this.snapshots.stop();
     this.proposals.rejectAll(this.failure);
     this.reads.rejectAll(this.failure);
     this.conditions.rejectAll(this.failure);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { SnapshotPolicy } from '../../src/node/snapshot-policy.js';
-import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
+import type { CommittedEntry, StateImage, StateMachine } from '../../src/node/ports.js';
 import { MemoryDurableLog } from '../node/support/memory-durable-log.js';
 import type { Configuration } from '../../src/consensus/membership.js';
 
@@ -17,8 +17,8 @@ class SizedState implements StateMachine<unknown> {
   async apply(): Promise<ReadonlyMap<string, unknown>> {
     return new Map();
   }
-  async exportSnapshot(): Promise<Uint8Array> {
-    return new Uint8Array(this.imageBytes);
+  async exportImage(): Promise<StateImage> {
+    return { index: this.applied, data: new Uint8Array(this.imageBytes) };
   }
   async restoreSnapshot(): Promise<void> {}
 }
