@@ -46,7 +46,7 @@ export class ImageExport {
   readonly #db: RootDatabase<Buffer, Buffer>;
   readonly #chunking: ExportChunking;
   #transaction: Transaction | null;
-  #cancelled: unknown = undefined;
+  #cancelled: Error | undefined = undefined;
   /** Reused by every step: each step's bytes are copied out once, at their final size. */
   readonly #out = new ByteWriter(1 << 20);
 
@@ -57,7 +57,7 @@ export class ImageExport {
   }
 
   /** Releases the read transaction; a step not yet run rejects with `reason`. */
-  cancel(reason: unknown): void {
+  cancel(reason: Error): void {
     this.#cancelled ??= reason;
     this.#release();
   }

@@ -50,7 +50,6 @@ import {
 import type { CommittedEntry, StateImage, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
 import { ByteReader } from '../bytes/byte-reader.js';
-import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeError, DecodeError, StateLayoutError } from './errors.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
