@@ -85,8 +85,8 @@ async function measure<T>(label: string, work: () => Promise<T>): Promise<T> {
   // Timers keep firing during the work, so the histogram samples the whole stretch.
   const ticker = setInterval(() => undefined, 1);
   histogram.enable();
-  // Its first sample only starts the clock: let a few land before the work starts.
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  // Its first sample only starts its clock: wait until it records, so a stall right at the start counts.
+  while (histogram.count < 2) await new Promise((resolve) => setTimeout(resolve, 2));
   const started = performance.now();
   const result = await work();
   const elapsed = performance.now() - started;
