@@ -77,9 +77,10 @@ const raftHost = async (): Promise<OpenedHost> => ({
   host: {
     fillConcurrency: 512,
     async open() {
-      // No snapshots during the fill: a snapshot copies the whole state in one synchronous read
-      // (see the notes), which at a few hundred thousand aggregates held this process's loop long
-      // enough for the followers to elect another leader and the fill's appends to time out.
+      // No snapshots during the fill (see the notes): a snapshot once exported the whole state in
+      // one synchronous read, which at a few hundred thousand aggregates held this process's loop
+      // long enough for the followers to elect another leader and the fill's appends to time out.
+      // The export is chunked now; writing the image to the WAL is still one synchronous copy.
       const cluster = await startLocalCluster({ size: 3, member: { snapshotEvery: RAFT_NO_SNAPSHOTS } });
       await cluster.ready();
       const leader = cluster.members.findIndex((member) => member?.status().role === 'leader');
@@ -94,7 +95,7 @@ const raftHost = async (): Promise<OpenedHost> => ({
   },
   notes: [
     'Each size is its own three-member cluster in this process (WAL, LMDB and TCP per member), the store on the leader; filled with appends 512 in flight.',
-    'Snapshots are off in these clusters (snapshotEvery 1e9): a snapshot exports the whole state in one synchronous read; with it on, a fill stalled this process long enough at about 300,000 aggregates for the followers to elect another leader.',
+    'Snapshots are off in these clusters (snapshotEvery 1e9): a snapshot once exported the whole state in one synchronous read, and with it on a fill stalled this process long enough at about 300,000 aggregates for the followers to elect another leader. The export is chunked now (packages/raft/bench/snapshot-stall.ts); writing the image to the WAL still copies and checksums it in one synchronous step.',
     "max loop stall: the longest event-loop delay (monitorEventLoopDelay, 1 ms resolution) in this process during the iteration, which is the leader's loop (target ≤ 20 ms at 1,000,000).",
   ],
   close: async () => undefined,

@@ -106,7 +106,7 @@ export function resolveRaftServerOptions<Result>(options: RaftServerOptions<Resu
   if (!options.voters.includes(options.id))
     throw new ConfigError('voters', `must include the local node ${JSON.stringify(options.id)}`, options.voters);
   requireMethods('log', options.log, ['save', 'createSnapshot', 'compact', 'close', 'hardState', 'initialState', 'snapshot']);
-  requireMethods('state', options.state, ['appliedIndex', 'apply', 'exportSnapshot', 'restoreSnapshot']);
+  requireMethods('state', options.state, ['appliedIndex', 'apply', 'exportImage', 'restoreSnapshot']);
   if (typeof options.connect !== 'function') throw new ConfigError('connect', 'must be a function (events) => Transport', options.connect);
   const tickMs = options.tickMs ?? RAFT_SERVER_DEFAULTS.tickMs;
   const electionTicks = options.electionTicks ?? RAFT_SERVER_DEFAULTS.electionTicks;

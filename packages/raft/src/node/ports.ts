@@ -50,6 +50,12 @@ export interface Transport {
 /** A committed entry as the state machine applies it. */
 export type CommittedEntry = Pick<Entry, 'index' | 'kind' | 'proposalId' | 'data'>;
 
+/** A snapshot image of the state machine and the log index of the state it copies. */
+export interface StateImage {
+  readonly index: number;
+  readonly data: Uint8Array;
+}
+
 /**
  * The replicated state machine (the LMDB state of `src/state/`). `apply` is called with committed
  * entries in log order, one batch at a time (the next call only after the previous resolved);
@@ -73,8 +79,13 @@ export interface StateMachine<Result> {
     entries: readonly CommittedEntry[],
     onDecided?: (results: ReadonlyMap<string, Result>) => void,
   ): Promise<ReadonlyMap<string, Result>>;
-  /** A consistent image of the whole state at `appliedIndex()`. */
-  exportSnapshot(): Promise<Uint8Array>;
+  /**
+   * A consistent image of the whole state, with the applied index it is the state at. Batches may
+   * be applied while it is taken (it must not hold the event loop for long: a member that stalls
+   * loses its leadership or its leader); the image is of one point in time all the same, and
+   * `index` says which. `signal` abandons it: it then rejects with the signal's reason.
+   */
+  exportImage(options?: { readonly signal?: AbortSignal | undefined }): Promise<StateImage>;
   /** Replaces the whole state with a snapshot image taken at `index`. */
   restoreSnapshot(data: Uint8Array, index: number): Promise<void>;
   /**

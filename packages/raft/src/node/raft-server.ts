@@ -381,10 +381,12 @@ export class RaftServer<Result> implements Replicator<Result> {
       beforeTurn: () => this.submitProposals(),
       applyIsUrgent: () => this.proposals.size > 0 || this.reads.size > 0 || this.options.state.wantsPromptApply?.() === true,
       afterTurn: async () => {
-        if (!this.snapshots.due()) return;
-        // The image must be the state at its applied index: no batch may be committing meanwhile.
-        await this.loop?.whenApplied();
-        await this.snapshots.maybeSnapshot();
+        await this.snapshots.writeExported();
+        // The export runs beside the loop; its image comes back here through requestAfterTurn.
+        this.snapshots.startExportIfDue(
+          () => this.loop?.requestAfterTurn(),
+          (error) => this.fail(error),
+        );
       },
       onFatal: (error) => this.fail(error),
     });
@@ -416,6 +418,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     await this.starting?.catch(() => undefined);
     this.stopTicking();
     await this.loop?.stop();
+    await this.snapshots.stop();
     await this.closeTransport();
     await this.options.log.close();
   }
@@ -426,6 +429,7 @@ export class RaftServer<Result> implements Replicator<Result> {
     this.stopTicking();
     this.stopSubmitting();
     void this.loop?.stop();
+    void this.snapshots.stop();
     this.proposals.rejectAll(this.failure);
     this.reads.rejectAll(this.failure);
     this.conditions.rejectAll(this.failure);

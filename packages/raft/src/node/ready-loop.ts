@@ -23,7 +23,10 @@ export interface ReadyLoopHooks<Result> {
    * reads, listeners of the state). While nothing does, applying may be put off a little.
    */
   applyIsUrgent(): boolean;
-  /** Runs last in a turn, after `advance`: the place for snapshots and compaction. */
+  /**
+   * Runs last in a turn, after `advance` (and alone when `requestAfterTurn` asked for it): the
+   * place for snapshots and compaction.
+   */
   afterTurn(): Promise<void>;
   /** The log, the state or the core failed: the loop has stopped for good. */
   onFatal(error: unknown): void;
@@ -47,12 +50,14 @@ const DEFER_APPLY_ENTRIES = 1_024;
  * applying are applied together. Committed entries that were already durable in the log before
  * this turn go to the queue before its write; entries this turn writes only after it. A proposal
  * resolves only once its own entry is applied. A snapshot from the leader waits for the queue to
- * empty, and so does taking a local snapshot.
+ * empty; a local snapshot does not (its image is exported beside the loop and says its own index).
  */
 export class ReadyLoop<Result> {
   private running: Promise<void> | null = null;
   private scheduled = false;
   private stopped = false;
+  /** `afterTurn` should run even if the core has nothing ready (see `requestAfterTurn`). */
+  private afterTurnWanted = false;
   private readonly applier: ApplyQueue<Result>;
 
   constructor(
@@ -87,15 +92,19 @@ export class ReadyLoop<Result> {
       const running = this.run().finally(() => {
         this.running = null;
         // Inputs that arrived after the last hasReady() check found the loop still marked running.
-        if (this.node.hasReady()) this.schedule();
+        if (this.node.hasReady() || this.afterTurnWanted) this.schedule();
       });
       this.running = running;
     });
   }
 
-  /** Resolves once every committed entry handed to the state machine is applied. */
-  whenApplied(): Promise<void> {
-    return this.applier.whenIdle();
+  /**
+   * Runs `afterTurn` soon, in a turn of its own if the core has nothing ready: work finished in
+   * the background (an exported snapshot image) is to be written to the log.
+   */
+  requestAfterTurn(): void {
+    this.afterTurnWanted = true;
+    this.schedule();
   }
 
   /**
@@ -119,7 +128,10 @@ export class ReadyLoop<Result> {
       for (;;) {
         if (this.stopped) return;
         this.hooks.beforeTurn();
-        if (!this.node.hasReady()) return;
+        if (!this.node.hasReady()) {
+          if (this.afterTurnWanted) await this.runAfterTurn();
+          return;
+        }
         await this.turn();
       }
     } catch (error) {
@@ -167,6 +179,11 @@ export class ReadyLoop<Result> {
     // Backpressure: a state machine slower than the log must not let committed entries pile up without bound.
     if (!this.applier.hasRoom) await this.applier.whenRoom();
     if (this.stopped) return;
+    await this.runAfterTurn();
+  }
+
+  private async runAfterTurn(): Promise<void> {
+    this.afterTurnWanted = false;
     await this.hooks.afterTurn();
   }
 }

@@ -47,10 +47,9 @@ import {
   StoreClosedError,
   type StoredEventRecord,
 } from '@timebox/core';
-import type { CommittedEntry, StateMachine } from '../node/ports.js';
+import type { CommittedEntry, StateImage, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
 import { ByteReader } from '../bytes/byte-reader.js';
-import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeError, DecodeError, StateLayoutError } from './errors.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
@@ -73,6 +72,7 @@ import {
   snapshotKey,
   Table,
 } from './keys.js';
+import { DEFAULT_EXPORT_CHUNKING, IMAGE_MAGIC, ImageExport } from './image-export.js';
 import { commandLimitProblem, labelProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
 import {
@@ -89,6 +89,14 @@ import {
 } from './records.js';
 
 export type { PublishedEvent } from './command-applier.js';
+
+/** Options of `MaterializedState.exportImage`. */
+export interface ExportImageOptions {
+  /** Stops the export between two of its steps; it rejects with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+  /** The most (key, value) pairs one synchronous step reads (each step also stops after a few milliseconds). */
+  readonly chunkPairs?: number | undefined;
+}
 
 /** Options of `MaterializedState.open`. */
 export interface MaterializedStateOptions {
@@ -114,7 +122,6 @@ export interface MaterializedStateOptions {
 
 const DEFAULT_PROPOSAL_WINDOW = 100_000;
 const DEFAULT_HEAD_CACHE_SIZE = 10_000;
-const IMAGE_MAGIC = [0x54, 0x42, 0x53, LAYOUT_VERSION]; // "TBS" + layout version
 
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -140,6 +147,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
   /** Serializes apply, restore and close: one write at a time, in call order. */
   #writes: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Exports in progress: each holds a read transaction until it ends. */
+  readonly #exports = new Set<ImageExport>();
 
   private constructor(db: RootDatabase<Buffer, Buffer>, options: MaterializedStateOptions) {
     this.#db = db;
@@ -584,14 +593,31 @@ export class MaterializedState implements StateMachine<CommandResult> {
   /**
    * A consistent image of the whole state, including the applied index and the proposal table:
    * "TBS\x03" (the layout version), then every (key, value) pair in key order, each length-prefixed. Equal states give
-   * equal bytes.
+   * equal bytes. The bytes of `exportImage`.
    */
   async exportSnapshot(): Promise<Uint8Array> {
-    return this.#read('export a snapshot', (_get, range) => {
-      const out = new ByteWriter(1 << 16).raw(Uint8Array.from(IMAGE_MAGIC));
-      for (const { key, value } of range(Buffer.from([0]), Buffer.from([0xff]))) out.bytes(key).bytes(value);
-      return out.finish();
-    });
+    return (await this.exportImage()).data;
+  }
+
+  /**
+   * The snapshot image and the applied index it is the state at. Read a few milliseconds at a time
+   * with the event loop free in between, in one LMDB read transaction: batches applied meanwhile
+   * are not in it, so `index` may be below `appliedIndex()` by the time it resolves. Rejects with
+   * `StoreClosedError` when the state closes first (the read transaction is released either way),
+   * and with the signal's reason when `options.signal` aborts.
+   */
+  async exportImage(options: ExportImageOptions = {}): Promise<StateImage> {
+    this.#assertOpen('export a snapshot');
+    if (options.chunkPairs !== undefined) requirePositiveInteger('chunkPairs', options.chunkPairs);
+    const chunking =
+      options.chunkPairs === undefined ? DEFAULT_EXPORT_CHUNKING : { ...DEFAULT_EXPORT_CHUNKING, maxPairs: options.chunkPairs };
+    const exporting = new ImageExport(this.#db, chunking);
+    this.#exports.add(exporting);
+    try {
+      return await exporting.run(options.signal);
+    } finally {
+      this.#exports.delete(exporting);
+    }
   }
 
   /** Replaces the whole state with `image` (from `exportSnapshot`) taken at log index `index`, atomically. */
@@ -627,6 +653,9 @@ export class MaterializedState implements StateMachine<CommandResult> {
     if (this.#closed) return this.#writes.then(() => undefined);
     const closing = this.#serialize(async () => {
       this.#closed = true;
+      // LMDB closes only once its read transactions are released.
+      for (const exporting of this.#exports) exporting.cancel(new StoreClosedError('export a snapshot'));
+      this.#exports.clear();
       this.#archiveListeners.clear();
       this.#appendListeners.clear();
       this.#restoreListeners.clear();

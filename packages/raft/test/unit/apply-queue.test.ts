@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { ApplyQueue, type ApplyDeferral } from '../../src/node/apply-queue.js';
-import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
+import type { CommittedEntry, StateImage, StateMachine } from '../../src/node/ports.js';
 
 /** A state machine that records each apply call's indexes. */
 class RecordingState implements StateMachine<number> {
@@ -16,8 +16,8 @@ class RecordingState implements StateMachine<number> {
     this.applied = (entries.at(-1) as CommittedEntry).index;
     return new Map(entries.map((entry) => [entry.proposalId as string, entry.index]));
   }
-  async exportSnapshot(): Promise<Uint8Array> {
-    return new Uint8Array(0);
+  async exportImage(): Promise<StateImage> {
+    return { index: this.applied, data: new Uint8Array(0) };
   }
   async restoreSnapshot(): Promise<void> {}
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { SnapshotPolicy } from '../../src/node/snapshot-policy.js';
-import type { CommittedEntry, StateMachine } from '../../src/node/ports.js';
+import type { CommittedEntry, StateImage, StateMachine } from '../../src/node/ports.js';
 import { MemoryDurableLog } from '../node/support/memory-durable-log.js';
 import type { Configuration } from '../../src/consensus/membership.js';
 
@@ -17,8 +17,8 @@ class SizedState implements StateMachine<unknown> {
   async apply(): Promise<ReadonlyMap<string, unknown>> {
     return new Map();
   }
-  async exportSnapshot(): Promise<Uint8Array> {
-    return new Uint8Array(this.imageBytes);
+  async exportImage(): Promise<StateImage> {
+    return { index: this.applied, data: new Uint8Array(this.imageBytes) };
   }
   async restoreSnapshot(): Promise<void> {}
 }
@@ -109,4 +109,106 @@ describe('SnapshotPolicy', () => {
     // Restarting once the bytes are there: due at once.
     expect(new SnapshotPolicy(log, state, oneVoter, 10, 0).due()).toBe(true);
   });
+
+  it('exports in the background: the image names its own index, entries applied meanwhile count toward the next', async () => {
+    const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
+    const state = new GatedState();
+    const policy = new SnapshotPolicy(log, state, oneVoter, 10, 0);
+    await applyEntries(log, state, policy, 1, 10, 10);
+    let exported = 0;
+    const failures: unknown[] = [];
+    expect(
+      policy.startExportIfDue(
+        () => exported++,
+        (error) => failures.push(error),
+      ),
+    ).toBe(true);
+    // One export at a time.
+    expect(
+      policy.startExportIfDue(
+        () => exported++,
+        (error) => failures.push(error),
+      ),
+    ).toBe(false);
+    // Entries applied while the image is being read are not in it: it is the state at 10.
+    await applyEntries(log, state, policy, 11, 15, 10);
+    state.release();
+    await waitFor(() => exported === 1);
+    expect(await policy.writeExported()).toBe(10);
+    expect(log.snapshot().meta.index).toBe(10);
+    expect(await policy.writeExported()).toBeNull();
+    // The five entries applied meanwhile were kept in the count: five more make it due.
+    expect(policy.due()).toBe(false);
+    await applyEntries(log, state, policy, 16, 20, 10);
+    expect(policy.due()).toBe(true);
+    expect(failures).toEqual([]);
+  });
+
+  it('drops an image a snapshot from the leader covers, and stop abandons the export under way', async () => {
+    const log = new MemoryDurableLog(new MemoryLogStorage(), 0);
+    const state = new GatedState();
+    const policy = new SnapshotPolicy(log, state, oneVoter, 10, 0);
+    await applyEntries(log, state, policy, 1, 10, 10);
+    let exported = 0;
+    policy.startExportIfDue(
+      () => exported++,
+      () => undefined,
+    );
+    policy.installed(12, 100);
+    state.release();
+    await waitFor(() => exported === 1);
+    expect(await policy.writeExported()).toBeNull();
+    expect(log.snapshotsCreated).toBe(0);
+
+    await applyEntries(log, state, policy, 11, 30, 10);
+    const failures: unknown[] = [];
+    expect(
+      policy.startExportIfDue(
+        () => exported++,
+        (error) => failures.push(error),
+      ),
+    ).toBe(true);
+    await policy.stop();
+    expect(state.aborted).toBe(true);
+    expect(failures).toEqual([]);
+    expect(
+      policy.startExportIfDue(
+        () => exported++,
+        () => undefined,
+      ),
+    ).toBe(false);
+    expect(exported).toBe(1);
+  });
 });
+
+/** A state whose export reads its index at once and resolves only when released (or aborted). */
+class GatedState extends SizedState {
+  aborted = false;
+  readonly #waiting: (() => void)[] = [];
+  constructor() {
+    super(100);
+  }
+  release(): void {
+    for (const resolve of this.#waiting.splice(0)) resolve();
+  }
+  override async exportImage(options?: { readonly signal?: AbortSignal | undefined }): Promise<StateImage> {
+    const index = this.applied;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiting.push(resolve);
+      options?.signal?.addEventListener('abort', () => {
+        this.aborted = true;
+        reject(options.signal?.reason as Error);
+      });
+    });
+    return { index, data: new Uint8Array(this.imageBytes) };
+  }
+}
+
+/** Resolves once `condition` holds, checking on a timer; fails after a generous deadline. */
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

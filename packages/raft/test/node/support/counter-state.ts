@@ -1,5 +1,5 @@
 import { setImmediate as yieldTurn } from 'node:timers/promises';
-import type { CommittedEntry, StateMachine } from '../../../src/node/ports.js';
+import type { CommittedEntry, StateImage, StateMachine } from '../../../src/node/ports.js';
 
 /** A command: add `by` to the counter `key`. */
 export interface CounterCommand {
@@ -81,10 +81,11 @@ export class CounterStateMachine implements StateMachine<CounterResult> {
     return out;
   }
 
-  async exportSnapshot(): Promise<Uint8Array> {
+  async exportImage(): Promise<StateImage> {
     await yieldTurn();
+    // Read in one synchronous step: a consistent image at the index it names, whatever was applied before.
     const image: Image = { applied: this.applied, counters: [...this.counters], results: [...this.results], order: [...this.order] };
-    return encoder.encode(JSON.stringify(image));
+    return { index: image.applied, data: encoder.encode(JSON.stringify(image)) };
   }
 
   async restoreSnapshot(data: Uint8Array, index: number): Promise<void> {
