@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../crash/member-handle.js';
 import { CRASH_TIMINGS, ProcessCluster } from '../crash/process-cluster.js';
+import { cleanUpRun } from './clean-up.js';
 import { LoadBalancedWriter } from './load-balanced-writer.js';
 import { storedWrites } from './stored-writes.js';
 
@@ -24,13 +25,7 @@ describe('replacing a killed member process under write load', () => {
   let passed = false;
 
   afterEach(async () => {
-    // Whether the test passed or not: no writer left running, no child process left behind. The
-    // kill comes first: it settles the write in flight at once (its member is gone).
-    const stopping = writer?.stop();
-    await cluster?.killAll();
-    await stopping;
-    if (passed) cluster?.remove();
-    else if (cluster !== undefined) console.log(`replace-member: folder kept for inspection: ${cluster.dir}`);
+    await cleanUpRun('replace-member', cluster, writer, passed);
     cluster = writer = undefined;
     passed = false;
   });

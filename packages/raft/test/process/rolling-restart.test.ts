@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CRASH_TIMINGS, ProcessCluster } from '../crash/process-cluster.js';
 import type { CloseReport } from '../crash/protocol.js';
+import { cleanUpRun } from './clean-up.js';
 import { LoadBalancedWriter } from './load-balanced-writer.js';
 import { storedWrites } from './stored-writes.js';
 
@@ -37,13 +38,7 @@ describe('rolling restart of three member processes under write load', () => {
   let passed = false;
 
   afterEach(async () => {
-    // Whether the test passed or not: no writer left running, no child process left behind. The
-    // kill comes first: it settles the write in flight at once (its member is gone).
-    const stopping = writer?.stop();
-    await cluster?.killAll();
-    await stopping;
-    if (passed) cluster?.remove();
-    else if (cluster !== undefined) console.log(`rolling-restart: folder kept for inspection: ${cluster.dir}`);
+    await cleanUpRun('rolling-restart', cluster, writer, passed);
     cluster = writer = undefined;
     passed = false;
   });

@@ -117,19 +117,14 @@ describe('SnapshotPolicy', () => {
     await applyEntries(log, state, policy, 1, 10, 10);
     let exported = 0;
     const failures: unknown[] = [];
-    expect(
+    const startExport = () =>
       policy.startExportIfDue(
         () => exported++,
         (error) => failures.push(error),
-      ),
-    ).toBe(true);
+      );
+    expect(startExport()).toBe(true);
     // One export at a time.
-    expect(
-      policy.startExportIfDue(
-        () => exported++,
-        (error) => failures.push(error),
-      ),
-    ).toBe(false);
+    expect(startExport()).toBe(false);
     // Entries applied while the image is being read are not in it: it is the state at 10.
     await applyEntries(log, state, policy, 11, 15, 10);
     state.release();
@@ -162,12 +157,12 @@ describe('SnapshotPolicy', () => {
 
     await applyEntries(log, state, policy, 11, 30, 10);
     const failures: unknown[] = [];
-    expect(
+    const startExport = () =>
       policy.startExportIfDue(
         () => exported++,
         (error) => failures.push(error),
-      ),
-    ).toBe(true);
+      );
+    expect(startExport()).toBe(true);
     await policy.stop();
     expect(state.aborted).toBe(true);
     expect(failures).toEqual([]);
