@@ -182,7 +182,7 @@ export function resolveOptions(options: RaftMemberOptions): ResolvedMemberOption
     throw new ConfigError('publisher', 'must be a function', options.publisher);
   const clusterId = options.clusterId ?? MEMBER_DEFAULTS.clusterId;
   if (typeof clusterId !== 'string' || clusterId === '') throw new ConfigError('clusterId', 'must be a non-empty string', clusterId);
-  const tls = loadTlsCredentials(options.tls);
+  const tls = loadTlsCredentials(options.tls, localId);
   const numbers = {
     tickMs: options.tickMs ?? MEMBER_DEFAULTS.tickMs,
     electionTicks: options.electionTicks ?? MEMBER_DEFAULTS.electionTicks,

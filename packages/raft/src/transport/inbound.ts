@@ -1,12 +1,13 @@
 import { constants as bufferConstants } from 'node:buffer';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Message, NodeId, SnapshotRequest } from '../consensus/types.js';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
 import { decodeMessage, decodeOwnedMessage } from './codec.js';
 import { codecError, CodecError, HandshakeError, TransportError } from './errors.js';
 import { FrameKind, FrameReader, MAX_ASSEMBLED_MESSAGE_BYTES, beginFrame, endFrame, readHello, type Hello } from './frames.js';
-import { looksLikeTls } from './sockets.js';
+import { looksLikeTls, memberIdProblem } from './sockets.js';
 
 /** What an inbound connection needs from its transport. */
 export interface InboundContext {
@@ -16,6 +17,8 @@ export interface InboundContext {
   readonly helloTimeoutMs: number;
   /** This side speaks TLS (the socket is already past its handshake). */
   readonly tls: boolean;
+  /** With TLS: the sender a hello names must be the member the peer's certificate names. */
+  readonly bindMemberId: boolean;
   deliver(message: Message): void;
   progress(from: NodeId, receivedBytes: number, totalBytes: number): void;
   error(error: Error): void;
@@ -146,6 +149,14 @@ export class InboundConnection {
     } catch (error) {
       this.reject(error as Error);
       return;
+    }
+    if (this.context.bindMemberId) {
+      const certificate = (this.socket as TLSSocket).getPeerCertificate();
+      const problem = memberIdProblem(hello.from, certificate.subject?.CN);
+      if (problem !== undefined) {
+        this.reject(new HandshakeError(`its hello claims member ${JSON.stringify(hello.from)}, but ${problem.message}`));
+        return;
+      }
     }
     this.hello = hello;
     this.socket.setTimeout(0);

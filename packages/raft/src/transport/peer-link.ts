@@ -115,7 +115,7 @@ export class PeerLink {
 
   private dial(): void {
     this.state = 'connecting';
-    const { socket, readyEvent } = dial(this.address, this.context.tls);
+    const { socket, readyEvent } = dial(this.address, this.context.tls, this.peer);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(this.context.connectTimeoutMs);

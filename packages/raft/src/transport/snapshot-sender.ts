@@ -42,7 +42,7 @@ export class SnapshotTransfer {
     private readonly done: (ok: boolean) => void,
   ) {
     this.closed = new Promise((resolve) => (this.closedSignal = resolve));
-    const { socket, readyEvent } = dial(address, context.tls);
+    const { socket, readyEvent } = dial(address, context.tls, message.to);
     this.socket = socket;
     this.socket.setNoDelay(true);
     this.socket.setTimeout(context.connectTimeoutMs);

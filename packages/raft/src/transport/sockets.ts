@@ -11,13 +11,14 @@ export interface Dialed {
 }
 
 /**
- * Dials a peer over plain TCP, or over TLS when `tls` is given. With TLS the peer's certificate
- * must chain to the cluster CA (`rejectUnauthorized`, the CA as the only trust anchor) and this
- * member presents its own. The host name is not checked against the certificate: members are
- * often addressed by IP, and the cluster CA signs only members, so being signed by it is what
- * makes a peer a member (see "Security" in the README).
+ * Dials member `peer` over plain TCP, or over TLS when `tls` is given. With TLS the peer's
+ * certificate must chain to the cluster CA (`rejectUnauthorized`, the CA as the only trust anchor)
+ * and this member presents its own. The host name is not checked against the certificate: members
+ * are often addressed by IP. What is checked (with `bindMemberId`) is the member: the certificate
+ * must name `peer` as its CN, so an address that now leads to another member (or to a holder of a
+ * stolen certificate for another one) is refused (see "Security" in the README).
  */
-export function dial(address: HostPort, tls: TlsCredentials | undefined): Dialed {
+export function dial(address: HostPort, tls: TlsCredentials | undefined, peer: string): Dialed {
   if (tls === undefined) return { socket: netConnect({ host: address.host, port: address.port }), readyEvent: 'connect' };
   const socket = tlsConnect({
     host: address.host,
@@ -25,9 +26,23 @@ export function dial(address: HostPort, tls: TlsCredentials | undefined): Dialed
     secureContext: tls.clientContext,
     minVersion: TLS_MIN_VERSION,
     rejectUnauthorized: true,
-    checkServerIdentity: () => undefined,
+    checkServerIdentity: (_host, certificate) => (tls.bindMemberId ? memberIdProblem(peer, certificate.subject.CN) : undefined),
   });
   return { socket, readyEvent: 'secureConnect' };
+}
+
+/**
+ * Why a peer whose certificate's CN is `named` may not act as member `claimed`, as an error whose
+ * message completes "…failed: ", or `undefined` when it may.
+ */
+export function memberIdProblem(claimed: string, named: string | string[] | undefined): Error | undefined {
+  if (named === claimed) return undefined;
+  const names = named === undefined || Array.isArray(named) ? 'no single member ID' : `member ${JSON.stringify(named)}`;
+  const error: NodeJS.ErrnoException = new Error(
+    `its certificate names ${names} (its subject's CN), not ${JSON.stringify(claimed)} (tls.bindMemberId: each member's certificate must have its own member ID as CN)`,
+  );
+  error.code = 'ERR_TLS_MEMBER_ID_MISMATCH';
+  return error;
 }
 
 /** A listening server, and a way to drop the connections it holds (handshakes in progress too). */

@@ -61,6 +61,7 @@ export class TcpTransport implements Transport {
       maxFrameBytes,
       helloTimeoutMs: HELLO_TIMEOUT_MS,
       tls: tls !== undefined,
+      bindMemberId: tls?.bindMemberId ?? false,
       error,
       deliver: (message) => this.options.events.onMessage(message),
       progress: (from, receivedBytes, totalBytes) => {

@@ -28,6 +28,13 @@ export interface RaftTlsOptions {
   readonly cert: RaftTlsPem;
   /** The cluster CA's certificate(s), PEM: the only trust anchor for peers, in both directions. */
   readonly ca: RaftTlsPem;
+  /**
+   * Whether a certificate binds its holder to one member ID (default `true`): a member's own
+   * certificate must name its `localId` as the subject's common name (CN), and a peer may only
+   * take part as the member its certificate names, on the connections it opens and on those it
+   * accepts. With `false` any certificate the CA signed may claim any member ID.
+   */
+  readonly bindMemberId?: boolean;
 }
 
 /** Checked TLS material, ready for the transport's listener and dialers. */
@@ -37,6 +44,8 @@ export interface TlsCredentials {
   readonly ca: Buffer;
   /** Built once and shared by every outbound connection. */
   readonly clientContext: SecureContext;
+  /** A peer must be the member its certificate's CN names (see `RaftTlsOptions.bindMemberId`). */
+  readonly bindMemberId: boolean;
 }
 
 // Members are our own code on both ends: nothing older is needed.
@@ -45,15 +54,18 @@ export const TLS_MIN_VERSION = 'TLSv1.3';
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
- * Reads and checks `tls` (`field` names it in errors): every part present and readable, the key a
- * private key matching the certificate, the certificate signed by the CA and not expired. Throws
- * `ConfigError` naming the part (`tls.key`, `tls.cert`, `tls.ca`); key material never appears in
- * a message. `undefined` means no TLS.
+ * Reads and checks `tls` (`field` names it in errors) for the member `localId`: every part present
+ * and readable, the key a private key matching the certificate, the certificate signed by the CA,
+ * not expired, and (unless `bindMemberId` is false) naming `localId` as its CN. Throws
+ * `ConfigError` naming the part (`tls.key`, `tls.cert`, `tls.ca`, `tls.bindMemberId`); key
+ * material never appears in a message. `undefined` means no TLS.
  */
-export function loadTlsCredentials(tls: RaftTlsOptions | undefined, field = 'tls'): TlsCredentials | undefined {
+export function loadTlsCredentials(tls: RaftTlsOptions | undefined, localId: string, field = 'tls'): TlsCredentials | undefined {
   if (tls === undefined) return undefined;
   if (tls === null || typeof tls !== 'object' || tls instanceof Uint8Array)
     throw new ConfigError(field, 'must be { key, cert, ca }, each a PEM file path, PEM text or a Buffer of PEM', tls);
+  const bindMemberId = tls.bindMemberId ?? true;
+  if (typeof bindMemberId !== 'boolean') throw new ConfigError(`${field}.bindMemberId`, 'must be true or false', bindMemberId);
   const key = readPem(tls.key, `${field}.key`);
   const cert = readPem(tls.cert, `${field}.cert`);
   const ca = readPem(tls.ca, `${field}.ca`);
@@ -80,6 +92,16 @@ export function loadTlsCredentials(tls: RaftTlsOptions | undefined, field = 'tls
       cert.label,
     );
   }
+  const named = certificateMemberId(leaf);
+  if (bindMemberId && named !== localId) {
+    throw new ConfigError(
+      `${field}.cert`,
+      `names ${named === null ? 'no single member ID' : `member ${JSON.stringify(named)}`} as its subject's CN, but this member's localId is ` +
+        `${JSON.stringify(localId)}: issue it with -subj "/CN=${localId}" (peers take a member to be the one its certificate names), ` +
+        `or set ${field}.bindMemberId to false`,
+      cert.label,
+    );
+  }
   const credentials = { key: key.pem, cert: cert.pem, ca: ca.pem };
   let clientContext: SecureContext;
   try {
@@ -87,7 +109,17 @@ export function loadTlsCredentials(tls: RaftTlsOptions | undefined, field = 'tls
   } catch (error) {
     throw new ConfigError(field, `cannot be used by TLS: ${(error as Error).message}`, cert.label);
   }
-  return { ...credentials, clientContext };
+  return { ...credentials, clientContext, bindMemberId };
+}
+
+/**
+ * The member ID a certificate names: its subject's common name (CN), or `null` when the subject
+ * has no CN or more than one.
+ */
+export function certificateMemberId(certificate: X509Certificate): string | null {
+  // The legacy object has the subject unescaped, and a repeated field as an array.
+  const name: unknown = certificate.toLegacyObject().subject.CN;
+  return typeof name === 'string' ? name : null;
 }
 
 interface Pem {

@@ -99,4 +99,19 @@ describe('a raft cluster over mutual TLS', { timeout: 90_000 }, () => {
     await expect(opening).rejects.toThrow(/tls\.cert names a file that cannot be read \(ENOENT\)/);
     await expect(stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
+
+  it('a member whose certificate names another member fails to open with ConfigError naming tls.cert, creating nothing', async () => {
+    const files = await ca.issue('n8');
+    const dataDir = join(dir, 'never-n7');
+    const opening = RaftMember.open({
+      localId: 'n7',
+      address: `127.0.0.1:${await freePort()}`,
+      dataDir,
+      tls: { key: files.keyFile, cert: files.certFile, ca: ca.certFile },
+    });
+    await expect(opening).rejects.toBeInstanceOf(ConfigError);
+    await expect(opening).rejects.toMatchObject({ field: 'tls.cert' });
+    await expect(opening).rejects.toThrow(/names member "n8" as its subject's CN, but this member's localId is "n7"/);
+    await expect(stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
 });

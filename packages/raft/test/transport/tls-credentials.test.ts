@@ -27,7 +27,7 @@ describe('tls credentials', { timeout: 60_000 }, () => {
   /** The ConfigError `tls` raises, asserting that is what it raises and that no key material is in it. */
   function refusal(tls: unknown): ConfigError {
     try {
-      loadTlsCredentials(tls as RaftTlsOptions);
+      loadTlsCredentials(tls as RaftTlsOptions, 'n1');
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as Error).message).not.toContain('PRIVATE KEY');
@@ -38,10 +38,10 @@ describe('tls credentials', { timeout: 60_000 }, () => {
   }
 
   it('accepts file paths, PEM text and buffers, in any mix', () => {
-    expect(loadTlsCredentials(undefined)).toBeUndefined();
-    const fromFiles = loadTlsCredentials({ key: member.keyFile, cert: member.certFile, ca: ca.certFile });
-    const fromText = loadTlsCredentials({ key: member.key.toString('utf8'), cert: `\n${member.cert.toString('utf8')}`, ca: ca.cert });
-    const fromBuffers = loadTlsCredentials({ key: member.key, cert: new Uint8Array(member.cert), ca: ca.cert });
+    expect(loadTlsCredentials(undefined, 'n1')).toBeUndefined();
+    const fromFiles = loadTlsCredentials({ key: member.keyFile, cert: member.certFile, ca: ca.certFile }, 'n1');
+    const fromText = loadTlsCredentials({ key: member.key.toString('utf8'), cert: `\n${member.cert.toString('utf8')}`, ca: ca.cert }, 'n1');
+    const fromBuffers = loadTlsCredentials({ key: member.key, cert: new Uint8Array(member.cert), ca: ca.cert }, 'n1');
     for (const credentials of [fromFiles, fromText, fromBuffers]) {
       expect(credentials?.cert.toString('utf8').trim()).toBe(member.cert.toString('utf8').trim());
       expect(credentials?.ca.equals(ca.cert)).toBe(true);
@@ -93,6 +93,29 @@ describe('tls credentials', { timeout: 60_000 }, () => {
     const error = refusal({ key: expired.key, cert: expired.cert, ca: ca.cert });
     expect(error.field).toBe('tls.cert');
     expect(error.message).toContain('expired on');
+  });
+
+  it('a certificate that names another member (CN) is refused as tls.cert, unless bindMemberId is false', () => {
+    const error = refusal({ key: other.key, cert: other.cert, ca: otherCa.cert });
+    expect(error.field).toBe('tls.cert');
+    expect(error.message).toContain(`names member "n2" as its subject's CN, but this member's localId is "n1"`);
+    expect(error.message).toContain('-subj "/CN=n1"');
+    const unbound = loadTlsCredentials({ key: other.key, cert: other.cert, ca: otherCa.cert, bindMemberId: false }, 'n1');
+    expect(unbound?.bindMemberId).toBe(false);
+    expect(loadTlsCredentials({ key: member.key, cert: member.cert, ca: ca.cert }, 'n1')?.bindMemberId).toBe(true);
+  });
+
+  it('a CA certificate without a single CN cannot be bound to a member', async () => {
+    // The CA's own certificate as a member's: signed by itself, its CN is the CA's name.
+    const error = refusal({ key: ca.own.key, cert: ca.own.cert, ca: ca.cert });
+    expect(error.field).toBe('tls.cert');
+    expect(error.message).toContain('names member "cluster-ca"');
+  });
+
+  it('bindMemberId must be a boolean', () => {
+    const error = refusal({ key: member.key, cert: member.cert, ca: ca.cert, bindMemberId: 'yes' });
+    expect(error.field).toBe('tls.bindMemberId');
+    expect(error.message).toContain('must be true or false');
   });
 
   it('the transport takes only checked credentials', () => {

@@ -29,7 +29,7 @@ function portOf(node: TestNode): number {
  * gives up first) and, once its side of the handshake is done, sends a valid hello and heartbeat.
  * Resolves when the connection is gone, with what the client saw.
  */
-function tlsClientSendsHello(node: TestNode, client: CertificateFiles | null, ca: Buffer): Promise<{ secured: boolean }> {
+function tlsClientSendsHello(node: TestNode, client: CertificateFiles | null, ca: Buffer, from = 'a'): Promise<{ secured: boolean }> {
   return new Promise((resolve) => {
     let secured = false;
     const socket = tlsConnect({
@@ -43,11 +43,13 @@ function tlsClientSendsHello(node: TestNode, client: CertificateFiles | null, ca
       // With TLS 1.3 the client finishes first: the server checks the client's certificate after
       // this, so these bytes are on the wire before the server can refuse them.
       secured = true;
-      socket.write(helloAndHeartbeat('a', node.id));
+      socket.write(helloAndHeartbeat(from, node.id));
     });
     socket.on('error', () => {
       // 'close' follows.
     });
+    // Read what the server says (a reject frame), so its end of the connection is seen.
+    socket.resume();
     socket.on('close', () => resolve({ secured }));
     // A client the server accepted stays open: end it once its heartbeat arrived.
     const check = setInterval(() => {
@@ -72,7 +74,7 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
     for (const id of ['a', 'b', 'c']) {
       const files = await ca.issue(id);
       memberCerts.set(id, files);
-      credentials.set(id, loadTlsCredentials({ key: files.keyFile, cert: files.certFile, ca: ca.certFile })!);
+      credentials.set(id, loadTlsCredentials({ key: files.keyFile, cert: files.certFile, ca: ca.certFile }, id)!);
     }
   });
   afterAll(async () => {
@@ -159,7 +161,7 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
   it('a member whose certificate another CA signed is refused both ways; the members it reaches keep working', async () => {
     const rogueFiles = await otherCa.issue('c');
     const rogue = await startNode('c', {
-      tls: loadTlsCredentials({ key: rogueFiles.key, cert: rogueFiles.cert, ca: otherCa.cert }),
+      tls: loadTlsCredentials({ key: rogueFiles.key, cert: rogueFiles.cert, ca: otherCa.cert }, 'c'),
     });
     open.push(rogue);
     const [a, b] = [await tlsNode('a'), await tlsNode('b')];
@@ -185,6 +187,61 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
       ),
     ).toBe(true);
     expect(b.errors).toEqual([]);
+  });
+
+  it('refuses a member whose hello claims another member than its certificate names', async () => {
+    const b = await tlsNode('b');
+    // `c` holds a valid certificate from the cluster CA, and says it is `a`.
+    await tlsClientSendsHello(b, memberCerts.get('c')!, ca.cert, 'a');
+    await waitFor(() => b.errors.length > 0, 'the refusal to be reported');
+    expect(b.received).toEqual([]);
+    expect(b.errors[0]).toBeInstanceOf(HandshakeError);
+    expect(b.errors[0]?.message).toMatch(
+      /refused a connection from 127\.0\.0\.1:\d+: its hello claims member "a", but its certificate names member "c" \(its subject's CN\), not "a"/,
+    );
+
+    // As itself it gets through: the check can fail.
+    await tlsClientSendsHello(b, memberCerts.get('c')!, ca.cert, 'c');
+    expect(b.received).toEqual([heartbeat('c', 'b', 7)]);
+  });
+
+  it('with bindMemberId false, any certificate from the cluster CA may claim any member', async () => {
+    const files = memberCerts.get('b')!;
+    const b = await startNode('b', {
+      tls: loadTlsCredentials({ key: files.key, cert: files.cert, ca: ca.cert, bindMemberId: false }, 'b'),
+    });
+    open.push(b);
+    await tlsClientSendsHello(b, memberCerts.get('c')!, ca.cert, 'a');
+    expect(b.received).toEqual([heartbeat('a', 'b', 7)]);
+    expect(b.errors).toEqual([]);
+  });
+
+  it('refuses to send to an address where another member answers', async () => {
+    const a = await tlsNode('a');
+    const c = await tlsNode('c');
+    // `a` believes `b` is at `c`'s address (a stale address, or someone holding c's key there).
+    a.transport.setPeer('b', c.transport.address);
+    a.transport.setPeer('c', c.transport.address);
+    const snapshot: SnapshotRequest = {
+      type: 'snapshot',
+      from: 'a',
+      to: 'b',
+      term: 2,
+      snapshot: { meta: { index: 10, term: 2, voters: ['a', 'b'] }, data: Buffer.alloc(1024, 1) },
+    };
+    a.transport.send(snapshot);
+    let commit = 0;
+    const mismatch = /TLS with peer "b" at .* failed: its certificate names member "c" \(its subject's CN\), not "b"/;
+    await waitFor(() => {
+      a.transport.send(heartbeat('a', 'b', commit++));
+      return a.errors.filter((error) => mismatch.test(error.message)).length >= 2 && a.snapshotsSent.length === 1;
+    }, 'the refusals of the message link and the snapshot stream');
+    expect(a.snapshotsSent).toEqual([{ peer: 'b', ok: false }]);
+    expect(c.received).toEqual([]);
+    // The same link to the member that is there works: the check can fail.
+    a.transport.send(heartbeat('a', 'c', 99));
+    await waitFor(() => c.received.length === 1, 'a heartbeat to c');
+    expect(c.received).toEqual([heartbeat('a', 'c', 99)]);
   });
 
   it('refuses a plain-TCP client that sends a valid hello', async () => {
