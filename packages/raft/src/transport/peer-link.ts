@@ -101,6 +101,18 @@ export class PeerLink {
     this.dial();
   }
 
+  /**
+   * The peer just connected to this node, so it is up: a link waiting out its redial backoff dials
+   * now rather than at the end of the wait (up to `reconnect.maxMs` after a peer's restart, during
+   * which everything sent to it — votes, acknowledgements, forwarded writes — would be dropped).
+   */
+  peerIsUp(): void {
+    if (this.state !== 'backoff') return;
+    this.clearTimer();
+    this.attempts = 0;
+    this.dial();
+  }
+
   close(): void {
     this.state = 'closed';
     this.clearTimer();

@@ -72,6 +72,7 @@ export class TcpTransport implements Transport {
         const previous = this.inboundBySender.get(sender);
         this.inboundBySender.set(sender, connection);
         previous?.close();
+        this.links.get(sender)?.peerIsUp();
       },
       forget: (connection) => {
         this.inbound.delete(connection);

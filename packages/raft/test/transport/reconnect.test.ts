@@ -112,6 +112,26 @@ describe('TcpTransport reconnect', { timeout: 60_000 }, () => {
     }
   });
 
+  it('a restarted peer that connects is dialed back at once, not at the end of the redial backoff', async () => {
+    // A backoff far longer than the test may take: only the peer's own connection can end it.
+    const a = await node('a', { reconnect: { initialMs: 60_000, maxMs: 60_000 } });
+    let b = await node('b');
+    const port = b.transport.address.split(':').pop() as string;
+    a.transport.setPeer('b', b.transport.address);
+    await sendUntilReceived(a, b, 0);
+    await b.transport.close();
+    await waitFor(() => a.unreachable.includes('b'), 'a to report b unreachable (its link now waits 30–60 s to redial)');
+
+    b = await node('b', { listen: `127.0.0.1:${port}` });
+    b.transport.setPeer('a', a.transport.address);
+    b.transport.send(heartbeat('b', 'a', 1));
+    await waitFor(() => commitsFrom(a, 'b').includes(1), 'b to reach a');
+    // Without the redial, a's sends to b would be dropped for the rest of the backoff (past the
+    // 20 s within which this must get one through).
+    await sendUntilReceived(a, b, 1000);
+    expect(a.errors).toEqual([]);
+  });
+
   it('a peer that moved to another port is reached after setPeer', async () => {
     const a = await node('a');
     const b = await node('b');
