@@ -1,4 +1,7 @@
 import * as fs from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import { ConfigError } from '@timebox/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +10,8 @@ import { MemoryLogStorage } from '../../src/consensus/storage.js';
 import { WalUnavailableError, WriteAheadLog } from '../../src/wal/index.js';
 import type { Snapshot } from '../../src/consensus/types.js';
 import { crc32, crc32Fallback } from '../../src/wal/crc32.js';
+import { snapshotName } from '../../src/wal/file-names.js';
+import { readSnapshotFile, writeSnapshotFile } from '../../src/wal/snapshot-file.js';
 import { entry, run, segmentFiles, snapshotFiles, tempDirs } from './helpers.js';
 
 const dirs = tempDirs();
@@ -298,6 +303,44 @@ describe('WriteAheadLog basics', () => {
     const native = (zlib as { crc32?: (d: Uint8Array) => number }).crc32;
     if (typeof native === 'function') expect(crc32Fallback(data)).toBe(native(data));
     expect(crc32Fallback(Buffer.from('123456789'))).toBe(0xcbf43926);
+  });
+
+  it('checksums piece by piece the same as in one piece, native and table', () => {
+    const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 31 + 7) & 0xff));
+    for (const crc of [crc32, crc32Fallback]) {
+      let piecewise = 0;
+      for (const cut of [
+        [0, 1],
+        [1, 4000],
+        [4000, 4000],
+        [4000, 10_000],
+      ])
+        piecewise = crc(data.subarray(cut[0], cut[1]), piecewise);
+      expect(piecewise).toBe(crc32(data));
+    }
+    expect(crc32(data.subarray(5000), crc32(data.subarray(0, 5000)))).not.toBe(crc32(data.subarray(0, 5000)));
+  });
+
+  it('writes a snapshot larger than a write piece and reads it back whole; a flipped byte in its data is corruption', async () => {
+    const dir = dirs.make();
+    // 9 MiB and a bit: three pieces, the last one short.
+    const data = Buffer.from(Array.from({ length: 9 * 2 ** 20 + 123 }, (_, i) => (i * 131 + (i >> 12)) & 0xff));
+    const snapshot: Snapshot = {
+      meta: { index: 42, term: 3, voters: ['n1', 'n2'], learners: ['n4'], addresses: { n4: '127.0.0.1:7004' } },
+      data,
+    };
+    await writeSnapshotFile(dir, snapshot);
+    const file = join(dir, snapshotName(42));
+    const read = await readSnapshotFile(file);
+    expect(read.meta).toEqual(snapshot.meta);
+    expect(Buffer.from(read.data).equals(data)).toBe(true);
+    expect(existsSync(`${file}.tmp`)).toBe(false);
+
+    const bytes = await readFile(file);
+    const at = bytes.length - 4_000_000;
+    bytes[at] = (bytes[at] as number) ^ 0x01;
+    await writeFile(file, bytes);
+    await expect(readSnapshotFile(file)).rejects.toThrow(/checksum mismatch/);
   });
 
   it('keeps files closed after close()', async () => {
