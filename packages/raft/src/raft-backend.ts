@@ -251,8 +251,7 @@ export class RaftBackend implements Backend {
     // A local read (or one over the single-process replicator) would otherwise answer in
     // microtasks only: a reader polling the log in a loop would starve the event loop, and with it
     // the applying of the very appends it waits for, and the member's heartbeats.
-    await yieldToEventLoop();
-    this.#assertOpen('read the log');
+    await this.#nextReadStep('read the log');
     const filter = { types: types === undefined ? undefined : new Set(types), prefix };
     const entries: LogEntry[] = [];
     let position = after;
@@ -270,8 +269,7 @@ export class RaftBackend implements Backend {
       scanned += step.scanned;
       if (step.end) return { entries, after: [position], end: true };
       if (entries.length >= limit || scanned >= PAGE_SCAN_LIMIT) return { entries, after: [position], end: false };
-      await yieldToEventLoop();
-      this.#assertOpen('read the log');
+      await this.#nextReadStep('read the log');
     }
   }
 
@@ -281,8 +279,7 @@ export class RaftBackend implements Backend {
     await this.#nameLog();
     await this.#readPoint('read the log');
     // As in readLog: a loop polling the head must not starve the event loop.
-    await yieldToEventLoop();
-    this.#assertOpen('read the log');
+    await this.#nextReadStep('read the log');
     return [this.#state.logHead()];
   }
 
@@ -311,7 +308,11 @@ export class RaftBackend implements Backend {
   async listAggregates(prefix: AggregateId, request: ListRequest): Promise<ListPage<AggregateId>> {
     refuse(prefixProblem(prefix));
     await this.#readPoint('list aggregates');
-    return pageInChunks(request, (chunk) => this.#state.listAggregates(prefix, chunk));
+    return pageInChunks(
+      request,
+      (chunk) => this.#state.listAggregates(prefix, chunk),
+      () => this.#nextReadStep('list aggregates'),
+    );
   }
 
   async getAggregateStatus(id: AggregateId): Promise<string> {
@@ -323,19 +324,31 @@ export class RaftBackend implements Backend {
   async listAggregatesByStatus(status: string, request: ListRequest): Promise<ListPage<StatusListEntry>> {
     refuse(statusProblem(status));
     await this.#readPoint('list aggregates by status');
-    return pageInChunks(request, (chunk) => this.#state.listAggregatesByStatus(status, chunk));
+    return pageInChunks(
+      request,
+      (chunk) => this.#state.listAggregatesByStatus(status, chunk),
+      () => this.#nextReadStep('list aggregates by status'),
+    );
   }
 
   async listAggregatesByLabel(label: string, value: string, request: ListRequest): Promise<ListPage<AggregateId>> {
     refuse(labelProblem(label, value));
     await this.#readPoint('list aggregates by label');
-    return pageInChunks(request, (chunk) => this.#state.listAggregatesByLabel(label, value, chunk));
+    return pageInChunks(
+      request,
+      (chunk) => this.#state.listAggregatesByLabel(label, value, chunk),
+      () => this.#nextReadStep('list aggregates by label'),
+    );
   }
 
   async listLabelValues(label: string, request: ListRequest): Promise<ListPage<string>> {
     refuse(labelNameProblem(label));
     await this.#readPoint('list label values');
-    return pageInChunks(request, (chunk) => this.#state.listLabelValues(label, chunk));
+    return pageInChunks(
+      request,
+      (chunk) => this.#state.listLabelValues(label, chunk),
+      () => this.#nextReadStep('list label values'),
+    );
   }
 
   async archive(id: AggregateId): Promise<void> {
@@ -394,6 +407,18 @@ export class RaftBackend implements Backend {
     if (this.#fence !== undefined) await this.#fence.wait();
     await this.#state.whenCommitted();
     // Closed while waiting: the state may be closed too.
+    this.#assertOpen(operation);
+  }
+
+  /**
+   * Between two synchronous steps of one read: lets timers and I/O run, then waits out a snapshot
+   * restore that began meanwhile (a restore writes its image in steps too, and no read may see
+   * part of it).
+   */
+  async #nextReadStep(operation: string): Promise<void> {
+    await yieldToEventLoop();
+    this.#assertOpen(operation);
+    await this.#state.whenCommitted();
     this.#assertOpen(operation);
   }
 

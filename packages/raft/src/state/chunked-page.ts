@@ -15,16 +15,21 @@ function yieldToEventLoop(): Promise<void> {
 
 /**
  * One page of `request.limit` items, read as consecutive chunks of at most `PAGE_CHUNK` through
- * `read` (each its own read transaction), yielding to the event loop before each. Chaining the
- * chunks' continuations gives what chaining pages gives: an item that stays in the list is
- * returned once, wherever the chunk boundaries fall. The yield before the first chunk also keeps
- * an iteration over local reads (no network round trip per page) from running in microtasks only.
+ * `read` (each its own read transaction), after `pause` before each (default: a yield to the
+ * event loop). Chaining the chunks' continuations gives what chaining pages gives: an item that
+ * stays in the list is returned once, wherever the chunk boundaries fall. The pause before the
+ * first chunk also keeps an iteration over local reads (no network round trip per page) from
+ * running in microtasks only.
  */
-export async function pageInChunks<T>(request: ListRequest, read: (chunk: ListRequest) => ListPage<T>): Promise<ListPage<T>> {
+export async function pageInChunks<T>(
+  request: ListRequest,
+  read: (chunk: ListRequest) => ListPage<T>,
+  pause: () => Promise<void> = yieldToEventLoop,
+): Promise<ListPage<T>> {
   const items: T[] = [];
   let after = request.after;
   for (;;) {
-    await yieldToEventLoop();
+    await pause();
     const chunk = read({ limit: Math.min(PAGE_CHUNK, request.limit - items.length), after });
     for (const item of chunk.items) items.push(item);
     if (chunk.next === undefined) return { items };

@@ -72,7 +72,8 @@ import {
   snapshotKey,
   Table,
 } from './keys.js';
-import { DEFAULT_EXPORT_CHUNKING, IMAGE_MAGIC, ImageExport } from './image-export.js';
+import { DEFAULT_EXPORT_CHUNKING, ImageExport } from './image-export.js';
+import { checkImage, DEFAULT_RESTORE_CHUNKING, restoreImage, type RestoreChunking } from './image-restore.js';
 import { commandLimitProblem, labelProblem } from './limits.js';
 import { ProposalTable } from './proposal-table.js';
 import {
@@ -82,6 +83,7 @@ import {
   decodeLogEntry,
   decodeProjection,
   decodeText,
+  asBuffer,
   decodeU64,
   encodeU64,
   projectionView,
@@ -118,14 +120,12 @@ export interface MaterializedStateOptions {
    * rewrites its aggregate's head). Default 10000.
    */
   readonly headCacheSize?: number | undefined;
+  /** How a restore divides its work into synchronous steps (tests make them tiny). */
+  readonly restoreChunking?: RestoreChunking | undefined;
 }
 
 const DEFAULT_PROPOSAL_WINDOW = 100_000;
 const DEFAULT_HEAD_CACHE_SIZE = 10_000;
-
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
 
 /** The LMDB-backed replicated state: applies committed commands, answers the backend's reads. */
 export class MaterializedState implements StateMachine<CommandResult> {
@@ -149,6 +149,9 @@ export class MaterializedState implements StateMachine<CommandResult> {
   #closed = false;
   /** Exports in progress: each holds a read transaction until it ends. */
   readonly #exports = new Set<ImageExport>();
+  /** Resolves when the restore in progress ended; null when none runs. */
+  #restoring: Promise<void> | null = null;
+  readonly #restoreChunking: RestoreChunking;
 
   private constructor(db: RootDatabase<Buffer, Buffer>, options: MaterializedStateOptions) {
     this.#db = db;
@@ -157,6 +160,7 @@ export class MaterializedState implements StateMachine<CommandResult> {
     this.#proposals = new ProposalTable(db, options.proposalWindow ?? DEFAULT_PROPOSAL_WINDOW);
     this.#view = writeView(db);
     this.#applier = new CommandApplier(this.#view, options.headCacheSize ?? DEFAULT_HEAD_CACHE_SIZE);
+    this.#restoreChunking = options.restoreChunking ?? DEFAULT_RESTORE_CHUNKING;
     const applied = db.get(metaKey(Meta.appliedIndex));
     this.#appliedIndex = applied === undefined ? 0 : decodeU64(applied);
     this.#decidedIndex = this.#appliedIndex;
@@ -607,6 +611,8 @@ export class MaterializedState implements StateMachine<CommandResult> {
    * and with the signal's reason when `options.signal` aborts.
    */
   async exportImage(options: ExportImageOptions = {}): Promise<StateImage> {
+    // A restore in progress has written part of its image: export the whole state after it.
+    while (this.#restoring !== null) await this.#restoring;
     this.#assertOpen('export a snapshot');
     if (options.chunkPairs !== undefined) requirePositiveInteger('chunkPairs', options.chunkPairs);
     const chunking =
@@ -620,25 +626,38 @@ export class MaterializedState implements StateMachine<CommandResult> {
     }
   }
 
-  /** Replaces the whole state with `image` (from `exportSnapshot`) taken at log index `index`, atomically. */
+  /**
+   * Replaces the whole state with `image` (from `exportImage`) taken at log index `index`. The
+   * image is checked whole first (a corrupt one is refused with `RaftProtocolError`, the state
+   * untouched), then written a few milliseconds at a time (see `image-restore.ts`, which also says
+   * why a crash midway is safe). Reads wait meanwhile (`whenCommitted`, and exports): they see the
+   * state before or after, never part of the image.
+   */
   restoreSnapshot(data: Uint8Array, index: number): Promise<void> {
     return this.#serialize(async () => {
       this.#assertOpen('restore a snapshot');
       if (!Number.isSafeInteger(index) || index < 0) throw new RaftProtocolError(`snapshot index must be an integer ≥ 0, got ${index}`);
-      const pairs = parseImage(data);
+      await checkImage(data, this.#restoreChunking);
+      let done!: () => void;
+      this.#restoring = new Promise((resolve) => (done = resolve));
+      // Above the applied index: every read's `whenCommitted` waits until the restore is whole.
+      this.#decidedIndex = Math.max(this.#decidedIndex, index);
       try {
-        await this.#db.childTransaction(() => {
-          const keys = [...this.#db.getKeys({ start: Buffer.from([0]), end: Buffer.from([0xff]) })];
-          // Inside a transaction LMDB writes at once; the returned promises only report the commit,
-          // which awaiting the transaction covers (as in writeView).
-          for (const key of keys) void this.#db.remove(key);
-          for (const [key, value] of pairs) void this.#db.put(key, value);
-          void this.#db.put(metaKey(Meta.appliedIndex), asBuffer(encodeU64(index)));
-        });
-      } finally {
-        // Whether or not it committed, what the applier and the proposal table hold may be stale.
+        await restoreImage(this.#db, data, index, this.#restoreChunking);
+        // What the applier and the proposal table hold is the old state's.
+        this.#applier.forgetCache();
+        await this.#proposals.reloadInSteps(this.#restoreChunking.budgetMs);
+      } catch (error) {
+        // The database holds part of the image and no applied index: this member must restart,
+        // and restores the snapshot again when it does.
         this.#applier.forgetCache();
         this.#proposals.reload();
+        this.#appliedIndex = this.#decidedIndex = 0;
+        this.#releaseCommitWaiters(error);
+        throw error;
+      } finally {
+        this.#restoring = null;
+        done();
       }
       this.#appliedIndex = index;
       this.#decidedIndex = index;
@@ -770,24 +789,6 @@ function readEvents(
     events.push(decodeEvent(new KeyReader(key).skip(8).u64(), value));
   }
   return events;
-}
-
-function parseImage(data: Uint8Array): [Buffer, Buffer][] {
-  if (!(data instanceof Uint8Array) || data.length < IMAGE_MAGIC.length || IMAGE_MAGIC.some((byte, i) => i < 3 && data[i] !== byte)) {
-    throw new RaftProtocolError('not a raft state snapshot image (bad header)');
-  }
-  if (data[3] !== LAYOUT_VERSION)
-    throw new RaftProtocolError(
-      `a raft state snapshot image of layout version ${data[3]}; this build reads version ${LAYOUT_VERSION} only`,
-    );
-  const input = new ByteReader(data.subarray(IMAGE_MAGIC.length), decodeError);
-  const pairs: [Buffer, Buffer][] = [];
-  try {
-    while (!input.done) pairs.push([Buffer.from(input.bytes()), Buffer.from(input.bytes())]);
-  } catch (error) {
-    throw new RaftProtocolError(`corrupt raft state snapshot image: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  return pairs;
 }
 
 /** The first key after every holder of `label` = `value`. */

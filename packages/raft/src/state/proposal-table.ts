@@ -22,6 +22,7 @@
  * snapshot the owner calls `reload()`.
  */
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { RootDatabase } from 'lmdb';
 import { ByteReader } from '../bytes/byte-reader.js';
 import { ByteWriter } from '../bytes/byte-writer.js';
@@ -30,6 +31,27 @@ import { decodeError } from './errors.js';
 import { decodeResult, writeResult, type CommandResult } from './commands.js';
 import { KeyReader, Meta, metaKey, proposalBucketKey, Table } from './keys.js';
 import { decodeU64, encodeU64 } from './records.js';
+
+const PAST_BUCKETS = Buffer.from([Table.proposal + 1]);
+
+/** The in-memory part of a table, as read from its stored buckets, oldest first. */
+class LoadedBuckets {
+  readonly known = new Map<string, number>();
+  readonly buckets = new Map<number, string[]>();
+  open: { bucket: number; bytes: ByteWriter } | null = null;
+
+  add(key: Buffer, value: Buffer): void {
+    const bucket = new KeyReader(key).u64();
+    const ids: string[] = [];
+    for (const record of readRecords(value)) {
+      this.known.set(record.id, record.ordinal);
+      ids.push(record.id);
+    }
+    this.buckets.set(bucket, ids);
+    // The newest bucket is the open one: copied, as `value` may be a view LMDB reuses.
+    this.open = { bucket, bytes: new ByteWriter(value.length + 1024).raw(value) };
+  }
+}
 
 /** Ordinals per bucket. */
 export const BUCKET_SPAN = 64;
@@ -82,23 +104,49 @@ export class ProposalTable {
 
   /** Rebuilds the in-memory part from the committed buckets. */
   reload(): void {
-    this.#known = new Map();
-    this.#buckets = new Map();
-    this.#open = null;
+    const loaded = new LoadedBuckets();
+    for (const { key, value } of this.#db.getRange({ start: proposalBucketKey(0), end: PAST_BUCKETS })) loaded.add(key, value);
+    this.#resetTo(loaded);
+  }
+
+  /**
+   * `reload`, a few milliseconds at a time with the event loop free in between (a full window is
+   * about 100,000 IDs, tens of milliseconds to read in one go). Nothing may use or change the
+   * table until it resolves: the state's restore runs it, with every other write waiting behind it.
+   */
+  async reloadInSteps(budgetMs: number): Promise<void> {
+    const loaded = new LoadedBuckets();
+    let after: Buffer | undefined;
+    for (;;) {
+      const started = performance.now();
+      let more = false;
+      for (const { key, value } of this.#db.getRange({
+        start: after ?? proposalBucketKey(0),
+        exclusiveStart: after !== undefined,
+        end: PAST_BUCKETS,
+      })) {
+        loaded.add(key, value);
+        if (performance.now() - started >= budgetMs) {
+          // A copy: the key may be a view of a buffer LMDB reuses.
+          after = Buffer.from(key);
+          more = true;
+          break;
+        }
+      }
+      if (!more) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    this.#resetTo(loaded);
+  }
+
+  #resetTo(loaded: LoadedBuckets): void {
+    this.#known = loaded.known;
+    this.#buckets = loaded.buckets;
+    this.#open = loaded.open;
     this.#openDirty = false;
     this.#unwritten = [];
     const stored = this.#db.get(metaKey(Meta.nextProposalOrdinal));
     this.#next = this.#flushedNext = stored === undefined ? 0 : decodeU64(stored);
-    for (const { key, value } of this.#db.getRange({ start: proposalBucketKey(0), end: Buffer.from([Table.proposal + 1]) })) {
-      const bucket = new KeyReader(key).u64();
-      const ids: string[] = [];
-      for (const record of readRecords(value)) {
-        this.#known.set(record.id, record.ordinal);
-        ids.push(record.id);
-      }
-      this.#buckets.set(bucket, ids);
-      this.#open = { bucket, bytes: new ByteWriter(value.length + 1024).raw(value) };
-    }
   }
 
   /**

@@ -228,3 +228,8 @@ export function projectionView(name: string, record: StoredProjection, now: numb
   if (record.lastError !== undefined) view.lastError = record.lastError;
   return Object.freeze(view);
 }
+
+/** `bytes` as a Buffer over the same memory (LMDB's keys and values are Buffers). */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
