@@ -49,8 +49,7 @@ import {
 } from '@timebox/core';
 import type { CommittedEntry, StateImage, StateMachine } from '../node/ports.js';
 import { RaftProtocolError } from '../consensus/errors.js';
-import { ByteReader } from '../bytes/byte-reader.js';
-import { decodeError, DecodeError, StateLayoutError } from './errors.js';
+import { DecodeError, StateLayoutError } from './errors.js';
 import { CommandApplier, type ApplyEffects, type PublishedEvent, type WriteView } from './command-applier.js';
 import { decodeCommand, type CommandResult } from './commands.js';
 import {
