@@ -51,9 +51,7 @@ export async function benchCertificates(): Promise<BenchCertificates | string> {
     return `openssl could not make the certificates (${messageOf(error)})`;
   }
   return {
-    // One certificate for every member, so none can be bound to its member ID; the binding is a
-    // comparison at connect time and costs nothing measurable per append.
-    tls: { key: path('member.key'), cert: path('member.crt'), ca: path('ca.crt'), bindMemberId: false },
+    tls: { key: path('member.key'), cert: path('member.crt'), ca: path('ca.crt') },
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }

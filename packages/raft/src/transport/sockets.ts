@@ -39,7 +39,7 @@ export function memberIdProblem(claimed: string, named: string | string[] | unde
   if (named === claimed) return undefined;
   const names = named === undefined || Array.isArray(named) ? 'no single member ID' : `member ${JSON.stringify(named)}`;
   const error: NodeJS.ErrnoException = new Error(
-    `its certificate names ${names} (its subject's CN), not ${JSON.stringify(claimed)} (tls.bindMemberId: each member's certificate must have its own member ID as CN)`,
+    `its certificate names ${names} (its subject's CN), not ${JSON.stringify(claimed)} (with tls.bindMemberId each member's certificate must have its own member ID as CN)`,
   );
   error.code = 'ERR_TLS_MEMBER_ID_MISMATCH';
   return error;

@@ -29,10 +29,12 @@ export interface RaftTlsOptions {
   /** The cluster CA's certificate(s), PEM: the only trust anchor for peers, in both directions. */
   readonly ca: RaftTlsPem;
   /**
-   * Whether a certificate binds its holder to one member ID (default `true`): a member's own
-   * certificate must name its `localId` as the subject's common name (CN), and a peer may only
-   * take part as the member its certificate names, on the connections it opens and on those it
-   * accepts. With `false` any certificate the CA signed may claim any member ID.
+   * Whether a certificate binds its holder to one member ID (default `false`, as etcd's
+   * `--peer-cert-allowed-cn` is opt-in): a member's own certificate must then name its `localId`
+   * as the subject's common name (CN), and a peer may only take part as the member its
+   * certificate names, on the connections it opens and on those it accepts, so a leaked key
+   * speaks for its own member only. Without it any certificate the CA signed may claim any member
+   * ID. Recommended whenever each member has its own certificate.
    */
   readonly bindMemberId?: boolean;
 }
@@ -56,7 +58,7 @@ const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE
 /**
  * Reads and checks `tls` (`field` names it in errors) for the member `localId`: every part present
  * and readable, the key a private key matching the certificate, the certificate signed by the CA,
- * not expired, and (unless `bindMemberId` is false) naming `localId` as its CN. Throws
+ * not expired, and (with `bindMemberId`) naming `localId` as its CN. Throws
  * `ConfigError` naming the part (`tls.key`, `tls.cert`, `tls.ca`, `tls.bindMemberId`); key
  * material never appears in a message. `undefined` means no TLS.
  */
@@ -64,7 +66,7 @@ export function loadTlsCredentials(tls: RaftTlsOptions | undefined, localId: str
   if (tls === undefined) return undefined;
   if (tls === null || typeof tls !== 'object' || tls instanceof Uint8Array)
     throw new ConfigError(field, 'must be { key, cert, ca }, each a PEM file path, PEM text or a Buffer of PEM', tls);
-  const bindMemberId = tls.bindMemberId ?? true;
+  const bindMemberId = tls.bindMemberId ?? false;
   if (typeof bindMemberId !== 'boolean') throw new ConfigError(`${field}.bindMemberId`, 'must be true or false', bindMemberId);
   const key = readPem(tls.key, `${field}.key`);
   const cert = readPem(tls.cert, `${field}.cert`);
@@ -98,7 +100,7 @@ export function loadTlsCredentials(tls: RaftTlsOptions | undefined, localId: str
       `${field}.cert`,
       `names ${named === null ? 'no single member ID' : `member ${JSON.stringify(named)}`} as its subject's CN, but this member's localId is ` +
         `${JSON.stringify(localId)}: issue it with -subj "/CN=${localId}" (peers take a member to be the one its certificate names), ` +
-        `or set ${field}.bindMemberId to false`,
+        `or leave ${field}.bindMemberId off`,
       cert.label,
     );
   }

@@ -100,14 +100,14 @@ describe('a raft cluster over mutual TLS', { timeout: 90_000 }, () => {
     await expect(stat(dataDir)).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('a member whose certificate names another member fails to open with ConfigError naming tls.cert, creating nothing', async () => {
+  it('with bindMemberId, a member whose certificate names another member fails to open with ConfigError naming tls.cert, creating nothing', async () => {
     const files = await ca.issue('n8');
     const dataDir = join(dir, 'never-n7');
     const opening = RaftMember.open({
       localId: 'n7',
       address: `127.0.0.1:${await freePort()}`,
       dataDir,
-      tls: { key: files.keyFile, cert: files.certFile, ca: ca.certFile },
+      tls: { key: files.keyFile, cert: files.certFile, ca: ca.certFile, bindMemberId: true },
     });
     await expect(opening).rejects.toBeInstanceOf(ConfigError);
     await expect(opening).rejects.toMatchObject({ field: 'tls.cert' });

@@ -95,19 +95,19 @@ describe('tls credentials', { timeout: 60_000 }, () => {
     expect(error.message).toContain('expired on');
   });
 
-  it('a certificate that names another member (CN) is refused as tls.cert, unless bindMemberId is false', () => {
-    const error = refusal({ key: other.key, cert: other.cert, ca: otherCa.cert });
+  it('with bindMemberId, a certificate that names another member (CN) is refused as tls.cert; without, it is taken', () => {
+    const error = refusal({ key: other.key, cert: other.cert, ca: otherCa.cert, bindMemberId: true });
     expect(error.field).toBe('tls.cert');
     expect(error.message).toContain(`names member "n2" as its subject's CN, but this member's localId is "n1"`);
     expect(error.message).toContain('-subj "/CN=n1"');
-    const unbound = loadTlsCredentials({ key: other.key, cert: other.cert, ca: otherCa.cert, bindMemberId: false }, 'n1');
+    const unbound = loadTlsCredentials({ key: other.key, cert: other.cert, ca: otherCa.cert }, 'n1');
     expect(unbound?.bindMemberId).toBe(false);
-    expect(loadTlsCredentials({ key: member.key, cert: member.cert, ca: ca.cert }, 'n1')?.bindMemberId).toBe(true);
+    expect(loadTlsCredentials({ key: member.key, cert: member.cert, ca: ca.cert, bindMemberId: true }, 'n1')?.bindMemberId).toBe(true);
   });
 
   it('a CA certificate without a single CN cannot be bound to a member', async () => {
     // The CA's own certificate as a member's: signed by itself, its CN is the CA's name.
-    const error = refusal({ key: ca.own.key, cert: ca.own.cert, ca: ca.cert });
+    const error = refusal({ key: ca.own.key, cert: ca.own.cert, ca: ca.cert, bindMemberId: true });
     expect(error.field).toBe('tls.cert');
     expect(error.message).toContain('names member "cluster-ca"');
   });

@@ -74,7 +74,7 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
     for (const id of ['a', 'b', 'c']) {
       const files = await ca.issue(id);
       memberCerts.set(id, files);
-      credentials.set(id, loadTlsCredentials({ key: files.keyFile, cert: files.certFile, ca: ca.certFile }, id)!);
+      credentials.set(id, loadTlsCredentials({ key: files.keyFile, cert: files.certFile, ca: ca.certFile, bindMemberId: true }, id)!);
     }
   });
   afterAll(async () => {
@@ -205,10 +205,10 @@ describe('TcpTransport over mutual TLS', { timeout: 60_000 }, () => {
     expect(b.received).toEqual([heartbeat('c', 'b', 7)]);
   });
 
-  it('with bindMemberId false, any certificate from the cluster CA may claim any member', async () => {
+  it('without bindMemberId, any certificate from the cluster CA may claim any member', async () => {
     const files = memberCerts.get('b')!;
     const b = await startNode('b', {
-      tls: loadTlsCredentials({ key: files.key, cert: files.cert, ca: ca.cert, bindMemberId: false }, 'b'),
+      tls: loadTlsCredentials({ key: files.key, cert: files.cert, ca: ca.cert }, 'b'),
     });
     open.push(b);
     await tlsClientSendsHello(b, memberCerts.get('c')!, ca.cert, 'a');
