@@ -130,6 +130,12 @@ export class RaftLog {
     return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
   }
 
+  /** Whether a log ending at (`lastIndex`, `lastTerm`) is strictly more up to date than this one. */
+  isAheadOfUs(lastIndex: number, lastTerm: number): boolean {
+    const ourTerm = this.lastTerm();
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex > this.lastIndex());
+  }
+
   /** Committed entries the driver has not applied yet, limited to `maxBytes`. */
   nextCommittedEntries(maxBytes: number): Entry[] {
     const lo = Math.max(this.applied + 1, this.firstIndex());

@@ -292,10 +292,19 @@ export class RaftNode {
     if (message.to !== this.id || message.from === this.id) return;
     // A voter ignores campaigns of nodes it does not know as voters (dissertation §4.2.3): a removed
     // member that missed its removal would otherwise disrupt the cluster with ever-higher terms.
-    // Withholding a vote is always safe. A node that is no voter in its own configuration (a
-    // learner, a node that just joined, one promoted without knowing it yet) answers anyone, as in
-    // etcd: the voters that do know it may need its vote to elect a leader.
-    if ((message.type === 'vote' || message.type === 'pre-vote') && this.tracker.isVoter(this.id) && !this.tracker.isVoter(message.from))
+    // Withholding a vote is always safe, but not always live: a voter whose log is behind may not
+    // know yet that the candidate was promoted, while the configuration that did promote it needs
+    // this vote (a voter behind a promotion and a removal it missed, the other voter the promoted
+    // one: neither could ever be elected). So a candidate whose log is ahead of ours is heard; a
+    // removed member's is not (it lacks at least its own removal, which the voters hold). A node
+    // that is no voter in its own configuration (a learner, a node that just joined, one promoted
+    // without knowing it yet) answers anyone, as in etcd.
+    if (
+      (message.type === 'vote' || message.type === 'pre-vote') &&
+      this.tracker.isVoter(this.id) &&
+      !this.tracker.isVoter(message.from) &&
+      !this.log.isAheadOfUs(message.lastLogIndex, message.lastLogTerm)
+    )
       return;
     if (message.type === 'propose' || message.type === 'read-index' || message.type === 'read-index-response') {
       // Not tied to a term: a forwarded command or read is fine whichever term it was sent in.

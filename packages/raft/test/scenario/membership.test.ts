@@ -357,6 +357,27 @@ describe('membership: who answers a campaign', () => {
     expect(n3.status().role).not.toBe('leader');
   });
 
+  it('a voter answers a candidate it does not know as a voter whose log is ahead of its own (it missed the promotion)', () => {
+    // The deadlock this prevents (simulation seed 10209): voters n1 and j1 in force; n1, behind,
+    // still sees j1 as a learner, and j1 needs n1's vote. Withholding it, no one could be elected.
+    const cluster = ledCluster();
+    const n2 = cluster.node('n2');
+    const { lastIndex, term } = n2.status();
+    // Not ahead (the same log): ignored, as a removed member's campaign is.
+    n2.step({ type: 'vote', from: 'j1', to: 'n2', term: term + 5, lastLogIndex: lastIndex, lastLogTerm: term });
+    const ignored = n2.ready();
+    expect([...ignored.messages, ...ignored.messagesAfterPersist].filter((m) => m.type === 'vote-response')).toEqual([]);
+    expect(n2.status().term).toBe(term);
+    n2.advance(ignored);
+    // Ahead: heard, and granted.
+    n2.step({ type: 'vote', from: 'j1', to: 'n2', term: term + 5, lastLogIndex: lastIndex + 10, lastLogTerm: term });
+    const ready = n2.ready();
+    expect([...ready.messages, ...ready.messagesAfterPersist]).toContainEqual(
+      expect.objectContaining({ type: 'vote-response', to: 'j1', granted: true }),
+    );
+    n2.advance(ready);
+  });
+
   it('a node that is not a voter in its own configuration still answers (it may have been promoted without knowing)', () => {
     const cluster = ledCluster();
     cluster.join('n4');
