@@ -40,22 +40,36 @@ const CLOCK_EVERY = 256;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * Reads the image's (key, value) pairs a step at a time: `visit` sees each pair of a step, then
+ * `afterStep` runs (it may wait, e.g. for the step's commit), then the event loop turns.
+ */
+async function inSteps(
+  data: Uint8Array,
+  chunking: RestoreChunking,
+  visit: (key: Buffer, value: Buffer) => void,
+  afterStep: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  const input = imageReader(data);
+  while (!input.done) {
+    const started = performance.now();
+    for (let count = 1; !input.done; count++) {
+      visit(asBuffer(input.bytes('key')), asBuffer(input.bytes('value')));
+      if (count % CLOCK_EVERY === 0 && performance.now() - started >= chunking.budgetMs) break;
+    }
+    await afterStep();
+    if (!input.done) await nextTurn();
+  }
+}
+
+/**
  * Checks that `data` is a whole image of this layout, reading it a step at a time, before anything
  * is touched: a corrupt image is refused with `RaftProtocolError` and leaves the state as it was.
  */
 export async function checkImage(data: Uint8Array, chunking: RestoreChunking = DEFAULT_RESTORE_CHUNKING): Promise<void> {
-  const input = imageReader(data);
   try {
-    while (!input.done) {
-      const started = performance.now();
-      for (let count = 1; !input.done; count++) {
-        input.bytes('key');
-        input.bytes('value');
-        if (count % CLOCK_EVERY === 0 && performance.now() - started >= chunking.budgetMs) break;
-      }
-      if (!input.done) await nextTurn();
-    }
+    await inSteps(data, chunking, () => undefined);
   } catch (error) {
+    if (error instanceof RaftProtocolError) throw error;
     throw new RaftProtocolError(`corrupt raft state snapshot image: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
@@ -73,24 +87,22 @@ export async function restoreImage(
 ): Promise<void> {
   const appliedKey = metaKey(Meta.appliedIndex);
   await db.clearAsync();
-  const input = imageReader(data);
   let written = 0;
-  while (!input.done) {
-    const started = performance.now();
-    let committed: Promise<boolean> | undefined;
-    for (let count = 1; !input.done; count++) {
-      const key = asBuffer(input.bytes('key'));
-      const value = asBuffer(input.bytes('value'));
+  let committed: Promise<boolean> | undefined;
+  await inSteps(
+    data,
+    chunking,
+    (key, value) => {
       // Written last, once every other pair is in.
       if (!key.equals(appliedKey)) committed = db.put(key, value);
       written++;
-      if (count % CLOCK_EVERY === 0 && performance.now() - started >= chunking.budgetMs) break;
-    }
-    // Views of `data` stay valid until their commit: `data` is held until this resolves.
-    await committed;
-    chunking.onStep?.(written);
-    if (!input.done) await nextTurn();
-  }
+    },
+    async () => {
+      // Views of `data` stay valid until their commit: `data` is held until this resolves.
+      await committed;
+      chunking.onStep?.(written);
+    },
+  );
   await db.put(appliedKey, asBuffer(encodeU64(index)));
 }
 

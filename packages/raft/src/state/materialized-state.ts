@@ -148,8 +148,6 @@ export class MaterializedState implements StateMachine<CommandResult> {
   #closed = false;
   /** Exports in progress: each holds a read transaction until it ends. */
   readonly #exports = new Set<ImageExport>();
-  /** Resolves when the restore in progress ended; null when none runs. */
-  #restoring: Promise<void> | null = null;
   readonly #restoreChunking: RestoreChunking;
 
   private constructor(db: RootDatabase<Buffer, Buffer>, options: MaterializedStateOptions) {
@@ -610,8 +608,9 @@ export class MaterializedState implements StateMachine<CommandResult> {
    * and with the signal's reason when `options.signal` aborts.
    */
   async exportImage(options: ExportImageOptions = {}): Promise<StateImage> {
-    // A restore in progress has written part of its image: export the whole state after it.
-    while (this.#restoring !== null) await this.#restoring;
+    // A restore in progress has written part of its image (its index is above the applied one
+    // until it is whole): export the whole state after it.
+    await this.whenCommitted();
     this.#assertOpen('export a snapshot');
     if (options.chunkPairs !== undefined) requirePositiveInteger('chunkPairs', options.chunkPairs);
     const chunking =
@@ -637,8 +636,6 @@ export class MaterializedState implements StateMachine<CommandResult> {
       this.#assertOpen('restore a snapshot');
       if (!Number.isSafeInteger(index) || index < 0) throw new RaftProtocolError(`snapshot index must be an integer ≥ 0, got ${index}`);
       await checkImage(data, this.#restoreChunking);
-      let done!: () => void;
-      this.#restoring = new Promise((resolve) => (done = resolve));
       // Above the applied index: every read's `whenCommitted` waits until the restore is whole.
       this.#decidedIndex = Math.max(this.#decidedIndex, index);
       try {
@@ -654,9 +651,6 @@ export class MaterializedState implements StateMachine<CommandResult> {
         this.#appliedIndex = this.#decidedIndex = 0;
         this.#releaseCommitWaiters(error);
         throw error;
-      } finally {
-        this.#restoring = null;
-        done();
       }
       this.#appliedIndex = index;
       this.#decidedIndex = index;
