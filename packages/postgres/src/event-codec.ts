@@ -1,4 +1,4 @@
-import type { LogEntry, StoredEventRecord } from '@timebox/core';
+import type { AggregateId, LogEntry, StoredEventRecord } from '@timebox/core';
 import { aggregateIdFromKey, fromStoredText } from './text-codec.js';
 
 /**
@@ -29,7 +29,26 @@ export function parseLogEntries(json: string): LogEntry[] {
   );
 }
 
-/** Parses a JSON array of positions, as `timebox_append` returns them. */
-export function parsePositions(json: string | null): number[] {
-  return json === null ? [] : (JSON.parse(json) as number[]);
+/**
+ * Parses a page of the log like `parseLogEntries`, grouped into runs: each run holds consecutive
+ * events of one aggregate, in position order (so in sequence order).
+ */
+export function parseLogRuns(json: string): { id: AggregateId; records: StoredEventRecord[] }[] {
+  const runs: { key: string; id: AggregateId; records: StoredEventRecord[] }[] = [];
+  for (const [aggregate, sequence, type, timestamp, data, position] of JSON.parse(json) as [
+    string,
+    number,
+    string,
+    number,
+    string,
+    number,
+  ][]) {
+    let run = runs.at(-1);
+    if (run?.key !== aggregate) {
+      run = { key: aggregate, id: aggregateIdFromKey(aggregate), records: [] };
+      runs.push(run);
+    }
+    run.records.push({ type: fromStoredText(type), sequence, timestamp, data, position });
+  }
+  return runs.map(({ id, records }) => ({ id, records }));
 }

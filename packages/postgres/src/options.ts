@@ -35,18 +35,11 @@ export interface PostgresBackendOptions {
    * handler's consumer renews every third of this. Default 30000; must be > 0.
    */
   readonly archiveLeaseMs?: number;
-  /**
-   * How many appends the feed keeps for subscribers (`store.subscribe`) that reconnect or fall
-   * behind: one away for longer than this many appends is told of the gap. At least 1000; 0 turns
-   * the feed off (appends publish nothing, `subscribe` is refused). Default 10000.
-   */
-  readonly feedRetention?: number;
 }
 
 export const DEFAULT_URL = 'postgres://localhost:5432/postgres';
 export const DEFAULT_MAX_CONNS = 10;
 export const DEFAULT_ARCHIVE_LEASE_MS = 30_000;
-export const DEFAULT_FEED_RETENTION = 10_000;
 /** The `application_name` the backend's own pool reports unless `postgres.connection` sets one. */
 export const DEFAULT_APPLICATION_NAME = 'timebox';
 
@@ -75,7 +68,6 @@ export interface ResolvedOptions {
   /** The prefix as stored (see `toStoredText`). */
   readonly storedPrefix: string;
   readonly archiveLeaseMs: number;
-  readonly feedRetention: number;
   /** The driver instance and whether the backend owns (and so ends) it. */
   readonly sql: Sql;
   readonly ownsSql: boolean;
@@ -96,10 +88,7 @@ export interface ResolvedOptions {
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
 export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'must be an object', options);
-  const { prefix, url, maxConns, sql, archiveLeaseMs = DEFAULT_ARCHIVE_LEASE_MS, feedRetention = DEFAULT_FEED_RETENTION } = options;
-  if (typeof feedRetention !== 'number' || !Number.isSafeInteger(feedRetention) || (feedRetention !== 0 && feedRetention < 1000)) {
-    throw new ConfigError('feedRetention', 'must be 0 (no feed) or an integer ≥ 1000', feedRetention);
-  }
+  const { prefix, url, maxConns, sql, archiveLeaseMs = DEFAULT_ARCHIVE_LEASE_MS } = options;
   if (typeof prefix !== 'string' || prefix.length === 0) throw new ConfigError('prefix', 'must be a non-empty string', prefix);
   requirePositiveInteger('archiveLeaseMs', archiveLeaseMs);
   if (url !== undefined && (typeof url !== 'string' || url.length === 0)) throw new ConfigError('url', 'must be a non-empty string', url);
@@ -128,7 +117,6 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     return {
       storedPrefix: toStoredText(prefix),
       archiveLeaseMs,
-      feedRetention,
       sql: callers,
       ownsSql: false,
       openTransactionSql,
@@ -149,7 +137,6 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
   return {
     storedPrefix: toStoredText(prefix),
     archiveLeaseMs,
-    feedRetention,
     sql: owned,
     ownsSql: true,
     openTransactionSql,

@@ -9,7 +9,6 @@ import {
   type Feed,
   type FeedSink,
   hasLoneSurrogate,
-  HubUnavailableError,
   InvalidCursorError,
   InvalidSequenceError,
   type ListPage,
@@ -29,19 +28,10 @@ import { FeedNotifier } from './feed-notifier.js';
 import { FeedReader } from './feed-reader.js';
 import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { PostgresProjections, type SaveUpdate } from './projections.js';
-import { ensureSchema } from './schema.js';
-import { parseEventList, parseLogEntries, parsePositions } from './event-codec.js';
+import { ensureSchema, SETTLE_WAIT_MS } from './schema.js';
+import { parseEventList, parseLogEntries } from './event-codec.js';
+import { appendStatement, readHead, type StoredAppend } from './append-statement.js';
 import { aggregateIdFromKey, aggregateKey, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
-
-interface AppendRow {
-  actual: number;
-  /** A subscriber holds a lease: announce the commit on the feed channel (see `FeedNotifier`). */
-  notify: boolean;
-  /** On a conflict, the events from the expected sequence on (see `parseEventList`). */
-  events: string | null;
-  /** On success, the positions of the appended events (JSON array). */
-  positions: string | null;
-}
 
 interface EventRow {
   sequence: number;
@@ -59,11 +49,6 @@ interface LogRow {
   events: string | null;
 }
 
-/**
- * How long (ms) one log read waits server-side for appends in flight below the page's end before
- * it answers with what is settled (nothing new) and lets the caller come back.
- */
-const SETTLE_WAIT_MS = 200;
 /** With a type or aggregate filter, a page looks at this many events at most to find its matches. */
 const FILTERED_SCAN_WINDOW = 5_000;
 
@@ -95,7 +80,6 @@ export class PostgresBackend implements Backend {
   readonly #openTransactionSql: () => Sql;
   /** The pool of transactional projections, opened on first use (see `runTransaction`). */
   #transactionSql: Sql | undefined;
-  readonly #feedRetention: number;
   readonly #feeds = new Set<FeedReader>();
   readonly #notifier: FeedNotifier;
   #ready: Promise<void> | undefined;
@@ -108,7 +92,6 @@ export class PostgresBackend implements Backend {
     this.#sql = resolved.sql;
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
-    this.#feedRetention = resolved.feedRetention;
     this.#notifier = new FeedNotifier(resolved.openNotifySql, this.#prefix);
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
     this.#openTransactionSql = resolved.openTransactionSql;
@@ -146,38 +129,45 @@ export class PostgresBackend implements Backend {
 
   async append({ id, expectedSequence, events, index }: AppendRequest): Promise<AppendResult> {
     await this.#open('append events');
-    // The batch and label changes travel as JSON text, not arrays: pools the backend opens run
-    // without the driver's array type lookup (see options.ts), and a caller's own instance may
-    // too. Labels go as [name, value] pairs, so any name (even `__proto__`) is plain data. The
-    // parameters are typed text (then cast): typed json, the driver would stringify them again.
-    const batch = JSON.stringify(events.map((event) => [toStoredText(event.type), event.timestamp, event.data]));
-    const labels = JSON.stringify(Object.entries(index?.labels ?? {}).map(([name, value]) => [toStoredText(name), toStoredText(value)]));
-    const status = index?.status === undefined ? null : toStoredText(index.status);
-    const statusTime = index?.statusTime ?? null;
-    const rows = await guard(
-      'append events',
-      () => this.#sql<AppendRow[]>`
-      SELECT actual, events, positions, notify FROM timebox_append(${this.#prefix}, ${aggregateKey(id)}, ${expectedSequence},
-        ${batch}::text::json, ${status}, ${statusTime}, ${labels}::text::json, ${this.#feedRetention}::int)`,
-    );
-    const { actual, events: stored, positions, notify } = onlyRow('append events', rows);
-    if (actual === expectedSequence) {
-      if (notify) this.#notifier.notify();
-      return { ok: true, positions: parsePositions(positions) };
+    const aggregate = aggregateKey(id);
+    const append: StoredAppend = {
+      prefix: this.#prefix,
+      aggregate,
+      expected: expectedSequence,
+      events: events.map((event) => [toStoredText(event.type), event.timestamp, event.data] as const),
+      status: index?.status === undefined ? null : toStoredText(index.status),
+      statusTime: index?.statusTime ?? null,
+      // [name, value] pairs, so any name (even `__proto__`) is plain data.
+      labels: Object.entries(index?.labels ?? {}).map(([name, value]) => [toStoredText(name), toStoredText(value)] as const),
+    };
+    for (;;) {
+      if (events.length > 0) {
+        const { positions, notify } = await guard('append events', () => appendStatement(this.#sql, append));
+        if (positions !== null) {
+          if (notify) this.#notifier.notify();
+          return { ok: true, positions };
+        }
+      }
+      const head = await guard('append events', () => readHead(this.#sql, this.#prefix, aggregate, expectedSequence));
+      if (head.next !== expectedSequence) {
+        return { ok: false, actualSequence: head.next, newEvents: head.events === null ? [] : parseEventList(head.events) };
+      }
+      if (events.length === 0) return { ok: true, positions: [] };
+      // The head is at the expected sequence after all: an append the write could not see yet
+      // (the aggregate's first, still uncommitted then) has committed since. Try again.
     }
-    const newEvents = stored === null ? [] : parseEventList(stored);
-    return { ok: false, actualSequence: actual, newEvents };
   }
 
   /**
-   * Reads the store's feed: every append (from any process) writes a feed row in its transaction
-   * and, while a subscriber holds a lease, its process notifies after the commit (`FeedNotifier`). The LISTEN connection is one more than `maxConns`. See `FeedReader`
-   * for ordering, resuming and gap reporting.
+   * The store's feed, read from the log itself (appends write nothing for it): a `FeedReader`
+   * starts at the settled head and reads the settled log above its position whenever an
+   * appending process announces a commit (`FeedNotifier`, while a subscriber holds a lease) and
+   * once a second as a backstop. The LISTEN connection is one more than `maxConns`. See
+   * `FeedReader` for ordering, resuming and gap reporting.
    */
   async watch(sink: FeedSink): Promise<Feed> {
-    if (this.#feedRetention === 0) throw new HubUnavailableError('postgres (feedRetention: 0 turned its feed off)');
     await this.#open('subscribe');
-    const reader = await FeedReader.open(this.#sql, this.#prefix, sink);
+    const reader = await FeedReader.open(this.#sql, this.#prefix, sink, async () => (await this.logHead())[0] as number);
     this.#feeds.add(reader);
     return {
       close: async () => {
@@ -367,7 +357,7 @@ export class PostgresBackend implements Backend {
       'read the log',
       () => this.#sql<LogRow[]>`
       SELECT settled, upto, more, events FROM timebox_read_log(${this.#prefix}, ${from}, ${limit}, ${window},
-        ${typeList}::text::json, ${range?.exact ?? null}, ${range?.low ?? null}, ${range?.high ?? null}, ${SETTLE_WAIT_MS})`,
+        ${typeList}::text::json, ${range?.exact ?? null}, ${range?.low ?? null}, ${range?.high ?? null}, ${SETTLE_WAIT_MS}, false)`,
     );
     const row = onlyRow('read the log', rows);
     if (!row.settled) return { entries: [], after: [from], end: true };

@@ -2,13 +2,19 @@ import type { Sql } from 'postgres';
 import { TimeboxError } from '@timebox/core';
 
 /** The schema version this release creates and expects. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The channel on which archive moves are announced; the payload is md5(prefix). */
 export const ARCHIVE_CHANNEL = 'timebox_archive';
 
 /** The channel on which appends are announced to subscribers; the payload is md5(prefix). */
 export const FEED_CHANNEL = 'timebox_feed';
+
+/**
+ * How long (ms) one log read waits server-side for appends in flight below the page's end before
+ * it answers with what is settled (nothing new) and lets the caller come back.
+ */
+export const SETTLE_WAIT_MS = 200;
 
 /** The SQLSTATE the log reader raises when the transaction is not READ COMMITTED. */
 export const READ_COMMITTED_SQLSTATE = 'TBX02';
@@ -536,10 +542,177 @@ $fn$;
 `;
 
 /**
+ * Version 2: the event feed is the log itself, and an append is one plain statement.
+ *
+ * - **No feed rows.** A feed reader reads `timebox_events` by position, through `timebox_read_log`'s
+ *   settled-position rule, so an append writes nothing for subscribers: `timebox_feed` and
+ *   `timebox_feed_horizon` are dropped, and nothing is pruned (the log is the feed's retention).
+ * - **Appends leave the server functions.** `timebox_append` is dropped: the backend sends one
+ *   statement per append (append-statement.ts), which costs the server much less than a PL/pgSQL
+ *   call doing the same writes. Appends still answer whether a subscriber holds a lease in
+ *   `timebox_feed_listener`, and the appending process announces its commits (feed-notifier.ts).
+ * - **Trimmed positions.** `timebox_index.trimmed_position` is the highest position among an
+ *   aggregate's events that a trimming snapshot or an archive removed; a feed reader that had not
+ *   read past it reports the loss instead of staying silent (`timebox_read_log` with `p_trims`).
+ */
+const VERSION_2 = /* sql */ `
+DROP FUNCTION IF EXISTS timebox_append(text, text, bigint, json, text, bigint, json, integer);
+DROP TABLE IF EXISTS timebox_feed;
+DROP TABLE IF EXISTS timebox_feed_horizon;
+
+ALTER TABLE timebox_index ADD COLUMN IF NOT EXISTS trimmed_position bigint;
+-- Partial, and on a column appends never change: appends keep their HOT head-row updates.
+CREATE INDEX IF NOT EXISTS timebox_index_by_trim ON timebox_index (prefix, trimmed_position)
+  WHERE trimmed_position IS NOT NULL;
+
+-- As in version 1, and a trim records the highest position it removed in the head row.
+CREATE OR REPLACE FUNCTION timebox_save_snapshot(
+  p_prefix text, p_aggregate text, p_sequence bigint, p_data text, p_trim boolean)
+RETURNS double precision
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_next bigint;
+  v_life bigint;
+  v_trimmed bigint;
+BEGIN
+  LOOP
+    SELECT i.next_sequence, i.life_start INTO v_next, v_life FROM timebox_index i
+     WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate FOR UPDATE;
+    EXIT WHEN FOUND;
+    IF p_sequence > 0 THEN
+      RETURN 0;
+    END IF;
+    INSERT INTO timebox_index (prefix, aggregate) VALUES (p_prefix, p_aggregate) ON CONFLICT DO NOTHING;
+  END LOOP;
+  IF p_sequence > v_next OR (v_life > 0 AND p_sequence <= v_life) THEN
+    RETURN v_next;
+  END IF;
+  INSERT INTO timebox_snapshot AS s (prefix, aggregate, sequence, data)
+  VALUES (p_prefix, p_aggregate, p_sequence, p_data)
+  ON CONFLICT (prefix, aggregate) DO UPDATE SET sequence = EXCLUDED.sequence, data = EXCLUDED.data
+   WHERE s.sequence < EXCLUDED.sequence;
+  IF FOUND AND p_trim THEN
+    WITH gone AS (
+      DELETE FROM timebox_events e
+       WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate AND e.sequence < p_sequence
+      RETURNING e.position)
+    SELECT max(g.position) INTO v_trimmed FROM gone g;
+    IF v_trimmed IS NOT NULL THEN
+      UPDATE timebox_index i SET trimmed_position = greatest(i.trimmed_position, v_trimmed)
+       WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate;
+    END IF;
+  END IF;
+  RETURN v_next;
+END
+$fn$;
+
+-- As in version 1, and the tombstone records the highest position archived.
+CREATE OR REPLACE FUNCTION timebox_archive_aggregate(p_prefix text, p_aggregate text)
+RETURNS void
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_next bigint;
+  v_archived bigint;
+BEGIN
+  SELECT i.next_sequence INTO v_next FROM timebox_index i
+   WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate AND i.live FOR UPDATE;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  INSERT INTO timebox_archive (prefix, aggregate, snapshot_sequence, snapshot_data, events)
+  SELECT p_prefix, p_aggregate, coalesce(s.sequence, 0), s.data, coalesce(e.events, '[]')
+    FROM (SELECT json_agg(json_build_array(ev.sequence, ev.type, ev.time_ms, ev.data, ev.position) ORDER BY ev.sequence) AS events
+            FROM timebox_events ev
+           WHERE ev.prefix = p_prefix AND ev.aggregate = p_aggregate) e
+    LEFT JOIN timebox_snapshot s ON s.prefix = p_prefix AND s.aggregate = p_aggregate;
+  WITH gone AS (
+    DELETE FROM timebox_events e WHERE e.prefix = p_prefix AND e.aggregate = p_aggregate
+    RETURNING e.position)
+  SELECT max(g.position) INTO v_archived FROM gone g;
+  DELETE FROM timebox_snapshot s WHERE s.prefix = p_prefix AND s.aggregate = p_aggregate;
+  DELETE FROM timebox_labels l WHERE l.prefix = p_prefix AND l.aggregate = p_aggregate;
+  UPDATE timebox_index i
+     SET next_sequence = v_next + 1, life_start = v_next + 1, live = false, status = '', status_time = NULL,
+         trimmed_position = greatest(i.trimmed_position, v_archived)
+   WHERE i.prefix = p_prefix AND i.aggregate = p_aggregate;
+  PERFORM pg_notify('${ARCHIVE_CHANNEL}', md5(p_prefix));
+END
+$fn$;
+
+-- As in version 1 (see its comment for the settled-position rule), with p_trims: when true, also
+-- the aggregates whose trimmed_position lies in (p_after, upto], as JSON text
+-- [[aggregate, trimmed_position], ...], read in the same statement (so the same snapshot) as the
+-- page: events removed before this read, at positions the reader had not reached (the feed
+-- reports them as a gap). The more column is unchanged.
+DROP FUNCTION IF EXISTS timebox_read_log(text, bigint, integer, integer, json, text, text, text, integer);
+CREATE FUNCTION timebox_read_log(
+  p_prefix text, p_after bigint, p_limit integer, p_window integer, p_types json,
+  p_exact text, p_low text, p_high text, p_wait_ms integer, p_trims boolean)
+RETURNS TABLE (settled boolean, upto double precision, more boolean, events text, trims text)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_types text[] := CASE WHEN p_types IS NULL THEN NULL ELSE ARRAY(SELECT json_array_elements_text(p_types)) END;
+  v_m bigint;
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION USING ERRCODE = '${READ_COMMITTED_SQLSTATE}',
+      MESSAGE = 'reading the timebox log needs READ COMMITTED isolation, not ' || current_setting('transaction_isolation');
+  END IF;
+  -- The p_limit-th match in the window (n counts matches in position order), else the window's last.
+  SELECT coalesce(min(z.position) FILTER (WHERE z.n = p_limit), max(z.position)) INTO v_m
+    FROM (SELECT w.position,
+                 count(*) FILTER (WHERE (v_types IS NULL OR w.type = ANY (v_types))
+                                    AND (p_exact IS NULL OR w.aggregate = p_exact
+                                         OR (w.aggregate >= p_low AND w.aggregate < p_high)))
+                   OVER (ORDER BY w.position) AS n
+            FROM (SELECT e.position, e.aggregate, e.type FROM timebox_events e
+                   WHERE e.prefix = p_prefix AND e.position > p_after ORDER BY e.position LIMIT p_window) w) z;
+  IF v_m IS NULL THEN
+    -- Nothing above p_after. Removals above it are reported with the page that passes them (the
+    -- reader cannot move past them here: a position below them may still be in flight).
+    RETURN QUERY SELECT true, p_after::double precision, false, NULL::text, NULL::text;
+    RETURN;
+  END IF;
+  IF NOT timebox_log_settle(timebox_log_writers(), p_wait_ms) THEN
+    RETURN QUERY SELECT false, p_after::double precision, false, NULL::text, NULL::text;
+    RETURN;
+  END IF;
+  RETURN QUERY
+  WITH r AS (
+    SELECT e.aggregate, e.sequence, e.type, e.time_ms, e.data, e.position,
+           row_number() OVER (ORDER BY e.position) AS rn
+      FROM (SELECT * FROM timebox_events e
+             WHERE e.prefix = p_prefix AND e.position > p_after AND e.position <= v_m
+               AND (v_types IS NULL OR e.type = ANY (v_types))
+               AND (p_exact IS NULL OR e.aggregate = p_exact OR (e.aggregate >= p_low AND e.aggregate < p_high))
+             ORDER BY e.position LIMIT p_limit + 1) e),
+  page AS (
+    SELECT count(*) > p_limit AS cut,
+           CASE WHEN count(*) > p_limit THEN max(r.position) FILTER (WHERE r.rn <= p_limit) ELSE v_m END AS upto,
+           json_agg(json_build_array(r.aggregate, r.sequence, r.type, r.time_ms, r.data, r.position) ORDER BY r.position)
+             FILTER (WHERE r.rn <= p_limit) AS events
+      FROM r)
+  SELECT true, page.upto::double precision,
+         page.cut
+           OR (SELECT x.position FROM timebox_events x WHERE x.prefix = p_prefix AND x.position > v_m
+                ORDER BY x.position LIMIT 1) IS NOT NULL,
+         page.events::text,
+         CASE WHEN p_trims THEN (SELECT json_agg(json_build_array(i.aggregate, i.trimmed_position) ORDER BY i.trimmed_position)::text
+                                   FROM timebox_index i
+                                  WHERE i.prefix = p_prefix AND i.trimmed_position > p_after AND i.trimmed_position <= page.upto) END
+    FROM page;
+END
+$fn$;
+`;
+
+/**
  * Migrations by the version they produce; each runs in the schema transaction. Version 1 is the
  * first released schema; a later release appends the steps from it to its own version.
  */
-const MIGRATIONS: readonly string[] = [VERSION_1];
+const MIGRATIONS: readonly string[] = [VERSION_1, VERSION_2];
 
 // The SQLSTATE the schema script raises when the database is newer than this release.
 const TOO_NEW_SQLSTATE = 'TBX01';

@@ -116,6 +116,7 @@ describe('postgres feed wake-ups', () => {
           },
           gap: (reason: string) => void gaps.push(reason),
         },
+        async () => (await backend.logHead())[0]!,
         10 * 60_000,
       );
       const child = fork(writerScript, [serverUrl(), prefix, String(aggregates), '16'], {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import postgres, { type Sql } from 'postgres';
+import postgres, { type Sql, type TransactionSql } from 'postgres';
 import { inject } from 'vitest';
+import { appendStatement } from '../src/append-statement.js';
 
 /** The URL of the server the global setup found or started. */
 export function serverUrl(): string {
@@ -21,8 +22,6 @@ export function adminSql(): Sql {
 export const TIMEBOX_TABLES: readonly string[] = [
   'timebox_archive',
   'timebox_events',
-  'timebox_feed',
-  'timebox_feed_horizon',
   'timebox_feed_listener',
   'timebox_index',
   'timebox_labels',
@@ -40,8 +39,6 @@ export async function deletePrefix(sql: Sql, prefix: string): Promise<void> {
       'timebox_labels',
       'timebox_index',
       'timebox_archive',
-      'timebox_feed',
-      'timebox_feed_horizon',
       'timebox_feed_listener',
       'timebox_projection',
     ]) {
@@ -58,4 +55,20 @@ export async function eventually(check: () => Promise<boolean> | boolean, ms = 1
     if (Date.now() > deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/**
+ * Appends `events` ([type, time, data] each) as the first events of `aggregate` (a stored key),
+ * with the backend's own append statement, on `sql`: a transaction's, to hold the append open.
+ * Returns the positions the events took.
+ */
+export async function appendFirst(
+  sql: Sql | TransactionSql,
+  prefix: string,
+  aggregate: string,
+  events: [string, number, string][],
+): Promise<number[]> {
+  const { positions } = await appendStatement(sql, { prefix, aggregate, expected: 0, events, status: null, statusTime: null, labels: [] });
+  if (positions === null) throw new Error(`${aggregate} already has events in ${prefix}`);
+  return positions;
 }

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, createExecutor, HubUnavailableError, type Event, type SubscriptionError } from '@timebox/core';
+import postgres from 'postgres';
+import { createExecutor, type Event, type SubscriptionError } from '@timebox/core';
 import { expectHubPattern } from '@timebox/core/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createPostgresStore, PostgresBackend } from '../src/index.js';
-import { adminSql, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
+import { createPostgresStore } from '../src/index.js';
+import { adminSql, appendFirst, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
 
 const writerScript = fileURLToPath(new URL('./support/hub-writer.ts', import.meta.url));
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -107,69 +108,80 @@ describe('postgres event feed', () => {
     await Promise.all([reader.close(), ...writers.map((store) => store.close())]);
   });
 
-  it('reports a gap when feed rows it had not read were pruned', { timeout: 30_000 }, async () => {
-    const p = prefix('pruned');
-    const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
-    const got = recorder();
-    await reader.subscribe(got.handler, { onError: got.onError });
-    // One transaction appends and prunes its own feed row past the reader, as retention would for
-    // a reader that fell far behind.
-    await admin.begin(async (tx) => {
-      await tx`SELECT * FROM timebox_append(${p}, 'lost', 0, '[["Lost", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 10000)`;
-      await tx`DELETE FROM timebox_feed WHERE prefix = ${p}`;
-      // Pruning deletes the rows below the horizon: put it just past this transaction's row.
-      await tx`INSERT INTO timebox_feed_horizon (prefix, pruned_below) VALUES (${p}, (pg_current_xact_id()::text::bigint + 1)::text::xid8)`;
-    });
-    expect(await eventually(() => got.errors.length > 0)).toBe(true);
-    await reader.appendEvents(['after'], 0, [{ type: 'After', data: {} }]);
-    expect(await eventually(() => got.events.length > 0)).toBe(true);
-    expect(got.events.map((event) => event.type)).toEqual(['After']);
-    expect(got.errors).toHaveLength(1);
-    expect(got.errors[0]!.code).toBe('HUB_GAP');
-    expect(got.errors[0]!.message).toContain('were pruned from the feed before this subscriber read them');
-    await reader.close();
-  });
-
   it('reports events trimmed by a snapshot before it read them, and delivers the rest', { timeout: 30_000 }, async () => {
     const p = prefix('trimmed');
     const reader = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
     const got = recorder();
     await reader.subscribe(got.handler, { onError: got.onError });
+    let last = 0;
     await admin.begin(async (tx) => {
-      await tx`SELECT * FROM timebox_append(${p}, 't', 0, '[["A", 1, "0"], ["A", 2, "1"], ["A", 3, "2"]]'::json, NULL, NULL, '[]'::json, 10000)`;
+      last = (
+        await appendFirst(tx, p, 't', [
+          ['A', 1, '0'],
+          ['A', 2, '1'],
+          ['A', 3, '2'],
+        ])
+      )[1]!;
       await tx`SELECT timebox_save_snapshot(${p}, 't', 2, '{}', true)`;
     });
     expect(await eventually(() => got.events.length > 0)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(got.events.map((event) => event.sequence)).toEqual([2]);
-    expect(got.errors.map((error) => error.message)).toEqual([expect.stringContaining('events 0–1 of ["t"] were trimmed')]);
+    // One more append, read after it, so anything else would have shown up by now.
+    await reader.appendEvents(['later'], 0, [{ type: 'B', data: {} }]);
+    expect(await eventually(() => got.events.length >= 2)).toBe(true);
+    expect(got.events.map((event) => `${event.aggregateId.join('/')}#${event.sequence}`)).toEqual(['t#2', 'later#0']);
+    expect(got.errors.map((error) => error.code)).toEqual(['HUB_GAP']);
+    expect(got.errors[0]!.message).toContain(`events of ["t"] up to position ${last} were trimmed`);
     await reader.close();
   });
 
-  it(
-    'prunes the feed to about feedRetention rows; with feedRetention 0 publishes nothing and refuses subscribe',
-    { timeout: 120_000 },
-    async () => {
-      const p = prefix('retention');
-      const store = createPostgresStore({}, { url: serverUrl(), prefix: p, feedRetention: 1000, maxConns: 8 });
-      for (let i = 0; i < 3000; i += 100) {
-        await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
-      }
-      const rows = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM timebox_feed WHERE prefix = ${p}`;
-      const n = rows[0]!.n;
-      // Pruning runs on about every 1000th append across all stores, so allow for concurrent tests.
-      expect(n).toBeLessThan(3000);
-      expect(n).toBeGreaterThanOrEqual(1000);
-      await store.close();
+  it('reports an aggregate archived before it read its events, and nothing for one archived after', { timeout: 30_000 }, async () => {
+    const p = prefix('archived');
+    const store = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await store.subscribe(got.handler, { onError: got.onError });
+    // Read first, then archived: the subscriber saw every event, so there is nothing to report.
+    await store.appendEvents(['seen'], 0, [{ type: 'A', data: {} }]);
+    expect(await eventually(() => got.events.length === 1)).toBe(true);
+    await store.archive(['seen']);
+    // Appended and archived in one transaction: the subscriber can never read these events.
+    await admin.begin(async (tx) => {
+      await appendFirst(tx, p, 'gone', [
+        ['A', 1, '{}'],
+        ['A', 2, '{}'],
+      ]);
+      await tx`SELECT timebox_archive_aggregate(${p}, 'gone')`;
+    });
+    await store.appendEvents(['after'], 0, [{ type: 'B', data: {} }]);
+    expect(await eventually(() => got.events.length >= 2)).toBe(true);
+    expect(got.events.map((event) => `${event.aggregateId.join('/')}#${event.sequence}`)).toEqual(['seen#0', 'after#0']);
+    expect(got.errors.map((error) => error.message)).toEqual([expect.stringContaining('events of ["gone"] up to position')]);
+    await store.close();
+  });
 
-      const q = prefix('quiet');
-      const quiet = createPostgresStore({}, { url: serverUrl(), prefix: q, feedRetention: 0 });
-      await quiet.appendEvents(['k'], 0, [{ type: 'T', data: {} }]);
-      expect(await admin`SELECT 1 FROM timebox_feed WHERE prefix = ${q}`).toHaveLength(0);
-      await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
-      await quiet.close();
-    },
-  );
+  it('never passes over an append that took its position early and committed late', { timeout: 30_000 }, async () => {
+    const p = prefix('late');
+    const store = createPostgresStore({}, { url: serverUrl(), prefix: p, maxConns: 2 });
+    const got = recorder();
+    await store.subscribe(got.handler, { onError: got.onError });
+    const held = postgres(serverUrl(), { max: 1, onnotice: () => undefined });
+    try {
+      await held`BEGIN`;
+      const [early] = await appendFirst(held, p, 'early', [['Early', 1, '{}']]);
+      // Takes a higher position and commits first; the reader must not move past the held one.
+      const [late] = await store.appendEvents(['late'], 0, [{ type: 'Late', data: {} }]);
+      expect(late!.position).toBeGreaterThan(early!);
+      await held`COMMIT`;
+      expect(await eventually(() => got.events.length >= 2)).toBe(true);
+      expect(got.events.map((event) => `${event.aggregateId.join('/')}@${event.position}`)).toEqual([
+        `early@${early}`,
+        `late@${late!.position}`,
+      ]);
+      expect(got.errors).toEqual([]);
+    } finally {
+      await held.end();
+      await store.close();
+    }
+  });
 
   it('appends notify only while a subscriber holds a listener lease', { timeout: 30_000 }, async () => {
     const p = prefix('lease');
@@ -195,15 +207,6 @@ describe('postgres event feed', () => {
     expect(notified).toBe(1);
     await listening.unlisten();
     await store.close();
-  });
-
-  it('refuses a feedRetention below 1000', () => {
-    for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
-      expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention })).toThrow(ConfigError);
-    }
-    expect(() => new PostgresBackend({ url: serverUrl(), prefix: 'x', feedRetention: 5 })).toThrow(
-      'feedRetention must be 0 (no feed) or an integer ≥ 1000',
-    );
   });
 });
 

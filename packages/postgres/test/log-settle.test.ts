@@ -10,7 +10,7 @@ import type { LogEntry, LogPage } from '@timebox/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresBackend } from '../src/index.js';
 import { aggregateKey } from '../src/text-codec.js';
-import { adminSql, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
+import { adminSql, appendFirst, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
 
 const admin = adminSql();
 const prefixes: string[] = [];
@@ -56,7 +56,7 @@ interface OpenAppend {
   finish(commit: boolean): Promise<void>;
 }
 
-/** BEGIN; SELECT timebox_append(...) — and the transaction stays open (its connection reserved by `sql.begin`). */
+/** BEGIN; an append — and the transaction stays open (its connection reserved by `sql.begin`). */
 async function openAppend(sql: Sql, storePrefix: string, id: string[], type: string, count = 1): Promise<OpenAppend> {
   let decide!: (commit: boolean) => void;
   const decision = new Promise<boolean>((resolve) => (decide = resolve));
@@ -66,12 +66,10 @@ async function openAppend(sql: Sql, storePrefix: string, id: string[], type: str
     opened = resolve;
     failed = reject;
   });
-  const batch = JSON.stringify(Array.from({ length: count }, (_, i) => [type, 1_000 + i, JSON.stringify({ i })]));
+  const batch = Array.from({ length: count }, (_, i): [string, number, string] => [type, 1_000 + i, JSON.stringify({ i })]);
   const done = sql
     .begin(async (tx) => {
-      const [row] = await tx<{ actual: number; positions: string }[]>`
-        SELECT actual, positions FROM timebox_append(${storePrefix}, ${aggregateKey(id)}, 0, ${batch}::text::json, NULL, NULL, '[]'::json, 1000)`;
-      opened(JSON.parse(row!.positions) as number[]);
+      opened(await appendFirst(tx, storePrefix, aggregateKey(id), batch));
       if (!(await decision)) throw new Abort('aborted by the test');
     })
     .then(
@@ -196,7 +194,7 @@ describe('settled log reads', () => {
       // A write that commits while the probe waits, and its transaction ID.
       const write = session1();
       await write`BEGIN`;
-      await write`SELECT * FROM timebox_append(${p}, 'w', 0, '[["T", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 1000)`;
+      await appendFirst(write, p, 'w', [['T', 1, '{}']]);
       const xid = await currentXid(write);
       await write`COMMIT`;
       await write.end();
@@ -232,11 +230,7 @@ describe('settled log reads', () => {
           await b`BEGIN`;
           const xidA = await currentXid(a);
           const xidB = await currentXid(b);
-          const append = async (tx: Sql, id: string) => {
-            const rows = await tx<{ positions: string }[]>`
-              SELECT positions FROM timebox_append(${p}, ${id}, 0, '[["T", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 1000)`;
-            return (JSON.parse(rows[0]!.positions) as number[])[0]!;
-          };
+          const append = async (tx: Sql, id: string) => (await appendFirst(tx, p, id, [['T', 1, '{}']]))[0]!;
           const q = await append(b, `b${attempt}`);
           const qa = await append(a, `a${attempt}`);
           expect(qa).toBeGreaterThan(q);

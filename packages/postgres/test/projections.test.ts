@@ -2,7 +2,7 @@ import postgres, { type TransactionSql } from 'postgres';
 import { createStore, StoreClosedError, type Event } from '@timebox/core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PostgresBackend, PostgresBackendError } from '../src/index.js';
-import { adminSql, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
+import { adminSql, appendFirst, deletePrefix, eventually, randomPrefix, serverUrl } from './helpers.js';
 
 const admin = adminSql();
 const prefixes: string[] = [];
@@ -338,7 +338,7 @@ describe('saveProjectionWith', () => {
       // driver counts the connection busy (room for one more) rather than full while it runs.
       await backend.readLog({ after: [0], limit: 10 });
       await held`BEGIN`;
-      await held`SELECT * FROM timebox_append(${prefix}, 'held', 0, '[["T", 1, "{}"]]'::json, NULL, NULL, '[]'::json, 1000)`;
+      await appendFirst(held, prefix, 'held', [['T', 1, '{}']]);
       await backend.append({ id: ['visible'], expectedSequence: 0, events: [{ type: 'T', sequence: 0, timestamp: 1, data: '{}' }] });
       const reading = backend.readLog({ after: [0], limit: 10 });
       const waiting = async () =>

@@ -174,6 +174,16 @@ describe('query plans', () => {
           ).not.toContain('Sort');
         }
       }
+      // The event feed's read (feed-reader.ts): the same page, and the trimmed aggregates from the
+      // head rows' partial index, never a scan of the prefix's head rows.
+      await admin`INSERT INTO timebox_index (prefix, aggregate, next_sequence, trimmed_position) VALUES (${prefix}, 'gone', 1, ${after[0]! + 50})`;
+      plans.length = 0;
+      await session`SELECT * FROM timebox_read_log(${prefix}, ${after[0]!}, 1000, 1000, NULL, NULL, NULL, NULL, 200, true)`;
+      const feedNodes = plans.flatMap(nodes);
+      const ours = feedNodes.filter((node) => ['timebox_events', 'timebox_index'].includes(node['Relation Name'] as string));
+      expect(ours.length).toBeGreaterThan(0);
+      expect(ours.filter((node) => node['Node Type'] === 'Seq Scan')).toEqual([]);
+      expect(feedNodes.map((node) => node['Index Name'])).toContain('timebox_index_by_trim');
     } finally {
       await session.end();
       await backend.close();

@@ -38,7 +38,6 @@ describe('schema', () => {
           const functions = await check<{ name: string }[]>`
             SELECT proname AS name FROM pg_proc WHERE proname LIKE 'timebox%' ORDER BY 1`;
           expect(functions.map((f) => f.name)).toEqual([
-            'timebox_append',
             'timebox_archive_aggregate',
             'timebox_log_head',
             'timebox_log_settle',
