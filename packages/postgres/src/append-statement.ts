@@ -46,10 +46,10 @@ export interface HeadRead {
  * archived life) has a next sequence one past that life's, so an append at the new life's start
  * revives it. At 0 the row is usually new: an upsert, instead of an UPDATE that finds nothing.
  *
- * Every other write waits for the head's (`WHERE EXISTS (SELECT 1 FROM head)` is a one-time filter
- * the executor evaluates before the first row), so the head write gives the transaction its ID
- * before the event insert takes positions (the column default): `timebox_read_log` depends on
- * that order, and test/log-settle.test.ts checks it.
+ * Every other write waits for the head's: the events are inserted for the row the head write
+ * returns, and the labels are written only if it returned one. So the head write gives the
+ * transaction its ID before the event insert takes positions (the column default):
+ * `timebox_read_log` depends on that order, and test/log-settle.test.ts checks it.
  */
 export async function appendStatement(sql: Sql | TransactionSql, append: StoredAppend): Promise<AppendAttempt> {
   const { prefix, aggregate, expected, events, status, statusTime, labels } = append;
@@ -61,9 +61,9 @@ export async function appendStatement(sql: Sql | TransactionSql, append: StoredA
   if (only !== undefined) params.push(...only);
   else params.push(JSON.stringify(events));
   if (labels.length > 0) params.push(JSON.stringify(labels));
-  const [row] = await sql.unsafe<{ positions: string | null; notify: boolean }[]>(statementText(shape), params, { prepare: true });
-  const { positions, notify } = row as { positions: string | number | null; notify: boolean };
-  if (positions === null) return { positions: null, notify: false };
+  const [row] = await sql.unsafe<{ positions: string | number; notify: boolean }[]>(statementText(shape), params, { prepare: true });
+  if (row === undefined) return { positions: null, notify: false };
+  const { positions, notify } = row;
   return { positions: typeof positions === 'number' ? [positions] : (JSON.parse(positions) as number[]), notify };
 }
 
@@ -107,19 +107,18 @@ function statementText(shape: Shape): string {
     ? `INSERT INTO timebox_index AS i (prefix, aggregate, next_sequence${insertStatus || ') VALUES ($1::text, $2::text, $4::bigint)'}
          ON CONFLICT (prefix, aggregate) DO UPDATE SET next_sequence = $4::bigint, live = true${setStatus}
           WHERE i.next_sequence = 0
-         RETURNING 1`
+         RETURNING i.prefix, i.aggregate`
     : `UPDATE timebox_index i SET next_sequence = $4::bigint, live = true${setStatus}
           WHERE i.prefix = $1::text AND i.aggregate = $2::text AND i.next_sequence = $3::bigint
-         RETURNING 1`;
+         RETURNING i.prefix, i.aggregate`;
+  // The events are inserted for each row the head write returned: none when the check failed.
   const stored = shape.single
     ? `INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
-       SELECT $1::text, $2::text, $3::bigint, ${next()}::text, ${next()}::bigint, ${next()}::text
-        WHERE EXISTS (SELECT 1 FROM head)
+       SELECT h.prefix, h.aggregate, $3::bigint, ${next()}::text, ${next()}::bigint, ${next()}::text FROM head h
        RETURNING position`
     : `INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
-       SELECT $1::text, $2::text, $3::bigint + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
-         FROM json_array_elements(${next()}::text::json) WITH ORDINALITY AS u(e, ord)
-        WHERE EXISTS (SELECT 1 FROM head)
+       SELECT h.prefix, h.aggregate, $3::bigint + u.ord - 1, u.e->>0, (u.e->>1)::bigint, u.e->>2
+         FROM head h, json_array_elements(${next()}::text::json) WITH ORDINALITY AS u(e, ord)
         ORDER BY u.ord
        RETURNING sequence, position`;
   let labelWrites = '';
@@ -137,13 +136,13 @@ function statementText(shape: Shape): string {
       ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value)`;
   }
   // One event: its position as a number; a batch: the positions as JSON text, in sequence order.
-  const positions = shape.single
-    ? '(SELECT s.position::float8 FROM stored s)'
-    : '(SELECT json_agg(s.position ORDER BY s.sequence)::text FROM stored s)';
+  // No row when nothing was written.
+  const positions = shape.single ? 's.position::float8' : 'json_agg(s.position ORDER BY s.sequence)::text';
   text = `WITH head AS (${head}),
     stored AS (${stored})${labelWrites}
     SELECT ${positions} AS positions,
-           EXISTS (SELECT 1 FROM timebox_feed_listener f WHERE f.prefix = $1::text AND f.expires_at > now()) AS notify`;
+           EXISTS (SELECT 1 FROM timebox_feed_listener f WHERE f.prefix = $1::text AND f.expires_at > now()) AS notify
+      FROM stored s${shape.single ? '' : ' HAVING count(*) > 0'}`;
   statementTexts.set(key, text);
   return text;
 }

@@ -15,13 +15,21 @@ import { FEED_CHANNEL } from './schema.js';
  * and appends never take it.
  *
  * Coalesced: at most one NOTIFY is in flight per notifier; appends that commit meanwhile ask for one
- * more, sent when it returns. No wake-up is lost: every append that asked is acknowledged as
+ * more, sent when it returns (and `NOTIFY_SPACING_MS` after the previous one). No wake-up is lost: every append that asked is acknowledged as
  * committed before it asks, and a NOTIFY is sent after its asking (the one in flight was sent
  * before, so another follows), and a subscriber reads after each notification it receives (or once
  * more after the read in progress, see feed-reader.ts), so it reads after the commit and sees the
  * row. What can still drop a notification (this process dying between an append's commit and its
  * NOTIFY, the NOTIFY failing on a lost connection) is covered by the reader's periodic safety read.
  */
+/**
+ * NOTIFYs are sent at least this far apart: under a steady stream of appends one every few
+ * milliseconds wakes readers as often as they read (see `READ_SPACING_MS` in feed-reader.ts), and
+ * each costs a server process a transaction, which the writers on a small machine feel. The first
+ * after a quiet spell goes at once.
+ */
+const NOTIFY_SPACING_MS = 20;
+
 export class FeedNotifier {
   readonly #open: () => Sql;
   /** The notifier's own connection, opened on the first announcement. */
@@ -32,8 +40,10 @@ export class FeedNotifier {
   /** An append committed after the NOTIFY in flight was sent: send one more when it returns. */
   #again = false;
   #closed = false;
+  /** When the last NOTIFY was sent (`performance.now()`). */
+  #lastSentAt = -Infinity;
 
-  /** `open` gives the connection to announce on (see `openNotifySql`), opened on first use. */
+  /** `open` gives the connection to announce on (see `openConnection`), opened on first use. */
   constructor(open: () => Sql, prefix: string) {
     this.#open = open;
     // The payload subscribers filter on: fixed length, whatever the prefix holds.
@@ -66,7 +76,10 @@ export class FeedNotifier {
     // Yield first, so `notify` has stored this promise before the loop can end and clear it.
     await Promise.resolve();
     do {
+      const wait = this.#lastSentAt + NOTIFY_SPACING_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       this.#again = false;
+      this.#lastSentAt = performance.now();
       try {
         const sql = (this.#sql ??= this.#open());
         await sql`SELECT set_config('synchronous_commit', 'off', true), pg_notify(${FEED_CHANNEL}, ${this.#hash})`;

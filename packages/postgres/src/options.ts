@@ -78,11 +78,12 @@ export interface ResolvedOptions {
    */
   readonly openTransactionSql: () => Sql;
   /**
-   * Opens the one connection on which this backend announces its appends to subscribers (see
-   * `FeedNotifier`): its own, so an announcement never waits behind the appends queued for the
-   * pool. Opened only once a subscriber exists; the backend owns (and ends) it.
+   * Opens an instance of one connection, configured like `sql`, for a job that must never queue
+   * behind the appends waiting for the pool, nor hold one of the pool's connections while it
+   * waits: announcing appends to subscribers (`FeedNotifier`) and reading the feed (`FeedReader`,
+   * whose settled reads may wait server-side for appends in flight). The backend owns (and ends) it.
    */
-  readonly openNotifySql: () => Sql;
+  readonly openConnection: () => Sql;
 }
 
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
@@ -113,14 +114,14 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     // its own connections (postgres.js takes parsed options as they are).
     const parsed = callers.options as unknown as Options<Record<string, PostgresType>>;
     const openTransactionSql = (): Sql => postgres(parsed);
-    const openNotifySql = (): Sql => postgres({ ...parsed, max: 1 });
+    const openConnection = (): Sql => postgres({ ...parsed, max: 1 });
     return {
       storedPrefix: toStoredText(prefix),
       archiveLeaseMs,
       sql: callers,
       ownsSql: false,
       openTransactionSql,
-      openNotifySql,
+      openConnection,
     };
   }
   const config = {
@@ -133,13 +134,13 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
   const target = url ?? DEFAULT_URL;
   const owned = postgres(target, config);
   const openTransactionSql = () => postgres(target, config);
-  const openNotifySql = () => postgres(target, { ...config, max: 1 });
+  const openConnection = () => postgres(target, { ...config, max: 1 });
   return {
     storedPrefix: toStoredText(prefix),
     archiveLeaseMs,
     sql: owned,
     ownsSql: true,
     openTransactionSql,
-    openNotifySql,
+    openConnection,
   };
 }

@@ -78,6 +78,7 @@ export class PostgresBackend implements Backend {
   readonly #ownsSql: boolean;
   readonly #archive: ArchiveConsumer;
   readonly #openTransactionSql: () => Sql;
+  readonly #openConnection: () => Sql;
   /** The pool of transactional projections, opened on first use (see `runTransaction`). */
   #transactionSql: Sql | undefined;
   readonly #feeds = new Set<FeedReader>();
@@ -92,7 +93,8 @@ export class PostgresBackend implements Backend {
     this.#sql = resolved.sql;
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
-    this.#notifier = new FeedNotifier(resolved.openNotifySql, this.#prefix);
+    this.#notifier = new FeedNotifier(resolved.openConnection, this.#prefix);
+    this.#openConnection = resolved.openConnection;
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
     this.#openTransactionSql = resolved.openTransactionSql;
     this.projections = new PostgresProjections(
@@ -162,12 +164,13 @@ export class PostgresBackend implements Backend {
    * The store's feed, read from the log itself (appends write nothing for it): a `FeedReader`
    * starts at the settled head and reads the settled log above its position whenever an
    * appending process announces a commit (`FeedNotifier`, while a subscriber holds a lease) and
-   * once a second as a backstop. The LISTEN connection is one more than `maxConns`. See
-   * `FeedReader` for ordering, resuming and gap reporting.
+   * once a second as a backstop. It reads on a connection of its own (its reads may wait for
+   * appends in flight, and must not hold one of the pool's meanwhile) and listens on another: two
+   * beyond `maxConns`. See `FeedReader` for ordering, resuming and gap reporting.
    */
   async watch(sink: FeedSink): Promise<Feed> {
     await this.#open('subscribe');
-    const reader = await FeedReader.open(this.#sql, this.#prefix, sink, async () => (await this.logHead())[0] as number);
+    const reader = await FeedReader.open(this.#openConnection(), this.#prefix, sink, async () => (await this.logHead())[0] as number);
     this.#feeds.add(reader);
     return {
       close: async () => {

@@ -183,6 +183,35 @@ describe('postgres event feed', () => {
     }
   });
 
+  it('reads the feed on a connection of its own, never one of the pool the appends use', { timeout: 30_000 }, async () => {
+    const p = prefix('own-connection');
+    const pool = postgres(serverUrl(), { max: 1, onnotice: () => undefined, fetch_types: false });
+    const store = createPostgresStore({}, { sql: pool, prefix: p });
+    const held = postgres(serverUrl(), { max: 1, onnotice: () => undefined });
+    try {
+      const poolPid = (await pool<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      await store.subscribe(() => undefined);
+      // An append holds its position open, so the reader's next read waits server-side for it.
+      await held`BEGIN`;
+      await appendFirst(held, p, 'held', [['T', 1, '{}']]);
+      await store.appendEvents(['wake'], 0, [{ type: 'T', data: {} }]);
+      const reading = async () =>
+        (
+          await admin<{ pid: number }[]>`
+          SELECT pid FROM pg_stat_activity WHERE query LIKE '%timebox_read_log(%' AND wait_event = 'PgSleep' AND pid <> pg_backend_pid()`
+        ).map((row) => row.pid);
+      expect(await eventually(async () => (await reading()).length > 0)).toBe(true);
+      expect(await reading()).not.toContain(poolPid);
+      // And the pool serves appends meanwhile.
+      await store.appendEvents(['more'], 0, [{ type: 'T', data: {} }]);
+      await held`ROLLBACK`;
+    } finally {
+      await held.end();
+      await store.close();
+      await pool.end();
+    }
+  });
+
   it('appends notify only while a subscriber holds a listener lease', { timeout: 30_000 }, async () => {
     const p = prefix('lease');
     const hash = createHash('md5').update(p).digest('hex');
