@@ -732,8 +732,10 @@ const UNRELEASED_SQLSTATE = 'TBX03';
  * released) in `timebox_schema_version`; released versions are recorded in `timebox_schema`, so the
  * two never collide, and a database holding the old table is refused instead of being guessed at.
  */
-function schemaScript(): string {
-  const steps = MIGRATIONS.map((ddl, i) => `  IF stored < ${i + 1} THEN\n${ddl}\n  END IF;`).join('\n');
+function schemaScript(target: number): string {
+  const steps = MIGRATIONS.slice(0, target)
+    .map((ddl, i) => `  IF stored < ${i + 1} THEN\n${ddl}\n  END IF;`)
+    .join('\n');
   return `
 SET LOCAL client_min_messages = warning;
 SELECT pg_advisory_xact_lock(${SCHEMA_LOCK_KEY});
@@ -753,8 +755,8 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '${TOO_NEW_SQLSTATE}', MESSAGE = stored::text;
   END IF;
 ${steps}
-  IF stored < ${SCHEMA_VERSION} THEN
-    INSERT INTO timebox_schema (singleton, version) VALUES (true, ${SCHEMA_VERSION})
+  IF stored < ${target} THEN
+    INSERT INTO timebox_schema (singleton, version) VALUES (true, ${target})
     ON CONFLICT (singleton) DO UPDATE SET version = EXCLUDED.version;
   END IF;
 END
@@ -794,11 +796,12 @@ export class UnreleasedSchemaError extends TimeboxError {
  * Creates the schema, or migrates it from an older released version, idempotently. Concurrent
  * callers (in one process or many) serialize on an advisory lock, and the migrations commit
  * together with the version they produce, so a crash half-way leaves the previous version intact.
+ * `target` stops at an older version (the migration tests build a version 1 database with it).
  */
-export async function ensureSchema(sql: Sql): Promise<void> {
+export async function ensureSchema(sql: Sql, target = SCHEMA_VERSION): Promise<void> {
   try {
     // Constant DDL written above, no caller input; no parameters, so the simple protocol.
-    await sql.unsafe(schemaScript());
+    await sql.unsafe(schemaScript(target));
   } catch (error) {
     const { code, message } = error as { code?: unknown; message?: unknown };
     if (code === TOO_NEW_SQLSTATE) throw new SchemaVersionError(Number(message), SCHEMA_VERSION);

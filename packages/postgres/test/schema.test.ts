@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import postgres from 'postgres';
 import { PostgresBackend, SCHEMA_VERSION, SchemaVersionError, UnreleasedSchemaError } from '../src/index.js';
-import { adminSql, serverUrl, TIMEBOX_TABLES } from './helpers.js';
+import { ensureSchema } from '../src/schema.js';
+import { adminSql, eventually, serverUrl, TIMEBOX_TABLES } from './helpers.js';
 import { startThrowawayCluster } from './server.js';
 
 const admin = adminSql();
@@ -100,6 +101,39 @@ describe('schema', () => {
         const tables = await check<{ name: string }[]>`
           SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
         expect(tables.map((t) => t.name)).toEqual(['timebox_events', 'timebox_schema_version']);
+      } finally {
+        await check.end();
+      }
+    });
+  });
+
+  it('migrates a version 1 database to version 2, keeping its events, and serves subscribers from the log', async () => {
+    await withFreshDatabase(async (url) => {
+      const check = postgres(url, { max: 1, onnotice: () => undefined, fetch_types: false });
+      try {
+        await ensureSchema(check, 1);
+        // Written by a version 1 release: its append function, which also wrote a feed row.
+        await check`SELECT * FROM timebox_append('p', 'kept', 0, '[["T", 5, "1"]]'::json, NULL, NULL, '[]'::json, 10000)`;
+        expect(await check`SELECT 1 FROM timebox_feed`).toHaveLength(1);
+        const backend = new PostgresBackend({ url, prefix: 'p', maxConns: 1 });
+        await backend.ready();
+        expect(await check`SELECT version FROM timebox_schema`).toEqual([{ version: SCHEMA_VERSION }]);
+        const tables = await check<{ name: string }[]>`
+          SELECT table_name AS name FROM information_schema.tables WHERE table_name LIKE 'timebox%' ORDER BY 1`;
+        expect(tables.map((t) => t.name)).toEqual(TIMEBOX_TABLES);
+        expect(await check`SELECT 1 FROM pg_proc WHERE proname = 'timebox_append'`).toHaveLength(0);
+        expect(await backend.loadEvents(['kept'], 0)).toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1', position: 1 }]);
+        // Appends and the feed work on the migrated tables.
+        const seen: number[] = [];
+        const feed = await backend.watch!({
+          events: (_id, records) => void seen.push(...records.map((r) => r.sequence)),
+          gap: () => undefined,
+        });
+        await backend.append({ id: ['kept'], expectedSequence: 1, events: [{ type: 'T', sequence: 1, timestamp: 6, data: '2' }] });
+        expect(await eventually(() => seen.length === 1)).toBe(true);
+        expect(seen).toEqual([1]);
+        await feed.close();
+        await backend.close();
       } finally {
         await check.end();
       }
