@@ -125,7 +125,7 @@ describe('schema', () => {
         expect(await backend.loadEvents(['kept'], 0)).toEqual([{ type: 'T', sequence: 0, timestamp: 5, data: '1', position: 1 }]);
         // Appends and the feed work on the migrated tables.
         const seen: number[] = [];
-        const feed = await backend.watch!({
+        const feed = await backend.watch({
           events: (_id, records) => void seen.push(...records.map((r) => r.sequence)),
           gap: () => undefined,
         });
