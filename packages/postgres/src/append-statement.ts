@@ -1,4 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
+import { replyRow } from './errors.js';
 
 /** One append as the backend sends it: every text already made storable (see `toStoredText`). */
 export interface StoredAppend {
@@ -61,9 +62,9 @@ export async function appendStatement(sql: Sql | TransactionSql, append: StoredA
   if (only !== undefined) params.push(...only);
   else params.push(JSON.stringify(events));
   if (labels.length > 0) params.push(JSON.stringify(labels));
-  const [row] = await sql.unsafe<{ positions: string | number; notify: boolean }[]>(statementText(shape), params, { prepare: true });
-  if (row === undefined) return { positions: null, notify: false };
-  const { positions, notify } = row;
+  const rows = await sql.unsafe<{ positions: string | number | null; notify: boolean }[]>(statementText(shape), params, { prepare: true });
+  const { positions, notify } = replyRow(rows);
+  if (positions === null) return { positions: null, notify: false };
   return { positions: typeof positions === 'number' ? [positions] : (JSON.parse(positions) as number[]), notify };
 }
 
@@ -135,14 +136,16 @@ function statementText(shape: Shape): string {
        WHERE EXISTS (SELECT 1 FROM head) AND u.e->>1 <> ''
       ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value)`;
   }
-  // One event: its position as a number; a batch: the positions as JSON text, in sequence order.
-  // No row when nothing was written.
-  const positions = shape.single ? 's.position::float8' : 'json_agg(s.position ORDER BY s.sequence)::text';
+  // One event: its position as a number; a batch: the positions as JSON text, in sequence order;
+  // null when nothing was written. Always one row: none means the reply was lost (postgres.js
+  // can resolve a query cut off by a lost connection with no rows).
+  const positions = shape.single
+    ? '(SELECT s.position::float8 FROM stored s)'
+    : '(SELECT json_agg(s.position ORDER BY s.sequence)::text FROM stored s)';
   text = `WITH head AS (${head}),
     stored AS (${stored})${labelWrites}
     SELECT ${positions} AS positions,
-           EXISTS (SELECT 1 FROM timebox_feed_listener f WHERE f.prefix = $1::text AND f.expires_at > now()) AS notify
-      FROM stored s${shape.single ? '' : ' HAVING count(*) > 0'}`;
+           EXISTS (SELECT 1 FROM timebox_feed_listener f WHERE f.prefix = $1::text AND f.expires_at > now()) AS notify`;
   statementTexts.set(key, text);
   return text;
 }
@@ -153,10 +156,10 @@ function statementText(shape: Shape): string {
  * at `expected` after all: an append it could not see yet had committed meanwhile).
  */
 export async function readHead(sql: Sql, prefix: string, aggregate: string, expected: number): Promise<HeadRead> {
-  const [row] = await sql<{ next: number; events: string | null }[]>`
+  const rows = await sql<{ next: number; events: string | null }[]>`
     SELECT coalesce((SELECT i.next_sequence FROM timebox_index i WHERE i.prefix = ${prefix} AND i.aggregate = ${aggregate}), 0)::float8 AS next,
            (SELECT json_agg(json_build_array(e.sequence, e.type, e.time_ms, e.data, e.position) ORDER BY e.sequence)::text
               FROM timebox_events e
              WHERE e.prefix = ${prefix} AND e.aggregate = ${aggregate} AND e.sequence >= ${expected}::bigint) AS events`;
-  return row as HeadRead;
+  return replyRow(rows);
 }

@@ -72,8 +72,20 @@ export async function guard<T>(operation: string, call: () => Promise<T>): Promi
  * lost connection), throws a `PostgresBackendError` with `connectionLost`: the outcome is unknown.
  */
 export function onlyRow<T>(operation: string, rows: readonly T[] & { readonly command?: string }): T {
+  try {
+    return replyRow(rows);
+  } catch (cause) {
+    throw new PostgresBackendError(operation, cause);
+  }
+}
+
+/**
+ * `onlyRow` for code inside a `guard`: the one row, or else a driver-like error that
+ * `isConnectionLoss` recognizes (and `guard` turns into a `PostgresBackendError` with
+ * `connectionLost`).
+ */
+export function replyRow<T>(rows: readonly T[] & { readonly command?: string }): T {
   const row = rows[0];
   if (row !== undefined) return row;
-  const cause = Object.assign(new Error(`the server sent no result row (command ${String(rows.command)})`), { code: NO_RESULT_ROW });
-  throw new PostgresBackendError(operation, cause);
+  throw Object.assign(new Error(`the server sent no result row (command ${String(rows.command)})`), { code: NO_RESULT_ROW });
 }
