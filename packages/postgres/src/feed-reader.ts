@@ -109,10 +109,10 @@ export class FeedReader implements Feed {
   ): Promise<FeedReader> {
     const reader = new FeedReader(sql, prefix, sink);
     const prefixHash = createHash('md5').update(prefix).digest('hex');
-    await guard('register as a feed listener', () => reader.#renewLease());
     // Lease and listen first, then take the starting point: an append committing after it was
     // taken saw the lease, so it announces itself, and the reader is listening.
     try {
+      await guard('register as a feed listener', () => reader.#renewLease());
       reader.#listening = await guard('listen for appended events', () =>
         sql.listen(
           FEED_CHANNEL,
