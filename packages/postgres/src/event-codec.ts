@@ -19,14 +19,15 @@ export function parseEventList(json: string): StoredEventRecord[] {
   }));
 }
 
+/** One event of a log page: aggregate key, sequence, type, time, data, position. */
+type LogTuple = [string, number, string, number, string, number];
+
 /** Parses a page of the log from `timebox_read_log`: `[[aggregate, sequence, type, time_ms, data, position], ...]`. */
 export function parseLogEntries(json: string): LogEntry[] {
-  return (JSON.parse(json) as [string, number, string, number, string, number][]).map(
-    ([aggregate, sequence, type, timestamp, data, position]) => ({
-      id: aggregateIdFromKey(aggregate),
-      event: { type: fromStoredText(type), sequence, timestamp, data, position },
-    }),
-  );
+  return (JSON.parse(json) as LogTuple[]).map(([aggregate, sequence, type, timestamp, data, position]) => ({
+    id: aggregateIdFromKey(aggregate),
+    event: { type: fromStoredText(type), sequence, timestamp, data, position },
+  }));
 }
 
 /**
@@ -34,21 +35,16 @@ export function parseLogEntries(json: string): LogEntry[] {
  * events of one aggregate, in position order (so in sequence order).
  */
 export function parseLogRuns(json: string): { id: AggregateId; records: StoredEventRecord[] }[] {
-  const runs: { key: string; id: AggregateId; records: StoredEventRecord[] }[] = [];
-  for (const [aggregate, sequence, type, timestamp, data, position] of JSON.parse(json) as [
-    string,
-    number,
-    string,
-    number,
-    string,
-    number,
-  ][]) {
-    let run = runs.at(-1);
-    if (run?.key !== aggregate) {
-      run = { key: aggregate, id: aggregateIdFromKey(aggregate), records: [] };
-      runs.push(run);
+  const runs: { id: AggregateId; records: StoredEventRecord[] }[] = [];
+  let runKey: string | undefined;
+  let records: StoredEventRecord[] = [];
+  for (const [aggregate, sequence, type, timestamp, data, position] of JSON.parse(json) as LogTuple[]) {
+    if (aggregate !== runKey) {
+      runKey = aggregate;
+      records = [];
+      runs.push({ id: aggregateIdFromKey(aggregate), records });
     }
-    run.records.push({ type: fromStoredText(type), sequence, timestamp, data, position });
+    records.push({ type: fromStoredText(type), sequence, timestamp, data, position });
   }
-  return runs.map(({ id, records }) => ({ id, records }));
+  return runs;
 }
