@@ -34,11 +34,31 @@ const MAX_APPENDS_PER_CALL = 32;
 const NOT_RUN = /^(CROSSSLOT|MOVED|ASK|TRYAGAIN|CLUSTERDOWN)|non[- ]local key|shebang|flags|near '#'/i;
 
 /**
- * Sends the appends issued in the same tick as one script call: each keeps its own sequence
- * check and result, but many concurrent appends cost one command, one socket write and one
- * script run instead of one each. An append issued while no call is in flight goes out at once
- * (a sequential writer pays no batching delay); the others wait only until the current tick's
- * work is done (`process.nextTick`).
+ * Calls one node may have in flight. Appends for a node at its cap wait for one of its calls to
+ * answer and then travel together, so the busier the store, the more appends each call carries
+ * (group commit). A store on one node keeps two calls in flight there, so the server runs one
+ * while the client handles the other's replies. A store spread over several nodes keeps one per
+ * node (the other nodes work meanwhile): with two, the appends one node's reply freed spread
+ * over every node and went out at once in small calls (measured at 64 in flight over three
+ * masters: ~7 appends a call with two, ~14 with one, against ~30 for a one-slot store, and a
+ * fifth less server time per append with one).
+ */
+const CALLS_IN_FLIGHT_ONE_NODE = 2;
+const CALLS_IN_FLIGHT_PER_NODE_OF_MANY = 1;
+
+/** One node's appends waiting for a call, and its calls in flight. */
+interface NodeQueue {
+  waiting: Waiting[];
+  inFlight: number;
+}
+
+/**
+ * Sends concurrent appends together in script calls: each keeps its own sequence check and
+ * result, but many concurrent appends cost one command, one socket write and one script run
+ * instead of one each. An append for a node with no call in flight goes out at once (a sequential
+ * writer pays no batching delay); others wait until the current tick's work is done
+ * (`process.nextTick`), or, while the node has as many calls in flight as it may (see
+ * `CALLS_IN_FLIGHT_ONE_NODE`), until one of them answers.
  *
  * A call touches the keys of one node only. Without shards the whole store is one slot. With
  * shards, the appends of every shard one node serves (as the client last learnt the cluster's
@@ -55,8 +75,8 @@ export class AppendBatcher {
   /** The node serving a slot, undefined when unknown; slots of one node may share a call. */
   readonly #nodeOf: (slot: number) => string | undefined;
   #acrossSlots = true;
-  #queue: Waiting[] = [];
-  #inFlight = 0;
+  readonly #nodes = new Map<string, NodeQueue>();
+  #flushScheduled = false;
 
   /**
    * @param heads - per slot, the keys its group declares first (listing index, feed stream, feed
@@ -81,34 +101,36 @@ export class AppendBatcher {
 
   append(pending: PendingAppend): Promise<AppendReply> {
     return new Promise<AppendReply>((resolve, reject) => {
-      if (this.#inFlight === 0 && this.#queue.length === 0) {
-        this.#send([{ ...pending, resolve, reject }]);
+      const node = this.#queueOf((this.#acrossSlots ? this.#nodeOf(pending.slot) : undefined) ?? `slot ${pending.slot}`);
+      if (node.inFlight === 0 && node.waiting.length === 0) {
+        this.#send(node, [{ ...pending, resolve, reject }]);
         return;
       }
-      if (this.#queue.length === 0) process.nextTick(() => this.#flush());
-      this.#queue.push({ ...pending, resolve, reject });
+      node.waiting.push({ ...pending, resolve, reject });
+      this.#scheduleFlush();
     });
   }
 
-  #flush(): void {
-    const queue = this.#queue;
-    this.#queue = [];
-    // Group by node (by slot when the node is unknown or grouping is off), keeping arrival order.
-    const byNode = new Map<string, Waiting[]>();
-    for (const append of queue) {
-      const node = (this.#acrossSlots ? this.#nodeOf(append.slot) : undefined) ?? `slot ${append.slot}`;
-      const list = byNode.get(node);
-      if (list === undefined) byNode.set(node, [append]);
-      else list.push(append);
-    }
-    for (const appends of byNode.values()) {
-      for (let start = 0; start < appends.length; start += MAX_APPENDS_PER_CALL) {
-        this.#send(appends.slice(start, start + MAX_APPENDS_PER_CALL));
-      }
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    process.nextTick(() => {
+      this.#flushScheduled = false;
+      for (const node of this.#nodes.values()) this.#flush(node);
+    });
+  }
+
+  /** Sends a node's waiting appends, in arrival order, as far as its calls in flight allow. */
+  #flush(node: NodeQueue): void {
+    const cap = this.#nodes.size > 1 ? CALLS_IN_FLIGHT_PER_NODE_OF_MANY : CALLS_IN_FLIGHT_ONE_NODE;
+    while (node.waiting.length > 0 && node.inFlight < cap) {
+      const share = Math.ceil(node.waiting.length / (cap - node.inFlight));
+      const size = Math.min(MAX_APPENDS_PER_CALL, share);
+      this.#send(node, node.waiting.splice(0, size));
     }
   }
 
-  #send(batch: readonly Waiting[]): void {
+  #send(node: NodeQueue, batch: readonly Waiting[]): void {
     const groups = new Map<number, Waiting[]>();
     for (const append of batch) {
       const group = groups.get(append.slot);
@@ -135,21 +157,37 @@ export class AppendBatcher {
     for (const key of undeclared) args.push(key);
     for (const arg of groupArgs) args.push(arg);
     const acrossSlots = groups.size > 1;
-    this.#inFlight++;
+    node.inFlight++;
     this.#scripts.append(keys, args, acrossSlots).then(
       (replies) => {
-        this.#inFlight--;
+        this.#answered(node);
         for (let i = 0; i < ordered.length; i++) (ordered[i] as Waiting).resolve(replies[i] as AppendReply);
       },
       (error: unknown) => {
-        this.#inFlight--;
+        this.#answered(node);
         if (acrossSlots && error instanceof Error && NOT_RUN.test(error.message)) {
           if (/shebang|flags|near '#'/i.test(error.message)) this.#acrossSlots = false;
-          for (const appends of groups.values()) this.#send(appends);
+          for (const [slot, appends] of groups) this.#send(this.#queueOf(`slot ${slot}`), appends);
           return;
         }
         for (const append of batch) append.reject(error);
       },
     );
+  }
+
+  /** A call of `node` answered: its waiting appends may go once this tick's replies are handled. */
+  #answered(node: NodeQueue): void {
+    node.inFlight--;
+    if (node.waiting.length > 0) this.#scheduleFlush();
+  }
+
+  /** The queue of a node (or, when the node is unknown or grouping is off, of a slot). */
+  #queueOf(name: string): NodeQueue {
+    let node = this.#nodes.get(name);
+    if (node === undefined) {
+      node = { waiting: [], inFlight: 0 };
+      this.#nodes.set(name, node);
+    }
+    return node;
   }
 }

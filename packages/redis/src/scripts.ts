@@ -51,12 +51,32 @@ if undeclared > 0 then
   for i = 1, #KEYS do K[i] = KEYS[i] end
   for i = 1, undeclared do K[#KEYS + i] = ARGV[4 + i] end
 end
--- A key of another slot that this node does not serve (the slot map changed, or a slot is
--- migrating) fails the call here, before anything is written, rather than halfway.
-for i = #KEYS + 1, #K do redis.call('EXISTS', K[i]) end
--- The current group's keys, set before its appends run.
-local ids, feed, counter, log, base, retention
-local clock = ARGV[3] == '1'
+-- A slot that this node does not serve (the slot map changed, or a slot is migrating) fails the
+-- call here, before anything is written, rather than halfway. A group's keys share its slot, so
+-- touching the first key of each undeclared group is enough.
+if undeclared > 0 then
+  local k, a = 1, 5 + undeclared
+  for g = 1, tonumber(ARGV[1]) do
+    if k > #KEYS then redis.call('EXISTS', K[k]) end
+    k = k + 5
+    local appends = tonumber(ARGV[a])
+    a = a + 1
+    for n = 1, appends do
+      k = k + tonumber(ARGV[a])
+      a = a + 2 + tonumber(ARGV[a + 1])
+    end
+  end
+end
+-- The current group's keys, set before its appends run, and (with clock positions) its
+-- counter's value, kept here after the group's first append rather than read again.
+local ids, feed, counter, log, base, retention, counted
+-- The server's clock, read once: a call runs at one instant, and positions only need to be
+-- above the counter and near the clock.
+local now
+if ARGV[3] == '1' then
+  local time = redis.call('TIME')
+  now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
 
 local function appendOne(k, a, last)
   local meta, events = K[k], K[k + 1]
@@ -74,10 +94,10 @@ local function appendOne(k, a, last)
   if firstEvent > last then return 0 end
   local count = last - firstEvent + 1
   local lastPosition
-  if clock then
-    local now = redis.call('TIME')
-    local from = math.max(tonumber(redis.call('GET', counter) or '0'), tonumber(now[1]) * 1000000 + tonumber(now[2]))
-    lastPosition = from + count
+  if now then
+    if counted == nil then counted = tonumber(redis.call('GET', counter) or '0') end
+    lastPosition = math.max(counted, now) + count
+    counted = lastPosition
     redis.call('SET', counter, string.format('%d', lastPosition))
   else
     lastPosition = redis.call('INCRBY', counter, count)
@@ -150,7 +170,7 @@ end
 local results = {}
 local k, a = 1, 5 + undeclared
 for g = 1, tonumber(ARGV[1]) do
-  ids, feed, counter, log = K[k], K[k + 1], K[k + 3], K[k + 4]
+  ids, feed, counter, log, counted = K[k], K[k + 1], K[k + 3], K[k + 4], nil
   base = string.sub(ids, 1, #ids - 4)
   retention = tonumber(ARGV[2])
   if retention > 0 and redis.call('EXISTS', K[k + 2]) == 0 then retention = 0 end

@@ -1,9 +1,9 @@
 import { describeConformance } from '@timebox/core/conformance';
-import { ConfigError } from '@timebox/core';
+import { ConfigError, encodeAggregateId, type AggregateId } from '@timebox/core';
 import { Redis, type Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore, deleteStoreKeys, RedisBackend } from '../src/index.js';
-import { shardTags, slotOfTag } from '../src/slots.js';
+import { shardOf, shardTags, slotOfTag } from '../src/slots.js';
 import { ThrowawayCluster } from './cluster.js';
 import { freshPrefix, namespaceOver } from './namespaces.js';
 
@@ -98,4 +98,84 @@ describe('redis cluster: a store spread over shards', () => {
     expect(() => new RedisBackend({ client, shards: 4, shard: 'one' })).toThrow(/shards cannot be combined with shard/);
     expect(() => new RedisBackend({ client })).toThrow(/shard or shards is required/);
   });
+
+  it('an append whose shard moved to another master is sent again and lands once, and so do the appends that shared its call', async () => {
+    const SHARDS = 6;
+    const prefix = freshPrefix('moved');
+    // A client of its own, whose slot map goes stale when the slot moves below it.
+    const stale = cluster.client();
+    const store = createRedisStore({}, { client: stale, shards: SHARDS, prefix });
+    try {
+      await store.ready();
+      const slots = shardTags(SHARDS).map(slotOfTag);
+      const ownerOf = (slot: number) => stale.slots[slot]?.[0];
+      await stale.cluster('SLOTS');
+      expect(slots.every((slot) => ownerOf(slot) !== undefined)).toBe(true);
+      // Two shards on one master: one will move, the other stays.
+      const moving = slots.findIndex((slot, shard) => slots.some((other, o) => o !== shard && ownerOf(other) === ownerOf(slot)));
+      const staying = slots.findIndex((slot, shard) => shard !== moving && ownerOf(slot) === ownerOf(slots[moving] as number));
+      const idsIn = (shard: number, count: number) => {
+        const ids: AggregateId[] = [];
+        for (let i = 0; ids.length < count; i++)
+          if (shardOf(encodeAggregateId(['m', String(i)]), SHARDS) === shard) ids.push(['m', String(i)]);
+        return ids;
+      };
+      const [moved] = idsIn(moving, 1) as [AggregateId];
+      const [first, second, warm] = idsIn(staying, 3) as [AggregateId, AggregateId, AggregateId];
+      // The client learns where every shard lives, writing to the staying shard.
+      await store.appendEvents(warm, 0, [{ type: 'Warm', data: 0 }]);
+
+      // Move the moving shard's slot (it holds no key yet) to another master, behind the client's back.
+      const slot = slots[moving] as number;
+      const from = cluster.nodes.find((node) => `127.0.0.1:${node.port}` === ownerOf(slot));
+      const to = cluster.nodes.find((node) => node !== from);
+      if (from === undefined || to === undefined) throw new Error('no master to move the slot between');
+      const direct = (port: number) => new Redis(port, '127.0.0.1');
+      const [source, target] = [direct(from.port), direct(to.port)];
+      const others = cluster.nodes.filter((node) => node !== from && node !== to).map((node) => direct(node.port));
+      try {
+        expect(await source.cluster('COUNTKEYSINSLOT', slot)).toBe(0);
+        const targetId = String(await target.cluster('MYID'));
+        await target.cluster('SETSLOT', slot, 'IMPORTING', String(await source.cluster('MYID')));
+        await source.cluster('SETSLOT', slot, 'MIGRATING', targetId);
+        for (const node of [target, source, ...others]) await node.cluster('SETSLOT', slot, 'NODE', targetId);
+        const failedBefore = await failedScriptCalls(source);
+
+        // One append in flight, then two issued together for the same (stale) master: they share
+        // one call, which the source refuses before writing anything, so each shard's group goes again.
+        const outcomes = await Promise.all([
+          store.appendEvents(warm, 1, [{ type: 'Warm', data: 1 }]),
+          store.appendEvents(first, 0, [{ type: 'Stayed', data: 1 }]),
+          store.appendEvents(moved, 0, [{ type: 'Moved', data: 2 }]),
+          store.appendEvents(second, 0, [{ type: 'Stayed', data: 3 }]),
+        ]);
+        expect(outcomes).toHaveLength(4);
+        expect(await failedScriptCalls(source)).toBeGreaterThan(failedBefore);
+        for (const [id, payloads] of [
+          [warm, [0, 1]],
+          [first, [1]],
+          [moved, [2]],
+          [second, [3]],
+        ] as const) {
+          expect((await store.getEvents(id)).map((event) => event.payload)).toEqual(payloads);
+        }
+        expect(await target.cluster('COUNTKEYSINSLOT', slot)).toBeGreaterThan(0);
+        expect(await source.cluster('COUNTKEYSINSLOT', slot)).toBe(0);
+      } finally {
+        for (const connection of [source, target, ...others]) connection.disconnect();
+      }
+    } finally {
+      await store.close();
+      await deleteStoreKeys(stale, { prefix, shards: SHARDS });
+      stale.disconnect();
+    }
+  });
 });
+
+/** How many script calls a node answered with an error, from `INFO commandstats`. */
+async function failedScriptCalls(node: Redis): Promise<number> {
+  const info = await node.info('commandstats');
+  let failed = 0;
+  for (const match of info.matchAll(/^cmdstat_eval(?:sha)?:.*failed_calls=(\d+)/gm)) failed += Number(match[1]);
+  return failed;
+}
