@@ -16,6 +16,7 @@ import {
   type TrialStore,
 } from './counter.js';
 import { emmettAppendWorkload, emmettHandlerWorkload } from './emmett-memory.js';
+import { feedCostComparison } from './feed-cost.js';
 import {
   CATCH_UP_FULL,
   CATCH_UP_QUICK,
@@ -112,6 +113,7 @@ export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['sto
     },
     latency(1),
     latency(c),
+    feedCostComparison(openMemoryStore, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c }, {}),
     coldLoadComparison(coldStore, sizes.cold),
     {
       key: 'contention',

@@ -15,7 +15,8 @@ import {
   type FilledLog,
   type LagSizes,
 } from './projection.js';
-import { timeboxGate } from './read-side.js';
+import { feedCostComparison } from './feed-cost.js';
+import { gateComparison, timeboxGate } from './read-side.js';
 import { benchCertificates, type BenchCertificates } from './raft-tls.js';
 import { rollingRestartComparison } from './rolling-restart.js';
 
@@ -188,6 +189,15 @@ export function raftComparisons(
     append('leader'),
     append('follower'),
     withTls,
+    gateComparison(
+      feedCostComparison(
+        () => openCluster('leader'),
+        { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
+        { members: 3 },
+      ),
+      readSide.gap,
+      true,
+    ),
     rollingRestartComparison(),
     ...projectionComparisons({
       catchUp: sizes.catchUp,

@@ -41,6 +41,8 @@ export class Subscription {
   #buffered = 0;
   #dropped: Dropped | undefined;
   #scheduled = false;
+  /** Starts the scheduled drain now rather than at its `setImmediate`; undefined once used. */
+  #hurry: (() => void) | undefined;
   #stopped = false;
   #idle: Promise<void> = Promise.resolve();
 
@@ -73,6 +75,14 @@ export class Subscription {
     this.#queue.push(event);
     this.#buffered++;
     this.#schedule();
+    // Half the buffer pending and the drain still waiting for its setImmediate: the writers are
+    // appending without ever letting the event loop turn (a tight loop on the memory backend,
+    // whose appends never wait for I/O), so the drain would not start before the buffer overflowed.
+    // Start it in a microtask instead.
+    if (this.#hurry !== undefined && this.#buffered * 2 >= this.#bufferSize) {
+      queueMicrotask(this.#hurry);
+      this.#hurry = undefined;
+    }
   }
 
   /** Tells the subscriber, in stream order, that the feed may have missed events. */
@@ -110,8 +120,19 @@ export class Subscription {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    // setImmediate, not a microtask: the writer whose append produced the event resumes first.
-    this.#idle = new Promise<void>((resolve) => setImmediate(() => void this.#drain().then(resolve)));
+    // setImmediate, not a microtask: the writer whose append produced the event resumes first
+    // (unless the writers never let the event loop turn, see `offer`).
+    this.#idle = new Promise<void>((resolve) => {
+      let started = false;
+      const start = () => {
+        if (started) return;
+        started = true;
+        this.#hurry = undefined;
+        void this.#drain().then(resolve);
+      };
+      this.#hurry = start;
+      setImmediate(start);
+    });
   }
 
   async #drain(): Promise<void> {
@@ -127,7 +148,10 @@ export class Subscription {
         continue;
       }
       try {
-        await this.#handler(item);
+        // A handler that returns no promise is not awaited: an await per event would let the
+        // writers append a round between any two events, and the queue would only grow.
+        const result = this.#handler(item);
+        if (result !== undefined) await result;
       } catch (error) {
         this.#report(new SubscriberError(item, { cause: error }));
       }

@@ -108,6 +108,42 @@ describe('event hub (core)', () => {
     expect(seen[0]!.payload).toBe(seen[1]!.payload);
   });
 
+  it('keeps up with writers that never let the event loop turn, dropping nothing', async () => {
+    // Appends on the memory backend never wait for I/O: 8 writers appending in a loop run on
+    // microtasks alone, so a drain waiting for setImmediate would only start once they finished.
+    const feed = feedBackend();
+    const store = createStore(feed.backend);
+    const errors: SubscriptionError[] = [];
+    let received = 0;
+    let sequential = true;
+    const last = new Map<string, number>();
+    await store.subscribe(
+      (event) => {
+        received++;
+        const key = event.aggregateId.join('/');
+        if ((last.get(key) ?? -1) !== event.sequence - 1) sequential = false;
+        last.set(key, event.sequence);
+      },
+      { bufferSize: 100, onError: (error) => errors.push(error) },
+    );
+    const writer = async (w: number) => {
+      for (let i = 0; i < 500; i++) {
+        await Promise.resolve();
+        feed.push(['w', String(w)], [record(i)]);
+      }
+    };
+    let turned = false;
+    setImmediate(() => (turned = true));
+    await Promise.all(Array.from({ length: 8 }, (_, w) => writer(w)));
+    // The writers finished before the event loop turned once; the subscriber kept up meanwhile.
+    expect(turned).toBe(false);
+    expect(received).toBeGreaterThan(8 * 500 - 100);
+    await settle();
+    expect(errors).toEqual([]);
+    expect(received).toBe(8 * 500);
+    expect(sequential).toBe(true);
+  });
+
   it('keeps delivering when onError itself throws', async () => {
     const feed = feedBackend();
     const store = createStore(feed.backend);
