@@ -16,7 +16,8 @@ const LEASE_RENEW_MS = 20_000;
 type StreamEntry = [id: string, fields: string[]];
 
 /**
- * Reads the store's feed stream (`B:feed`, one entry per append, written by the append script)
+ * Reads the store's feed stream (`B:feed`, written by the append script: one entry per script
+ * call and shard, holding the appends it made there)
  * with blocking XREADs on a connection of its own, and hands each entry's events to the sink.
  *
  * It remembers the ID of the last entry it read, so after a dropped connection it resumes right
@@ -93,7 +94,7 @@ export class FeedReader implements Feed {
         delay = RETRY_MIN_MS;
         const entries = reply?.[0]?.[1] ?? [];
         for (const entry of entries) this.#deliver(entry);
-        if (entries.length >= FEED_PAGE) await this.#checkForLoss(`the reader fell ${FEED_PAGE} or more appends behind`);
+        if (entries.length >= FEED_PAGE) await this.#checkForLoss(`the reader fell ${FEED_PAGE} or more feed entries behind`);
       } catch {
         if (this.#closed) return;
         failedSince ??= Date.now();
@@ -106,15 +107,21 @@ export class FeedReader implements Feed {
   #deliver([entryId, fields]: StreamEntry): void {
     this.#lastId = entryId;
     this.#accounted++;
-    // Fields: 'a' encoded ID, 's' first sequence, then one 'e' per encoded event.
-    const id = decodeAggregateId(fields[1] as string);
-    const first = Number(fields[3]);
-    const events: string[] = [];
-    for (let i = 5; i < fields.length; i += 2) events.push(fields[i] as string);
-    try {
-      this.#sink.events(id, decodeEvents(events, first));
-    } catch (error) {
-      this.#sink.gap(`a feed entry (${entryId}) could not be read: ${error instanceof Error ? error.message : String(error)}`);
+    // Fields, per append (an entry holds the appends one script call made to one shard): 'a'
+    // encoded ID, 's' first sequence, then one 'e' per encoded event.
+    let i = 0;
+    while (i < fields.length) {
+      const start = i;
+      i += 4;
+      const events: string[] = [];
+      for (; i < fields.length && fields[i] === 'e'; i += 2) events.push(fields[i + 1] as string);
+      try {
+        if (fields[start] !== 'a' || fields[start + 2] !== 's') throw new Error(`unexpected field ${String(fields[start])}`);
+        this.#sink.events(decodeAggregateId(fields[start + 1] as string), decodeEvents(events, Number(fields[start + 3])));
+      } catch (error) {
+        this.#sink.gap(`a feed entry (${entryId}) could not be read: ${error instanceof Error ? error.message : String(error)}`);
+        return;
+      }
     }
   }
 
@@ -142,8 +149,8 @@ export class FeedReader implements Feed {
     if (missed <= 0) return;
     this.#accounted += missed;
     this.#sink.gap(
-      `${circumstance}, and ${missed} appends after the last one it read (${this.#lastId}) were trimmed from the feed ` +
-        'stream before it could read them; raise feedRetention, or read the affected aggregates back',
+      `${circumstance}, and ${missed} feed entries (each one or more appends) after the last one it read (${this.#lastId}) ` +
+        'were trimmed from the feed stream before it could read them; raise feedRetention, or read the affected aggregates back',
     );
   }
 

@@ -66,9 +66,10 @@ export interface RedisBackendOptions {
    */
   readonly autoPipelining?: boolean;
   /**
-   * How many appends the feed stream keeps for subscribers (`store.subscribe`) that reconnect or
-   * fall behind: a subscriber away for longer than this many appends is told of the gap. At least
-   * 1000; 0 turns the feed off (appends publish nothing, `subscribe` is refused). Default 10000.
+   * How many entries the feed stream keeps for subscribers (`store.subscribe`) that reconnect or
+   * fall behind (an entry holds the appends of one script call to one shard: one or more): a
+   * subscriber away for longer than this many entries is told of the gap. At least 1000; 0 turns
+   * the feed off (appends publish nothing, `subscribe` is refused). Default 10000.
    */
   readonly feedRetention?: number;
 }

@@ -70,6 +70,17 @@ end
 -- The current group's keys, set before its appends run, and (with clock positions) its
 -- counter's value, kept here after the group's first append rather than read again.
 local ids, feed, counter, log, base, retention, counted
+-- The group's feed entry: its successful appends' events, added as one entry after them, or as
+-- several of at most FEED_ENTRY_FIELDS fields (unpack is bounded by the Lua stack, about 8,000
+-- values), a large append split into parts of FEED_PART events.
+local feedEntry
+local FEED_ENTRY_FIELDS = 4000
+local FEED_PART = 1000
+local function publish()
+  if #feedEntry == 0 then return end
+  redis.call('XADD', feed, 'MAXLEN', '~', retention, '*', unpack(feedEntry))
+  feedEntry = {}
+end
 -- The server's clock, read once: a call runs at one instant, and positions only need to be
 -- above the counter and near the clock.
 local now
@@ -113,12 +124,20 @@ local function appendOne(k, a, last)
   end
   redis.call('HINCRBY', meta, 'n', count)
   if retention > 0 then
-    local entry = {'a', id, 's', ARGV[a]}
-    for i = 1, count do
-      entry[#entry + 1] = 'e'
-      entry[#entry + 1] = stored[i]
+    -- In parts of at most FEED_PART events, each with the ID and its own first sequence.
+    local firstSequence = tonumber(ARGV[a])
+    for from = 1, count, FEED_PART do
+      local to = math.min(from + FEED_PART - 1, count)
+      if #feedEntry + 4 + 2 * (to - from + 1) > FEED_ENTRY_FIELDS then publish() end
+      feedEntry[#feedEntry + 1] = 'a'
+      feedEntry[#feedEntry + 1] = id
+      feedEntry[#feedEntry + 1] = 's'
+      feedEntry[#feedEntry + 1] = string.format('%d', firstSequence + from - 1)
+      for i = from, to do
+        feedEntry[#feedEntry + 1] = 'e'
+        feedEntry[#feedEntry + 1] = stored[i]
+      end
     end
-    redis.call('XADD', feed, 'MAXLEN', '~', retention, '*', unpack(entry))
   end
   -- The first append of a life (at 0, or at the start an archive left) lists the aggregate.
   if nextSeq == tonumber(m[2] or '0') then redis.call('ZADD', ids, 0, id) end
@@ -177,6 +196,7 @@ for g = 1, tonumber(ARGV[1]) do
   k = k + 5
   local appends = tonumber(ARGV[a])
   a = a + 1
+  feedEntry = {}
   for n = 1, appends do
     local keyCount, argCount = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     a = a + 2
@@ -184,6 +204,7 @@ for g = 1, tonumber(ARGV[1]) do
     k = k + keyCount
     a = a + argCount
   end
+  publish()
 end
 return results
 `;

@@ -82,7 +82,9 @@ describe('redis event feed', () => {
     expect(got.errors).toHaveLength(1);
     const gap = got.errors[0] as HubGapError;
     expect(gap.code).toBe('HUB_GAP');
-    expect(gap.message).toMatch(/feed connection was down .* 1 appends after the last one it read .* were trimmed from the feed stream/);
+    expect(gap.message).toMatch(
+      /feed connection was down .* 1 feed entries \(each one or more appends\) after the last one it read .* were trimmed from the feed stream/,
+    );
     await Promise.all([reader.close(), writerStore.close(), writer.close()]);
   });
 
@@ -127,9 +129,8 @@ describe('redis event feed', () => {
     const prefix = freshPrefix('retention');
     const store = createRedisStore({}, { url: server.url, prefix, feedRetention: 1000 });
     await store.subscribe(() => undefined);
-    for (let i = 0; i < 3000; i += 100) {
-      await Promise.all(Array.from({ length: 100 }, (_, j) => store.appendEvents(['k', String(i + j)], 0, [{ type: 'T', data: {} }])));
-    }
+    // One at a time, so that each append is a feed entry of its own.
+    for (let i = 0; i < 3000; i++) await store.appendEvents(['k', String(i)], 0, [{ type: 'T', data: {} }]);
     const backend = store.backend as RedisBackend;
     const length = await admin.xlen(backend.keys.feed);
     expect(length).toBeGreaterThanOrEqual(1000);
@@ -142,6 +143,46 @@ describe('redis event feed', () => {
     await expect(quiet.subscribe(() => undefined)).rejects.toBeInstanceOf(HubUnavailableError);
     await quiet.close();
   });
+
+  it(
+    'a large append and appends that shared a script call reach a live subscriber whole, once each, in order',
+    { timeout: 30_000 },
+    async () => {
+      const prefix = freshPrefix('parts');
+      const store = createRedisStore({}, { url: server.url, prefix });
+      const got = recorder();
+      await store.subscribe(got.handler, { onError: got.onError, bufferSize: 50_000 });
+      // 5,000 events: more than one feed entry (or one Lua unpack) can carry.
+      await store.appendEvents(
+        ['big'],
+        0,
+        Array.from({ length: 5_000 }, (_, n) => ({ type: 'Big', data: { n } })),
+      );
+      // 100 appends issued together: they share script calls, and so feed entries.
+      await Promise.all(
+        Array.from({ length: 100 }, (_, i) =>
+          store.appendEvents(['small', String(i)], 0, [
+            { type: 'Small', data: { i } },
+            { type: 'Small', data: { i } },
+          ]),
+        ),
+      );
+      await waitFor('every event', async () => got.events.length >= 5_200);
+      expect(got.errors).toEqual([]);
+      const big = got.events.filter((event) => event.type === 'Big');
+      expect(big.map((event) => event.sequence)).toEqual(Array.from({ length: 5_000 }, (_, n) => n));
+      expect(big.map((event) => (event.payload as { n: number }).n)).toEqual(Array.from({ length: 5_000 }, (_, n) => n));
+      const small = new Map<string, number[]>();
+      for (const event of got.events.filter((event) => event.type === 'Small')) {
+        const key = event.aggregateId.join('/');
+        small.set(key, [...(small.get(key) ?? []), event.sequence]);
+      }
+      expect(small.size).toBe(100);
+      for (const sequences of small.values()) expect(sequences).toEqual([0, 1]);
+      expect(await store.getEvents(['big'])).toHaveLength(5_000);
+      await store.close();
+    },
+  );
 
   it('refuses a feedRetention below the page size', () => {
     for (const feedRetention of [1, 999, -1, 1.5, Number.NaN]) {
