@@ -86,6 +86,22 @@ export function hubSuite(h: Harness): void {
       expect(got.of('a').map((event) => event.toJSON())).toEqual(stored.map((event) => event.toJSON()));
     });
 
+    it('delivers an append of 5,000 events whole, in order, and the appends around it', async () => {
+      const [reader, writer] = await h.stores(2);
+      const got = recorder();
+      await reader!.subscribe(got.handler, { onError: got.onError, bufferSize: 20_000 });
+      await writer!.appendEvents(['hub', 'before'], 0, makeEvents(1));
+      await writer!.appendEvents(['hub', 'big'], 0, makeEvents(5_000));
+      await writer!.appendEvents(['hub', 'after'], 0, makeEvents(1));
+      await until('5,002 events arrived', () => got.events.length >= 5_002);
+      expect(got.errors).toEqual([]);
+      const big = got.of('big');
+      expect(big.map((event) => event.sequence)).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
+      expect(big.map((event) => event.payload)).toEqual(big.map((_, i) => ({ n: i })));
+      expect(got.events[0]!.aggregateId).toEqual(['hub', 'before']);
+      expect(got.events.at(-1)!.aggregateId).toEqual(['hub', 'after']);
+    });
+
     it("delivers the store's own appends and the events an executor raised", async () => {
       const store = await h.store<{ Added: { by: number } }>();
       const got = recorder();
