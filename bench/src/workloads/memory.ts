@@ -16,7 +16,7 @@ import {
   type TrialStore,
 } from './counter.js';
 import { emmettAppendWorkload, emmettHandlerWorkload } from './emmett-memory.js';
-import { feedCostComparison } from './feed-cost.js';
+import { feedCostComparison, projectionCostComparison } from './feed-cost.js';
 import {
   CATCH_UP_FULL,
   CATCH_UP_QUICK,
@@ -114,6 +114,7 @@ export function memoryComparisons(sizes: MemorySizes, coldStore: TrialStore['sto
     latency(1),
     latency(c),
     feedCostComparison(openMemoryStore, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c }, {}),
+    projectionCostComparison(openMemoryStore, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c }, {}),
     coldLoadComparison(coldStore, sizes.cold),
     {
       key: 'contention',

@@ -22,7 +22,7 @@ import {
   type TrialStore,
 } from './counter.js';
 import { emmettCatchUpWorkload, emmettLog } from './emmett-consumer.js';
-import { feedCostComparison } from './feed-cost.js';
+import { feedCostComparison, projectionCostComparison } from './feed-cost.js';
 import {
   CATCH_UP_FULL,
   CATCH_UP_QUICK,
@@ -180,6 +180,7 @@ function writeComparisons(ctx: Context, sizes: PostgresSizes): Comparison[] {
     latency({ ops: sizes.latencyOps, aggregates: sizes.aggregates, concurrency: 1 }),
     latency(many),
     feedCostComparison(open, { ops: many.ops, ids: counterIds(many.aggregates), concurrency: c }, { poolSize: POOL_SIZE }),
+    projectionCostComparison(open, { ops: many.ops, ids: counterIds(many.aggregates), concurrency: c }, { poolSize: POOL_SIZE }),
     coldLoadComparison(ctx.coldStore, sizes.cold),
     {
       key: 'contention',

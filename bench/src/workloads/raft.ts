@@ -15,7 +15,7 @@ import {
   type FilledLog,
   type LagSizes,
 } from './projection.js';
-import { feedCostComparison } from './feed-cost.js';
+import { feedCostComparison, projectionCostComparison } from './feed-cost.js';
 import { gateComparison, timeboxGate } from './read-side.js';
 import { benchCertificates, type BenchCertificates } from './raft-tls.js';
 import { rollingRestartComparison } from './rolling-restart.js';
@@ -191,6 +191,15 @@ export function raftComparisons(
     withTls,
     gateComparison(
       feedCostComparison(
+        () => openCluster('leader'),
+        { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
+        { members: 3 },
+      ),
+      readSide.gap,
+      true,
+    ),
+    gateComparison(
+      projectionCostComparison(
         () => openCluster('leader'),
         { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
         { members: 3 },

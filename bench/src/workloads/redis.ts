@@ -17,7 +17,7 @@ import {
   type FilledLog,
   type LagSizes,
 } from './projection.js';
-import { feedCostComparison } from './feed-cost.js';
+import { feedCostComparison, projectionCostComparison } from './feed-cost.js';
 import { appendGap, gateComparison, readSideGap } from './read-side.js';
 
 /** The baseline's script: the least a server-side script call can do. */
@@ -126,6 +126,7 @@ export function redisComparisons(
     latency(1, sizes.latencyOps),
     latency(c, sizes.spreadOps),
     feedCostComparison(open, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c, verifyParallel: 32 }, {}),
+    projectionCostComparison(open, { ops: sizes.spreadOps, ids: spreadIds, concurrency: c, verifyParallel: 32 }, {}),
     coldLoadComparison(coldStore, sizes.cold),
     {
       key: 'contention',
