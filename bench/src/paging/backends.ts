@@ -54,7 +54,7 @@ async function postgresHost(progress: (line: string) => void): Promise<OpenedHos
       },
     },
     notes: [
-      "Filled in bulk: SQL statements of 20,000 calls each to the backend's own append function timebox_append, with the arguments its append passes (checked: a bulk-written aggregate's rows equal a store-written one's); appending 1,000,000 one by one at about 500–1,500/s on this machine would take over ten minutes.",
+      "Filled in bulk: SQL statements writing 20,000 aggregates each, with the rows the backend's append statement writes (checked: a bulk-written aggregate's rows equal a store-written one's); appending 1,000,000 one by one at about 500–1,500/s on this machine would take over ten minutes.",
       'PostgreSQL with fsync and synchronous_commit on.',
       'The iteration reads through a pool of 32 connections, one page (one keyset query) at a time.',
     ],

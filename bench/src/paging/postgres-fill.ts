@@ -3,27 +3,35 @@ import type { Sql } from 'postgres';
 import { runPool } from '../harness.js';
 import { pagingId, type PagingStore } from './workloads.js';
 
-/** Aggregates per SQL statement (one transaction each) of the bulk fill, and statements at once (one: concurrent batches, each pruning the feed in its transaction, stalled each other). */
+/** Aggregates per SQL statement (one transaction each), and statements at once. */
 const BATCH = 20_000;
 const PARALLEL = 1;
-/** `@timebox/postgres`'s default `feedRetention`, which the bench's stores use. */
-const FEED_RETENTION = 10_000;
 
 /**
- * Fills aggregates `from` … `to`−1 of `prefix` by calling the backend's own append function,
- * `timebox_append`, once per aggregate with the arguments `PostgresBackend.append` passes for
- * `store.appendEvents(["page", n], 0, [{ type: "Opened", data: { n } }])` under the paging
- * indexer: the batch `[["Opened", time, "{\"n\":n}"]]`, status `open` at the event's time, the
- * label pair `[["tier", "gold"]]`, the default feed retention. The same function writes the same
- * rows (head, event, label, feed), a batch of them per statement instead of one per round trip.
+ * Fills aggregates `from` … `to`−1 of `prefix` with the rows the backend's append statement
+ * writes for `store.appendEvents(["page", n], 0, [{ type: "Opened", data: { n } }])` under the
+ * paging indexer (status `open` at the event's time, label `tier` = `gold`): the head row, the
+ * event (its position taken from the sequence, after the head row, as the statement does) and the
+ * label row, for a batch of aggregates per statement instead of one per round trip. `rowsOf` below
+ * checks the result against an aggregate the store wrote itself.
  */
 async function appendInSql(sql: Sql, prefix: string, from: number, to: number): Promise<void> {
   const now = Date.now();
   await sql`
-    SELECT count(*) FROM generate_series(${from}::bigint, ${to - 1}::bigint) AS g(n),
-      LATERAL timebox_append(${prefix}, 'page:' || lpad(g.n::text, 8, '0'), 0,
-        json_build_array(json_build_array('Opened', ${now}::bigint, format('{"n":%s}', g.n)))::text::json,
-        'open', ${now}::bigint, '[["tier","gold"]]'::json, ${FEED_RETENTION}) AS a`;
+    WITH head AS (
+      INSERT INTO timebox_index (prefix, aggregate, next_sequence, status, status_time)
+      SELECT ${prefix}, 'page:' || lpad(g.n::text, 8, '0'), 1, 'open', ${now}::bigint
+        FROM generate_series(${from}::bigint, ${to - 1}::bigint) AS g(n) ORDER BY g.n
+      RETURNING prefix, aggregate),
+    stored AS (
+      INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
+      SELECT h.prefix, h.aggregate, 0, 'Opened', ${now}::bigint, format('{"n":%s}', substr(h.aggregate, 6)::bigint)
+        FROM head h ORDER BY h.aggregate
+      RETURNING position),
+    labelled AS (
+      INSERT INTO timebox_labels (prefix, aggregate, label, value)
+      SELECT h.prefix, h.aggregate, 'tier', 'gold' FROM head h)
+    SELECT count(*) FROM stored`;
 }
 
 /** The rows one aggregate has in the backend's tables, without what differs by time, position or transaction. */
@@ -32,8 +40,7 @@ async function rowsOf(sql: Sql, prefix: string, key: string): Promise<string> {
     SELECT json_build_object(
       'index', (SELECT json_agg(json_build_array(next_sequence, status, status_time IS NOT NULL, life_start, live)) FROM timebox_index WHERE prefix = ${prefix} AND aggregate = ${key}),
       'labels', (SELECT json_agg(json_build_array(label, value) ORDER BY label) FROM timebox_labels WHERE prefix = ${prefix} AND aggregate = ${key}),
-      'events', (SELECT json_agg(json_build_array(sequence, type, data) ORDER BY sequence) FROM timebox_events WHERE prefix = ${prefix} AND aggregate = ${key}),
-      'feed', (SELECT json_agg(json_build_array(first_sequence, count)) FROM timebox_feed WHERE prefix = ${prefix} AND aggregate = ${key})
+      'events', (SELECT json_agg(json_build_array(sequence, type, data) ORDER BY sequence) FROM timebox_events WHERE prefix = ${prefix} AND aggregate = ${key})
     )::text AS rows`;
   return (rows as { rows: string }).rows;
 }
@@ -61,7 +68,6 @@ export async function bulkFillPostgres(
     done += to - b * BATCH;
     if (Math.floor(done / 100_000) > Math.floor(before / 100_000)) progress(`filled ${done.toLocaleString('en-US')} in bulk`);
   });
-  // Last, so that its feed row and the bulk's newest are both within the feed's retention.
   await opened.store.appendEvents(pagingId(last), 0, [{ type: 'Opened', data: { n: last } }]);
   const key = (n: number) => encodeAggregateId(pagingId(n));
   const viaStore = (await rowsOf(sql, prefix, key(last))).replace(`{\\"n\\":${last}}`, '{\\"n\\":N}');
