@@ -3,7 +3,7 @@ import type { Checkpoint } from './checkpoint.js';
 import { HubUnavailableError, InvalidArgumentError } from './errors.js';
 import { Event, type StoredEventRecord } from './event.js';
 import { assertIdPrefix, type AggregateId } from './id.js';
-import { Subscription, type SubscriptionError } from './subscription.js';
+import { startsWith, Subscription, type SubscriptionError, type SubscriptionFilter } from './subscription.js';
 import { hasLoneSurrogate } from './text.js';
 
 /** Events a subscriber may fall behind by before further ones are dropped for it. */
@@ -44,6 +44,8 @@ export type Unsubscribe = () => Promise<void>;
 export class EventHub {
   readonly #backend: Backend;
   readonly #subscriptions = new Set<Subscription>();
+  /** Told that events passing their filter were appended, without the events (see `watch`). */
+  readonly #watchers = new Set<{ readonly filter: SubscriptionFilter; readonly wake: () => void }>();
   /** The open (or opening) feed, with the sink it feeds; the sink goes quiet once detached. */
   #feed: { readonly opened: Promise<Feed>; readonly sink: { active: boolean } } | undefined;
   /** Serializes opening and closing the feed. */
@@ -80,20 +82,47 @@ export class EventHub {
   }
 
   /**
+   * Calls `wake` whenever the feed reports events that pass `filter` (or may have missed some),
+   * without building the events: for a reader that reads the log itself and only needs to know
+   * when to (a projection runner). Costs a check of the type and ID per event, where a
+   * subscription would build every event and queue it.
+   */
+  async watch(filter: SubscriptionFilter, wake: () => void): Promise<Unsubscribe> {
+    if (this.#backend.watch === undefined) throw new HubUnavailableError(this.#backend.name);
+    const watcher = { filter, wake };
+    this.#watchers.add(watcher);
+    try {
+      await this.#serialized(() => this.#open());
+    } catch (error) {
+      this.#watchers.delete(watcher);
+      throw error;
+    }
+    return async () => {
+      if (!this.#watchers.delete(watcher)) return;
+      await this.#closeIfUnused();
+    };
+  }
+
+  /**
    * Stops every subscription and the feed. Does not wait for handler calls in progress: a handler
    * that never returns must not keep its store from closing (`unsubscribe()` does wait).
    */
   async close(): Promise<void> {
     for (const subscription of this.#subscriptions) void subscription.stop();
     this.#subscriptions.clear();
+    this.#watchers.clear();
     await this.#serialized(() => this.#closeFeed());
   }
 
   async #remove(subscription: Subscription): Promise<void> {
     if (!this.#subscriptions.delete(subscription)) return;
     await subscription.stop();
-    await this.#serialized(async () => {
-      if (this.#subscriptions.size === 0) await this.#closeFeed();
+    await this.#closeIfUnused();
+  }
+
+  #closeIfUnused(): Promise<void> {
+    return this.#serialized(async () => {
+      if (this.#subscriptions.size === 0 && this.#watchers.size === 0) await this.#closeFeed();
     });
   }
 
@@ -111,6 +140,7 @@ export class EventHub {
       },
       gap: (reason) => {
         if (!state.active) return;
+        for (const watcher of this.#watchers) watcher.wake();
         for (const subscription of this.#subscriptions) subscription.gap(reason);
       },
     };
@@ -134,6 +164,11 @@ export class EventHub {
   }
 
   #deliver(id: AggregateId, records: readonly StoredEventRecord[]): void {
+    for (const watcher of this.#watchers) {
+      const { types, aggregatePrefix } = watcher.filter;
+      if (aggregatePrefix !== undefined && !startsWith(id, aggregatePrefix)) continue;
+      if (types === undefined || records.some((record) => types.has(record.type))) watcher.wake();
+    }
     if (this.#subscriptions.size === 0) return;
     const aggregateId = Object.isFrozen(id) ? id : Object.freeze([...id]);
     for (const record of records) {

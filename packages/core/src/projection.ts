@@ -6,7 +6,9 @@ import { Event, type EventMap, type EventOfType, type EventType, type StoredEven
 import type { HandlesTypes } from './event-handlers.js';
 import type { AggregateId } from './id.js';
 import { MAX_PAGE_SIZE, resolveLogFilter } from './read-all.js';
+import type { Unsubscribe } from './hub.js';
 import type { Store } from './store.js';
+import type { SubscriptionFilter } from './subscription.js';
 import { hasLoneSurrogate } from './text.js';
 import { WakeSignal } from './wake-signal.js';
 
@@ -200,6 +202,8 @@ export class ProjectionRunner implements Projection {
     handler: AnyHandler,
     readonly options: ResolvedProjectOptions,
     closing: AbortSignal,
+    /** Calls `wake` when the feed reports events passing `filter` (`EventHub.watch`). */
+    private readonly watchAppends: (filter: SubscriptionFilter, wake: () => void) => Promise<Unsubscribe>,
   ) {
     this.#handle = batchFunction(handler);
     const stop = () => void this.stop();
@@ -286,15 +290,20 @@ export class ProjectionRunner implements Projection {
     }
   }
 
-  /** Wakes the runner on every append the backend's feed reports; without a feed it polls. */
+  /**
+   * Wakes the runner on every append the backend's feed reports (a wake only: the runner reads
+   * the events from the log, so the feed's events are not built for it); without a feed it polls.
+   */
   async #followFeed(): Promise<void> {
     if (this.backend.watch === undefined) return;
-    this.#unsubscribe = await this.store.subscribe(() => this.#wake.wake(), {
-      types: this.options.types,
-      aggregatePrefix: this.options.prefix,
-      onError: () => this.#wake.wake(),
-      bufferSize: 1,
-    });
+    const { types, prefix } = this.options;
+    this.#unsubscribe = await this.watchAppends(
+      {
+        types: types === undefined ? undefined : new Set(types),
+        aggregatePrefix: prefix === undefined || prefix.length === 0 ? undefined : prefix,
+      },
+      () => this.#wake.wake(),
+    );
   }
 
   /** Runs batches while this runner holds the projection; returns when it lost the hold or the record was reset. */

@@ -492,6 +492,10 @@ export class Store<M extends EventMap = EventMap> {
       handler as unknown as BatchProjectionHandler<EventMap, string>,
       resolved,
       this.#closing.signal,
+      (filter, wake) => {
+        this.#assertOpen('run a projection');
+        return this.#hub.watch(filter, wake);
+      },
     );
     this.#runners.add(runner);
     void runner.done.catch(() => undefined).finally(() => this.#runners.delete(runner));

@@ -182,7 +182,8 @@ export class Subscription {
   }
 }
 
-function startsWith(id: AggregateId, prefix: AggregateId): boolean {
+/** Whether `id` begins with the parts of `prefix`. */
+export function startsWith(id: AggregateId, prefix: AggregateId): boolean {
   if (id.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (id[i] !== prefix[i]) return false;
   return true;

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, Feed, FeedSink } from '../src/backend.js';
 import { HubGapError, HubUnavailableError, SubscriberError } from '../src/errors.js';
 import type { Event, StoredEventRecord } from '../src/event.js';
+import { EventHub } from '../src/hub.js';
 import { createStore } from '../src/store.js';
 import type { SubscriptionError } from '../src/subscription.js';
 
@@ -142,6 +143,37 @@ describe('event hub (core)', () => {
     expect(errors).toEqual([]);
     expect(received).toBe(8 * 500);
     expect(sequential).toBe(true);
+  });
+
+  it('wakes a watcher on events passing its filter and on gaps, without subscribing it, and closes the feed after the last', async () => {
+    const feed = feedBackend();
+    const hub = new EventHub(feed.backend);
+    let all = 0;
+    let filtered = 0;
+    const stopAll = await hub.watch({ types: undefined, aggregatePrefix: undefined }, () => all++);
+    const stopFiltered = await hub.watch({ types: new Set(['Wanted']), aggregatePrefix: ['order'] }, () => filtered++);
+    expect(feed.counts()).toEqual({ opened: 1, closed: 0, live: 1 });
+    feed.push(['order', '1'], [record(0, 'Other'), record(1, 'Wanted')]);
+    feed.push(['order', '2'], [record(0, 'Other')]);
+    feed.push(['invoice', '1'], [record(0, 'Wanted')]);
+    feed.push(['orders', '1'], [record(0, 'Wanted')]);
+    // Once per feed call that passes: the first only (the prefix is part-wise: 'orders' is not 'order').
+    expect([all, filtered]).toEqual([4, 1]);
+    feed.gap('connection lost');
+    expect([all, filtered]).toEqual([5, 2]);
+    // A subscriber beside them still gets the events; the feed stays open until the last leaves.
+    const seen: number[] = [];
+    const unsubscribe = await hub.subscribe((event) => void seen.push(event.sequence), {});
+    await stopAll();
+    await stopFiltered();
+    expect(feed.counts().closed).toBe(0);
+    feed.push(['order', '3'], [record(7)]);
+    await settle();
+    expect(seen).toEqual([7]);
+    expect([all, filtered]).toEqual([5, 2]);
+    await unsubscribe();
+    expect(feed.counts()).toEqual({ opened: 1, closed: 1, live: 0 });
+    await hub.close();
   });
 
   it('keeps delivering when onError itself throws', async () => {
