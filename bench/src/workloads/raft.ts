@@ -185,28 +185,23 @@ export function raftComparisons(
         : gate(timeboxRaftSide(sizes, 'leader', tls)),
     baselines: [gate(timeboxRaftSide(sizes, 'leader'))],
   };
+  // What a live subscriber or projection on the leader's store costs the appends there.
+  const consumerCost = (comparison: typeof feedCostComparison) =>
+    gateComparison(
+      comparison(
+        () => openCluster('leader'),
+        { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
+        { members: 3 },
+      ),
+      readSide.gap,
+      true,
+    );
   return [
     append('leader'),
     append('follower'),
     withTls,
-    gateComparison(
-      feedCostComparison(
-        () => openCluster('leader'),
-        { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
-        { members: 3 },
-      ),
-      readSide.gap,
-      true,
-    ),
-    gateComparison(
-      projectionCostComparison(
-        () => openCluster('leader'),
-        { ops: sizes.ops, ids: counterIds(sizes.keys), concurrency: sizes.concurrency },
-        { members: 3 },
-      ),
-      readSide.gap,
-      true,
-    ),
+    consumerCost(feedCostComparison),
+    consumerCost(projectionCostComparison),
     rollingRestartComparison(),
     ...projectionComparisons({
       catchUp: sizes.catchUp,

@@ -62,13 +62,7 @@ export class EventHub {
     if (this.#backend.watch === undefined) throw new HubUnavailableError(this.#backend.name);
     resolved.signal?.throwIfAborted();
     const subscription = new Subscription(handler, resolved.filter, resolved.bufferSize, resolved.onError, this.#backend.name);
-    this.#subscriptions.add(subscription);
-    try {
-      await this.#serialized(() => this.#open());
-    } catch (error) {
-      this.#subscriptions.delete(subscription);
-      throw error;
-    }
+    await this.#join(this.#subscriptions, subscription);
     let done: Promise<void> | undefined;
     const unsubscribe: Unsubscribe = () => {
       done ??= this.#remove(subscription);
@@ -90,13 +84,7 @@ export class EventHub {
   async watch(filter: SubscriptionFilter, wake: () => void): Promise<Unsubscribe> {
     if (this.#backend.watch === undefined) throw new HubUnavailableError(this.#backend.name);
     const watcher = { filter, wake };
-    this.#watchers.add(watcher);
-    try {
-      await this.#serialized(() => this.#open());
-    } catch (error) {
-      this.#watchers.delete(watcher);
-      throw error;
-    }
+    await this.#join(this.#watchers, watcher);
     return async () => {
       if (!this.#watchers.delete(watcher)) return;
       await this.#closeIfUnused();
@@ -118,6 +106,17 @@ export class EventHub {
     if (!this.#subscriptions.delete(subscription)) return;
     await subscription.stop();
     await this.#closeIfUnused();
+  }
+
+  /** Adds `member` to `members` and opens the feed for it; leaves nothing behind if that fails. */
+  async #join<T>(members: Set<T>, member: T): Promise<void> {
+    members.add(member);
+    try {
+      await this.#serialized(() => this.#open());
+    } catch (error) {
+      members.delete(member);
+      throw error;
+    }
   }
 
   #closeIfUnused(): Promise<void> {
