@@ -32,13 +32,16 @@ local function esc(s) return (string.gsub(s, '[%%:{}]', ESCAPES)) end
  * `INCRBY` (so an append's positions are consecutive and, scripts running one at a time, every
  * append's positions are above those of every append that committed before it). With clock
  * positions it takes them after the greater of the counter and the server's clock in
- * microseconds (`TIME`): still consecutive and above every earlier append's in the partition, and
+ * microseconds (`TIME`, read once per call): still consecutive and above every earlier append's in the partition, and
  * also comparable across the partitions of a sharded store (whose masters' clocks agree as well as
  * they are synchronized), so merging them gives one order that follows commit order. It adds one log
  * entry whose ID is its last position, and stores each event as `<position>:<encoded event>`.
  * The log entry goes first: should it fail, only the counter moved (a gap), nothing half-stored.
- * While the feed lease exists (some process subscribes), it also adds one feed entry (`a` encoded
- * ID, `s` first sequence, one `e` per stored element), trimmed to about the retention.
+ * While the feed lease exists (some process subscribes), the group's successful appends are
+ * published after the group's last append, as one feed entry (per append `a` encoded ID, `s` first
+ * sequence, one `e` per stored element; a large group or append in several entries), trimmed to
+ * about the retention. (A call that fails halfway, say on a key of the wrong type, leaves the
+ * appends before the failure stored, as it always did, and now also unpublished.)
  * Returns one result per append, in the order of the arguments: its first position (0 for an empty batch), or {actual next
  * sequence, sequence of the first returned event, events from the expected sequence on}.
  */
