@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as pauseFor } from 'node:timers/promises';
 import type { LogDescriptor, ProjectionRecord, ProjectionStore, ProjectionWrite, ReadSideBackend } from './backend.js';
 import { decodeCheckpoint, encodeCheckpoint, startPositions, type Checkpoint } from './checkpoint.js';
 import { InvalidArgumentError, ProjectionError, StoreClosedError, TimeboxError } from './errors.js';
@@ -81,6 +82,13 @@ export interface ProjectionStatus {
   /** The last failure a runner reported, cleared by the next successful batch. */
   readonly lastError: string | undefined;
 }
+
+/**
+ * A caught-up runner reads the log at most this often (ms), so appends arriving meanwhile are
+ * handled as one batch. It adds at most this much to a projection's delay under load; a lone
+ * append after a quiet spell is read as soon as the feed reports it.
+ */
+export const FOLLOW_INTERVAL_MS = 10;
 
 /** `projectionStatus` counts lag up to this many events. */
 export const MAX_COUNTED_LAG = 100_000;
@@ -332,7 +340,14 @@ export class ProjectionRunner implements Projection {
       if (write !== 'ok') return;
     }
     let renewedAt = Date.now();
+    let readAt = 0;
+    let behind = true;
     while (!this.#stopping) {
+      // Once caught up, read no more often than every FOLLOW_INTERVAL_MS: under a steady stream
+      // of appends each read then takes a batch instead of an event or two, and the reads and
+      // checkpoint writes a live projection costs the store stay bounded (SPEC 16: the feed's cost).
+      if (!behind) await this.#pause(readAt + FOLLOW_INTERVAL_MS - Date.now());
+      readAt = Date.now();
       const generation = this.#wake.generation;
       const page = await this.backend.readLog({
         after: position,
@@ -353,6 +368,7 @@ export class ProjectionRunner implements Projection {
         renewedAt = Date.now();
       }
       position = page.after;
+      behind = !page.end;
       if (page.end && page.entries.length === 0 && !moved) {
         const untilRenewal = this.options.leaseMs / 3 - (Date.now() - renewedAt);
         if (this.#wake.generation === generation) await this.#sleep(Math.max(1, Math.min(this.options.pollMs, untilRenewal)));
@@ -404,6 +420,13 @@ export class ProjectionRunner implements Projection {
     const write = await this.#projections.save(this.name, this.runnerId, generation, update, this.options.leaseMs);
     if (write === 'ok' && update.checkpoint !== undefined) this.#progress.wake();
     return write;
+  }
+
+  /** Sleeps `ms` (a feed wake does not cut it short); throws `ProjectionStoppedError` once stopped. */
+  async #pause(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    await pauseFor(ms, undefined, { signal: this.#stopped.signal }).catch(() => undefined);
+    if (this.#stopping) throw new ProjectionStoppedError(this.name);
   }
 
   /** Sleeps up to `ms`, waking early on a feed wake; throws `ProjectionStoppedError` once stopped. */
