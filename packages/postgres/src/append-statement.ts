@@ -1,5 +1,5 @@
 import type { Sql, TransactionSql } from 'postgres';
-import { replyRow } from './errors.js';
+import { replyRow, replyRows } from './errors.js';
 
 /** One append as the backend sends it: every text already made storable (see `toStoredText`). */
 export interface StoredAppend {
@@ -162,4 +162,87 @@ export async function readHead(sql: Sql, prefix: string, aggregate: string, expe
               FROM timebox_events e
              WHERE e.prefix = ${prefix} AND e.aggregate = ${aggregate} AND e.sequence >= ${expected}::bigint) AS events`;
   return replyRow(rows);
+}
+
+/**
+ * The statement of `appendBatchStatement`. $1 is the prefix, $2 a JSON array with, per append,
+ * `[aggregate, expected, next, status or null, status time or null, [[type, time_ms, data]...],
+ * [[label, value]...]]`, its aggregates distinct. Each append keeps its own sequence check exactly
+ * as in `appendStatement` (an upsert at 0, else an update on the expected sequence), and only the
+ * appends whose check passed write events and labels. The event insert is sorted, so every head
+ * write has given the transaction its ID before the first position is taken (see
+ * `appendStatement`), and the positions follow the batch's order.
+ */
+const BATCH_STATEMENT = `WITH input AS (
+    SELECT u.ord, u.a->>0 AS aggregate, (u.a->>1)::bigint AS expected, (u.a->>2)::bigint AS next,
+           u.a->>3 AS status, (u.a->>4)::bigint AS status_time, u.a->5 AS events, u.a->6 AS labels
+      FROM json_array_elements($2::text::json) WITH ORDINALITY AS u(a, ord)),
+  first AS (
+    INSERT INTO timebox_index AS i (prefix, aggregate, next_sequence, status, status_time)
+    SELECT $1::text, u.aggregate, u.next, coalesce(u.status, ''),
+           CASE WHEN coalesce(u.status, '') = '' THEN NULL ELSE u.status_time END
+      FROM input u WHERE u.expected = 0 ORDER BY u.ord
+    ON CONFLICT (prefix, aggregate) DO UPDATE SET next_sequence = EXCLUDED.next_sequence, live = true,
+       status = CASE WHEN (SELECT u.status IS NULL FROM input u WHERE u.aggregate = EXCLUDED.aggregate)
+                     THEN i.status ELSE EXCLUDED.status END,
+       status_time = CASE WHEN (SELECT u.status IS NULL FROM input u WHERE u.aggregate = EXCLUDED.aggregate)
+                            OR EXCLUDED.status = i.status THEN i.status_time ELSE EXCLUDED.status_time END
+     WHERE i.next_sequence = 0
+    RETURNING i.aggregate),
+  later AS (
+    UPDATE timebox_index i SET next_sequence = u.next, live = true,
+           status = coalesce(u.status, i.status),
+           status_time = CASE WHEN u.status IS NULL OR u.status = i.status THEN i.status_time
+                              WHEN u.status = '' THEN NULL ELSE u.status_time END
+      FROM input u
+     WHERE u.expected > 0 AND i.prefix = $1::text AND i.aggregate = u.aggregate AND i.next_sequence = u.expected
+    RETURNING i.aggregate),
+  heads AS (SELECT aggregate FROM first UNION ALL SELECT aggregate FROM later),
+  stored AS (
+    INSERT INTO timebox_events (prefix, aggregate, sequence, type, time_ms, data)
+    SELECT $1::text, u.aggregate, u.expected + x.ord - 1, x.e->>0, (x.e->>1)::bigint, x.e->>2
+      FROM input u JOIN heads h ON h.aggregate = u.aggregate,
+           json_array_elements(u.events) WITH ORDINALITY AS x(e, ord)
+     ORDER BY u.ord, x.ord
+    RETURNING aggregate, sequence, position),
+  dropped AS (
+    DELETE FROM timebox_labels l
+     USING input u JOIN heads h ON h.aggregate = u.aggregate, json_array_elements(u.labels) AS x(e)
+     WHERE x.e->>1 = '' AND l.prefix = $1::text AND l.aggregate = u.aggregate AND l.label = x.e->>0),
+  labelled AS (
+    INSERT INTO timebox_labels AS l (prefix, aggregate, label, value)
+    SELECT $1::text, u.aggregate, x.e->>0, x.e->>1
+      FROM input u JOIN heads h ON h.aggregate = u.aggregate, json_array_elements(u.labels) AS x(e)
+     WHERE x.e->>1 <> ''
+    ON CONFLICT (prefix, aggregate, label) DO UPDATE SET value = EXCLUDED.value WHERE l.value <> EXCLUDED.value)
+  SELECT u.ord::int AS ord,
+         (SELECT json_agg(s.position ORDER BY s.sequence) FROM stored s WHERE s.aggregate = u.aggregate)::text AS positions,
+         EXISTS (SELECT 1 FROM timebox_feed_listener f WHERE f.prefix = $1::text AND f.expires_at > now()) AS notify
+    FROM input u ORDER BY u.ord`;
+
+/**
+ * Several appends of one prefix, to distinct aggregates, in **one statement** (one round trip,
+ * one commit): what `appendStatement` does for each, with each append's own outcome. The batch
+ * commits or fails as a whole; a failure says nothing about which append caused it (see
+ * `AppendBatcher`, which then sends each alone).
+ */
+export async function appendBatchStatement(sql: Sql, appends: readonly StoredAppend[]): Promise<AppendAttempt[]> {
+  const prefix = (appends[0] as StoredAppend).prefix;
+  const input = JSON.stringify(
+    appends.map((append) => [
+      append.aggregate,
+      append.expected,
+      append.expected + append.events.length,
+      append.status,
+      append.statusTime,
+      append.events,
+      append.labels,
+    ]),
+  );
+  const rows = await sql.unsafe<{ ord: number; positions: string | null; notify: boolean }[]>(BATCH_STATEMENT, [prefix, input], {
+    prepare: true,
+  });
+  return replyRows(rows, appends.length).map(({ positions, notify }) =>
+    positions === null ? { positions: null, notify: false } : { positions: JSON.parse(positions) as number[], notify },
+  );
 }

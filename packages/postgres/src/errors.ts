@@ -89,3 +89,11 @@ export function replyRow<T>(rows: readonly T[] & { readonly command?: string }):
   if (row !== undefined) return row;
   throw Object.assign(new Error(`the server sent no result row (command ${String(rows.command)})`), { code: NO_RESULT_ROW });
 }
+
+/** `replyRow` for a statement that returns one row per input: all `count` rows, or the same error. */
+export function replyRows<T>(rows: readonly T[] & { readonly command?: string }, count: number): readonly T[] {
+  if (rows.length === count) return rows;
+  throw Object.assign(new Error(`the server sent ${rows.length} of ${count} result rows (command ${String(rows.command)})`), {
+    code: NO_RESULT_ROW,
+  });
+}

@@ -1,5 +1,6 @@
 import postgres, { type Options, type PostgresType, type Sql } from 'postgres';
 import { ConfigError, requirePositiveInteger } from '@timebox/core';
+import { socketOption } from './driver-socket.js';
 import { toStoredText } from './text-codec.js';
 
 /**
@@ -84,7 +85,27 @@ export interface ResolvedOptions {
    * whose settled reads may wait server-side for appends in flight). The backend owns (and ends) it.
    */
   readonly openConnection: () => Sql;
+  /**
+   * How many connections of their own appends go through (see `AppendBatcher`); 0 when the pool
+   * is too small to spare them. An owned pool gives up that many of its `maxConns` to them; a
+   * caller's instance is left as it is, and they come on top.
+   */
+  readonly appendConnections: number;
 }
+
+/**
+ * Connections appends get of their own (see `AppendBatcher`), out of a pool of `maxConns`: none
+ * below `MIN_POOL_FOR_BATCHING`, where each append takes a pool connection as other calls do.
+ */
+function appendConnectionsOf(maxConns: number): number {
+  return maxConns >= MIN_POOL_FOR_BATCHING ? APPEND_CONNECTIONS : 0;
+}
+
+/** The smallest pool that gives appends connections of their own: a smaller one would leave every other call too few. */
+const MIN_POOL_FOR_BATCHING = 6;
+
+/** Connections appends go through: two, so the server runs one statement while the client handles the other's reply. */
+const APPEND_CONNECTIONS = 2;
 
 /** Validates options and opens (lazily: postgres.js connects on first query) the pool. */
 export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions {
@@ -113,8 +134,10 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     // A second instance over the caller's parsed options: same server, credentials and settings,
     // its own connections (postgres.js takes parsed options as they are).
     const parsed = callers.options as unknown as Options<Record<string, PostgresType>>;
-    const openTransactionSql = (): Sql => postgres(parsed);
-    const openConnection = (): Sql => postgres({ ...parsed, max: 1 });
+    // Unless the caller gave a socket option, ours (see `socketOption`), which their own instance lacks.
+    const own = { ...parsed, socket: (parsed as { socket?: unknown }).socket ?? socketOption(undefined, parsed) } as typeof parsed;
+    const openTransactionSql = (): Sql => postgres(own);
+    const openConnection = (): Sql => postgres({ ...own, max: 1 });
     return {
       storedPrefix: toStoredText(prefix),
       archiveLeaseMs,
@@ -122,17 +145,21 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
       ownsSql: false,
       openTransactionSql,
       openConnection,
+      appendConnections: APPEND_CONNECTIONS,
     };
   }
+  const poolSize = maxConns ?? DEFAULT_MAX_CONNS;
+  const appendConnections = appendConnectionsOf(poolSize);
   const config = {
     ...OWN_POOL_DEFAULTS,
+    socket: socketOption(url ?? DEFAULT_URL, driverOptions),
     ...driverOptions,
     connection: { application_name: DEFAULT_APPLICATION_NAME, ...driverOptions?.connection },
-    max: maxConns ?? DEFAULT_MAX_CONNS,
+    max: poolSize,
     ...OWN_POOL_FIXED,
   };
   const target = url ?? DEFAULT_URL;
-  const owned = postgres(target, config);
+  const owned = postgres(target, { ...config, max: poolSize - appendConnections });
   const openTransactionSql = () => postgres(target, config);
   const openConnection = () => postgres(target, { ...config, max: 1 });
   return {
@@ -142,5 +169,6 @@ export function resolveOptions(options: PostgresBackendOptions): ResolvedOptions
     ownsSql: true,
     openTransactionSql,
     openConnection,
+    appendConnections,
   };
 }

@@ -30,6 +30,7 @@ import { resolveOptions, type PostgresBackendOptions } from './options.js';
 import { PostgresProjections, type SaveUpdate } from './projections.js';
 import { ensureSchema, SETTLE_WAIT_MS } from './schema.js';
 import { parseEventList, parseLogEntries } from './event-codec.js';
+import { AppendBatcher } from './append-batcher.js';
 import { appendStatement, readHead, type StoredAppend } from './append-statement.js';
 import { aggregateIdFromKey, aggregateKey, descendantKeyRange, fromStoredText, toStoredText } from './text-codec.js';
 
@@ -83,6 +84,8 @@ export class PostgresBackend implements Backend {
   #transactionSql: Sql | undefined;
   readonly #feeds = new Set<FeedReader>();
   readonly #notifier: FeedNotifier;
+  /** Undefined when appends have no connections of their own: each then takes a pool connection. */
+  readonly #batcher: AppendBatcher | undefined;
   #ready: Promise<void> | undefined;
   #closed = false;
 
@@ -94,6 +97,10 @@ export class PostgresBackend implements Backend {
     this.#ownsSql = resolved.ownsSql;
     this.#archive = new ArchiveConsumer(this.#sql, this.#prefix, resolved.archiveLeaseMs);
     this.#notifier = new FeedNotifier(resolved.openConnection, this.#prefix);
+    this.#batcher =
+      resolved.appendConnections > 0
+        ? new AppendBatcher(Array.from({ length: resolved.appendConnections }, () => resolved.openConnection()))
+        : undefined;
     this.#openConnection = resolved.openConnection;
     this.log = Object.freeze({ id: `postgres:${options.prefix}`, partitions: 1 });
     this.#openTransactionSql = resolved.openTransactionSql;
@@ -126,6 +133,7 @@ export class PostgresBackend implements Backend {
     await Promise.all([...this.#feeds].map((feed) => feed.close()));
     await this.#notifier.close();
     await this.#transactionSql?.end({ timeout: 5 });
+    await this.#batcher?.close();
     if (this.#ownsSql) await this.#sql.end({ timeout: 5 });
   }
 
@@ -144,7 +152,10 @@ export class PostgresBackend implements Backend {
     };
     for (;;) {
       if (events.length > 0) {
-        const { positions, notify } = await guard('append events', () => appendStatement(this.#sql, append));
+        const batcher = this.#batcher;
+        const { positions, notify } = await guard('append events', () =>
+          batcher === undefined ? appendStatement(this.#sql, append) : batcher.submit(append),
+        );
         if (positions !== null) {
           if (notify) this.#notifier.notify();
           return { ok: true, positions };

@@ -25,114 +25,120 @@ const admin = adminSql();
 afterAll(() => admin.end());
 
 describe('faults', () => {
-  it('terminating connections mid-append fails calls cleanly, half-writes nothing, and the pool recovers', async () => {
-    const prefix = randomPrefix('fault');
-    const applicationName = `timebox-fault-${prefix.slice(-12)}`;
-    const store = createPostgresStore<FaultEvents>(
-      { indexer },
-      { url: serverUrl(), prefix, maxConns: 4, postgres: { connection: { application_name: applicationName } } },
-    );
-    try {
-      await store.ready();
-      const aggregates = 24;
-      const batchesPerWriter = 12;
-      const failures: unknown[] = [];
-      let running = true;
+  // At 4 connections each append takes a pool connection; at 12, appends travel in batches on
+  // connections of their own (see AppendBatcher), so a lost connection fails many at once and
+  // their writers all retry at once.
+  it.each([4, 12])(
+    'terminating connections mid-append fails calls cleanly, half-writes nothing, and the pool recovers (maxConns %i)',
+    async (maxConns) => {
+      const prefix = randomPrefix('fault');
+      const applicationName = `timebox-fault-${prefix.slice(-12)}`;
+      const store = createPostgresStore<FaultEvents>(
+        { indexer },
+        { url: serverUrl(), prefix, maxConns, postgres: { connection: { application_name: applicationName } } },
+      );
+      try {
+        await store.ready();
+        const aggregates = 24;
+        const batchesPerWriter = 12;
+        const failures: unknown[] = [];
+        let running = true;
 
-      const writer = async (a: number) => {
-        const id = ['faulty', String(a)];
-        let next = 0;
-        for (let k = 0; k < batchesPerWriter; k++) {
-          try {
-            await store.appendEvents(id, next, batch(k) as never);
-            next += 3;
-          } catch (error) {
-            failures.push(error);
-            // The batch may or may not have committed: learn the truth, retrying the read itself.
-            for (;;) {
-              const events = await store.getEvents(id).catch(() => undefined);
-              if (events !== undefined) {
-                next = events.length;
-                break;
+        const writer = async (a: number) => {
+          const id = ['faulty', String(a)];
+          let next = 0;
+          for (let k = 0; k < batchesPerWriter; k++) {
+            try {
+              await store.appendEvents(id, next, batch(k) as never);
+              next += 3;
+            } catch (error) {
+              failures.push(error);
+              // The batch may or may not have committed: learn the truth, retrying the read itself.
+              for (;;) {
+                const events = await store.getEvents(id).catch(() => undefined);
+                if (events !== undefined) {
+                  next = events.length;
+                  break;
+                }
               }
             }
           }
-        }
-      };
+        };
 
-      let terminated = 0;
-      // Rounds of terminations while the writers run (bounded, so the test ends soon after).
-      const killer = (async () => {
-        for (let round = 0; running && round < 25; round++) {
-          await new Promise((resolve) => setTimeout(resolve, 40));
-          const killed = await admin`
+        let terminated = 0;
+        // Rounds of terminations while the writers run (bounded, so the test ends soon after).
+        const killer = (async () => {
+          for (let round = 0; running && round < 25; round++) {
+            await new Promise((resolve) => setTimeout(resolve, 40));
+            const killed = await admin`
             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${applicationName}`;
-          terminated += killed.length;
+            terminated += killed.length;
+          }
+        })();
+        await Promise.all(Array.from({ length: aggregates }, (_, a) => writer(a)));
+        running = false;
+        await killer;
+
+        // The client notices a connection killed while idle only when it next uses it, so the
+        // first calls after the faults may still fail; the pool must then come back.
+        let failedAfterFaults = 0;
+        const recovered = await eventually(() =>
+          store.getEvents(['faulty', '0']).then(
+            () => true,
+            () => (failedAfterFaults++, false),
+          ),
+        );
+        expect(recovered).toBe(true);
+        expect(failedAfterFaults).toBeLessThanOrEqual(maxConns);
+
+        // The fault must actually have hit for this test to mean anything.
+        expect(terminated).toBeGreaterThan(0);
+        expect(failures.length).toBeGreaterThan(0);
+        for (const failure of failures) {
+          expect(failure).toBeInstanceOf(PostgresBackendError);
+          expect((failure as PostgresBackendError).connectionLost).toBe(true);
+          expect((failure as Error).message).toMatch(/connection was lost/);
         }
-      })();
-      await Promise.all(Array.from({ length: aggregates }, (_, a) => writer(a)));
-      running = false;
-      await killer;
 
-      // The client notices a connection killed while idle only when it next uses it, so the
-      // first calls after the faults may still fail; the pool must then come back.
-      let failedAfterFaults = 0;
-      const recovered = await eventually(() =>
-        store.getEvents(['faulty', '0']).then(
-          () => true,
-          () => (failedAfterFaults++, false),
-        ),
-      );
-      expect(recovered).toBe(true);
-      expect(failedAfterFaults).toBeLessThanOrEqual(4);
-
-      // The fault must actually have hit for this test to mean anything.
-      expect(terminated).toBeGreaterThan(0);
-      expect(failures.length).toBeGreaterThan(0);
-      for (const failure of failures) {
-        expect(failure).toBeInstanceOf(PostgresBackendError);
-        expect((failure as PostgresBackendError).connectionLost).toBe(true);
-        expect((failure as Error).message).toMatch(/connection was lost/);
-      }
-
-      for (let a = 0; a < aggregates; a++) {
-        const id = ['faulty', String(a)];
-        const events = await store.getEvents(id);
-        // Gap-free, and made of whole batches only.
-        expect(events.map((event) => event.sequence)).toEqual(events.map((_, i) => i));
-        expect(events.length % 3).toBe(0);
-        const ks: number[] = [];
-        for (let i = 0; i < events.length; i += 3) {
-          const k = events[i]!.payload.k;
-          expect(events.slice(i, i + 3).map((event) => [event.type, event.payload.k])).toEqual([
-            ['Opened', k],
-            ['Filled', k],
-            ['Filled', k],
-          ]);
-          ks.push(k);
-        }
-        expect([...ks].sort((x, y) => x - y)).toEqual(ks);
-        // The index agrees with the events that were stored.
-        const last = ks[ks.length - 1];
-        await expect(store.getAggregateStatus(id)).resolves.toBe(last === undefined ? '' : `batch-${last}`);
-        if (last !== undefined) expect(await store.listAggregatesByLabel('batch', String(last))).toContainEqual(id);
-        const [head] = await admin<{ next: string }[]>`
+        for (let a = 0; a < aggregates; a++) {
+          const id = ['faulty', String(a)];
+          const events = await store.getEvents(id);
+          // Gap-free, and made of whole batches only.
+          expect(events.map((event) => event.sequence)).toEqual(events.map((_, i) => i));
+          expect(events.length % 3).toBe(0);
+          const ks: number[] = [];
+          for (let i = 0; i < events.length; i += 3) {
+            const k = events[i]!.payload.k;
+            expect(events.slice(i, i + 3).map((event) => [event.type, event.payload.k])).toEqual([
+              ['Opened', k],
+              ['Filled', k],
+              ['Filled', k],
+            ]);
+            ks.push(k);
+          }
+          expect([...ks].sort((x, y) => x - y)).toEqual(ks);
+          // The index agrees with the events that were stored.
+          const last = ks[ks.length - 1];
+          await expect(store.getAggregateStatus(id)).resolves.toBe(last === undefined ? '' : `batch-${last}`);
+          if (last !== undefined) expect(await store.listAggregatesByLabel('batch', String(last))).toContainEqual(id);
+          const [head] = await admin<{ next: string }[]>`
           SELECT next_sequence::text AS next FROM timebox_index WHERE prefix = ${prefix} AND aggregate = ${id.join(':')}`;
-        expect(Number(head?.next ?? 0)).toBe(events.length);
-      }
+          expect(Number(head?.next ?? 0)).toBe(events.length);
+        }
 
-      // The pool recovers: every aggregate takes another batch.
-      for (let a = 0; a < aggregates; a++) {
-        const id = ['faulty', String(a)];
-        const length = (await store.getEvents(id)).length;
-        await store.appendEvents(id, length, batch(99) as never);
-        await expect(store.getAggregateStatus(id)).resolves.toBe('batch-99');
+        // The pool recovers: every aggregate takes another batch.
+        for (let a = 0; a < aggregates; a++) {
+          const id = ['faulty', String(a)];
+          const length = (await store.getEvents(id)).length;
+          await store.appendEvents(id, length, batch(99) as never);
+          await expect(store.getAggregateStatus(id)).resolves.toBe('batch-99');
+        }
+      } finally {
+        await store.close();
+        await deletePrefix(admin, prefix);
       }
-    } finally {
-      await store.close();
-      await deletePrefix(admin, prefix);
-    }
-  });
+    },
+  );
 
   it('rejects with a clear connection error when no server answers', async () => {
     // A cluster that existed and is gone leaves a port with nothing listening.
