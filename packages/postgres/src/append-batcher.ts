@@ -83,7 +83,11 @@ export class AppendBatcher {
       }
     });
   }
-  /** The next batch: waiting appends in arrival order, one per aggregate, within the caps. */
+
+  /**
+   * The next batch: waiting appends in arrival order, one per aggregate, within the caps; sorted
+   * by aggregate, so concurrent batches lock their head rows in one order (fewer deadlocks).
+   */
   #takeBatch(): Waiting[] {
     const batch: Waiting[] = [];
     const rest: Waiting[] = [];
@@ -101,7 +105,7 @@ export class AppendBatcher {
       }
     }
     this.#waiting = rest;
-    return batch;
+    return batch.sort((a, b) => (a.append.aggregate < b.append.aggregate ? -1 : a.append.aggregate > b.append.aggregate ? 1 : 0));
   }
 
   /** Sends `batch` on `connection`; settles every append of it; resolves once the connection can take the next statement. */

@@ -63,6 +63,10 @@ const OWN_POOL_DEFAULTS = {
   // The driver's default reconnect delay grows to 20 s after repeated failures; cap it at 2 s so
   // a pool comes back soon after a failover or a burst of terminated sessions.
   backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 2) * (0.5 + Math.random() / 2),
+  // The driver's default is 30 s. A connection postgres.js 3.4.9 wedged (see driver-socket.ts:
+  // after a close that cancelled its pending write it sends no short message again) stalls each
+  // reconnect until this passes, and the call waiting on it then fails instead of hanging.
+  connect_timeout: 10,
 };
 
 export interface ResolvedOptions {
